@@ -225,3 +225,24 @@ def convert_joint_vector(q: np.ndarray, from_dof: int, to_dof: int) -> np.ndarra
         if name in src.joint_names:
             out[..., i] = q[..., src.index(name)]
     return out
+
+
+STAND_LEG_KP, STAND_LEG_KD = 350.0, 10.0
+STAND_WAIST_KP, STAND_WAIST_KD = 200.0, 5.0
+
+
+def stand_gains(contract: RobotContract) -> tuple[np.ndarray, np.ndarray]:
+    """Gains for holding the default pose without a policy (the bridge's stand-up and hold states).
+
+    VideoMimic's policy gains (ankles Kp 20) are too soft to stand without the policy balancing: the ankles'
+    2 x 20 N*m/rad is far below the m*g*l of about 220 N*m/rad of the body above them, so a constant PD hold
+    tips over (the official Unitree MJCF does the same). Deploy stacks stand the robot up stiff, as Unitree's
+    own stand-up does (legs up to Kp 350), and hand over to the policy's gains when it starts.
+    """
+    kp, kd = contract.kp.copy(), contract.kd.copy()
+    for i, name in enumerate(contract.joint_names):
+        if any(k in name for k in ("hip", "knee", "ankle")):
+            kp[i], kd[i] = STAND_LEG_KP, STAND_LEG_KD
+        elif "waist" in name:
+            kp[i], kd[i] = STAND_WAIST_KP, STAND_WAIST_KD
+    return kp, kd
