@@ -34,7 +34,8 @@ def joint_qpos_addresses(dof: int) -> np.ndarray:
     for name in get_contract(dof).joint_names:
         jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
         if jid < 0:
-            raise ValueError(f"joint '{name}' of the {dof}-DoF contract is missing from {model_path(dof).name}")
+            raise ValueError(f"joint '{name}' of the {dof}-DoF contract is missing from "
+                             f"{model_path(dof).name}")
         addrs.append(model.jnt_qposadr[jid])
     return np.asarray(addrs, dtype=np.int64)
 
