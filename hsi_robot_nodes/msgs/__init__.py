@@ -1,0 +1,1 @@
+"""Codecs for the project's messages, built on standard ROS 2 message types only."""
