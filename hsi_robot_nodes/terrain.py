@@ -61,20 +61,45 @@ class Terrain:
         """Height of the triangulated surface at points ``xy`` (..., 2); outside the grid: nearest edge.
 
         MuJoCo splits each cell along the diagonal from (i, j) to (i+1, j+1); we interpolate on the same two
-        triangles so the value matches what the simulated feet stand on.
+        triangles so the value matches what the simulated feet stand on. ``xy`` may be a torch tensor
+        (batched training on CPU/GPU): the same formula runs on it and returns a tensor on its device, so the
+        training environment never needs a second terrain lookup.
         """
-        xy = np.asarray(xy, dtype=np.float64)
         ny, nx = self.shape
-        u = np.clip((xy[..., 0] - self.origin[0]) / self.resolution, 0.0, nx - 1 - 1e-9)
-        v = np.clip((xy[..., 1] - self.origin[1]) / self.resolution, 0.0, ny - 1 - 1e-9)
-        i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        if type(xy).__module__.startswith("torch"):
+            import torch
+
+            h = self._heights_like(xy)
+            # clamp the index, not the coordinate: float32 cannot represent nx - 1 - 1e-9
+            u = ((xy[..., 0] - self.origin[0]) / self.resolution).clamp(0.0, nx - 1)
+            v = ((xy[..., 1] - self.origin[1]) / self.resolution).clamp(0.0, ny - 1)
+            i, j = u.floor().long().clamp(max=nx - 2), v.floor().long().clamp(max=ny - 2)
+            where = torch.where
+        else:
+            xy = np.asarray(xy, dtype=np.float64)
+            u = np.clip((xy[..., 0] - self.origin[0]) / self.resolution, 0.0, nx - 1 - 1e-9)
+            v = np.clip((xy[..., 1] - self.origin[1]) / self.resolution, 0.0, ny - 1 - 1e-9)
+            i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+            h, where = self.heights, np.where
         fu, fv = u - i, v - j
-        h = self.heights
         h00, h10, h01, h11 = h[j, i], h[j, i + 1], h[j + 1, i], h[j + 1, i + 1]
         lower = fu >= fv  # triangle (00, 10, 11)
         z_lower = h00 + fu * (h10 - h00) + fv * (h11 - h10)
         z_upper = h00 + fv * (h01 - h00) + fu * (h11 - h01)
-        return np.where(lower, z_lower, z_upper)
+        return where(lower, z_lower, z_upper)
+
+    def _heights_like(self, ref):  # torch is an optional import here, hence no annotations
+        """``heights`` as a tensor on ``ref``'s device and float dtype, cached: training calls it every step."""
+        import torch
+
+        dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
+        key = (str(ref.device), dtype)
+        cache = self.__dict__.setdefault("_torch_heights", {})
+        hit = cache.get(key)
+        if hit is None or hit[0] is not self.heights:
+            hit = (self.heights, torch.as_tensor(self.heights, dtype=dtype, device=ref.device))
+            cache[key] = hit
+        return hit[1]
 
     # ---- files -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
