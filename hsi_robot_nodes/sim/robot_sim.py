@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from hsi_robot_nodes.contract import NUM_MOTOR_SLOTS, SIM_MODE_MACHINE, get_contract
+from hsi_robot_nodes.contract import NUM_MOTOR_SLOTS, SIM_MODE_MACHINE, TORSO_LINK, get_contract
 from hsi_robot_nodes.sim.scene import Scene
 
 
@@ -61,7 +61,8 @@ def pd_torque(cmd: MotorCommand, q: np.ndarray, dq: np.ndarray, effort: np.ndarr
 
 @dataclass
 class ElasticBand:
-    """A spring-damper holding the pelvis to a point above the start (unitree_mujoco's 'elastic band')."""
+    """A spring-damper holding the torso to a point above its start (a gantry / unitree_mujoco's 'elastic
+    band'). It pulls at the torso's centre of mass, above the robot's, so the robot hangs upright."""
 
     anchor: np.ndarray
     stiffness: float = 1500.0
@@ -93,12 +94,13 @@ class SimRobot:
         self._slots = self.contract.motor_slots
         self._effort = self.contract.effort
         self._pelvis = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "pelvis")
+        self._torso = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, TORSO_LINK)
         self._sens = {n: m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, n)]
                       for n in ("imu_quat", "imu_gyro", "imu_acc")}
         self.command = MotorCommand()
         self.tick = 0
         self.reset()
-        self.band = ElasticBand(self.data.qpos[:3].copy() + np.array([0, 0, 0.05]), enabled=band)
+        self.band = ElasticBand(self.data.xipos[self._torso].copy() + np.array([0, 0, 0.03]), enabled=band)
         self._last_dq = np.zeros(len(names))
         self._ddq = np.zeros(len(names))
 
@@ -132,7 +134,12 @@ class SimRobot:
         for _ in range(n):
             q, dq = d.qpos[self._qadr], d.qvel[self._vadr]
             d.ctrl[self._act] = pd_torque(sub, q, dq, self._effort)
-            d.xfrc_applied[self._pelvis, :3] = self.band.force(d.qpos[:3], d.qvel[:3])
+            if self.band.enabled:
+                vel = np.zeros(6)
+                mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_BODY, self._torso, vel, 0)
+                d.xfrc_applied[self._torso, :3] = self.band.force(d.xipos[self._torso], vel[3:])
+            else:
+                d.xfrc_applied[self._torso, :3] = 0.0
             mujoco.mj_step(self.model, d)
             self.tick += 1
         dq = d.qvel[self._vadr]

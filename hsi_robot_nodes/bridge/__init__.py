@@ -1,0 +1,1 @@
+"""The Unitree bridge: safety state machine (``safety``) and its DDS runtime (``runtime``)."""

@@ -1,0 +1,189 @@
+"""The bridge's DDS side: reads LowState, runs the safety machine every 2 ms, writes LowCmd with CRC.
+
+ROS-free so the simulator tests and the benchmark can drive it; ``nodes/bridge_node.py`` wraps it in rclpy.
+Start-up refuses (one-line ``BridgeError``, nothing sent) when another controller already writes
+``rt/lowcmd`` on the domain, or when the robot's ``mode_machine`` is not the configured DoF.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
+from hsi_robot_nodes.contract import MODE_MACHINE, MODE_PR, get_contract
+from hsi_robot_nodes.unitree import remote as remote_codec
+from hsi_robot_nodes.unitree import sdk
+from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
+
+
+class BridgeError(RuntimeError):
+    """The bridge refuses to start (one line, says what to do)."""
+
+
+@dataclass
+class BridgeConfig:
+    dof: int = 23
+    domain: int = 1
+    interface: str = "lo"
+    write_hz: float = 500.0
+    wait_lowstate_s: float = 3.0
+    check_other_controller: bool = True
+    remote_buttons: bool = True  # start / A / select on the Unitree remote drive the state machine
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+
+class UnitreeBridge:
+    def __init__(self, cfg: BridgeConfig):
+        self.cfg = cfg
+        self.contract = get_contract(cfg.dof)
+        self.safety = SafetyMachine(self.contract, cfg.safety)
+        self._lock = threading.Lock()
+        self._slots = self.contract.motor_slots
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mode_machine: int | None = None
+        self._prev_buttons: set[str] = set()
+        self.bad_lowstate_crc = 0
+        self.lowcmd_written = 0
+        self.last_remote = remote_codec.RemoteState()
+        self.on_lowstate_cb: Callable[[LowStateView, remote_codec.RemoteState], None] | None = None
+        self.on_state_change: Callable[[str, str], None] | None = None
+        self.write_log: list[tuple[float, int]] = []  # (monotonic time, stamp_ns of the answered state)
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> UnitreeBridge:
+        sdk.init_channels(self.cfg.domain, self.cfg.interface)
+        if self.cfg.check_other_controller and sdk.someone_publishes(sdk.TOPIC_LOWCMD, sdk.LowCmd_):
+            raise BridgeError(f"another controller already publishes rt/lowcmd on DDS domain {self.cfg.domain}"
+                              ": stop it first (only one writer may drive the motors)")
+        first = threading.Event()
+        self._first = first
+        self._sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, 1)
+        if not first.wait(self.cfg.wait_lowstate_s):
+            self._sub.Close()
+            raise BridgeError(f"no LowState on rt/lowstate (domain {self.cfg.domain}, {self.cfg.interface}) "
+                              f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
+                              "interface right?")
+        if not self.contract.accepts_mode_machine(self._mode_machine or 0):
+            self._sub.Close()
+            got = MODE_MACHINE.get(self._mode_machine or 0, "unknown")
+            raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge is "
+                              f"configured for {self.cfg.dof} DoF: fix --dof")
+        self._pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
+        self._msg = sdk.new_lowcmd()
+        self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if hasattr(self, "_sub"):
+            self._sub.Close()
+
+    # ---- inputs ---------------------------------------------------------------------------------------
+    def _on_lowstate(self, msg) -> None:
+        t = time.monotonic()
+        if lowstate_crc(msg) != msg.crc:
+            self.bad_lowstate_crc += 1
+            return
+        self._mode_machine = int(msg.mode_machine)
+        if not self.contract.accepts_mode_machine(self._mode_machine):
+            self._first.set()
+            return
+        ms = msg.motor_state
+        s = self._slots
+        q = np.array([ms[i].q for i in s])
+        dq = np.array([ms[i].dq for i in s])
+        temp = np.array([max(ms[i].temperature) for i in s], dtype=np.float64)
+        low = LowStateView(q, dq, np.array(msg.imu_state.quaternion, dtype=np.float64),
+                           np.array(msg.imu_state.gyroscope, dtype=np.float64), temp, self._mode_machine, t)
+        low.tau_est = np.array([ms[i].tau_est for i in s])  # type: ignore[attr-defined]
+        low.acc = np.array(msg.imu_state.accelerometer, dtype=np.float64)  # type: ignore[attr-defined]
+        try:
+            remote = remote_codec.decode(msg.wireless_remote)
+        except ValueError:
+            remote = remote_codec.RemoteState()
+        with self._lock:
+            self.safety.on_lowstate(low)
+            if self.cfg.remote_buttons:
+                pressed = remote.pressed()
+                for button in pressed - self._prev_buttons:
+                    event = {"start": "start", "A": "run", "select": "damp"}.get(button)
+                    if event:
+                        self._event_locked(event, t)
+                self._prev_buttons = pressed
+        self.last_remote = remote
+        self._first.set()
+        if self.on_lowstate_cb is not None:
+            self.on_lowstate_cb(low, remote)
+
+    def _event_locked(self, event: str, t: float) -> None:
+        before = self.safety.state
+        self.safety.on_event(event, t)
+        if self.safety.state != before and self.on_state_change is not None:
+            self.on_state_change(self.safety.state.value, self.safety.reason)
+
+    def event(self, name: str) -> str:
+        """Apply an operator event (start | run | damp | estop | reset); returns the resulting state."""
+        with self._lock:
+            self._event_locked(name, time.monotonic())
+            return self.safety.state.value
+
+    def set_targets(self, targets) -> str | None:
+        t = time.monotonic()
+        with self._lock:
+            before = self.safety.state
+            err = self.safety.on_targets(targets, t)
+            if self.safety.state != before and self.on_state_change is not None:
+                self.on_state_change(self.safety.state.value, self.safety.reason)
+            if err is None and self.safety.state == State.RUN:
+                self._write_locked(t)  # answer at once; the 2 ms writer keeps re-sending
+        return err
+
+    @property
+    def state(self) -> State:
+        return self.safety.state
+
+    # ---- output ---------------------------------------------------------------------------------------
+    def _write_locked(self, t: float) -> None:
+        before = self.safety.state
+        cmd = self.safety.tick(t)
+        if self.safety.state != before and self.on_state_change is not None:
+            self.on_state_change(self.safety.state.value, self.safety.reason)
+        if cmd is None:
+            return
+        m = self._msg
+        m.mode_pr = MODE_PR
+        m.mode_machine = self._mode_machine or 0
+        for i, mc in enumerate(m.motor_cmd):
+            mc.mode = int(cmd.mode[i])
+            mc.q, mc.dq, mc.tau = float(cmd.q[i]), float(cmd.dq[i]), float(cmd.tau[i])
+            mc.kp, mc.kd = float(cmd.kp[i]), float(cmd.kd[i])
+        m.crc = lowcmd_crc(m)
+        self._pub.Write(m)
+        self.lowcmd_written += 1
+        tg = self.safety.targets
+        if self.safety.state == State.RUN and tg is not None:
+            self.write_log.append((time.monotonic(), tg.stamp_ns))
+            if len(self.write_log) > 400_000:
+                del self.write_log[:200_000]
+
+    def _writer(self) -> None:
+        period = 1.0 / self.cfg.write_hz
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                self._write_locked(time.monotonic())
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_t = time.monotonic()

@@ -1,0 +1,208 @@
+"""The bridge's safety state machine: the only thing between a policy and the motors. ROS- and DDS-free.
+
+States: WAIT_STATE -> ZERO_TORQUE -(start)-> STAND_UP (2 s interpolation to the default pose, stiff gains)
+-> HOLD -(run)-> RUN (policy PD targets) -(damp / estop / any fault)-> DAMPING -(reset)-> ZERO_TORQUE.
+Every 2 ms ``tick`` returns the motor command to write. Faults that trip DAMPING: LowState stale, policy
+targets stale for more than ``policy_stale_cycles`` policy periods, NaN/inf anywhere, base tilt beyond the
+limit (from projected gravity), joint speed or temperature beyond limits. Every target is clamped inside the
+joint limits with a margin, rate-limited per tick, gains bounded: nothing unbounded reaches a motor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from hsi_robot_nodes.contract import RobotContract, stand_gains
+from hsi_robot_nodes.msgs.pd_targets import PdTargets
+from hsi_robot_nodes.observation import projected_gravity
+from hsi_robot_nodes.sim.robot_sim import MotorCommand
+
+
+class State(str, Enum):
+    WAIT_STATE = "wait_state"
+    ZERO_TORQUE = "zero_torque"
+    STAND_UP = "stand_up"
+    HOLD = "hold"
+    RUN = "run"
+    DAMPING = "damping"
+
+
+EVENTS = ("start", "run", "damp", "estop", "reset")
+
+
+@dataclass
+class SafetyConfig:
+    stand_up_s: float = 2.0
+    lowstate_timeout_s: float = 0.02  # 10 LowState periods
+    policy_period_s: float = 0.02
+    policy_stale_cycles: int = 3
+    max_tilt_rad: float = 1.0  # ~57 deg between the pelvis z axis and vertical
+    joint_limit_margin: float = 0.02  # rad inside each limit
+    max_target_rate: float = 15.0  # rad/s of commanded position change
+    max_kp: float = 400.0
+    max_kd: float = 20.0
+    damping_kd: float = 4.0
+    velocity_limit_factor: float = 1.5  # trip when |dq| > factor * motor speed limit
+    max_temperature_c: float = 90.0
+
+
+@dataclass
+class LowStateView:
+    """The parts of LowState the bridge uses, in contract joint order."""
+
+    q: np.ndarray
+    dq: np.ndarray
+    quat_wxyz: np.ndarray
+    gyro: np.ndarray
+    temperature: np.ndarray
+    mode_machine: int
+    t: float  # receive time (monotonic s)
+
+
+@dataclass
+class SafetyMachine:
+    contract: RobotContract
+    cfg: SafetyConfig = field(default_factory=SafetyConfig)
+
+    def __post_init__(self) -> None:
+        self.state = State.WAIT_STATE
+        self.reason = "waiting for LowState"
+        self.transitions: list[tuple[float, str, str]] = []
+        self.low: LowStateView | None = None
+        self.targets: PdTargets | None = None
+        self.targets_t = -np.inf
+        self._stand_kp, self._stand_kd = stand_gains(self.contract)
+        self._stand_from: np.ndarray | None = None
+        self._stand_t0 = 0.0
+        self._last_q_cmd: np.ndarray | None = None
+        self._last_tick_t: float | None = None
+        c = self.contract
+        self._lo = c.lower + self.cfg.joint_limit_margin
+        self._hi = c.upper - self.cfg.joint_limit_margin
+
+    # ---- inputs ------------------------------------------------------------------------------------
+    def _go(self, state: State, t: float, reason: str) -> None:
+        if state != self.state:
+            self.transitions.append((t, self.state.value, state.value))
+            self.state, self.reason = state, reason
+
+    def on_lowstate(self, low: LowStateView) -> None:
+        self.low = low
+        if self.state == State.WAIT_STATE:
+            self._go(State.ZERO_TORQUE, low.t, "LowState received")
+
+    def on_targets(self, targets: PdTargets, t: float) -> str | None:
+        """Accept policy targets; returns a reason string when rejected (wrong joints / non-finite)."""
+        if targets.joint_names != self.contract.joint_names:
+            return "PD targets name joints that differ from the robot contract"
+        arrays = np.stack([targets.q, targets.dq, targets.tau, targets.kp, targets.kd])
+        if not np.isfinite(arrays).all():
+            if self.state == State.RUN:
+                self._go(State.DAMPING, t, "non-finite PD target")
+            return "non-finite PD target"
+        self.targets, self.targets_t = targets, t
+        return None
+
+    def on_event(self, event: str, t: float) -> bool:
+        """Operator/ROS events. Returns whether the event changed the state."""
+        before = self.state
+        if event in ("damp", "estop"):
+            if self.state not in (State.WAIT_STATE, State.ZERO_TORQUE):
+                self._go(State.DAMPING, t, f"{event} requested")
+        elif event == "start" and self.state == State.ZERO_TORQUE and self.low is not None:
+            self._stand_from, self._stand_t0 = self.low.q.copy(), t
+            self._last_q_cmd = self.low.q.copy()
+            self._go(State.STAND_UP, t, "start")
+        elif event == "run" and self.state == State.HOLD:
+            if self.targets is None or t - self.targets_t > self._policy_timeout:
+                self.reason = "run refused: no fresh policy targets"
+            else:
+                self._go(State.RUN, t, "run")
+        elif event == "reset" and self.state == State.DAMPING:
+            self._go(State.ZERO_TORQUE, t, "reset")
+        elif event not in EVENTS:
+            raise ValueError(f"unknown bridge event '{event}' (use {', '.join(EVENTS)})")
+        return self.state != before
+
+    @property
+    def _policy_timeout(self) -> float:
+        return self.cfg.policy_stale_cycles * self.cfg.policy_period_s + 1e-3
+
+    # ---- fault detection ---------------------------------------------------------------------------
+    def fault(self, t: float) -> str | None:
+        low, c = self.low, self.cfg
+        if low is None:
+            return None
+        if t - low.t > c.lowstate_timeout_s:
+            return f"LowState stale for {1000 * (t - low.t):.0f} ms"
+        if not all(np.isfinite(a).all() for a in (low.q, low.dq, low.quat_wxyz, low.gyro)):
+            return "non-finite LowState"
+        if self.state in (State.HOLD, State.RUN):
+            g = projected_gravity(np.asarray(low.quat_wxyz, dtype=np.float64))
+            tilt = float(np.arccos(np.clip(-g[2], -1.0, 1.0)))
+            if tilt > c.max_tilt_rad:
+                return f"base tilt {np.degrees(tilt):.0f} deg beyond {np.degrees(c.max_tilt_rad):.0f}"
+            fast = np.abs(low.dq) > c.velocity_limit_factor * self.contract.velocity
+            if fast.any():
+                return f"joint {self.contract.joint_names[int(np.argmax(fast))]} too fast"
+        if (low.temperature > c.max_temperature_c).any():
+            return "motor over temperature"
+        if self.state == State.RUN and t - self.targets_t > self._policy_timeout:
+            return f"policy targets stale for {1000 * (t - self.targets_t):.0f} ms"
+        return None
+
+    # ---- output ------------------------------------------------------------------------------------
+    def _command(self, q: np.ndarray, kp: np.ndarray, kd: np.ndarray, dq=None, tau=None) -> MotorCommand:
+        c = self.contract
+        cmd = MotorCommand()
+        s = c.motor_slots
+        cmd.mode[s] = 1
+        cmd.q[s] = np.clip(q, self._lo, self._hi)
+        cmd.dq[s] = 0.0 if dq is None else np.clip(dq, -c.velocity, c.velocity)
+        cmd.tau[s] = 0.0 if tau is None else np.clip(tau, -0.5 * c.effort, 0.5 * c.effort)
+        cmd.kp[s] = np.clip(kp, 0.0, self.cfg.max_kp)
+        cmd.kd[s] = np.clip(kd, 0.0, self.cfg.max_kd)
+        return cmd
+
+    def _rate_limited(self, q_target: np.ndarray, t: float) -> np.ndarray:
+        dt = 0.002 if self._last_tick_t is None else min(max(t - self._last_tick_t, 1e-4), 0.02)
+        prev = self._last_q_cmd if self._last_q_cmd is not None else self.low.q
+        step = self.cfg.max_target_rate * dt
+        return prev + np.clip(np.clip(q_target, self._lo, self._hi) - prev, -step, step)
+
+    def tick(self, t: float) -> MotorCommand | None:
+        """The motor command for this 2 ms cycle (None before any LowState: nothing is sent)."""
+        if self.low is None:
+            return None
+        reason = self.fault(t)
+        if reason and self.state in (State.STAND_UP, State.HOLD, State.RUN):
+            self._go(State.DAMPING, t, reason)
+        c, low = self.contract, self.low
+        zeros = np.zeros(c.dof)
+        if self.state in (State.WAIT_STATE, State.ZERO_TORQUE):
+            cmd = self._command(low.q, zeros, zeros)
+            self._last_q_cmd = None
+        elif self.state == State.DAMPING:
+            cmd = self._command(low.q, zeros, np.full(c.dof, self.cfg.damping_kd))
+            self._last_q_cmd = None
+        elif self.state == State.STAND_UP:
+            a = min(1.0, (t - self._stand_t0) / self.cfg.stand_up_s)
+            q = (1 - a) * self._stand_from + a * c.default_q
+            cmd = self._command(q, self._stand_kp, self._stand_kd)
+            self._last_q_cmd = q
+            if a >= 1.0:
+                self._go(State.HOLD, t, "stand-up complete")
+        elif self.state == State.HOLD:
+            q = self._rate_limited(c.default_q, t)
+            cmd = self._command(q, self._stand_kp, self._stand_kd)
+            self._last_q_cmd = q
+        else:  # RUN
+            tg = self.targets
+            q = self._rate_limited(tg.q, t)
+            cmd = self._command(q, tg.kp, tg.kd, tg.dq, tg.tau)
+            self._last_q_cmd = q
+        self._last_tick_t = t
+        return cmd

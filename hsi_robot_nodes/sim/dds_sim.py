@@ -1,0 +1,199 @@
+"""The simulated G1 on the wire: a MuJoCo robot behind the Unitree low-level DDS interface.
+
+A controller cannot tell it from the robot: it publishes ``rt/lowstate`` (unitree_hg LowState_) at 500 Hz with
+joint q/dq/tau_est in motor slots, the pelvis IMU, ``tick``, ``mode_machine``, the wireless remote bytes and a
+correct CRC; it takes ``rt/lowcmd``, drops commands whose CRC is wrong, and its motor drivers recompute PD
+every 2 ms physics step from the latest command (disabled motors, ``mode`` 0, produce no torque). The default
+DDS domain is 1 on ``lo`` so it never talks to a real robot on domain 0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hsi_robot_nodes.contract import MODE_PR
+from hsi_robot_nodes.sim.robot_sim import MotorCommand, SimRobot
+from hsi_robot_nodes.sim.scene import build_scene
+from hsi_robot_nodes.unitree import remote as remote_codec
+from hsi_robot_nodes.unitree import sdk
+from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
+
+
+@dataclass
+class SimConfig:
+    scene: str = "flat"  # flat | stairs | stairs_down | kerb | bench | rough | path/to/terrain.npz
+    dof: int = 23
+    domain: int = 1
+    interface: str = "lo"
+    speed: float = 1.0  # real-time factor to pace to; 0 = as fast as possible
+    lowstate_hz: float = 500.0
+    band: bool = False  # elastic band holding the pelvis (release with release_band())
+    check_other_sim: bool = True
+
+
+class VirtualRemote:
+    """A scripted Unitree remote: tests and demos press buttons and move sticks like an operator."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = remote_codec.RemoteState()
+        self._release_at: dict[str, float] = {}
+
+    def press(self, button: str, hold_s: float = 0.15) -> None:
+        if button not in remote_codec.BUTTONS:
+            raise ValueError(f"unknown remote button '{button}' (have {', '.join(remote_codec.BUTTONS)})")
+        with self._lock:
+            self._state.buttons[button] = True
+            self._release_at[button] = time.monotonic() + hold_s
+
+    def set_sticks(self, lx: float = 0.0, ly: float = 0.0, rx: float = 0.0, ry: float = 0.0) -> None:
+        with self._lock:
+            self._state.lx, self._state.ly, self._state.rx, self._state.ry = (
+                float(np.clip(v, -1, 1)) for v in (lx, ly, rx, ry))
+
+    def encoded(self) -> list[int]:
+        now = time.monotonic()
+        with self._lock:
+            for b, t in list(self._release_at.items()):
+                if now >= t:
+                    self._state.buttons[b] = False
+                    del self._release_at[b]
+            return remote_codec.encode(self._state)
+
+
+@dataclass
+class SimStats:
+    publish_times: list[float] = field(default_factory=list)  # monotonic s of each LowState write
+    lowcmd_received: int = 0
+    lowcmd_bad_crc: int = 0
+    lowcmd_rejected: int = 0
+    overruns: int = 0
+    steps: int = 0
+    wall_s: float = 0.0
+
+
+class DdsSimulator:
+    """Owns a SimRobot, its DDS endpoints and the paced physics thread. ``start()`` / ``stop()``."""
+
+    def __init__(self, cfg: SimConfig):
+        self.cfg = cfg
+        self.robot = SimRobot(build_scene(cfg.scene, cfg.dof), band=cfg.band)
+        self.remote = VirtualRemote()
+        self.stats = SimStats()
+        self._lock = threading.Lock()
+        self._pending: MotorCommand | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._msg = sdk.new_lowstate()
+        self.on_lowcmd_hook = None  # optional callable(monotonic_time) for latency measurement
+        self.on_lowstate_hook = None
+
+    # ---- DDS ----------------------------------------------------------------------------------------
+    def start(self) -> DdsSimulator:
+        sdk.init_channels(self.cfg.domain, self.cfg.interface)
+        if self.cfg.check_other_sim and sdk.someone_publishes(sdk.TOPIC_LOWSTATE, sdk.LowState_):
+            raise sdk.DdsSetupError(f"something already publishes rt/lowstate on DDS domain {self.cfg.domain}"
+                                    f" ({self.cfg.interface}): stop the other simulator or pick --domain")
+        self._pub = sdk.publisher(sdk.TOPIC_LOWSTATE, sdk.LowState_)
+        self._sub = sdk.subscriber(sdk.TOPIC_LOWCMD, sdk.LowCmd_, self._on_lowcmd, 1)
+        self._thread = threading.Thread(target=self._run, name="g1-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for ep in ("_sub",):
+            if hasattr(self, ep):
+                getattr(self, ep).Close()
+
+    def __enter__(self) -> DdsSimulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def release_band(self) -> None:
+        self.robot.band.enabled = False
+
+    def _on_lowcmd(self, msg) -> None:
+        t = time.monotonic()
+        self.stats.lowcmd_received += 1
+        if lowcmd_crc(msg) != msg.crc:
+            self.stats.lowcmd_bad_crc += 1
+            return
+        cmd = MotorCommand(
+            np.array([m.mode for m in msg.motor_cmd], np.uint8), np.array([m.q for m in msg.motor_cmd]),
+            np.array([m.dq for m in msg.motor_cmd]), np.array([m.tau for m in msg.motor_cmd]),
+            np.array([m.kp for m in msg.motor_cmd]), np.array([m.kd for m in msg.motor_cmd]))
+        finite = np.isfinite(np.stack([cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd]))
+        if not finite.all():  # a motor driver would reject a non-finite setpoint; we drop the message
+            self.stats.lowcmd_rejected += 1
+            return
+        with self._lock:
+            self._pending = cmd
+        if self.on_lowcmd_hook is not None:
+            self.on_lowcmd_hook(t)
+
+    # ---- physics thread -----------------------------------------------------------------------------
+    def _fill_lowstate(self):
+        st = self.robot.state()
+        m = self._msg
+        m.mode_pr = MODE_PR
+        m.mode_machine = self.robot.mode_machine
+        m.tick = int(st.tick * self.robot.dt * 1000) & 0xFFFFFFFF
+        imu = m.imu_state
+        imu.quaternion = st.quat_wxyz.astype(float).tolist()
+        imu.gyroscope = st.gyro.tolist()
+        imu.accelerometer = st.acc.tolist()
+        imu.rpy = st.rpy.tolist()
+        imu.temperature = 40
+        q, dq, ddq, tau = st.q.tolist(), st.dq.tolist(), st.ddq.tolist(), st.tau_est.tolist()
+        driven = set(self.robot.contract.motor_slots.tolist())
+        for i, ms in enumerate(m.motor_state):
+            ms.q, ms.dq, ms.ddq, ms.tau_est = q[i], dq[i], ddq[i], tau[i]
+            ms.mode = 1 if i in driven else 0
+            ms.temperature = [35, 35]
+        m.wireless_remote = self.remote.encoded()
+        m.crc = lowstate_crc(m)
+        return m
+
+    def _run(self) -> None:
+        dt = self.robot.dt
+        substeps = max(1, int(round(1.0 / (self.cfg.lowstate_hz * dt))))
+        period = dt * substeps / self.cfg.speed if self.cfg.speed > 0 else 0.0
+        t0 = time.monotonic()
+        next_t = t0
+        while not self._stop.is_set():
+            with self._lock:
+                if self._pending is not None:
+                    self.robot.set_command(self._pending)
+                    self._pending = None
+            self.robot.step(substeps)
+            self.stats.steps += substeps
+            msg = self._fill_lowstate()
+            now = time.monotonic()
+            self._pub.Write(msg)
+            self.stats.publish_times.append(now)
+            if len(self.stats.publish_times) > 200_000:
+                del self.stats.publish_times[:100_000]
+            if self.on_lowstate_hook is not None:
+                self.on_lowstate_hook(now, msg.tick)
+            if period:
+                next_t += period
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                elif delay < -0.05:  # fell far behind (machine busy): resynchronise instead of bursting
+                    self.stats.overruns += 1
+                    next_t = time.monotonic()
+        self.stats.wall_s = time.monotonic() - t0
+
+    @property
+    def sim_time(self) -> float:
+        return self.robot.tick * self.robot.dt

@@ -1,0 +1,1 @@
+"""The Unitree SDK 2 link: IDL types and channels (``sdk``), CRC (``crc``), the wireless remote (``remote``)."""
