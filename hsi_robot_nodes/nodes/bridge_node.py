@@ -1,0 +1,152 @@
+"""rclpy shell around the Unitree bridge: parameters, topics and services only (logic in bridge/).
+
+Publishes joint states (contract names), the pelvis IMU, the Unitree remote as sensor_msgs/Joy, the
+safety state and diagnostics; takes PD targets (msgs/pd_targets) and events (topic and Trigger services).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState, Joy
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from hsi_robot_nodes import topics
+from hsi_robot_nodes.bridge.runtime import BridgeConfig, UnitreeBridge
+from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
+
+
+class BridgeNode(Node):
+    def __init__(self, context=None, **overrides):
+        super().__init__("unitree_bridge", context=context)
+        p = {"dof": 23, "domain": 1, "interface": "lo", "joint_state_decimation": 1,
+             "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "remote_topic": topics.REMOTE,
+             "state_topic": topics.BRIDGE_STATE, "event_topic": topics.BRIDGE_EVENT,
+             "pd_targets_topic": topics.PD_TARGETS, "imu_frame": "imu_in_pelvis"}
+        p.update(overrides)
+        for k, v in p.items():
+            self.declare_parameter(k, v)
+        g = lambda k: self.get_parameter(k).value  # noqa: E731
+        self.bridge = UnitreeBridge(BridgeConfig(dof=g("dof"), domain=g("domain"), interface=g("interface")))
+        self.names = list(self.bridge.contract.joint_names)
+        self._decim = max(1, int(g("joint_state_decimation")))
+        self._n = 0
+        self._imu_frame = g("imu_frame")
+        self.pub_js = self.create_publisher(JointState, g("joint_states_topic"), 10)
+        self.pub_imu = self.create_publisher(Imu, g("imu_topic"), 10)
+        self.pub_joy = self.create_publisher(Joy, g("remote_topic"), 10)
+        self.pub_state = self.create_publisher(String, g("state_topic"), 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(Float64MultiArray, g("pd_targets_topic"), self._on_targets, 10)
+        self.create_subscription(String, g("event_topic"), lambda m: self._event(m.data), 10)
+        for ev in ("start", "run", "damp", "reset"):
+            self.create_service(Trigger, f"/bridge/{ev}", self._service(ev))
+        self.bridge.on_lowstate_cb = self._on_lowstate
+        self.bridge.on_state_change = self._on_state_change
+        self.bridge.start()  # raises BridgeError (refuses) before anything is sent
+        self.create_timer(0.1, self._publish_state)
+        self.create_timer(1.0, self._publish_diag)
+
+    def _service(self, ev: str):
+        def handler(_req, resp):
+            state = self._event(ev)
+            resp.success, resp.message = True, state
+            return resp
+        return handler
+
+    def _event(self, name: str) -> str:
+        try:
+            return self.bridge.event(name)
+        except ValueError as e:
+            self.get_logger().warning(str(e))
+            return self.bridge.state.value
+
+    def _on_targets(self, msg: Float64MultiArray) -> None:
+        try:
+            err = self.bridge.set_targets(pd_targets.decode(msg))
+        except ValueError as e:
+            err = str(e)
+        if err:
+            self.get_logger().error(f"PD targets rejected: {err}", throttle_duration_sec=1.0)
+
+    def _on_lowstate(self, low, remote) -> None:
+        self._n += 1
+        if self._n % self._decim:
+            return
+        stamp = self.get_clock().now().to_msg()
+        sec, nsec = divmod(int(low.t * 1e9), 1_000_000_000)
+        js = JointState()
+        js.header.stamp.sec, js.header.stamp.nanosec = sec, nsec  # monotonic receive time of the LowState
+        js.header.frame_id = "pelvis"
+        js.name = self.names
+        js.position, js.velocity, js.effort = low.q.tolist(), low.dq.tolist(), low.tau_est.tolist()
+        self.pub_js.publish(js)
+        imu = Imu()
+        imu.header.stamp, imu.header.frame_id = js.header.stamp, self._imu_frame
+        w, x, y, z = low.quat_wxyz
+        imu.orientation.w, imu.orientation.x, imu.orientation.y, imu.orientation.z = map(float, (w, x, y, z))
+        imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z = map(float, low.gyro)
+        imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = map(float, low.acc)
+        self.pub_imu.publish(imu)
+        if self._n % (10 * self._decim) == 0:
+            joy = Joy()
+            joy.header.stamp = stamp
+            joy.axes = [float(getattr(remote, a.lower() if a != "L2" else "l2")) for a in AXES]
+            joy.buttons = [int(remote.buttons[b]) for b in BUTTONS]
+            self.pub_joy.publish(joy)
+
+    def _on_state_change(self, state: str, reason: str) -> None:
+        self.get_logger().info(f"state -> {state} ({reason})")
+        self.pub_state.publish(String(data=state))
+
+    def _publish_state(self) -> None:
+        self.pub_state.publish(String(data=self.bridge.state.value))
+
+    def _publish_diag(self) -> None:
+        st = DiagnosticStatus(name="unitree_bridge", hardware_id=f"g1_{self.bridge.cfg.dof}dof")
+        state = self.bridge.state.value
+        st.level = DiagnosticStatus.WARN if state == "damping" else DiagnosticStatus.OK
+        st.message = f"{state}: {self.bridge.safety.reason}"
+        st.values = [KeyValue(key="lowcmd_written", value=str(self.bridge.lowcmd_written)),
+                     KeyValue(key="bad_lowstate_crc", value=str(self.bridge.bad_lowstate_crc))]
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(arr)
+
+    def destroy_node(self) -> None:
+        self.bridge.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    from hsi_robot_nodes.bridge.runtime import BridgeError
+    from hsi_robot_nodes.unitree.sdk import DdsSetupError
+
+    try:
+        node = BridgeNode()
+    except (BridgeError, DdsSetupError) as e:
+        print(f"unitree_bridge: refused to start: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+
+
+
+def build_node(context=None, **params) -> BridgeNode:
+    """In-process construction for `hsi-robot bringup` (same parameters as the launch file)."""
+    return BridgeNode(context=context, **params)
