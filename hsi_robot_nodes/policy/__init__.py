@@ -1,0 +1,1 @@
+"""Onboard policy execution: ONNX + metadata (``metadata``), the ROS-free control-cycle core (``runner``)."""
