@@ -157,7 +157,8 @@ class PolicyRunner:
                          for n, p in paths.items()}
         first = self.policies[next(s for s in SLOTS if s in self.policies)]
         self.hold_q, self.hold_kp, self.hold_kd = first.meta.default_q.copy(), first.meta.kp, first.meta.kd
-        self.selected = initial or next(s for s in SLOTS if s in self.policies)
+        # the heightmap ('terrain') slot is the main policy when present; B toggles to 'blind'
+        self.selected = initial or ("terrain" if "terrain" in self.policies else "blind")
         if self.selected not in self.policies:
             raise ValueError(f"initial policy '{self.selected}' is not loaded (have {sorted(self.policies)})")
         self.active = ""  # nothing active until the first cycle

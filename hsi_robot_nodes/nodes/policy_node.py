@@ -1,0 +1,198 @@
+"""rclpy shell around the policy runner: parameters, topics and the 50 Hz timer only (logic in policy/runner).
+
+Subscribes joint states (contract order, header stamp = receive time of the LowState), the pelvis IMU, the
+policy heightmap, the root target (PoseStamped: x, y, yaw) and the policy selection (String); publishes PD
+targets (msgs/pd_targets, stamp = the answered joint state's stamp) and its cycle timing
+[period_ms, compute_ms, obs_ms, infer_ms]. It refuses to start (one line, exit code 2 from ``main``) on a
+missing/corrupt policy, metadata that disagrees with the robot contract, or observation terms it cannot
+supply; then nothing is ever published.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64MultiArray, String
+
+from hsi_robot_nodes import topics
+from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
+from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.policy.metadata import load_metadata
+from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
+
+HEIGHTMAP_CODEC = ("hsi_robot_nodes.heightmap.message", "decode_heightmap_msg")
+"""Where the heightmap node's message helpers live: module with ``MSG_TYPE`` and ``decode_heightmap_msg``."""
+
+DEFAULTS = {
+    "dof": 23, "policy": "", "blind_policy": "", "heightmap": True, "rate_hz": 0.0,
+    "max_state_age_s": RunnerConfig.max_state_age_s, "max_heightmap_age_s": RunnerConfig.max_heightmap_age_s,
+    "resume_cycles": RunnerConfig.resume_cycles,
+    "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "heightmap_topic": topics.HEIGHTMAP,
+    "root_target_topic": topics.ROOT_TARGET, "policy_select_topic": topics.POLICY_SELECT,
+    "pd_targets_topic": topics.PD_TARGETS, "timing_topic": topics.POLICY_TIMING,
+}
+
+
+def heightmap_codec():
+    """(message type, decode) of the heightmap node's policy heightmap message, or None if not available."""
+    module, fn = HEIGHTMAP_CODEC
+    try:
+        mod = importlib.import_module(module)
+        return mod.MSG_TYPE, getattr(mod, fn)
+    except (ImportError, AttributeError):
+        return None
+
+
+def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
+    """``policy`` goes to the 'terrain' slot if it reads the heightmap, else to 'blind'; ``blind_policy``
+    must be blind. One-line ValueError on conflicts (validates both files' metadata first)."""
+    slots: dict[str, str] = {}
+    if policy:
+        slots["terrain" if load_metadata(policy).layout.heightmap_size else "blind"] = policy
+    if blind_policy:
+        if load_metadata(blind_policy).layout.heightmap_size:
+            raise ValueError(f"blind_policy {blind_policy} reads the heightmap: it is not a blind policy")
+        if "blind" in slots:
+            raise ValueError("both 'policy' and 'blind_policy' are blind: 'policy' must read the heightmap")
+        slots["blind"] = blind_policy
+    if not slots:
+        raise ValueError("no policy given: set the 'policy' parameter to an exported ONNX file")
+    return slots
+
+
+class PolicyNode(Node):
+    def __init__(self, context=None, **overrides):
+        super().__init__("policy_node", context=context)
+        unknown = set(overrides) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"policy_node: unknown parameters {sorted(unknown)}")
+        for k, v in {**DEFAULTS, **overrides}.items():
+            self.declare_parameter(k, v)
+        g = lambda k: self.get_parameter(k).value  # noqa: E731
+        codec = heightmap_codec() if g("heightmap") else None
+        cfg = RunnerConfig(float(g("max_state_age_s")), float(g("max_heightmap_age_s")),
+                           int(g("resume_cycles")))
+        try:
+            self.runner = PolicyRunner(assign_slots(g("policy"), g("blind_policy"), int(g("dof"))),
+                                       int(g("dof")), heightmap_available=codec is not None, config=cfg)
+        except ValueError:
+            self.destroy_node()  # refuse: no publisher was ever created
+            raise
+        self.contract = self.runner.contract
+        rate = float(g("rate_hz")) or next(iter(self.runner.policies.values())).meta.control_hz
+        group = MutuallyExclusiveCallbackGroup()  # one callback at a time: the runner is not thread-safe
+        self.pub_targets = self.create_publisher(Float64MultiArray, g("pd_targets_topic"), 10)
+        self.pub_timing = self.create_publisher(Float64MultiArray, g("timing_topic"), 10)
+        self.create_subscription(JointState, g("joint_states_topic"), self._on_joint_state, 10,
+                                 callback_group=group)
+        self.create_subscription(Imu, g("imu_topic"), self._on_imu, 10, callback_group=group)
+        self.create_subscription(PoseStamped, g("root_target_topic"), self._on_root_target, 10,
+                                 callback_group=group)
+        self.create_subscription(String, g("policy_select_topic"), self._on_select, 10, callback_group=group)
+        if codec is not None:
+            msg_type, self._decode_hm = codec
+            self.create_subscription(msg_type, g("heightmap_topic"), self._on_heightmap, 10,
+                                     callback_group=group)
+        self._index: np.ndarray | None = None
+        self._last_tick = 0
+        self.cycles = self.published = 0
+        self.last_reason = ""
+        self.create_timer(1.0 / rate, self._tick, callback_group=group)
+        self.get_logger().info(f"policies {dict((k, p.path.name) for k, p in self.runner.policies.items())}, "
+                               f"{rate:.0f} Hz, selected '{self.runner.selected}'")
+
+    # ---- inputs -------------------------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        names = tuple(msg.name)
+        if self._index is None or len(self._index) != len(names) or names != self.contract.joint_names:
+            try:
+                self._index = np.array([names.index(n) for n in self.contract.joint_names])
+            except ValueError:
+                self._index = None
+                self.get_logger().error("joint states lack joints of the contract; ignored",
+                                        throttle_duration_sec=1.0)
+                return
+        q, dq = np.asarray(msg.position), np.asarray(msg.velocity)
+        if q.size != len(names) or dq.size != len(names):
+            self.get_logger().error("joint state without positions/velocities; ignored",
+                                    throttle_duration_sec=1.0)
+            return
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.runner.update_joint_state(q[self._index], dq[self._index], stamp, time.monotonic_ns())
+
+    def _on_imu(self, msg: Imu) -> None:
+        o, w = msg.orientation, msg.angular_velocity
+        self.runner.update_imu((o.w, o.x, o.y, o.z), (w.x, w.y, w.z), time.monotonic_ns())
+
+    def _on_heightmap(self, msg) -> None:
+        try:
+            values, _valid, _stamp, stale = self._decode_hm(msg)
+            self.runner.update_heightmap(values, time.monotonic_ns(), stale)
+        except ValueError as e:
+            self.get_logger().error(f"heightmap ignored: {e}", throttle_duration_sec=1.0)
+
+    def _on_root_target(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        vals = (p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w))
+        if all(np.isfinite(vals)):
+            self.runner.update_root_target(*vals)
+
+    def _on_select(self, msg: String) -> None:
+        try:
+            self.runner.select(msg.data.strip())
+            self.get_logger().info(f"policy '{msg.data.strip()}' selected")
+        except ValueError as e:
+            self.get_logger().warning(str(e))
+
+    # ---- the cycle ----------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = time.monotonic_ns()
+        period_ms = (now - self._last_tick) * 1e-6 if self._last_tick else 0.0
+        self._last_tick = now
+        self.cycles += 1
+        res = self.runner.step(now)
+        if res.reason != self.last_reason:
+            if res.reason:
+                self.get_logger().warning(res.reason)
+            self.last_reason = res.reason
+        if res.targets is None:
+            return
+        self.pub_targets.publish(pd_targets.encode(res.targets))
+        self.published += 1
+        t = res.timing
+        self.pub_timing.publish(Float64MultiArray(data=[period_ms, t.compute_ms, t.obs_ms, t.infer_ms]))
+
+
+def build_node(context=None, **params) -> PolicyNode:
+    """The node in-process (bringup, tests); raises a one-line ValueError when it refuses to start."""
+    return PolicyNode(context=context, **params)
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv)
+    try:
+        node = build_node()
+    except ValueError as e:
+        print(f"policy_node: refusing to start: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
