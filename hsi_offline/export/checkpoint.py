@@ -1,0 +1,139 @@
+"""Read an rsl-rl-style training checkpoint into (actor, normaliser, export arguments).
+
+Checkpoint format accepted by ``hsi-offline export`` (a ``torch.save`` dict):
+- ``actor_state_dict``: rsl-rl 5.x MLPModel weights (``mlp.<i>.weight/bias``; optional
+  ``obs_normalizer._mean``
+  / ``_std``); ``model_state_dict`` with ``actor.<i>.*`` (older rsl-rl ActorCritic) is read as well;
+- ``hsi_meta``: ``{"layout": ObservationLayout.to_dict(), "dof", "action_scale", "action_clip", "kp", "kd",
+  "default_q" (optional: the contract's), "heightmap_spec" (HeightmapSpec.to_dict() or null), "activation"
+  (default "elu"), "obs_normalizer_eps" (default 0.01, rsl-rl's), "provenance" (dict)}``;
+- optional ``recorded_obs`` (N, dim): observations recorded in training for the golden check.
+The actor is rebuilt as Linear layers with the activation between them (VideoMimic's MLP); a checkpoint
+whose network is not a plain MLP needs the training code's own builder and is refused with one line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.observation import ObservationLayout
+
+ACTIVATIONS = ("elu", "relu", "tanh", "selu", "lrelu", "silu")
+_LAYER = re.compile(r"^(mlp|actor)\.(\d+)\.(weight|bias)$")
+
+
+@dataclass
+class CheckpointPolicy:
+    actor: Any
+    normalizer: Any
+    layout: ObservationLayout
+    dof: int
+    action_scale: float
+    action_clip: float
+    kp: np.ndarray
+    kd: np.ndarray
+    default_q: np.ndarray
+    heightmap_spec: dict | None
+    provenance: dict
+    recorded_obs: np.ndarray | None
+
+
+def _activation(name: str):
+    import torch
+
+    table = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "selu": torch.nn.SELU,
+             "lrelu": torch.nn.LeakyReLU, "silu": torch.nn.SiLU}
+    if name not in table:
+        raise ValueError(f"unsupported activation '{name}' (use {', '.join(ACTIVATIONS)})")
+    return table[name]()
+
+
+def mlp_from_state_dict(sd: dict[str, Any], activation: str = "elu"):
+    """Sequential(Linear, act, ..., Linear) rebuilt from ``mlp.<i>.*`` / ``actor.<i>.*`` weights."""
+    import torch
+
+    layers: dict[int, dict[str, Any]] = {}
+    for k, v in sd.items():
+        m = _LAYER.match(k)
+        if m:
+            layers.setdefault(int(m.group(2)), {})[m.group(3)] = v
+    if not layers or any(set(d) != {"weight", "bias"} or d["weight"].dim() != 2 for d in layers.values()):
+        raise ValueError("checkpoint actor is not a plain MLP (expected mlp.<i>.weight/bias Linear layers)")
+    mods: list[Any] = []
+    idx = sorted(layers)
+    for j, i in enumerate(idx):
+        w = layers[i]["weight"]
+        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(layers[i]["bias"])
+        mods.append(lin)
+        if j < len(idx) - 1:
+            mods.append(_activation(activation))
+    return torch.nn.Sequential(*mods)
+
+
+def _normalizer(sd: dict[str, Any], eps: float):
+    import torch
+
+    mean, std = sd.get("obs_normalizer._mean"), sd.get("obs_normalizer._std")
+    if mean is None or std is None:
+        return None
+
+    class Normalizer(torch.nn.Module):
+        """rsl-rl's EmpiricalNormalization forward: (x - mean) / (std + eps), frozen."""
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", mean.reshape(1, -1).float().clone())
+            self.register_buffer("std", std.reshape(1, -1).float().clone())
+            self.eps = float(eps)
+
+        def forward(self, x):
+            return (x - self.mean) / (self.std + self.eps)
+
+    return Normalizer()
+
+
+def load_checkpoint(path: str | Path) -> CheckpointPolicy:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle/zip errors of many kinds
+        raise ValueError(f"checkpoint {path} is not a readable torch file ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or "hsi_meta" not in ckpt:
+        raise ValueError(f"checkpoint {path} has no 'hsi_meta' dict: save it with the training CLI "
+                         "(see docs/policy.md for the format)")
+    meta = ckpt["hsi_meta"]
+    sd = ckpt.get("actor_state_dict") or ckpt.get("model_state_dict")
+    if not isinstance(sd, dict):
+        raise ValueError(f"checkpoint {path} has no actor_state_dict")
+    try:
+        layout = ObservationLayout.from_dict(meta["layout"])
+        dof = int(meta["dof"])
+        contract = get_contract(dof)
+        out = CheckpointPolicy(
+            actor=mlp_from_state_dict(sd, meta.get("activation", "elu")),
+            normalizer=_normalizer(sd, meta.get("obs_normalizer_eps", 0.01)), layout=layout, dof=dof,
+            action_scale=float(meta["action_scale"]), action_clip=float(meta["action_clip"]),
+            kp=np.asarray(meta["kp"], dtype=np.float64), kd=np.asarray(meta["kd"], dtype=np.float64),
+            default_q=np.asarray(meta.get("default_q", contract.default_q), dtype=np.float64),
+            heightmap_spec=meta.get("heightmap_spec"), provenance=dict(meta.get("provenance") or {}),
+            recorded_obs=None)
+    except KeyError as e:
+        raise ValueError(f"checkpoint hsi_meta is missing {e}") from None
+    rec = ckpt.get("recorded_obs")
+    if rec is not None:
+        out.recorded_obs = np.asarray(rec.numpy() if hasattr(rec, "numpy") else rec, dtype=np.float32)
+    out.provenance.setdefault("checkpoint", path.name)
+    return out
