@@ -16,7 +16,7 @@ from hsi_offline.cli import UserError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="?", type=Path, help="training checkpoint (.pt) with hsi_meta")
-    p.add_argument("--out", type=Path, default=None, help="ONNX file to write (default: beside the checkpoint)")
+    p.add_argument("--out", type=Path, default=None, help="ONNX file to write (default: CHECKPOINT.onnx)")
     p.add_argument("--hold-default", action="store_true", help="export the zero-action hold-default policy")
     p.add_argument("--dof", type=int, default=23, choices=(23, 29), help="DoF for --hold-default")
     p.add_argument("--golden-obs", type=Path, default=None, help=".npy (N, dim) observations for the golden "
