@@ -1,0 +1,126 @@
+"""The bridge's safety state machine (pure) and the bridge against the simulator over DDS."""
+
+import time
+
+import numpy as np
+import pytest
+
+from hsi_robot_nodes.bridge.runtime import BridgeConfig, BridgeError, UnitreeBridge
+from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
+from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.msgs.pd_targets import PdTargets
+from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
+
+C = get_contract(23)
+
+
+def _low(t, q=None, quat=(1.0, 0, 0, 0)):
+    return LowStateView(C.default_q.copy() if q is None else q, np.zeros(23), np.array(quat, float), np.zeros(3),
+                        np.full(23, 35.0), 4, t)
+
+
+def _targets(q):
+    return PdTargets(C.joint_names, q, np.zeros(23), np.zeros(23), C.kp, C.kd)
+
+
+def _running_machine():
+    sm = SafetyMachine(C, SafetyConfig(stand_up_s=0.1))
+    t = 0.0
+    sm.on_lowstate(_low(t))
+    sm.on_event("start", t)
+    while sm.state != State.HOLD:
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.tick(t)
+    sm.on_targets(_targets(C.default_q), t)
+    sm.on_event("run", t)
+    assert sm.state == State.RUN
+    return sm, t
+
+
+def test_sequence_and_stale_policy_trips_within_three_cycles():
+    sm, t = _running_machine()
+    t_last = t
+    while sm.state == State.RUN:
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.tick(t)
+    assert sm.state == State.DAMPING and "policy targets stale" in sm.reason
+    assert t - t_last <= 3 * 0.02 + 0.004
+    cmd = sm.tick(t + 0.002)
+    assert np.all(cmd.kp == 0) and np.all(cmd.kd[C.motor_slots] > 0)
+
+
+def test_nan_target_and_tilt_trip_damping():
+    sm, t = _running_machine()
+    q = C.default_q.copy()
+    q[3] = np.nan
+    assert sm.on_targets(_targets(q), t) == "non-finite PD target" and sm.state == State.DAMPING
+    sm, t = _running_machine()
+    tilted = (np.cos(0.7), np.sin(0.7), 0, 0)  # 80 deg roll
+    sm.on_lowstate(_low(t + 0.002, quat=tilted))
+    sm.tick(t + 0.002)
+    assert sm.state == State.DAMPING and "tilt" in sm.reason
+
+
+def test_targets_clamped_rate_limited_and_gains_bounded():
+    sm, t = _running_machine()
+    q = C.upper + 1.0  # far outside every limit
+    tg = _targets(q)
+    tg.kp = np.full(23, 1e6)
+    sm.on_targets(tg, t)
+    prev = None
+    for _ in range(200):
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.on_targets(tg, t)
+        cmd = sm.tick(t)
+        qc = cmd.q[C.motor_slots]
+        assert np.all(qc <= C.upper - 0.02 + 1e-9) and np.all(cmd.kp <= 400)
+        if prev is not None:
+            assert np.all(np.abs(qc - prev) <= 15.0 * 0.002 + 1e-9)
+        prev = qc
+    assert np.allclose(prev, C.upper - 0.02)
+    assert np.all(cmd.mode[list(C.inert_slots)] == 0)
+
+
+def test_wrong_joint_names_are_rejected():
+    sm, t = _running_machine()
+    bad = PdTargets(tuple(reversed(C.joint_names)), C.default_q, *(np.zeros(23),) * 2, C.kp, C.kd)
+    assert "differ from the robot contract" in sm.on_targets(bad, t)
+
+
+@pytest.fixture
+def sim(dds_domain):
+    s = DdsSimulator(SimConfig(domain=dds_domain, band=True)).start()
+    yield s
+    s.stop()
+
+
+def test_bridge_stands_the_robot_up_and_damps_on_select(sim, dds_domain):
+    br = UnitreeBridge(BridgeConfig(domain=dds_domain)).start()
+    try:
+        sim.remote.press("start")
+        time.sleep(2.6)
+        assert br.state == State.HOLD
+        sim.release_band()
+        time.sleep(1.5)
+        assert abs(sim.robot.base_height() - 0.78) < 0.03
+        sim.remote.press("select")
+        time.sleep(0.3)
+        assert br.state == State.DAMPING
+        assert sim.stats.lowcmd_bad_crc == 0 and br.bad_lowstate_crc == 0
+    finally:
+        br.stop()
+
+
+def test_bridge_refuses_wrong_dof_and_a_second_controller(sim, dds_domain):
+    with pytest.raises(BridgeError, match="mode_machine 4"):
+        UnitreeBridge(BridgeConfig(dof=29, domain=dds_domain)).start()
+    first = UnitreeBridge(BridgeConfig(domain=dds_domain)).start()
+    try:
+        time.sleep(0.2)
+        with pytest.raises(BridgeError, match="another controller already publishes rt/lowcmd"):
+            UnitreeBridge(BridgeConfig(domain=dds_domain)).start()
+    finally:
+        first.stop()
