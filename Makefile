@@ -13,7 +13,6 @@ demo: setup
 	$(VENV)/bin/hsi-robot demo
 
 test: setup
-	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra tests
 
 lint: setup

@@ -71,7 +71,7 @@ def init_channels(domain: int, interface: str) -> None:
     """Initialise the SDK's (process-wide, single) DDS domain on ``interface``. Idempotent for equal args."""
     global _INITIALISED
     if _INITIALISED is not None:
-        if _INITIALISED != (domain, interface):
+        if (domain, interface) != _INITIALISED:
             raise DdsSetupError(f"this process already joined DDS domain {_INITIALISED[0]} on "
                                 f"{_INITIALISED[1]}; one domain per process")
         return

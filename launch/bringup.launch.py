@@ -1,0 +1,35 @@
+"""ros2 launch hsi_robot bringup.launch.py [sim:=true] [dof:=23] [policy:=...] [interface:=eth0] [domain:=0]
+
+Reads the node list from config/nodes.yaml, the same file `hsi-robot bringup` uses, so the two cannot drift.
+"""
+
+from pathlib import Path
+
+import yaml
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+ARGS = {"sim": "false", "dof": "23", "domain": "0", "interface": "eth0", "scene": "flat",
+        "policy": "", "blind_policy": "", "heightmap": "true"}
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = Path(get_package_share_directory("hsi_robot"))
+    nodes = yaml.safe_load((share / "config" / "nodes.yaml").read_text())["nodes"]
+    actions = [DeclareLaunchArgument(k, default_value=v) for k, v in ARGS.items()]
+    actions.append(ExecuteProcess(
+        cmd=["hsi-robot", "sim", "--dof", LaunchConfiguration("dof"), "--domain", LaunchConfiguration("domain"),
+             "--interface", LaunchConfiguration("interface"), "--scene", LaunchConfiguration("scene"), "--band"],
+        condition=IfCondition(LaunchConfiguration("sim")), output="screen"))
+    for spec in nodes:
+        params = dict(spec.get("params") or {})
+        params.update({k: LaunchConfiguration(k) for k in spec.get("from_args", [])})
+        cond = IfCondition(LaunchConfiguration(spec["optional_flag"])) if spec.get("optional_flag") else None
+        actions.append(Node(package="hsi_robot", executable=spec["executable"], name=spec["name"],
+                            parameters=[params], output="screen", condition=cond))
+    return LaunchDescription(actions)
