@@ -1,0 +1,220 @@
+"""Training configuration as data: one dataclass tree, defaults in one place, one YAML file per stage.
+
+Every number VideoMimic publishes (``shared/reference/videomimic.md``) is a default here; a stage YAML only
+lists what differs. Unknown keys are rejected with a one-line error so a typo cannot silently fall back to a
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STAGES = ("mpt", "track", "distill", "finetune")
+
+
+@dataclass
+class RewardConfig:
+    """Reward weights (multiplied by the policy dt) and kernel sharpness, VideoMimic's values."""
+
+    joint_pos: float = 120.0
+    joint_pos_sigma: float = 2.0
+    joint_vel: float = 24.0
+    joint_vel_sigma: float = 0.01
+    root_ori: float = 15.0
+    root_ori_sigma: float = 3.0
+    torso_pos: float = 15.0
+    torso_pos_sigma: float = 50.0
+    torso_ori: float = 15.0
+    torso_ori_sigma: float = 3.0
+    link_pos: float = 30.0
+    link_pos_sigma: float = 5.0
+    link_vel: float = 5.0
+    link_vel_sigma: float = 0.1
+    feet_contact: float = 1.0
+    action_rate: float = -0.5
+    ankle_action: float = -0.5
+    joint_limit: float = -50.0
+    joint_limit_fraction: float = 0.98
+    termination: float = -500.0
+    alive: float = 0.0
+
+
+@dataclass
+class RandomizationConfig:
+    """Domain randomisation (VideoMimic's table). ``enabled: false`` turns every term off (tests, replay)."""
+
+    enabled: bool = True
+    dof_friction: tuple[float, float] = (0.0, 0.02)
+    friction: tuple[float, float] = (0.1, 1.25)
+    base_mass_delta: tuple[float, float] = (-1.0, 3.0)
+    gain_scale: float = 0.03  # Kp and Kd scaled by U[1 - s, 1 + s]
+    control_delay_s: tuple[float, float] = (0.0, 0.025)
+    push_interval_s: float = 10.0
+    push_xy: float = 0.25
+    push_z: float = 0.1
+    gravity_bias: float = 0.01  # projected gravity, per episode, in g
+    joint_pos_bias: float = 0.005  # rad, per episode
+    noise_ang_vel: float = 0.2
+    noise_gravity: float = 0.05
+    noise_joint_pos: float = 0.01
+    noise_joint_vel: float = 1.5
+    noise_odom_xy: float = 0.01
+    noise_odom_yaw: float = 0.01
+    odom_hold_steps: tuple[int, int] = (2, 6)
+    heightmap_noise: float = 0.02
+    heightmap_offset: float = 0.02
+    heightmap_yaw: float = 0.08
+    heightmap_refresh_steps: tuple[int, int] = (1, 5)
+    heightmap_bad_cells: float = 0.01
+
+
+@dataclass
+class EnvConfig:
+    """The tracking environment: robot, physics rates, episodes, clips, terminations."""
+
+    dof: int = 23
+    num_envs: int = 4096
+    backend: str = "cpu"  # cpu | warp
+    threads: int = 0  # CPU backend worker threads; 0 = os.cpu_count()
+    sim_dt: float = 0.005  # 200 Hz physics
+    decimation: int = 4  # policy at 50 Hz
+    episode_length_s: float = 20.0
+    action_scale: float = 0.25
+    action_clip: float = 8.0
+    clips: list[str] = field(default_factory=list)  # motion clip .npz files or folders of them
+    termination_distance: float = 0.3  # m, any tracked link farther than this from its reference
+    forbidden_contacts: bool = True
+    heightmap: bool = True
+    fail_weight_range: tuple[float, float] = (1.0 / 3.0, 3.0)
+    seed: int = 0
+    device: str = "cpu"
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+
+    @property
+    def policy_dt(self) -> float:
+        return self.sim_dt * self.decimation
+
+    @property
+    def max_episode_length(self) -> int:
+        return int(round(self.episode_length_s / self.policy_dt))
+
+
+@dataclass
+class PolicyConfig:
+    """Actor/critic networks (VideoMimic: MLP [1024, 512, 256, 128] ELU; gated heightmap embedding)."""
+
+    actor_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256, 128])
+    critic_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256, 128])
+    activation: str = "elu"
+    init_std: float = 0.8
+    obs_normalization: bool = True
+    gate_trainable: bool = True
+    bounds_loss_coef: float = 0.0005
+
+
+@dataclass
+class AlgorithmConfig:
+    """PPO (stages mpt/track/finetune) or Distillation (stage distill) settings, VideoMimic's values."""
+
+    learning_rate: float = 1e-3
+    num_learning_epochs: int = 5
+    num_mini_batches: int = 4
+    clip_param: float = 0.2
+    gamma: float = 0.99
+    lam: float = 0.95
+    value_loss_coef: float = 1.0
+    entropy_coef: float = 0.0025
+    max_grad_norm: float = 1.0
+    schedule: str = "adaptive"
+    desired_kl: float = 0.02
+    gradient_length: int = 24  # distillation only
+    loss_type: str = "mse"  # distillation only
+
+
+@dataclass
+class TrainConfig:
+    """One stage: environment, networks, algorithm, run length and bookkeeping."""
+
+    stage: str = "mpt"
+    iterations: int = 10000
+    num_steps_per_env: int = 24
+    save_interval: int = 200
+    init_from: str = ""  # checkpoint whose weights start this stage (stage 2 from stage 1, ...)
+    critic_warmup_iterations: int = 0  # finetune: train the fresh critic with the actor frozen first
+    env: EnvConfig = field(default_factory=EnvConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Instantiate a (nested) dataclass from a dict, rejecting unknown keys with a one-line ValueError."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    cfg = _build(TrainConfig, data, where)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a stage YAML (plus optional overrides, same nesting) into a validated ``TrainConfig``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"training config '{path}' is not valid YAML ({str(e).splitlines()[0]})") from None
+    if overrides:
+        data = _merge(data, overrides)
+    return config_from_dict(data, str(path))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Cross-field checks that would otherwise fail deep inside a run."""
+    e = cfg.env
+    if cfg.stage not in STAGES:
+        raise ValueError(f"unknown stage '{cfg.stage}': use one of {', '.join(STAGES)}")
+    if e.dof not in (23, 29):
+        raise ValueError(f"env.dof must be 23 or 29, got {e.dof}")
+    if e.backend not in ("cpu", "warp"):
+        raise ValueError(f"env.backend must be cpu or warp, got '{e.backend}'")
+    if e.num_envs < 1 or e.decimation < 1 or e.sim_dt <= 0:
+        raise ValueError("env.num_envs and env.decimation must be >= 1 and env.sim_dt > 0")
+    if cfg.iterations < 0 or cfg.num_steps_per_env < 1 or cfg.save_interval < 1:
+        raise ValueError("iterations must be >= 0, num_steps_per_env and save_interval >= 1")
+    if e.termination_distance <= 0:
+        raise ValueError("env.termination_distance must be positive (metres)")

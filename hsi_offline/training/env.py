@@ -1,0 +1,343 @@
+"""The G1 motion-tracking environment: one definition for both physics backends, an rsl-rl ``VecEnv``.
+
+Physics at 200 Hz with decimation 4 (policy at 50 Hz); PD actuation exactly as the simulated robot and the
+motor driver do it, from ``q* = q_default + action_scale * clip(a, +-action_clip)``. Observations are built
+with the shared observation contract (``hsi_robot_nodes.observation``) and the shared heightmap sampler
+(``hsi_robot_nodes.heightmap.sampler``), so the onboard policy node computes the same vector. Groups:
+
+- ``policy``: the tracking (teacher-layout) observation, the actor input for stages 1, 2 and the teacher's in 3;
+- ``teacher``: the same tensor, under the name the Distillation runner expects;
+- ``student``: the deployable layout (no reference joints, no reference roll/pitch);
+- ``critic``: the policy observation plus privileged state (velocities, heights, link errors, contacts).
+
+Every environment tracks a reference clip from the motion library; it starts at a random frame of it
+(reference state initialisation) and ends on tracking loss, forbidden contact, the clip's end or the episode
+limit (the last two are time-outs, which PPO bootstraps).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from hsi_robot_nodes.contract import TRACKED_LINKS, get_contract
+from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, sample_heightmap, terrain_height_fn
+from hsi_robot_nodes.observation import (
+    assemble,
+    make_layout,
+    proprio_frame,
+    push_history,
+    reset_history,
+)
+from hsi_robot_nodes.sim.scene import build_scene
+from hsi_robot_nodes.terrain import make_scene_terrain
+
+from . import randomisation as rnd
+from . import terminations
+from .backends import make_backend
+from .config import EnvConfig
+from .motion_lib import MotionLibrary
+from .rewards import compute_rewards
+from .torch_math import quat_rotate_inverse, roll_pitch_of, rotate_yaw_inverse, wrap_angle, yaw_of
+
+
+class TrackingEnv(VecEnv):
+    def __init__(self, cfg: EnvConfig, motion: MotionLibrary | None = None):
+        self.cfg = cfg
+        self.device = cfg.device
+        self.num_envs = cfg.num_envs
+        self.contract = get_contract(cfg.dof)
+        self.num_actions = cfg.dof
+        self.max_episode_length = cfg.max_episode_length
+        self.dt = cfg.policy_dt
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.motion = motion or MotionLibrary.from_paths(cfg.clips, 1.0 / self.dt, self.device,
+                                                         cfg.fail_weight_range)
+        if abs(self.motion.fps * self.dt - 1.0) > 1e-6:
+            raise ValueError(f"motion library is at {self.motion.fps} fps but the policy runs at {1 / self.dt} Hz")
+        if self.motion.dof != cfg.dof:
+            raise ValueError(f"clips are {self.motion.dof}-DoF but env.dof is {cfg.dof}")
+        self.teacher_layout = make_layout(cfg.dof, "teacher", heightmap=cfg.heightmap)
+        self.student_layout = make_layout(cfg.dof, "student", heightmap=cfg.heightmap)
+        self.hm_spec = DEFAULT_SPEC
+        self._build_worlds()
+        dev, N, dof = self.device, self.num_envs, cfg.dof
+        f32 = dict(device=dev, dtype=torch.float32)
+        self.default_q = torch.as_tensor(self.contract.default_q, **f32)
+        self.kp = torch.as_tensor(self.contract.kp, **f32)
+        self.kd = torch.as_tensor(self.contract.kd, **f32)
+        self.lower = torch.as_tensor(self.contract.lower, **f32)
+        self.upper = torch.as_tensor(self.contract.upper, **f32)
+        self.ankle_idx = torch.tensor([i for i, n in enumerate(self.contract.joint_names) if "ankle" in n],
+                                      device=dev)
+        self.episode_length_buf = torch.zeros(N, dtype=torch.long, device=dev)
+        self.frame = torch.zeros(N, dtype=torch.long, device=dev)
+        self.clip_id = torch.zeros(N, dtype=torch.long, device=dev)
+        self.actions = torch.zeros(N, dof, **f32)
+        self.last_action = torch.zeros(N, dof, **f32)
+        self.prev_target = self.default_q.repeat(N, 1)
+        self.link_vel = torch.zeros(N, len(TRACKED_LINKS), 3, **f32)
+        self.history = torch.zeros(N, self.teacher_layout.history, self.teacher_layout.frame_dim, **f32)
+        self.odom = torch.zeros(N, 3, **f32)
+        self.odom_age = torch.zeros(N, dtype=torch.long, device=dev)
+        self.hm = torch.full((N, self.hm_spec.num_cells), self.hm_spec.fill, **f32)
+        self.hm_age = torch.zeros(N, dtype=torch.long, device=dev)
+        self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
+        self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation, self.gen,
+                                                dev)
+        self.ep_return = torch.zeros(N, **f32)
+        self.ep_tracking = torch.zeros(N, **f32)
+        all_ids = torch.arange(N, device=dev)
+        self._reset_idx(all_ids)
+        self.obs = self._observations(all_ids)
+
+    # -- construction -------------------------------------------------------------------------------------
+    def _build_worlds(self) -> None:
+        """One scene per distinct terrain; environment i belongs to terrain group ``i % groups``."""
+        keys: list[int] = []
+        terrains = []
+        for e in self.motion.entries:
+            key = id(e.terrain) if e.terrain is not None else 0
+            if key not in keys:
+                keys.append(key)
+                terrains.append(e.terrain if e.terrain is not None else make_scene_terrain("flat"))
+        self.terrains = terrains
+        self.scenes = [build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt) for t in terrains]
+        G = len(self.scenes)
+        self.group = torch.arange(self.num_envs, device=self.device) % G
+        clip_group = [keys.index(id(e.terrain) if e.terrain is not None else 0) for e in self.motion.entries]
+        self.allowed = torch.tensor([[cg == g for cg in clip_group] for g in range(G)], device=self.device)
+        self.height_fns = [terrain_height_fn(t) for t in terrains]
+        base = [s.model for s in self.scenes]
+        randomize = self.cfg.randomization.enabled
+        self.models = [copy.copy(base[i % G]) if randomize else base[i % G] for i in range(self.num_envs)]
+        self.base_models = base
+        self.backend = make_backend(self.cfg.backend, self.models, self.cfg.dof, self.cfg.decimation,
+                                    self.cfg.threads, self.device)
+        self.qpos0 = np.asarray(base[0].qpos0, dtype=np.float64)
+
+    # -- rsl-rl VecEnv ------------------------------------------------------------------------------------
+    def get_observations(self) -> TensorDict:
+        return self.obs
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        a = actions.to(self.device).clamp(-self.cfg.action_clip, self.cfg.action_clip)
+        target = self.default_q + self.cfg.action_scale * a
+        kp = self.kp * self.params.kp_scale
+        kd = self.kd * self.params.kd_scale
+        self.backend.step(target, self.prev_target, kp, kd, self.params.delay_steps)
+        self.prev_target = target
+        self._push()
+        return self._post_step(a)
+
+    def replay_step(self) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        """Advance by putting every robot exactly on its reference (kinematic replay, no physics)."""
+        ids = torch.arange(self.num_envs, device=self.device)
+        nxt = torch.minimum(self.frame + 1, self.motion.last_frame(self.clip_id))
+        qpos, qvel, _ = self._reference_qpos(nxt)
+        self.backend.set_state(ids.cpu().numpy(), qpos, qvel)  # _post_step advances self.frame to nxt
+        return self._post_step(torch.zeros_like(self.actions))
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _push(self) -> None:
+        r = self.cfg.randomization
+        if not r.enabled:
+            return
+        due = (self.episode_length_buf + 1) % self.push_interval == 0
+        ids = due.nonzero().flatten()
+        if len(ids):
+            dv = rnd.push_velocity(r, len(ids), self.gen, self.device)
+            self.backend.add_root_velocity(ids.cpu().numpy(), dv.cpu().numpy())
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        s = self.backend.read(self.device)
+        s["link_pos"] = s["body_pos"][:, :-1]
+        s["torso_pos"] = s["body_pos"][:, -1]
+        s["torso_quat"] = s["body_quat"][:, -1]
+        return s
+
+    def _post_step(self, a: torch.Tensor):
+        prev_link = self.state["link_pos"]
+        self.state = s = self._state()
+        self.link_vel = (s["link_pos"] - prev_link) / self.dt
+        s["link_vel"] = self.link_vel
+        self.episode_length_buf += 1
+        self.frame = torch.minimum(self.frame + 1, self.motion.last_frame(self.clip_id))
+        ref = self.motion.get(self.frame)
+        finite = torch.isfinite(s["root_pos"]).all(-1) & torch.isfinite(s["joint_vel"]).all(-1)
+        term = terminations.terminated(s["link_pos"], ref["link_pos"], self.cfg.termination_distance,
+                                       s["forbidden_contact"], self.cfg.forbidden_contacts, finite)
+        tout = terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame,
+                                      self.motion.last_frame(self.clip_id)) & ~term
+        reward, terms = compute_rewards(self.cfg.rewards, self.dt, s, ref, a, self.last_action, term,
+                                        self.lower, self.upper, self.ankle_idx)
+        reward = torch.nan_to_num(reward, nan=0.0, posinf=0.0, neginf=0.0)
+        self.last_reward_terms = terms
+        self.last_action = a
+        self.actions = a
+        tracking = sum(terms[k] for k in ("joint_pos", "link_pos", "root_ori", "torso_pos"))
+        self.ep_return += reward
+        self.ep_tracking += tracking
+        dones = term | tout
+        done_ids = dones.nonzero().flatten()
+        log = {f"Episode_Reward/{k}": v.mean() for k, v in terms.items()}
+        log["Metrics/link_error_max"] = terminations.link_error(s["link_pos"], ref["link_pos"]).mean()
+        if len(done_ids):
+            self.motion.record(self.clip_id[done_ids], term[done_ids])
+            log["Metrics/episode_tracking_reward"] = self.ep_tracking[done_ids].mean()
+            log["Metrics/terminated_fraction"] = term[done_ids].float().mean()
+            log["Metrics/clip_success_rate"] = self.motion.success_rate().mean()
+            self._reset_idx(done_ids)
+        self.obs = self._observations(done_ids)
+        extras = {"time_outs": tout, "log": log}
+        return self.obs, reward, dones, extras
+
+    def _reference_qpos(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray, dict]:
+        ref = self.motion.get(frames)
+        n = len(frames)
+        qpos = np.repeat(self.qpos0[None], n, axis=0)
+        qvel = np.zeros((n, self.base_models[0].nv))
+        ix = self.backend.ix
+        qpos[:, 0:3] = ref["root_pos"].cpu().numpy()
+        qpos[:, 3:7] = ref["root_quat"].cpu().numpy()
+        qpos[:, ix.qadr] = ref["joint_pos"].cpu().numpy()
+        qvel[:, 0:3] = ref["root_lin_vel"].cpu().numpy()
+        qvel[:, 3:6] = ref["root_ang_vel"].cpu().numpy()
+        qvel[:, ix.vadr] = ref["joint_vel"].cpu().numpy()
+        return qpos, qvel, ref
+
+    def _set_reference_state(self, ids: torch.Tensor, frames: torch.Tensor) -> None:
+        qpos, qvel, _ = self._reference_qpos(frames)
+        self.backend.set_state(ids.cpu().numpy(), qpos, qvel)
+        self.frame[ids] = frames
+
+    def _reset_idx(self, ids: torch.Tensor) -> None:
+        n = len(ids)
+        clip_ids, frames = self._sample_starts(ids)
+        r = self.cfg.randomization
+        if r.enabled:
+            for i in ids.tolist():
+                rnd.randomize_model(self.models[i], self.base_models[int(self.group[i])], r, self.rng,
+                                    self.backend.ix.root_body)
+        self.clip_id[ids] = clip_ids
+        self._set_reference_state(ids, frames)
+        ref = self.motion.get(frames)
+        self.episode_length_buf[ids] = 0
+        self.last_action[ids] = 0.0
+        self.prev_target[ids] = ref["joint_pos"]
+        self.link_vel[ids] = ref["link_vel"]
+        self.odom_age[ids] = 10**6
+        self.hm_age[ids] = 10**6
+        self.ep_return[ids] = 0.0
+        self.ep_tracking[ids] = 0.0
+        p = rnd.sample_episode_params(r, n, self.cfg.dof, self.cfg.sim_dt, self.cfg.decimation, self.gen,
+                                      self.device)
+        for name in vars(p):
+            getattr(self.params, name)[ids] = getattr(p, name)
+        state = self._state()
+        if hasattr(self, "state"):
+            for k, v in state.items():
+                self.state[k][ids] = v[ids]
+        else:
+            self.state = state
+        self.state["link_vel"] = self.link_vel
+
+    def _sample_starts(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        clip_ids = torch.empty(len(ids), dtype=torch.long, device=self.device)
+        frames = torch.empty(len(ids), dtype=torch.long, device=self.device)
+        groups = self.group[ids]
+        for g in range(len(self.scenes)):
+            sel = (groups == g).nonzero().flatten()
+            if len(sel):
+                c, f = self.motion.sample(len(sel), generator=self.gen, allowed=self.allowed[g])
+                clip_ids[sel], frames[sel] = c, f
+        return clip_ids, frames
+
+    def _heightmap(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The policy heightmap from the shared sampler, with the heightmap randomisation applied."""
+        r = self.cfg.randomization
+        yaw = yaw_of(s["torso_quat"])
+        if r.enabled:
+            yaw = yaw + rnd.uniform(-r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen, self.device)
+        values = torch.empty(self.num_envs, self.hm_spec.num_cells, device=self.device)
+        for g, fn in enumerate(self.height_fns):
+            sel = (self.group == g).nonzero().flatten()
+            values[sel] = sample_heightmap(fn, s["torso_pos"][sel], yaw[sel], self.hm_spec)[0].float()
+        values = rnd.heightmap_noise(r, values + self.params.hm_offset, self.hm_spec.fill, self.gen)
+        refresh = self.hm_age >= self.params.hm_refresh
+        self.hm = torch.where(refresh[:, None], values, self.hm)
+        self.hm_age = torch.where(refresh, torch.zeros_like(self.hm_age), self.hm_age + 1)
+        return self.hm
+
+    def _observations(self, reset_ids: torch.Tensor) -> TensorDict:
+        s, r, N = self.state, self.cfg.randomization, self.num_envs
+        noise = rnd.proprio_noise(r, N, self.cfg.dof, self.gen, self.device)
+        lay = self.teacher_layout
+        frame = proprio_frame(lay, s["root_ang_vel_b"] + noise["ang_vel"], s["root_quat"],
+                              s["joint_pos"] + self.params.joint_pos_bias + noise["joint_pos"],
+                              s["joint_vel"] + noise["joint_vel"], self.last_action, self.default_q)
+        g0 = lay.proprio[0].size
+        grav = lay.proprio[1]
+        frame[:, g0:g0 + 3] += (noise["gravity"] + self.params.gravity_bias) * grav.scale
+        self.history = push_history(self.history, frame)
+        if len(reset_ids):
+            self.history[reset_ids] = reset_history(lay, frame[reset_ids])
+        # odometry: the root pose as the robot estimates it, noisy and refreshed every few steps
+        yaw = yaw_of(s["root_quat"])
+        meas = torch.cat([s["root_pos"][:, :2], yaw[:, None]], dim=-1)
+        if r.enabled:
+            meas = meas + torch.cat([rnd.uniform(-r.noise_odom_xy, r.noise_odom_xy, (N, 2), self.gen, self.device),
+                                     rnd.uniform(-r.noise_odom_yaw, r.noise_odom_yaw, (N, 1), self.gen,
+                                                 self.device)], dim=-1)
+        fresh = self.odom_age >= self.params.odom_hold
+        self.odom = torch.where(fresh[:, None], meas, self.odom)
+        self.odom_age = torch.where(fresh, torch.zeros_like(self.odom_age), self.odom_age + 1)
+        nxt = torch.minimum(self.frame + 1, self.motion.last_frame(self.clip_id))
+        tgt = self.motion.get(nxt)
+        target_xy = rotate_yaw_inverse(self.odom[:, 2], tgt["root_pos"][:, :2] - self.odom[:, :2])
+        target_yaw = wrap_angle(yaw_of(tgt["root_quat"]) - self.odom[:, 2])[:, None]
+        extras = {"target_xy": target_xy, "target_yaw": target_yaw, "ref_joint_pos": tgt["joint_pos"],
+                  "ref_root_roll_pitch": roll_pitch_of(tgt["root_quat"])}
+        hm = self._heightmap(s) if self.cfg.heightmap else None
+        teacher = assemble(lay, self.history, extras, hm)
+        student = assemble(self.student_layout, self.history, extras, hm)
+        critic = torch.cat([teacher, self._privileged(s, tgt)], dim=-1)
+        return TensorDict({"policy": teacher, "teacher": teacher, "student": student, "critic": critic},
+                          batch_size=[N], device=self.device)
+
+    def _privileged(self, s: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Critic-only state: true velocities, height, link layout and errors, contacts."""
+        N = self.num_envs
+        yaw = yaw_of(s["root_quat"])
+        heading = yaw[:, None].expand(N, len(TRACKED_LINKS))
+        rel = s["link_pos"] - s["root_pos"][:, None]
+        rel_h = torch.cat([rotate_yaw_inverse(heading, rel[..., :2]), rel[..., 2:]], dim=-1)
+        err = tgt["link_pos"] - s["link_pos"]
+        err_h = torch.cat([rotate_yaw_inverse(heading, err[..., :2]), err[..., 2:]], dim=-1)
+        ground = torch.empty(N, device=self.device)
+        for g, t in enumerate(self.terrains):
+            sel = (self.group == g).nonzero().flatten()
+            ground[sel] = torch.as_tensor(t.height_at(s["root_pos"][sel, :2]), dtype=torch.float32,
+                                          device=self.device)
+        return torch.cat([quat_rotate_inverse(s["root_quat"], s["root_lin_vel_w"]),
+                          (s["root_pos"][:, 2] - ground)[:, None], roll_pitch_of(s["root_quat"]),
+                          rel_h.flatten(1), err_h.flatten(1), 0.1 * self.link_vel.flatten(1),
+                          s["foot_contact"].float(), tgt["contacts"].float()], dim=-1)
+
+    def metadata(self) -> dict:
+        """What a checkpoint must carry so the policy can be deployed and checked against the contract."""
+        return {"observation_layout": self.teacher_layout.to_dict(),
+                "student_observation_layout": self.student_layout.to_dict(),
+                "heightmap_spec": self.hm_spec.to_dict(), "dof": self.cfg.dof,
+                "joint_names": list(self.contract.joint_names), "default_q": self.contract.default_q.tolist(),
+                "kp": self.contract.kp.tolist(), "kd": self.contract.kd.tolist(),
+                "action_scale": self.cfg.action_scale, "action_clip": self.cfg.action_clip,
+                "policy_dt": self.dt, "sim_dt": self.cfg.sim_dt, "decimation": self.cfg.decimation}
+
+    def close(self) -> None:
+        self.backend.close()
