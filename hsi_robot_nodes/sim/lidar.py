@@ -1,0 +1,158 @@
+"""Simulated head LiDAR (Livox MID-360-like) and FAST-LIO2-like odometry for the MuJoCo G1.
+
+Why: the heightmap node must be testable end to end without hardware, against a ground truth. The scan is
+ray-cast with ``mujoco.mj_multiRay`` from the model's ``mid360`` site (mounted upside down on the torso, so
+the sensor's -7..52 deg vertical field looks 7 deg up to 52 deg DOWN in the world). Ray directions follow a
+non-repeating low-discrepancy sequence (Roberts' R2) that continues from scan to scan, so like the real
+MID-360 the coverage fills in over time instead of repeating the same lines. The robot's own geoms are
+visible (the real sensor sees the arms), only the body carrying the sensor is excluded; ``see_robot=False``
+casts against the terrain (geom group 0) only.
+
+Odometry follows FAST-LIO2 conventions: the pose of the LiDAR ("body") in ``camera_init``, the LiDAR frame at
+start (upside down here). Drift is a world-frame error transform that grows with distance travelled (a random
+but fixed direction per run, seeded) plus white noise, so accuracy benchmarks see realistic registration
+error. Scans are ray-cast at one instant (FAST-LIO2 deskews real scans; motion distortion is not modelled).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from hsi_robot_nodes.contract import LIDAR_SITE
+
+_PHI2 = 1.32471795724474602596  # plastic number: R2 low-discrepancy sequence
+_A1, _A2 = 1.0 / _PHI2, 1.0 / _PHI2**2
+
+
+@dataclass(frozen=True)
+class LidarConfig:
+    """MID-360 figures (Livox datasheet): 10 Hz, ~200k points/s, 360 x (-7..52) deg, <= 2 cm range error."""
+
+    rate_hz: float = 10.0
+    points_per_scan: int = 20000
+    elevation_min_deg: float = -7.0
+    elevation_max_deg: float = 52.0
+    range_min: float = 0.1
+    range_max: float = 40.0
+    range_sigma: float = 0.02
+    see_robot: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.points_per_scan < 1 or self.rate_hz <= 0:
+            raise ValueError("lidar needs points_per_scan >= 1 and a positive rate_hz")
+        if not (-90 <= self.elevation_min_deg < self.elevation_max_deg <= 90):
+            raise ValueError("lidar elevation limits must satisfy -90 <= min < max <= 90 degrees")
+
+
+class SimLidar:
+    """Ray-casts one scan at a time from the sensor site of a compiled scene (model + data)."""
+
+    def __init__(self, model: mujoco.MjModel, config: LidarConfig | None = None, site: str = LIDAR_SITE):
+        self.model = model
+        self.config = config or LidarConfig()
+        self.site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site)
+        if self.site < 0:
+            raise ValueError(f"the scene has no site '{site}' to mount the LiDAR on")
+        self._body = int(model.site_bodyid[self.site])
+        self._rng = np.random.default_rng(self.config.seed)
+        self._index = 0
+        n = self.config.points_per_scan
+        self._geomid = np.zeros(n, dtype=np.int32)
+        self._dist = np.zeros(n)
+        self._groups = np.array([1, 1, 1, 1, 1, 1] if self.config.see_robot else [1, 0, 0, 0, 0, 0], np.uint8)
+
+    def directions(self) -> np.ndarray:
+        """The next scan's unit ray directions (N, 3) in the sensor frame (advances the pattern)."""
+        c = self.config
+        k = self._index + np.arange(c.points_per_scan, dtype=np.float64)
+        self._index += c.points_per_scan
+        u, v = (0.5 + _A1 * k) % 1.0, (0.5 + _A2 * k) % 1.0
+        az = 2 * np.pi * u
+        s0, s1 = math.sin(math.radians(c.elevation_min_deg)), math.sin(math.radians(c.elevation_max_deg))
+        el = np.arcsin(s0 + (s1 - s0) * v)  # uniform over the sphere band
+        ce = np.cos(el)
+        return np.column_stack([ce * np.cos(az), ce * np.sin(az), np.sin(el)])
+
+    def sensor_pose(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) and rotation (3, 3) of the sensor (``data`` must be forward-computed)."""
+        return data.site_xpos[self.site].copy(), data.site_xmat[self.site].reshape(3, 3).copy()
+
+    def scan(self, data: mujoco.MjData) -> np.ndarray:
+        """One scan: (M, 3) float32 points in the sensor frame (misses and out-of-range returns dropped)."""
+        c = self.config
+        dirs = self.directions()
+        pos, R = self.sensor_pose(data)
+        world = np.ascontiguousarray((dirs @ R.T).reshape(-1))
+        mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, self._geomid, self._dist,
+                           None, c.points_per_scan, c.range_max)
+        hit = (self._geomid >= 0) & (self._dist >= c.range_min) & (self._dist <= c.range_max)
+        rng = self._dist[hit] + self._rng.normal(0.0, c.range_sigma, int(hit.sum()))
+        return (dirs[hit] * rng[:, None]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class OdometryNoise:
+    """Drift grows with distance travelled; white noise is added to every reading."""
+
+    drift_xy_per_m: float = 0.01  # m of horizontal error per m travelled (FAST-LIO2: ~0.1-1 %)
+    drift_z_per_m: float = 0.005
+    drift_yaw_per_m: float = math.radians(0.3)  # rad per m
+    noise_xyz: float = 0.003  # m, white
+    noise_yaw: float = 0.001  # rad, white
+    seed: int = 0
+
+
+def _yaw_matrix(yaw: float) -> np.ndarray:
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+class SimOdometry:
+    """FAST-LIO2-like ``/Odometry``: pose of the LiDAR in ``camera_init`` (the LiDAR frame at the first call)."""
+
+    def __init__(self, noise: OdometryNoise | None = None):
+        self.noise = noise or OdometryNoise()
+        rng = np.random.default_rng(self.noise.seed)
+        heading = rng.uniform(-np.pi, np.pi)
+        self._rate = np.array([math.cos(heading) * self.noise.drift_xy_per_m,
+                               math.sin(heading) * self.noise.drift_xy_per_m,
+                               rng.choice([-1.0, 1.0]) * self.noise.drift_z_per_m])
+        self._yaw_rate = rng.choice([-1.0, 1.0]) * self.noise.drift_yaw_per_m
+        self._rng = rng
+        self._start: tuple[np.ndarray, np.ndarray] | None = None
+        self._last_pos: np.ndarray | None = None
+        self.distance = 0.0
+
+    def reset(self) -> None:
+        self._start, self._last_pos, self.distance = None, None, 0.0
+
+    def estimate_world(self, pos: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drifted, noisy world pose of the sensor for the true pose (pos, R); advances the drift."""
+        if self._last_pos is not None:
+            self.distance += float(np.linalg.norm(pos - self._last_pos))
+        self._last_pos = pos.copy()
+        if self._start is None:
+            self._start = (pos.copy(), R.copy())
+        n = self.noise
+        yaw_err = self._yaw_rate * self.distance + self._rng.normal(0.0, n.noise_yaw)
+        Rz = _yaw_matrix(yaw_err)
+        p0 = self._start[0]
+        est_pos = p0 + Rz @ (pos - p0) + self._rate * self.distance + self._rng.normal(0.0, n.noise_xyz, 3)
+        return est_pos, Rz @ R
+
+    def odometry(self, pos: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, rotation) of the LiDAR body in ``camera_init`` for the true world pose (pos, R)."""
+        est_pos, est_R = self.estimate_world(pos, R)
+        p0, R0 = self._start  # type: ignore[misc]
+        return R0.T @ (est_pos - p0), R0.T @ est_R
+
+    def camera_init_in_world(self) -> tuple[np.ndarray, np.ndarray]:
+        """True world pose of ``camera_init`` (for ground-truth comparisons only)."""
+        if self._start is None:
+            raise ValueError("odometry has not started: call odometry() first")
+        return self._start[0].copy(), self._start[1].copy()
