@@ -101,13 +101,15 @@ def test_bridge_stands_the_robot_up_and_damps_on_select(sim, dds_domain):
     br = UnitreeBridge(BridgeConfig(domain=dds_domain)).start()
     try:
         sim.remote.press("start")
-        time.sleep(2.6)
-        assert br.state == State.HOLD
+        deadline = time.monotonic() + 8.0
+        while br.state != State.HOLD and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert br.state == State.HOLD, br.safety.transitions
         sim.release_band()
         time.sleep(1.5)
         assert abs(sim.robot.base_height() - 0.78) < 0.03
-        sim.remote.press("select")
-        time.sleep(0.3)
+        sim.remote.press("select", hold_s=0.5)
+        time.sleep(0.8)
         assert br.state == State.DAMPING
         assert sim.stats.lowcmd_bad_crc == 0 and br.bad_lowstate_crc == 0
     finally:
