@@ -23,6 +23,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from hsi_robot_nodes import topics
+from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.msgs import pd_targets
 from hsi_robot_nodes.policy.metadata import load_metadata
@@ -55,10 +56,11 @@ def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
     """``policy`` goes to the 'terrain' slot if it reads the heightmap, else to 'blind'; ``blind_policy``
     must be blind. One-line ValueError on conflicts (validates both files' metadata first)."""
     slots: dict[str, str] = {}
+    contract = get_contract(dof)
     if policy:
-        slots["terrain" if load_metadata(policy).layout.heightmap_size else "blind"] = policy
+        slots["terrain" if load_metadata(policy, contract).layout.heightmap_size else "blind"] = policy
     if blind_policy:
-        if load_metadata(blind_policy).layout.heightmap_size:
+        if load_metadata(blind_policy, contract).layout.heightmap_size:
             raise ValueError(f"blind_policy {blind_policy} reads the heightmap: it is not a blind policy")
         if "blind" in slots:
             raise ValueError("both 'policy' and 'blind_policy' are blind: 'policy' must read the heightmap")

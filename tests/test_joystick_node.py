@@ -1,0 +1,131 @@
+"""The joystick node through real rclpy/DDS: Joy in, root target / policy selection / bridge events out."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import zlib
+
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Joy
+from std_msgs.msg import String
+
+from hsi_robot_nodes import topics
+from hsi_robot_nodes.nodes.joystick_node import build_node
+from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
+
+DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
+
+
+@pytest.fixture
+def ctx():
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+class Operator:
+    def __init__(self, ctx, joy_topic):
+        self.node = rclpy.create_node("operator", context=ctx)
+        self.pub_joy = self.node.create_publisher(Joy, joy_topic, 10)
+        self.pub_goal = self.node.create_publisher(PoseStamped, topics.GOAL_POSE, 10)
+        self.pub_odom = self.node.create_publisher(Odometry, topics.ODOMETRY, 10)
+        self.targets, self.selects, self.events = [], [], []
+        self.node.create_subscription(PoseStamped, topics.ROOT_TARGET, self._on_target, 10)
+        self.node.create_subscription(String, topics.POLICY_SELECT, lambda m: self.selects.append(m.data), 10)
+        self.node.create_subscription(String, topics.BRIDGE_EVENT, lambda m: self.events.append(m.data), 10)
+        self.axes, self.buttons, self.sending = [], [], True
+        self.node.create_timer(0.02, self._send)
+
+    def _on_target(self, m):
+        o = m.pose.orientation
+        self.targets.append((m.pose.position.x, m.pose.position.y, 2 * math.atan2(o.z, o.w)))
+
+    def _send(self):
+        if self.sending:
+            self.pub_joy.publish(Joy(axes=[float(a) for a in self.axes], buttons=list(self.buttons)))
+
+
+def _spin(ex, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.002)
+
+
+def _run(ctx, node, op, fn):
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(op.node)
+    try:
+        fn(ex)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_unitree_remote_drives_root_target_and_policy_toggle(ctx):
+    node = build_node(context=ctx)  # defaults: the bridge's remote topic, unitree profile
+    op = Operator(ctx, topics.REMOTE)
+    op.axes, op.buttons = [0.0] * len(AXES), [0] * len(BUTTONS)
+
+    def scenario(ex):
+        op.axes[AXES.index("ly")], op.axes[AXES.index("rx")] = 1.0, 1.0
+        _spin(ex, 0.8)
+        x, y, yaw = op.targets[-1]
+        assert x == pytest.approx(0.5, abs=1e-6) and y == 0.0 and yaw == pytest.approx(-0.3, abs=1e-6)
+        xs = [t[0] for t in op.targets]
+        assert max(b - a for a, b in zip(xs, xs[1:])) <= 1.0 * 0.03  # rate limited (1 m/s, ~20 ms cycles)
+        op.buttons[BUTTONS.index("B")] = 1
+        op.buttons[BUTTONS.index("start")] = 1
+        _spin(ex, 0.2)
+        assert op.selects == ["blind"]  # once per press, however long it is held
+        assert op.events == []  # the bridge reads start/A/select from LowState itself
+        op.sending = False  # remote lost: after the timeout the target returns to zero
+        _spin(ex, 1.2)
+        assert op.targets[-1] == pytest.approx((0.0, 0.0, 0.0), abs=1e-9)
+
+    _run(ctx, node, op, scenario)
+
+
+def test_gamepad_profile_forwards_events_and_follows_goal(ctx):
+    node = build_node(context=ctx, profile="xbox", joy_topic=topics.JOY)
+    op = Operator(ctx, topics.JOY)
+    op.axes, op.buttons = [0.0] * 6, [0] * 8
+
+    def scenario(ex):
+        op.buttons[0] = 1  # A
+        _spin(ex, 0.2)
+        op.buttons[0], op.buttons[7] = 0, 1  # release A, press start
+        _spin(ex, 0.2)
+        assert op.events == ["run", "start"]
+        # goal 0.2 m to the robot's left (robot at the origin facing +y: goal at x = -0.2 in odometry)
+        odom = Odometry()
+        facing_y = (math.sin(math.pi / 4), math.cos(math.pi / 4))
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = facing_y
+        goal = PoseStamped()
+        goal.pose.position.x = -0.2
+        goal.pose.orientation.z, goal.pose.orientation.w = facing_y
+        end = time.monotonic() + 0.8
+        while time.monotonic() < end:
+            op.pub_odom.publish(odom)
+            op.pub_goal.publish(goal)
+            _spin(ex, 0.02)
+        x, y, yaw = op.targets[-1]
+        assert x == pytest.approx(0.0, abs=1e-6) and y == pytest.approx(0.2, abs=1e-6)
+        assert yaw == pytest.approx(0.0, abs=1e-6)
+
+    _run(ctx, node, op, scenario)
+
+
+def test_bad_parameters_refused(ctx):
+    with pytest.raises(ValueError, match="unknown joystick profile"):
+        build_node(context=ctx, profile="ps9")
+    with pytest.raises(ValueError, match="unknown parameters"):
+        build_node(context=ctx, speed=3)

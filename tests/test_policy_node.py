@@ -1,0 +1,124 @@
+"""The policy node through real rclpy/DDS: JointState + Imu in, PD targets out at ~50 Hz; refusals."""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64MultiArray
+
+from hsi_robot_nodes import topics
+from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes.policy_node import build_node
+from hsi_robot_nodes.paths import models_dir
+
+C = get_contract(23)
+# a ROS domain of its own for this module (the conftest gives each pytest process a base id)
+DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
+HOLD = str(models_dir() / "hold_default_23dof.onnx")
+
+
+@pytest.fixture
+def ctx():
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+class Robot:
+    """Plays the bridge: publishes JointState/Imu at 200 Hz (stamp = monotonic ns) and records targets."""
+
+    def __init__(self, ctx):
+        self.node = rclpy.create_node("fake_bridge", context=ctx)
+        self.pub_js = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.pub_imu = self.node.create_publisher(Imu, topics.IMU, 10)
+        self.targets: list[tuple[float, pd_targets.PdTargets]] = []
+        self.timing: list[list[float]] = []
+        self.sent_stamps: set[int] = set()
+        self.publishing = True
+        self.node.create_subscription(
+            Float64MultiArray, topics.PD_TARGETS,
+            lambda m: self.targets.append((time.monotonic(), pd_targets.decode(m))), 10)
+        self.node.create_subscription(Float64MultiArray, topics.POLICY_TIMING,
+                                      lambda m: self.timing.append(list(m.data)), 10)
+        self.node.create_timer(0.005, self._publish)
+
+    def _publish(self):
+        if not self.publishing:
+            return
+        ns = time.monotonic_ns()
+        js = JointState()
+        js.header.stamp.sec, js.header.stamp.nanosec = divmod(ns, 1_000_000_000)
+        js.name = list(C.joint_names)
+        js.position, js.velocity = (C.default_q + 0.01).tolist(), [0.0] * 23
+        self.pub_js.publish(js)
+        imu = Imu()
+        imu.header.stamp = js.header.stamp
+        imu.orientation.w = 1.0
+        self.pub_imu.publish(imu)
+        self.sent_stamps.add(ns)
+
+
+def _spin(ex, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.002)
+
+
+def test_policy_node_answers_joint_states_at_50hz(ctx):
+    node = build_node(context=ctx, policy=HOLD)
+    robot = Robot(ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(robot.node)
+    try:
+        _spin(ex, 2.0)
+        times = np.array([t for t, _ in robot.targets])
+        assert len(times) > 40, f"only {len(times)} PD target messages in 2 s"
+        period = np.median(np.diff(times[times > times[-1] - 1.0]))
+        assert 0.017 < period < 0.023, f"median period {period * 1e3:.1f} ms"
+        last = robot.targets[-1][1]
+        assert last.joint_names == C.joint_names and last.policy == "blind"
+        np.testing.assert_allclose(last.q, C.default_q)  # the hold-default policy
+        np.testing.assert_allclose(last.kp, C.kp)
+        assert last.stamp_ns in robot.sent_stamps  # answers a joint state the bridge sent
+        seqs = [t.seq for _, t in robot.targets]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert robot.timing and len(robot.timing[-1]) == 4 and robot.timing[-1][1] > 0
+        # the bridge stops (stale joint states): targets stop within max_state_age (100 ms) + one cycle
+        robot.publishing = False
+        t_stop = time.monotonic()
+        _spin(ex, 0.5)
+        after = [t for t, _ in robot.targets if t > t_stop + 0.13]
+        assert after == []
+        assert node.last_reason.startswith("joint state or IMU older than")
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        robot.node.destroy_node()
+
+
+def test_policy_node_refuses_bad_policy_without_publishing(ctx, tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not onnx")
+    probe = rclpy.create_node("probe", context=ctx)
+    try:
+        for params, message in [({"policy": str(junk)}, "not a readable ONNX model"),
+                                ({"policy": str(tmp_path / "missing.onnx")}, "does not exist"),
+                                ({}, "no policy given"),
+                                ({"policy": HOLD, "blind_policy": HOLD}, "both 'policy' and 'blind_policy'"),
+                                ({"policy": HOLD, "dof": 29}, "robot is configured for 29 DoF")]:
+            with pytest.raises(ValueError, match=message) as e:
+                build_node(context=ctx, **params)
+            assert "\n" not in str(e.value)
+        assert probe.count_publishers(topics.PD_TARGETS) == 0
+    finally:
+        probe.destroy_node()
