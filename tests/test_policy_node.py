@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Float64MultiArray
+from sensor_msgs.msg import Imu, JointState, PointCloud2
+from std_msgs.msg import Float64MultiArray, String
 
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.heightmap.message import encode_heightmap_msg
+from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.msgs import pd_targets
 from hsi_robot_nodes.nodes.policy_node import build_node
+from hsi_robot_nodes.observation import make_layout
 from hsi_robot_nodes.paths import models_dir
 
 C = get_contract(23)
@@ -122,3 +125,62 @@ def test_policy_node_refuses_bad_policy_without_publishing(ctx, tmp_path):
         assert probe.count_publishers(topics.PD_TARGETS) == 0
     finally:
         probe.destroy_node()
+
+
+@pytest.fixture(scope="module")
+def terrain_policy(tmp_path_factory):
+    """A heightmap policy with stiffer gains than the hold-default one, to tell them apart on the wire."""
+    import torch
+
+    from hsi_offline.export import export_policy
+
+    lay = make_layout(23, "student", heightmap=True)
+    torch.manual_seed(0)
+    return str(export_policy(torch.nn.Linear(lay.dim, 23), lay, None, 23, 0.25, 8.0, C.kp * 1.2, C.kd,
+                             C.default_q, HeightmapSpec(), {}, tmp_path_factory.mktemp("t") / "t.onnx").path)
+
+
+def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
+    node = build_node(context=ctx, policy=terrain_policy, blind_policy=HOLD, resume_cycles=3)
+    robot = Robot(ctx)
+    pub_hm = robot.node.create_publisher(PointCloud2, topics.HEIGHTMAP, 10)
+    pub_sel = robot.node.create_publisher(String, topics.POLICY_SELECT, 10)
+    hm = {"stale": False, "on": True}
+
+    def send_map():
+        if hm["on"]:
+            msg = encode_heightmap_msg(np.full(121, 0.8), np.ones(121, bool), time.time(), hm["stale"])
+            pub_hm.publish(msg)
+
+    robot.node.create_timer(0.02, send_map)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(robot.node)
+
+    def active_after(seconds):
+        robot.targets.clear()
+        _spin(ex, seconds)
+        return robot.targets[-1][1].policy
+
+    try:
+        assert active_after(1.0) == "terrain"
+        np.testing.assert_allclose(robot.targets[-1][1].kp, C.kp * 1.2)
+        hm["stale"] = True  # the heightmap node says its map cannot be trusted: blind policy
+        assert active_after(0.5) == "blind"
+        hm["stale"] = False
+        assert active_after(0.5) == "terrain"
+        pub_sel.publish(String(data="blind"))  # the operator's B button
+        assert active_after(0.5) == "blind"
+        pub_sel.publish(String(data="terrain"))
+        assert active_after(0.5) == "terrain"
+        hm["on"] = False  # heightmap node gone: after max_heightmap_age_s (0.5 s) the blind policy runs
+        assert active_after(1.0) == "blind"
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        robot.node.destroy_node()
+
+
+def test_heightmap_policy_refused_without_heightmap_source(ctx, terrain_policy):
+    with pytest.raises(ValueError, match="no heightmap source is configured"):
+        build_node(context=ctx, policy=terrain_policy, heightmap=False)

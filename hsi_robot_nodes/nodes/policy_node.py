@@ -10,7 +10,6 @@ supply; then nothing is ever published.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 
@@ -19,18 +18,17 @@ import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
 
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
+from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.msgs import pd_targets
 from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
-
-HEIGHTMAP_CODEC = ("hsi_robot_nodes.heightmap.message", "decode_heightmap_msg")
-"""Where the heightmap node's message helpers live: module with ``MSG_TYPE`` and ``decode_heightmap_msg``."""
 
 DEFAULTS = {
     "dof": 23, "policy": "", "blind_policy": "", "heightmap": True, "rate_hz": 0.0,
@@ -40,16 +38,6 @@ DEFAULTS = {
     "root_target_topic": topics.ROOT_TARGET, "policy_select_topic": topics.POLICY_SELECT,
     "pd_targets_topic": topics.PD_TARGETS, "timing_topic": topics.POLICY_TIMING,
 }
-
-
-def heightmap_codec():
-    """(message type, decode) of the heightmap node's policy heightmap message, or None if not available."""
-    module, fn = HEIGHTMAP_CODEC
-    try:
-        mod = importlib.import_module(module)
-        return mod.MSG_TYPE, getattr(mod, fn)
-    except (ImportError, AttributeError):
-        return None
 
 
 def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
@@ -79,12 +67,12 @@ class PolicyNode(Node):
         for k, v in {**DEFAULTS, **overrides}.items():
             self.declare_parameter(k, v)
         g = lambda k: self.get_parameter(k).value  # noqa: E731
-        codec = heightmap_codec() if g("heightmap") else None
+        heightmap = bool(g("heightmap"))  # False: no heightmap source; heightmap policies are refused
         cfg = RunnerConfig(float(g("max_state_age_s")), float(g("max_heightmap_age_s")),
                            int(g("resume_cycles")))
         try:
             self.runner = PolicyRunner(assign_slots(g("policy"), g("blind_policy"), int(g("dof"))),
-                                       int(g("dof")), heightmap_available=codec is not None, config=cfg)
+                                       int(g("dof")), heightmap_available=heightmap, config=cfg)
         except ValueError:
             self.destroy_node()  # refuse: no publisher was ever created
             raise
@@ -99,9 +87,10 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, g("root_target_topic"), self._on_root_target, 10,
                                  callback_group=group)
         self.create_subscription(String, g("policy_select_topic"), self._on_select, 10, callback_group=group)
-        if codec is not None:
-            msg_type, self._decode_hm = codec
-            self.create_subscription(msg_type, g("heightmap_topic"), self._on_heightmap, 10,
+        terrain = self.runner.policies.get("terrain")
+        if terrain is not None:  # only a heightmap policy listens to the map
+            self._hm_spec = HeightmapSpec.from_dict(terrain.meta.heightmap_spec)
+            self.create_subscription(PointCloud2, g("heightmap_topic"), self._on_heightmap, 10,
                                      callback_group=group)
         self._index: np.ndarray | None = None
         self._last_tick = 0
@@ -136,7 +125,7 @@ class PolicyNode(Node):
 
     def _on_heightmap(self, msg) -> None:
         try:
-            values, _valid, _stamp, stale = self._decode_hm(msg)
+            values, _valid, _stamp, stale = decode_heightmap_msg(msg, self._hm_spec)
             self.runner.update_heightmap(values, time.monotonic_ns(), stale)
         except ValueError as e:
             self.get_logger().error(f"heightmap ignored: {e}", throttle_duration_sec=1.0)
