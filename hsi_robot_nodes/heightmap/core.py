@@ -192,16 +192,18 @@ class HeightmapCore:
         if xyz.ndim != 2 or xyz.shape[1] != 3:
             return self._reject("bad_cloud", f"cloud must be (N, 3) points, got {xyz.shape}")
         finite = np.isfinite(xyz).all(axis=1)
-        if not finite.all():
-            self.counts["non_finite_points"] += int((~finite).sum())
-            xyz = xyz[finite]
-        if len(xyz) == 0:
+        n_finite = int(finite.sum())
+        if n_finite < len(xyz):
+            self.counts["non_finite_points"] += len(xyz) - n_finite
+        if n_finite == 0:
             return self._reject("empty_cloud", f"cloud at t={t:.3f} has no finite points")
         if not self._odom:
             return self._reject("missing_odometry", "no odometry received yet: cannot register the cloud")
         newest = self._odom[-1].t
         if t < newest - c.odom_timeout_s:
             return self._reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than odometry")
+        if t < self._jump_t:
+            return self._reject("stale_cloud", "cloud predates the last odometry jump")
         pose = self._pose_at(t)
         if pose is None:
             if t > newest:  # its odometry may still come (FAST-LIO2 publishes both per scan)
@@ -211,18 +213,18 @@ class HeightmapCore:
                 return None
             return self._reject("missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud "
                                                     f"stamp {t:.3f}")
-        if t < self._jump_t:
-            return self._reject("stale_cloud", "cloud predates the last odometry jump")
-        xyz = xyz.astype(np.float64, copy=False)
-        body = xyz if frame_id == c.body_frame else (xyz - pose.p) @ pose.R
-        keep = self.self_filter.keep_mask(body)
-        self.counts["self_points"] += int((~keep).sum())
-        ci = body[keep] @ pose.R.T + pose.p
-        pts = ci @ self.R_tl.T + self.t_tl
-        sensor = self.R_tl @ pose.p + self.t_tl
+        # body -> camera_init -> map, applied inside the map kernel
+        R_mb = self.R_tl @ pose.R
+        t_mb = self.R_tl @ pose.p + self.t_tl
+        if frame_id == c.body_frame:
+            body = xyz
+        else:
+            body = (xyz - pose.p) @ pose.R  # the self filter works in the LiDAR frame
+        keep = self.self_filter.keep_mask(body) & finite
+        self.counts["self_points"] += int(n_finite - keep.sum())
         torso, _ = self.torso_pose(pose)
         self.map.recenter(torso[0], torso[1])
-        self.map.integrate(pts, sensor, t)
+        self.map.integrate(body, t_mb, t, R_mb, t_mb, keep)
         self._last_cloud_t = t
         self.counts["scans"] += 1
         return None

@@ -31,8 +31,8 @@ import numpy as np
 class ElevationMapConfig:
     """Map parameters (defaults sized for the G1's MID-360 and the 11 x 11 policy grid)."""
 
-    resolution: float = 0.04  # m per cell
-    length: float = 6.0  # m, side of the square window centred on the robot
+    resolution: float = 0.02  # m per cell (finer cells shrink the band of wrong heights at step edges)
+    length: float = 6.0  # m, side of the window centred on the robot (remembers treads seen from afar)
     range_sigma: float = 0.02  # m, LiDAR range noise (MID-360: <= 2 cm)
     range_sigma_per_m: float = 0.002  # m per m of range (beam divergence / angular error)
     min_variance: float = 1e-6  # m^2, floor so a cell never becomes infinitely sure
@@ -61,12 +61,17 @@ class ElevationMapConfig:
 
 
 @numba.njit(cache=True, nogil=True)
-def _integrate(pts, pvar, height, var, stamp, scan, gx0, gy0, res, scan_id, t, gate, mh_noise,
-               min_var, z_max):  # pragma: no cover - compiled
+def _integrate(pts, keep, rot, trans, sensor, height, var, stamp, scan, gx0, gy0, res, scan_id, t, gate, mh_noise,
+               min_var, z_max, sig2, sig_per_m2):  # pragma: no cover - compiled
     n_cells = height.shape[0]
     used = 0
     for k in range(pts.shape[0]):
-        x, y, z = pts[k, 0], pts[k, 1], pts[k, 2]
+        if not keep[k]:
+            continue
+        bx, by, bz = pts[k, 0], pts[k, 1], pts[k, 2]
+        x = rot[0, 0] * bx + rot[0, 1] * by + rot[0, 2] * bz + trans[0]
+        y = rot[1, 0] * bx + rot[1, 1] * by + rot[1, 2] * bz + trans[1]
+        z = rot[2, 0] * bx + rot[2, 1] * by + rot[2, 2] * bz + trans[2]
         if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(z)) or z > z_max:
             continue
         gx = int(math.floor(x / res))
@@ -75,7 +80,8 @@ def _integrate(pts, pvar, height, var, stamp, scan, gx0, gy0, res, scan_id, t, g
             continue
         ix = gx % n_cells
         iy = gy % n_cells
-        pv = pvar[k]
+        dx, dy, dz = x - sensor[0], y - sensor[1], z - sensor[2]
+        pv = sig2 + sig_per_m2 * (dx * dx + dy * dy + dz * dz)
         h = height[iy, ix]
         used += 1
         if math.isnan(h):
@@ -158,24 +164,32 @@ class ElevationMap:
         if add > 0:
             self.variance += add
 
-    def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float) -> int:
-        """Fuse registered points (N, 3) measured from ``sensor_pos`` at time ``t``; returns points used.
+    def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float, rotation: np.ndarray | None = None,
+                  translation: np.ndarray | None = None, keep: np.ndarray | None = None) -> int:
+        """Fuse points (N, 3) measured from ``sensor_pos`` (map frame) at time ``t``; returns points used.
 
-        Call ``recenter`` first (the node does it with the robot position) so the points fall in the window.
+        Points are ``rotation @ p + translation`` in the map frame (identity when omitted), so a body-frame
+        scan is registered inside the kernel without a temporary copy; ``keep`` (N,) bool skips points (e.g.
+        the robot's body). Non-finite points are skipped. Call ``recenter`` first so the points fall in the
+        window.
         """
         c = self.config
         pts = np.asarray(points)
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise ValueError(f"points must be (N, 3), got {pts.shape}")
-        sensor_pos = np.asarray(sensor_pos, dtype=np.float64)
-        rng = np.sqrt(np.sum((pts - sensor_pos.astype(pts.dtype)) ** 2, axis=1, dtype=np.float64))
-        pvar = c.range_sigma**2 + (c.range_sigma_per_m * rng) ** 2
+        rot = np.eye(3) if rotation is None else np.ascontiguousarray(rotation, dtype=np.float64)
+        trans = np.zeros(3) if translation is None else np.ascontiguousarray(translation, dtype=np.float64)
+        keep = np.ones(len(pts), dtype=np.bool_) if keep is None else np.asarray(keep, dtype=np.bool_)
+        if keep.shape != (len(pts),) or rot.shape != (3, 3) or trans.shape != (3,):
+            raise ValueError("integrate: keep must be (N,), rotation (3, 3) and translation (3,)")
+        sensor = np.ascontiguousarray(sensor_pos, dtype=np.float64)
         self.scan_count += 1
         self.time = max(self.time, t)
-        used = _integrate(pts, pvar, self.height, self.variance, self.stamp, self.scan,
+        used = _integrate(pts, keep, rot, trans, sensor, self.height, self.variance, self.stamp, self.scan,
                           self.origin_index[0], self.origin_index[1], c.resolution, self.scan_count, float(t),
                           c.mahalanobis_gate, c.multi_height_noise, c.min_variance,
-                          float(sensor_pos[2] + c.max_height_above_sensor))
+                          float(sensor[2] + c.max_height_above_sensor), c.range_sigma**2,
+                          c.range_sigma_per_m**2)
         self.expire(t)
         return int(used)
 
@@ -188,31 +202,40 @@ class ElevationMap:
             self._clear_cells(*np.nonzero(bad))
 
     # ---- queries --------------------------------------------------------------------------------
-    def _lookup(self, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _lookup(self, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self.config.cells
         inside = (gx >= self.origin_index[0]) & (gx < self.origin_index[0] + n) & \
                  (gy >= self.origin_index[1]) & (gy < self.origin_index[1] + n)
-        h = self.height[gy % n, gx % n]
+        iy, ix = gy % n, gx % n
+        h = self.height[iy, ix]
         ok = inside & ~np.isnan(h)
-        return np.where(ok, h, np.nan), ok
+        return np.where(ok, h, 0.0), np.where(ok, self.variance[iy, ix], np.inf), ok
 
     def height_fn(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``height_fn`` for ``sample_heightmap``: the cell under each point; if that cell is unknown, the
-        mean of the known cells among its 8 neighbours (closes one-cell gaps of a sparse scan); else unknown."""
+        """``height_fn`` for ``sample_heightmap``: an edge-preserving average around the cell under each point.
+
+        The cell's 3 x 3 neighbourhood is averaged with inverse-variance weights, but only neighbours that
+        agree with the centre cell within the Mahalanobis gate take part: on flat ground this averages the
+        noise of sparsely hit cells, at a step edge the other level is left out so the edge stays sharp. An
+        unknown centre cell takes the same average over its known neighbours (closes one-cell gaps of a
+        sparse scan, never more). Otherwise the point is unknown.
+        """
         xy = np.asarray(xy, dtype=np.float64)
-        res = self.config.resolution
+        res, gate = self.config.resolution, self.config.mahalanobis_gate
         gx = np.floor(xy[..., 0] / res).astype(np.int64)
         gy = np.floor(xy[..., 1] / res).astype(np.int64)
-        h, ok = self._lookup(gx, gy)
-        if ok.all():
-            return h, ok
         d = np.array([-1, 0, 1])
         nx, ny = np.broadcast_arrays(gx[..., None, None] + d[None, :], gy[..., None, None] + d[:, None])
-        hn, okn = self._lookup(nx, ny)
-        cnt = okn.sum(axis=(-1, -2))
-        mean = np.where(okn, hn, 0.0).sum(axis=(-1, -2)) / np.maximum(cnt, 1)
-        fill = ~ok & (cnt > 0)
-        return np.where(ok, h, np.where(fill, mean, np.nan)), ok | fill
+        h, v, ok = self._lookup(nx, ny)
+        h, v, ok = h.reshape(h.shape[:-2] + (9,)), v.reshape(v.shape[:-2] + (9,)), ok.reshape(ok.shape[:-2] + (9,))
+        h0, v0, ok0 = h[..., 4:5], v[..., 4:5], ok[..., 4:5]
+        with np.errstate(invalid="ignore"):
+            agree = ok & (~ok0 | (np.abs(h - h0) <= gate * np.sqrt(v + v0)))
+        w = np.where(agree, 1.0 / np.maximum(v, 1e-12), 0.0)
+        wsum = w.sum(axis=-1)
+        valid = wsum > 0
+        z = np.where(valid, (w * h).sum(axis=-1) / np.where(valid, wsum, 1.0), np.nan)
+        return z, valid
 
     def cells_xyz(self) -> tuple[np.ndarray, np.ndarray]:
         """Known cells as (M, 3) centre points (map frame) and their variances, for visualisation."""

@@ -61,6 +61,7 @@ class SimLidar:
         self._body = int(model.site_bodyid[self.site])
         self._rng = np.random.default_rng(self.config.seed)
         self._index = 0
+        self.last_geomid = np.zeros(0, dtype=np.int32)
         n = self.config.points_per_scan
         self._geomid = np.zeros(n, dtype=np.int32)
         self._dist = np.zeros(n)
@@ -91,6 +92,7 @@ class SimLidar:
         mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, self._geomid, self._dist,
                            None, c.points_per_scan, c.range_max)
         hit = (self._geomid >= 0) & (self._dist >= c.range_min) & (self._dist <= c.range_max)
+        self.last_geomid = self._geomid[hit].copy()  # which geom each returned point hit (ground truth)
         rng = self._dist[hit] + self._rng.normal(0.0, c.range_sigma, int(hit.sum()))
         return (dirs[hit] * rng[:, None]).astype(np.float32)
 
