@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hsi_offline.training import rewards as R
+from hsi_offline.training import rewards as R  # noqa: N812
 from hsi_offline.training.config import EnvConfig, RandomizationConfig, RewardConfig, load_config
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
@@ -79,7 +79,8 @@ def test_cpu_backend_applies_pd_every_physics_step(lib):
     d.qpos[:], d.qvel[:] = qpos[0], qvel[0]
     mujoco.mj_forward(m, d)
     c = get_contract(23)
-    cmd = MotorCommand(np.ones(23, np.uint8), target[0].double().numpy(), np.zeros(23), np.zeros(23), c.kp, c.kd)
+    cmd = MotorCommand(np.ones(23, np.uint8), target[0].double().numpy(), np.zeros(23), np.zeros(23),
+                       c.kp, c.kd)
     for _ in range(4):
         d.ctrl[b.ix.act] = pd_torque(cmd, d.qpos[b.ix.qadr], d.qvel[b.ix.vadr], c.effort)
         mujoco.mj_step(m, d)

@@ -3,7 +3,8 @@
 Each run writes into ``--out`` (default ``runs/<stage>``): rsl-rl checkpoints ``model_<it>.pt`` carrying the
 observation layout and robot contract, TensorBoard logs, ``history.json`` and ``learning_curves.png``.
 ``--resume CKPT`` continues a run (weights, optimiser, iteration); a stage's ``init_from`` starts it from the
-previous stage's weights (stage 2 from stage 1 at its lower learning rate, stage 4 from the distilled student).
+previous stage's weights (stage 2 from stage 1 at its lower learning rate, stage 4 from the distilled
+student).
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def init_weights(runner, stage: str, path: str) -> None:
-    """Start a stage from the previous one: track <- mpt actor+critic; distill <- teacher; finetune <- student."""
+    """Start a stage from the previous one.
+
+    track <- mpt actor and critic; distill <- teacher; finetune <- the distilled student.
+    """
     from .runner import load_checkpoint
 
     ckpt = load_checkpoint(path)

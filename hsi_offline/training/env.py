@@ -5,7 +5,8 @@ motor driver do it, from ``q* = q_default + action_scale * clip(a, +-action_clip
 with the shared observation contract (``hsi_robot_nodes.observation``) and the shared heightmap sampler
 (``hsi_robot_nodes.heightmap.sampler``), so the onboard policy node computes the same vector. Groups:
 
-- ``policy``: the tracking (teacher-layout) observation, the actor input for stages 1, 2 and the teacher's in 3;
+- ``policy``: the tracking (teacher-layout) observation, the actor input for stages 1, 2 and the
+teacher's in 3;
 - ``teacher``: the same tensor, under the name the Distillation runner expects;
 - ``student``: the deployable layout (no reference joints, no reference roll/pitch);
 - ``critic``: the policy observation plus privileged state (velocities, heights, link errors, contacts).
@@ -59,7 +60,8 @@ class TrackingEnv(VecEnv):
         self.motion = motion or MotionLibrary.from_paths(cfg.clips, 1.0 / self.dt, self.device,
                                                          cfg.fail_weight_range)
         if abs(self.motion.fps * self.dt - 1.0) > 1e-6:
-            raise ValueError(f"motion library is at {self.motion.fps} fps but the policy runs at {1 / self.dt} Hz")
+            raise ValueError(f"motion library is at {self.motion.fps} fps but the policy runs at "
+                             f"{1 / self.dt} Hz")
         if self.motion.dof != cfg.dof:
             raise ValueError(f"clips are {self.motion.dof}-DoF but env.dof is {cfg.dof}")
         self.teacher_layout = make_layout(cfg.dof, "teacher", heightmap=cfg.heightmap)
@@ -88,7 +90,8 @@ class TrackingEnv(VecEnv):
         self.hm = torch.full((N, self.hm_spec.num_cells), self.hm_spec.fill, **f32)
         self.hm_age = torch.zeros(N, dtype=torch.long, device=dev)
         self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
-        self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation, self.gen,
+        self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation,
+                                                self.gen,
                                                 dev)
         self.ep_return = torch.zeros(N, **f32)
         self.ep_tracking = torch.zeros(N, **f32)
@@ -263,7 +266,8 @@ class TrackingEnv(VecEnv):
         r = self.cfg.randomization
         yaw = yaw_of(s["torso_quat"])
         if r.enabled:
-            yaw = yaw + rnd.uniform(-r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen, self.device)
+            yaw = yaw + rnd.uniform(-r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen,
+                                    self.device)
         values = torch.empty(self.num_envs, self.hm_spec.num_cells, device=self.device)
         for g, fn in enumerate(self.height_fns):
             sel = (self.group == g).nonzero().flatten()
@@ -291,7 +295,8 @@ class TrackingEnv(VecEnv):
         yaw = yaw_of(s["root_quat"])
         meas = torch.cat([s["root_pos"][:, :2], yaw[:, None]], dim=-1)
         if r.enabled:
-            meas = meas + torch.cat([rnd.uniform(-r.noise_odom_xy, r.noise_odom_xy, (N, 2), self.gen, self.device),
+            meas = meas + torch.cat([rnd.uniform(-r.noise_odom_xy, r.noise_odom_xy, (N, 2), self.gen,
+                                                 self.device),
                                      rnd.uniform(-r.noise_odom_yaw, r.noise_odom_yaw, (N, 1), self.gen,
                                                  self.device)], dim=-1)
         fresh = self.odom_age >= self.params.odom_hold

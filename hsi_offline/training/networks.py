@@ -46,7 +46,7 @@ class GatedHeightmapMLP(nn.Module):
                  hm_start: int, hm_size: int, gate_trainable: bool = True, bounds_coef: float = 0.0,
                  bound: float = 8.0):
         super().__init__()
-        if hm_size and not (0 <= hm_start and hm_start + hm_size <= input_dim):
+        if hm_size and not (hm_start >= 0 and hm_start + hm_size <= input_dim):
             raise ValueError(f"heightmap slice [{hm_start}, {hm_start + hm_size}) is outside the input "
                              f"({input_dim})")
         self.hm_start, self.hm_size = hm_start, hm_size

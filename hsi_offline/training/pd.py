@@ -1,9 +1,9 @@
 """The motor-driver PD law for batched torch tensors (the GPU backend's hot path).
 
-It must be the law ``hsi_robot_nodes.sim.robot_sim.pd_torque`` runs for the simulated robot (and the real motor
-driver runs): ``clip(tau_ff + kp (q* - q) + kd (dq* - dq), -effort, effort)`` for enabled motors. The CPU backend
-calls that numpy function itself; this twin exists only because the GPU backend's state lives in torch/warp
-arrays, and ``tests/test_training_env.py`` checks the two agree.
+It must be the law ``hsi_robot_nodes.sim.robot_sim.pd_torque`` runs for the simulated robot (and the
+real motor driver runs): ``clip(tau_ff + kp (q* - q) + kd (dq* - dq), -effort, effort)`` for enabled
+motors. The CPU backend calls that numpy function itself; this twin exists only because the GPU
+backend's state lives in torch/warp arrays, and ``tests/test_training_env.py`` checks the two agree.
 """
 
 from __future__ import annotations

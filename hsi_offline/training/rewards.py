@@ -1,6 +1,7 @@
 """Reward terms: small pure functions of batched torch tensors (one value per environment).
 
-VideoMimic's data-driven tracking rewards are exponential kernels ``exp(-sigma * error)`` that equal 1 when the
+VideoMimic's data-driven tracking rewards are exponential kernels ``exp(-sigma * error)`` that equal 1
+when the
 robot matches its reference exactly, so a perfect tracker earns the sum of the weights; penalties are
 non-positive. ``compute_rewards`` applies the weights and the policy dt and returns the per-term values too,
 for logging.

@@ -57,10 +57,12 @@ def runner_config(cfg: TrainConfig, env: TrackingEnv) -> dict[str, Any]:
             "critic": {"class_name": "MLPModel", "hidden_dims": list(p.critic_hidden),
                        "activation": p.activation, "obs_normalization": p.obs_normalization},
             "algorithm": {"class_name": "PPO", "learning_rate": a.learning_rate,
-                          "num_learning_epochs": a.num_learning_epochs, "num_mini_batches": a.num_mini_batches,
+                          "num_learning_epochs": a.num_learning_epochs,
+                          "num_mini_batches": a.num_mini_batches,
                           "clip_param": a.clip_param, "gamma": a.gamma, "lam": a.lam,
                           "value_loss_coef": a.value_loss_coef, "entropy_coef": a.entropy_coef,
-                          "max_grad_norm": a.max_grad_norm, "schedule": a.schedule, "desired_kl": a.desired_kl}}
+                          "max_grad_norm": a.max_grad_norm, "schedule": a.schedule,
+                          "desired_kl": a.desired_kl}}
 
 
 class _RunMixin:
@@ -149,7 +151,8 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ["mean_reward", "mean_episode_length"] + sorted({k for h in history for k in h if k.startswith("loss_")})
+    keys = ["mean_reward", "mean_episode_length"] + sorted(
+        {k for h in history for k in h if k.startswith("loss_")})
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * len(keys)), sharex=True)
     its = [h["iteration"] for h in history]
     for ax, k in zip(axes, keys):
@@ -174,5 +177,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = torch.load(path, weights_only=False, map_location="cpu")
     meta = (ckpt.get("infos") or {}).get("hsi_robot")
     if not meta or "observation_layout" not in meta:
-        raise ValueError(f"checkpoint '{path}' has no hsi_robot observation layout: not written by hsi-offline train")
+        raise ValueError(f"checkpoint '{path}' has no hsi_robot observation layout "
+                         "(not written by hsi-offline train)")
     return ckpt

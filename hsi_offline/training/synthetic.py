@@ -16,8 +16,9 @@ STAND_ROOT_HEIGHT = 0.774
 """Pelvis height at which the default pose's feet just touch flat ground in the project MJCF."""
 
 
-def standing_clip(dof: int = 23, seconds: float = 4.0, fps: float = 50.0, xy: tuple[float, float] = (0.0, 0.0),
-                  yaw: float = 0.0, height: float = STAND_ROOT_HEIGHT) -> MotionClip:
+def standing_clip(dof: int = 23, seconds: float = 4.0, fps: float = 50.0,
+                  xy: tuple[float, float] = (0.0, 0.0), yaw: float = 0.0,
+                  height: float = STAND_ROOT_HEIGHT) -> MotionClip:
     """The default pose held still at ``xy``/``yaw`` for ``seconds``."""
     T = int(round(seconds * fps)) + 1
     c = get_contract(dof)

@@ -1,0 +1,112 @@
+"""GPU physics: MuJoCo Warp, every environment one world of a batched ``nworld`` model on one NVIDIA GPU.
+
+Written against mujoco-warp's public API (``put_model``, ``put_data(nworld=...)``, ``step``, ``kinematics``)
+with torch views of its arrays (``wp.to_torch``), so observations and rewards stay on the GPU. The PD law is
+``hsi_offline.training.pd.pd_torque_torch``, tested equal to the simulated robot's. NOT RUN in the session
+that wrote it (no GPU was available); per-environment dynamics randomisation (friction, mass) is not
+applied on this backend yet: gains, delays, noise and pushes are (they live in the environment).
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import torch
+
+from ..pd import pd_torque_torch
+from . import model_index
+
+
+def _require_gpu():
+    try:
+        import mujoco_warp as mjw
+        import warp as wp
+    except ImportError:
+        raise RuntimeError("the warp backend needs the mujoco-warp package and an NVIDIA GPU; "
+                           "use --backend cpu on this machine") from None
+    if not torch.cuda.is_available():
+        raise RuntimeError("the warp backend needs an NVIDIA GPU (torch sees no CUDA device); "
+                           "use --backend cpu")
+    return mjw, wp
+
+
+class WarpBackend:
+    def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0"):
+        mjw, wp = _require_gpu()
+        self.mjw, self.wp = mjw, wp
+        self.num_envs, self.dof, self.decimation = len(models), dof, decimation
+        self.device = device if device.startswith("cuda") else "cuda:0"
+        base = models[0]
+        self.ix = model_index(base, dof)
+        self.mjm = base
+        mjd = mujoco.MjData(base)
+        mujoco.mj_forward(base, mjd)
+        self.m = mjw.put_model(base)
+        self.d = mjw.put_data(base, mjd, nworld=self.num_envs)
+        t = wp.to_torch
+        self.qpos, self.qvel, self.ctrl = t(self.d.qpos), t(self.d.qvel), t(self.d.ctrl)
+        self.xpos, self.xquat = t(self.d.xpos), t(self.d.xquat)
+        dev = self.qpos.device
+        self.qadr = torch.as_tensor(self.ix.qadr, device=dev)
+        self.vadr = torch.as_tensor(self.ix.vadr, device=dev)
+        self.act = torch.as_tensor(self.ix.act, device=dev)
+        self.bodies = torch.as_tensor(self.ix.bodies, device=dev)
+        self.effort = torch.as_tensor(self.ix.effort, device=dev, dtype=self.qpos.dtype)
+        self.body_flags = torch.as_tensor(self.ix.body_flags, device=dev)
+        self.geom_body = torch.as_tensor(self.ix.geom_body, device=dev)
+        self.last_torque = torch.zeros(self.num_envs, dof, device=dev)
+        self._graph = None
+
+    def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        ids = torch.as_tensor(env_ids, device=self.qpos.device, dtype=torch.long)
+        self.qpos[ids] = torch.as_tensor(qpos, device=self.qpos.device, dtype=self.qpos.dtype)
+        self.qvel[ids] = torch.as_tensor(qvel, device=self.qpos.device, dtype=self.qvel.dtype)
+        self.ctrl[ids] = 0
+        self.mjw.kinematics(self.m, self.d)
+
+    def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:
+        ids = torch.as_tensor(env_ids, device=self.qvel.device, dtype=torch.long)
+        self.qvel[ids, 0:3] += torch.as_tensor(dv, device=self.qvel.device, dtype=self.qvel.dtype)
+
+    def step(self, target, prev_target, kp, kd, delay) -> None:
+        for k in range(self.decimation):
+            tgt = torch.where((k < delay)[:, None], prev_target, target)
+            q, dq = self.qpos[:, self.qadr], self.qvel[:, self.vadr]
+            tau = pd_torque_torch(tgt, q, dq, kp, kd, self.effort)
+            self.ctrl[:, self.act] = tau.to(self.ctrl.dtype)
+            self.mjw.step(self.m, self.d)
+        self.last_torque = tau
+        self.mjw.kinematics(self.m, self.d)
+
+    def read(self, device: str = "cuda:0") -> dict[str, torch.Tensor]:
+        contact_flags = self._contact_flags()
+        f = torch.float32
+        return {"root_pos": self.qpos[:, 0:3].to(f), "root_quat": self.qpos[:, 3:7].to(f),
+                "root_lin_vel_w": self.qvel[:, 0:3].to(f), "root_ang_vel_b": self.qvel[:, 3:6].to(f),
+                "joint_pos": self.qpos[:, self.qadr].to(f), "joint_vel": self.qvel[:, self.vadr].to(f),
+                "body_pos": self.xpos[:, self.bodies].to(f), "body_quat": self.xquat[:, self.bodies].to(f),
+                "foot_contact": torch.stack([(contact_flags & 1) > 0, (contact_flags & 2) > 0], dim=-1),
+                "forbidden_contact": (contact_flags & 4) > 0, "torque": self.last_torque.to(f)}
+
+    def _contact_flags(self) -> torch.Tensor:
+        """Per-world OR of the body flags of every active contact (contacts are stored flat with worldid)."""
+        t = self.wp.to_torch
+        n = int(t(self.d.nacon)[0])
+        flags = torch.zeros(self.num_envs, dtype=torch.long, device=self.qpos.device)
+        if n == 0:
+            return flags
+        geom = t(self.d.contact.geom)[:n].long()
+        world = t(self.d.contact.worldid)[:n].long()
+        fb = self.body_flags[self.geom_body[geom]]
+        per = fb[:, 0] | fb[:, 1]
+        for bit in (1, 2, 4):
+            hit = torch.zeros(self.num_envs, dtype=torch.bool, device=flags.device)
+            hit.index_fill_(0, world[(per & bit) > 0], True)
+            flags |= hit.long() * bit
+        return flags
+
+    def set_model(self, i: int, model: mujoco.MjModel) -> None:
+        """Per-world models are not supported on this backend (dynamics randomisation is CPU-only so far)."""
+
+    def close(self) -> None:
+        pass
