@@ -1,6 +1,10 @@
-"""Read an rsl-rl-style training checkpoint into (actor, normaliser, export arguments).
+"""Read a training checkpoint into (actor, normaliser, export arguments).
 
-Checkpoint format accepted by ``hsi-offline export`` (a ``torch.save`` dict):
+Two formats are accepted by ``hsi-offline export``:
+1. What ``hsi-offline train`` writes (rsl-rl runner save; ``infos['hsi_robot']`` = the env's metadata, stage
+   and config): the actor is rebuilt with the training code's ``TrackingActor`` and exported as its mean
+   action (distill: ``student_state_dict``; other stages: ``actor_state_dict``).
+2. A generic rsl-rl-style ``torch.save`` dict:
 - ``actor_state_dict``: rsl-rl 5.x MLPModel weights (``mlp.<i>.weight/bias``; optional
   ``obs_normalizer._mean``
   / ``_std``); ``model_state_dict`` with ``actor.<i>.*`` (older rsl-rl ActorCritic) is read as well;
@@ -101,6 +105,74 @@ def _normalizer(sd: dict[str, Any], eps: float):
     return Normalizer()
 
 
+def _mean_actor(model: Any):
+    """The export view of an rsl-rl model: normalised obs -> the distribution's mean action."""
+    import torch
+
+    class MeanAction(torch.nn.Module):
+        def __init__(self, mlp: torch.nn.Module, dist: Any):
+            super().__init__()
+            self.mlp, self.dist = mlp, dist
+
+        def forward(self, x):
+            out = self.mlp(x)
+            return self.dist.deterministic_output(out) if self.dist is not None else out
+
+    return MeanAction(model.mlp, model.distribution)
+
+
+def _from_training_run(ckpt: dict[str, Any], path: Path) -> CheckpointPolicy:
+    """A checkpoint written by ``hsi-offline train`` (rsl-rl runner save with ``infos['hsi_robot']``).
+
+    The network is rebuilt with the training code's own ``TrackingActor`` (gated heightmap MLP) and loaded
+    strictly; which observation layout it reads (teacher or student) follows from its first-layer shapes.
+    """
+    import torch
+    from tensordict import TensorDict
+
+    from hsi_offline.training.networks import TrackingActor
+
+    meta = ckpt["infos"]["hsi_robot"]
+    stage = meta.get("stage", "")
+    sd = ckpt.get("student_state_dict") if stage == "distill" else ckpt.get("actor_state_dict")
+    if not isinstance(sd, dict) or "mlp.first.weight" not in sd:
+        raise ValueError(f"checkpoint {path} ({stage or 'unknown stage'}) has no gated actor weights to "
+                         "export")
+    pol = (meta.get("config") or {}).get("policy") or {}
+    hm = int(sd["mlp.embed.weight"].shape[1]) if "mlp.embed.weight" in sd else 0
+    in_dim = int(sd["mlp.first.weight"].shape[1]) + hm
+    keys = ("student_observation_layout", "observation_layout")
+    layouts = [ObservationLayout.from_dict(meta[k]) for k in keys if k in meta]
+    layout = next((lay for lay in layouts if lay.dim == in_dim and lay.heightmap_size == hm), None)
+    if layout is None:
+        raise ValueError(f"checkpoint {path}: the actor reads {in_dim} values, which matches none of its "
+                         "observation layouts")
+    dof = int(meta["dof"])
+    dist = ({"class_name": "GaussianDistribution", "init_std": float(pol.get("init_std", 1.0))}
+            if any(k.startswith("distribution.") for k in sd) else None)
+    obs = TensorDict({"obs": torch.zeros(1, layout.dim)}, batch_size=[1])
+    model = TrackingActor(obs, {"actor": ["obs"]}, "actor", dof, hidden_dims=list(pol.get("actor_hidden")),
+                          activation=pol.get("activation", "elu"),
+                          obs_normalization=any(k.startswith("obs_normalizer.") for k in sd),
+                          distribution_cfg=dist, heightmap_size=hm, action_clip=float(meta["action_clip"]))
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"checkpoint {path}: actor weights do not fit the configured network "
+                         f"({str(e).splitlines()[0]})") from None
+    model.eval()
+    norm = model.obs_normalizer if isinstance(model.obs_normalizer, torch.nn.Module) else None
+    return CheckpointPolicy(
+        actor=_mean_actor(model), normalizer=norm, layout=layout, dof=dof,
+        action_scale=float(meta["action_scale"]), action_clip=float(meta["action_clip"]),
+        kp=np.asarray(meta["kp"], dtype=np.float64), kd=np.asarray(meta["kd"], dtype=np.float64),
+        default_q=np.asarray(meta["default_q"], dtype=np.float64),
+        heightmap_spec=meta.get("heightmap_spec") if layout.heightmap_size else None,
+        provenance={"stage": stage, "iteration": ckpt.get("iter"), "checkpoint": path.name,
+                    "config": meta.get("config")},
+        recorded_obs=None)
+
+
 def load_checkpoint(path: str | Path) -> CheckpointPolicy:
     import torch
 
@@ -111,6 +183,11 @@ def load_checkpoint(path: str | Path) -> CheckpointPolicy:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle/zip errors of many kinds
         raise ValueError(f"checkpoint {path} is not a readable torch file ({type(e).__name__})") from None
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("infos"), dict) and "hsi_robot" in ckpt["infos"]:
+        try:
+            return _from_training_run(ckpt, path)
+        except KeyError as e:
+            raise ValueError(f"checkpoint {path}: hsi_robot metadata is missing {e}") from None
     if not isinstance(ckpt, dict) or "hsi_meta" not in ckpt:
         raise ValueError(f"checkpoint {path} has no 'hsi_meta' dict: save it with the training CLI "
                          "(see docs/policy.md for the format)")

@@ -69,6 +69,7 @@ class StepResult:
     active: str  # slot name that produced the targets, or 'hold', or '' when nothing was produced
     reason: str = ""  # why nothing was produced / why a fallback is active
     timing: CycleTiming = field(default_factory=CycleTiming)
+    obs: np.ndarray | None = None  # the observation the policy saw (for logging and parity checks)
 
 
 class LoadedPolicy:
@@ -253,6 +254,7 @@ class PolicyRunner:
         if name != self.active:
             self._switch(name)
         timing = CycleTiming()
+        obs = None
         if name == HOLD:
             q_target, kp, kd = self.hold_q, self.hold_kp, self.hold_kd
         else:
@@ -278,4 +280,4 @@ class PolicyRunner:
         targets = PdTargets(self.contract.joint_names, q_target.copy(), np.zeros(n), np.zeros(n), kp.copy(),
                             kd.copy(), self.joint_stamp_ns, self.seq, name)
         timing.compute_ms = (time.perf_counter() - t0) * 1e3
-        return StepResult(targets, name, reason, timing)
+        return StepResult(targets, name, reason, timing, obs)
