@@ -96,6 +96,12 @@ def test_policy_node_answers_joint_states_at_50hz(ctx):
         seqs = [t.seq for _, t in robot.targets]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         assert robot.timing and len(robot.timing[-1]) == 4 and robot.timing[-1][1] > 0
+        # the bridge entering 'run' restarts the policy's history (once per entry)
+        pub_state = robot.node.create_publisher(String, topics.BRIDGE_STATE, 10)
+        for state in ("hold", "run", "run", "run"):
+            pub_state.publish(String(data=state))
+            _spin(ex, 0.05)
+        assert node.resets == 1
         # the bridge stops (stale joint states): targets stop within max_state_age (100 ms) + one cycle
         robot.publishing = False
         before = node.published

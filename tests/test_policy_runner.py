@@ -166,3 +166,20 @@ def test_hold_when_no_usable_policy(policies):
     assert res.active == HOLD and res.targets.policy == HOLD
     np.testing.assert_allclose(res.targets.q, C.default_q)
     np.testing.assert_allclose(res.targets.kp, C.kp * 1.1)
+
+
+def test_reset_restarts_history_with_zero_last_action(policies):
+    r = PolicyRunner({"blind": policies["blind"]})
+    rng, t = np.random.default_rng(6), 0
+    for _ in range(4):
+        t += 20 * MS
+        _feed(r, _state(rng), t)
+        r.step(t)
+    assert np.any(r.policies["blind"].last_action != 0)
+    r.reset()  # the bridge entered 'run'
+    t += 20 * MS
+    _feed(r, _state(rng), t)
+    res = r.step(t)
+    hist = r.policies["blind"].builder.history
+    assert np.allclose(hist, hist[0]) and np.all(hist[0][-23:] == 0.0)  # fresh history, last action 0
+    np.testing.assert_allclose(res.obs[:75], hist[0])

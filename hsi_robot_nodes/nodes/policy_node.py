@@ -38,7 +38,10 @@ DEFAULTS = {
     "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "heightmap_topic": topics.HEIGHTMAP,
     "root_target_topic": topics.ROOT_TARGET, "policy_select_topic": topics.POLICY_SELECT,
     "pd_targets_topic": topics.PD_TARGETS, "timing_topic": topics.POLICY_TIMING,
+    "bridge_state_topic": topics.BRIDGE_STATE,
 }
+RUN_STATE = "run"
+"""The bridge state in which it applies the policy's targets (``bridge.safety.State.RUN``)."""
 
 
 def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
@@ -88,6 +91,10 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, g("root_target_topic"), self._on_root_target, 10,
                                  callback_group=group)
         self.create_subscription(String, g("policy_select_topic"), self._on_select, 10, callback_group=group)
+        self.create_subscription(String, g("bridge_state_topic"), self._on_bridge_state, 10,
+                                 callback_group=group)
+        self._bridge_state = ""
+        self.resets = 0
         terrain = self.runner.policies.get("terrain")
         if terrain is not None:  # only a heightmap policy listens to the map
             self._hm_spec = HeightmapSpec.from_dict(terrain.meta.heightmap_spec)
@@ -143,6 +150,12 @@ class PolicyNode(Node):
             self.get_logger().info(f"policy '{msg.data.strip()}' selected")
         except ValueError as e:
             self.get_logger().warning(str(e))
+
+    def _on_bridge_state(self, msg: String) -> None:
+        if msg.data == RUN_STATE and self._bridge_state != RUN_STATE:
+            self.runner.reset()  # the bridge now applies our targets: start the history from here
+            self.resets += 1
+        self._bridge_state = msg.data
 
     # ---- the cycle ----------------------------------------------------------------------------------------
     def _tick(self) -> None:

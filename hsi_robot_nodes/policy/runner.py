@@ -16,6 +16,8 @@ Safety rules (all in one place, all tested):
   or to ``hold`` (the default pose with the first policy's gains) if there is none. Returning to the
   heightmap policy needs ``resume_cycles`` consecutive fresh heightmaps, so a flickering map cannot make the
   policies chatter.
+- ``reset()`` (the policy node calls it when the bridge enters ``run``) restarts every policy from the next
+  frame with a zero last action: the robot was held by the bridge until then, not by the policy's actions.
 - Switches (operator selection or fallback) happen only at the start of a cycle, never inside one.
   HISTORY RESET RULE: the incoming policy's history is reset, i.e. filled with copies of the current frame
   (exactly what the training environment does at an episode reset), and its ``last_action`` is initialised
@@ -207,6 +209,15 @@ class PolicyRunner:
         if name not in self.policies:
             raise ValueError(f"policy '{name}' is not loaded (have {sorted(self.policies)})")
         self.selected = name
+
+    def reset(self) -> None:
+        """Start afresh at the next cycle: history from the next frame, last action 0 (target = default pose).
+
+        Called when the bridge starts applying the policy's targets (entering ``run``): until then the robot
+        was held by the bridge, not by these actions, so the history of "own actions" would be fiction.
+        """
+        self.active = ""  # the next step re-enters the policy through the switch rule
+        self.last_q_target = self.hold_q.copy()
 
     # ---- the cycle ----------------------------------------------------------------------------------------
     def _heightmap_fresh(self, now_ns: int) -> bool:
