@@ -25,7 +25,7 @@ import torch
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("cpu", "warp"), default="cpu")
     p.add_argument("--envs", type=int, nargs="*", default=None,
-                   help="environment counts (default 1 2 4 .. 32)")
+                   help="environment counts (default 1 4 16 64 128)")
     p.add_argument("--steps", type=int, default=50, help="environment steps per measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="CPU worker threads (0 = all cores)")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.synthetic import sway_clip
 
     threads = args.threads or os.cpu_count() or 1
-    counts = args.envs or ([1, 2, 4, 8, 16, 32] if args.backend == "cpu" else [4096, 8192])
+    counts = args.envs or ([1, 4, 16, 64, 128] if args.backend == "cpu" else [4096, 8192])
     lib = MotionLibrary([sway_clip(seconds=20.0)], device="cuda:0" if args.backend == "warp" else "cpu")
     rows = []
     for n in counts:

@@ -48,7 +48,8 @@ def runner_config(cfg: TrainConfig, env: TrackingEnv) -> dict[str, Any]:
         teacher = _actor_cfg(cfg, env, hm)
         return {**base, "obs_groups": {"student": ["student"], "teacher": ["teacher"]},
                 "student": student, "teacher": teacher,
-                "algorithm": {"class_name": "Distillation", "num_learning_epochs": a.num_learning_epochs,
+                "algorithm": {"class_name": "hsi_offline.training.distillation:StdMatchingDistillation",
+                              "num_learning_epochs": a.num_learning_epochs,
                               "gradient_length": a.gradient_length, "learning_rate": a.learning_rate,
                               "max_grad_norm": a.max_grad_norm, "loss_type": a.loss_type}}
     actor_group = "student" if cfg.stage == "finetune" else "policy"
