@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--dof", type=int, default=23, choices=(23, 29))
     p.add_argument("--domain", type=int, default=1)
     p.add_argument("--interface", default="lo")
-    p.add_argument("--policy", default=str(models_dir() / "default_policy.onnx"),
+    p.add_argument("--policy", default=str(models_dir() / "hold_default_23dof.onnx"),
                    help="ONNX policy (with hsi_robot metadata)")
     p.add_argument("--blind-policy", default="", help="optional blind policy for the B-button switch")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
