@@ -63,9 +63,9 @@ def test_odometry_uncertainty_and_age_clear_cells():
     iy = ix = int(np.floor(0.3 / cfg.resolution)) % cfg.cells
     v0 = m.variance[iy, ix]
     m.propagate(moved_m=1.0, turned_rad=0.5, dt=0.1)
+    m.expire(1.0)  # applies the accumulated uncertainty
     assert m.variance[iy, ix] == pytest.approx(v0 + cfg.odom_var_per_m + 0.5 * cfg.odom_var_per_rad
                                                + 0.1 * cfg.time_var_per_s)
-    m.expire(1.0)
     assert m.height_fn(np.array([[0.3, 0.3]]))[1][0]
     m.propagate(moved_m=200.0, turned_rad=0.0, dt=0.0)  # drifted far: no longer trusted
     m.expire(1.0)

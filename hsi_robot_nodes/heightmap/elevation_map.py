@@ -38,12 +38,13 @@ class ElevationMapConfig:
     min_variance: float = 1e-6  # m^2, floor so a cell never becomes infinitely sure
     max_variance: float = 0.04**2  # m^2, cells less sure than this are cleared (unknown)
     mahalanobis_gate: float = 3.0  # sigmas
-    multi_height_noise: float = 4e-5  # m^2 added per gated point from a later scan
+    multi_height_noise: float = 4e-4  # m^2 per gated point from a later scan: ~4 contradicting points clear a cell
     odom_var_per_m: float = 0.005**2  # m^2 added to every cell per metre travelled
     odom_var_per_rad: float = 0.005**2  # m^2 per radian turned
     time_var_per_s: float = 1e-6  # m^2 per second (slow drift even when standing)
     max_age_s: float = 20.0  # s without an observation before a cell is cleared
     max_height_above_sensor: float = 0.1  # m, points higher than the LiDAR are ceilings, not ground
+    hole_fill_max_spread: float = 0.04  # m, an unknown cell is filled from neighbours only if they agree
 
     def __post_init__(self) -> None:
         for name in ("resolution", "length", "range_sigma", "min_variance", "max_variance",
@@ -107,6 +108,70 @@ def _integrate(pts, keep, rot, trans, sensor, height, var, stamp, scan, gx0, gy0
     return used
 
 
+@numba.njit(cache=True, nogil=True)
+def _expire(height, var, stamp, scan, max_var, min_stamp, add_var):  # pragma: no cover - compiled
+    n = 0
+    for iy in range(height.shape[0]):
+        for ix in range(height.shape[1]):
+            if math.isnan(height[iy, ix]):
+                continue
+            v = var[iy, ix] + add_var
+            var[iy, ix] = v
+            if v > max_var or stamp[iy, ix] < min_stamp:
+                height[iy, ix] = np.nan
+                var[iy, ix] = np.inf
+                stamp[iy, ix] = -np.inf
+                scan[iy, ix] = -1
+                n += 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread):  # pragma: no cover - compiled
+    n_cells = height.shape[0]
+    z = np.full(xs.shape[0], np.nan)
+    valid = np.zeros(xs.shape[0], dtype=np.bool_)
+    hs = np.empty(9)
+    vs = np.empty(9)
+    for k in range(xs.shape[0]):
+        gx = int(math.floor(xs[k] / res))
+        gy = int(math.floor(ys[k] / res))
+        m = 0
+        h0, v0, ok0 = 0.0, 0.0, False
+        for dy in range(-1, 2):
+            for dx in range(-1, 2):
+                cx, cy = gx + dx, gy + dy
+                if cx < gx0 or cx >= gx0 + n_cells or cy < gy0 or cy >= gy0 + n_cells:
+                    continue
+                h = height[cy % n_cells, cx % n_cells]
+                if math.isnan(h):
+                    continue
+                if dx == 0 and dy == 0:
+                    h0, v0, ok0 = h, var[cy % n_cells, cx % n_cells], True
+                hs[m] = h
+                vs[m] = var[cy % n_cells, cx % n_cells]
+                m += 1
+        if m == 0:
+            continue
+        if not ok0:
+            lo, hi = hs[0], hs[0]
+            for i in range(m):
+                lo, hi = min(lo, hs[i]), max(hi, hs[i])
+            if hi - lo > max_spread:
+                continue
+        wsum, acc = 0.0, 0.0
+        for i in range(m):
+            if ok0 and abs(hs[i] - h0) > gate * math.sqrt(vs[i] + v0):
+                continue
+            w = 1.0 / max(vs[i], 1e-12)
+            wsum += w
+            acc += w * hs[i]
+        if wsum > 0.0:
+            z[k] = acc / wsum
+            valid[k] = True
+    return z, valid
+
+
 class ElevationMap:
     """The fused map in the odometry (map) frame; z up. Not thread-safe: the node serialises calls."""
 
@@ -120,6 +185,7 @@ class ElevationMap:
         self.origin_index = (-(n // 2), -(n // 2))  # global index of the window's lower corner
         self.scan_count = 0
         self.time = -np.inf
+        self._pending_var = 0.0
 
     # ---- window ---------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -157,12 +223,13 @@ class ElevationMap:
 
     # ---- updates --------------------------------------------------------------------------------
     def propagate(self, moved_m: float, turned_rad: float, dt: float) -> None:
-        """Odometry and time uncertainty: every cell was registered with a pose that is now less certain."""
+        """Odometry and time uncertainty: every cell was registered with a pose that is now less certain.
+
+        The variance is added at the next ``expire`` (one pass over the grid instead of two).
+        """
         c = self.config
-        add = (c.odom_var_per_m * abs(moved_m) + c.odom_var_per_rad * abs(turned_rad)
-               + c.time_var_per_s * max(dt, 0.0))
-        if add > 0:
-            self.variance += add
+        self._pending_var += (c.odom_var_per_m * abs(moved_m) + c.odom_var_per_rad * abs(turned_rad)
+                              + c.time_var_per_s * max(dt, 0.0))
 
     def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float, rotation: np.ndarray | None = None,
                   translation: np.ndarray | None = None, keep: np.ndarray | None = None) -> int:
@@ -194,48 +261,30 @@ class ElevationMap:
         return int(used)
 
     def expire(self, now: float) -> None:
-        """Clear cells that are too uncertain or too old."""
+        """Apply the pending uncertainty; clear cells that are too uncertain or too old."""
         c = self.config
-        bad = (self.variance > c.max_variance) | (self.stamp < now - c.max_age_s)
-        bad &= ~np.isnan(self.height)
-        if bad.any():
-            self._clear_cells(*np.nonzero(bad))
+        _expire(self.height, self.variance, self.stamp, self.scan, c.max_variance, now - c.max_age_s,
+                self._pending_var)
+        self._pending_var = 0.0
 
     # ---- queries --------------------------------------------------------------------------------
-    def _lookup(self, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = self.config.cells
-        inside = (gx >= self.origin_index[0]) & (gx < self.origin_index[0] + n) & \
-                 (gy >= self.origin_index[1]) & (gy < self.origin_index[1] + n)
-        iy, ix = gy % n, gx % n
-        h = self.height[iy, ix]
-        ok = inside & ~np.isnan(h)
-        return np.where(ok, h, 0.0), np.where(ok, self.variance[iy, ix], np.inf), ok
-
     def height_fn(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``height_fn`` for ``sample_heightmap``: an edge-preserving average around the cell under each point.
 
         The cell's 3 x 3 neighbourhood is averaged with inverse-variance weights, but only neighbours that
         agree with the centre cell within the Mahalanobis gate take part: on flat ground this averages the
         noise of sparsely hit cells, at a step edge the other level is left out so the edge stays sharp. An
-        unknown centre cell takes the same average over its known neighbours (closes one-cell gaps of a
-        sparse scan, never more). Otherwise the point is unknown.
+        unknown centre cell takes the same average over its known neighbours if they agree within
+        ``hole_fill_max_spread`` (closes one-cell gaps of a sparse scan, never more, never across an edge).
+        Otherwise the point is unknown.
         """
         xy = np.asarray(xy, dtype=np.float64)
-        res, gate = self.config.resolution, self.config.mahalanobis_gate
-        gx = np.floor(xy[..., 0] / res).astype(np.int64)
-        gy = np.floor(xy[..., 1] / res).astype(np.int64)
-        d = np.array([-1, 0, 1])
-        nx, ny = np.broadcast_arrays(gx[..., None, None] + d[None, :], gy[..., None, None] + d[:, None])
-        h, v, ok = self._lookup(nx, ny)
-        h, v, ok = h.reshape(h.shape[:-2] + (9,)), v.reshape(v.shape[:-2] + (9,)), ok.reshape(ok.shape[:-2] + (9,))
-        h0, v0, ok0 = h[..., 4:5], v[..., 4:5], ok[..., 4:5]
-        with np.errstate(invalid="ignore"):
-            agree = ok & (~ok0 | (np.abs(h - h0) <= gate * np.sqrt(v + v0)))
-        w = np.where(agree, 1.0 / np.maximum(v, 1e-12), 0.0)
-        wsum = w.sum(axis=-1)
-        valid = wsum > 0
-        z = np.where(valid, (w * h).sum(axis=-1) / np.where(valid, wsum, 1.0), np.nan)
-        return z, valid
+        flat = xy.reshape(-1, 2)
+        c = self.config
+        z, valid = _lookup(np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), self.height,
+                           self.variance, self.origin_index[0], self.origin_index[1], c.resolution,
+                           c.mahalanobis_gate, c.hole_fill_max_spread)
+        return z.reshape(xy.shape[:-1]), valid.reshape(xy.shape[:-1])
 
     def cells_xyz(self) -> tuple[np.ndarray, np.ndarray]:
         """Known cells as (M, 3) centre points (map frame) and their variances, for visualisation."""

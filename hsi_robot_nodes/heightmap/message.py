@@ -19,6 +19,7 @@ RViz draws it as it is. Layout:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,11 @@ from hsi_robot_nodes.heightmap.pointcloud import decode_cloud, encode_cloud
 from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, grid_offsets
 
 FIELDS = ("x", "y", "z", "value", "valid", "stale")
+
+
+@functools.lru_cache(maxsize=8)
+def _offsets32(spec: HeightmapSpec) -> np.ndarray:
+    return grid_offsets(spec).astype(np.float32)
 
 
 def _to_time(t: float) -> Any:
@@ -47,7 +53,7 @@ def encode_heightmap_msg(values: np.ndarray, valid: np.ndarray, stamp: float, st
     valid = np.asarray(valid, dtype=bool).reshape(-1)
     if values.shape != (spec.num_cells,) or valid.shape != (spec.num_cells,):
         raise ValueError(f"heightmap needs {spec.num_cells} values and flags, got {values.shape}/{valid.shape}")
-    off = grid_offsets(spec).astype(np.float32)
+    off = _offsets32(spec)
     fields = {"x": off[:, 0], "y": off[:, 1], "z": -values, "value": values, "valid": valid.astype(np.uint8),
               "stale": np.full(spec.num_cells, 1 if stale else 0, np.uint8)}
     out = encode_cloud(fields, frame_id, _to_time(stamp), height=spec.size, msg=msg)

@@ -19,6 +19,7 @@ float dtype for torch). Dispatch is a small lookup of the array's namespace, not
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -101,11 +102,18 @@ def _like(values: np.ndarray, ref: Any) -> Any:
     return values
 
 
-def grid_offsets(spec: HeightmapSpec = DEFAULT_SPEC) -> np.ndarray:
-    """(size*size, 2) sample offsets (dx forward, dy left) in the torso's yaw-aligned frame, layout above."""
+@functools.lru_cache(maxsize=16)
+def _offsets(spec: HeightmapSpec) -> np.ndarray:
     c = (spec.size - 1) / 2.0
     a, b = np.meshgrid(np.arange(spec.size), np.arange(spec.size), indexing="ij")
-    return np.stack([(a.ravel() - c) * spec.resolution, (b.ravel() - c) * spec.resolution], axis=-1)
+    out = np.stack([(a.ravel() - c) * spec.resolution, (b.ravel() - c) * spec.resolution], axis=-1)
+    out.flags.writeable = False  # cached: shared by every call
+    return out
+
+
+def grid_offsets(spec: HeightmapSpec = DEFAULT_SPEC) -> np.ndarray:
+    """(size*size, 2) sample offsets (dx forward, dy left) in the torso's yaw-aligned frame, layout above."""
+    return _offsets(spec).copy()
 
 
 def sample_points(torso_xy: Any, yaw: Any, spec: HeightmapSpec = DEFAULT_SPEC) -> Any:
@@ -117,7 +125,7 @@ def sample_points(torso_xy: Any, yaw: Any, spec: HeightmapSpec = DEFAULT_SPEC) -
     if torso_xy.shape[-1] != 2 or tuple(torso_xy.shape[:-1]) != tuple(yaw.shape):
         raise ValueError(f"torso_xy must be (..., 2) and yaw (...) with the same batch shape, got "
                          f"{tuple(torso_xy.shape)} and {tuple(yaw.shape)}")
-    off = _like(grid_offsets(spec), torso_xy)
+    off = _like(_offsets(spec), torso_xy)
     c, s = (yaw.cos(), yaw.sin()) if torch_mode else (np.cos(yaw), np.sin(yaw))
     c, s = c[..., None], s[..., None]
     ox, oy = off[:, 0], off[:, 1]

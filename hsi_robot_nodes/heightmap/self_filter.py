@@ -6,7 +6,9 @@ project's MJCF (the same model the simulator collides with) posed at the CURRENT
 ``mj_kinematics``, expressed in the LiDAR frame so the test does not depend on odometry. Every collision geom
 becomes a capsule: capsules as they are, spheres as zero-length capsules, anything else (boxes, meshes) as the
 capsule enclosing its bounding box along the box's longest axis. ``inflate`` covers joint-state delay and
-geometry the collision model simplifies (e.g. fingers).
+geometry the collision model simplifies (e.g. fingers); ``range_margin`` covers range noise: a point is also
+removed when a point up to that far before or behind it along its ray lies in a capsule (noise moved a body
+return off the body along the ray; real ground right behind the arm is hidden by the arm anyway).
 """
 
 from __future__ import annotations
@@ -22,24 +24,37 @@ from hsi_robot_nodes.model.mjcf_builder import model_path
 
 
 @numba.njit(cache=True, nogil=True)
-def _outside(pts, a, b, r2, centre, bound2):  # pragma: no cover - compiled
+def _outside(pts, a, b, r2, centre, bound2, back):  # pragma: no cover - compiled
     keep = np.ones(pts.shape[0], dtype=np.bool_)
+    n_steps = 5
     for k in range(pts.shape[0]):
-        px, py, pz = pts[k, 0], pts[k, 1], pts[k, 2]
-        dx, dy, dz = px - centre[0], py - centre[1], pz - centre[2]
-        if dx * dx + dy * dy + dz * dz > bound2:
-            continue
-        for g in range(a.shape[0]):
-            ux, uy, uz = b[g, 0] - a[g, 0], b[g, 1] - a[g, 1], b[g, 2] - a[g, 2]
-            wx, wy, wz = px - a[g, 0], py - a[g, 1], pz - a[g, 2]
-            uu = ux * ux + uy * uy + uz * uz
-            s = 0.0
-            if uu > 0.0:
-                s = min(max((wx * ux + wy * uy + wz * uz) / uu, 0.0), 1.0)
-            ex, ey, ez = wx - s * ux, wy - s * uy, wz - s * uz
-            if ex * ex + ey * ey + ez * ez <= r2[g]:
-                keep[k] = False
+        rx, ry, rz = pts[k, 0], pts[k, 1], pts[k, 2]
+        rng = math.sqrt(rx * rx + ry * ry + rz * rz)
+        inside = False
+        # points up to `back` metres before and behind it along its ray: range noise moves a return from
+        # the arm's surface along the ray, but not by more than a few sigma
+        for j in range(n_steps):
+            s = 1.0 + (back * (2.0 * j / (n_steps - 1) - 1.0)) / rng if rng > 0.0 else 1.0
+            if s <= 0.0:
+                continue
+            px, py, pz = rx * s, ry * s, rz * s
+            dx, dy, dz = px - centre[0], py - centre[1], pz - centre[2]
+            if dx * dx + dy * dy + dz * dz > bound2:
+                continue
+            for g in range(a.shape[0]):
+                ux, uy, uz = b[g, 0] - a[g, 0], b[g, 1] - a[g, 1], b[g, 2] - a[g, 2]
+                wx, wy, wz = px - a[g, 0], py - a[g, 1], pz - a[g, 2]
+                uu = ux * ux + uy * uy + uz * uz
+                t = 0.0
+                if uu > 0.0:
+                    t = min(max((wx * ux + wy * uy + wz * uz) / uu, 0.0), 1.0)
+                ex, ey, ez = wx - t * ux, wy - t * uy, wz - t * uz
+                if ex * ex + ey * ey + ez * ez <= r2[g]:
+                    inside = True
+                    break
+            if inside:
                 break
+        keep[k] = not inside
     return keep
 
 
@@ -68,9 +83,11 @@ def _local_capsules(model: mujoco.MjModel, geoms: np.ndarray) -> tuple[np.ndarra
 class SelfFilter:
     """Robot-body point filter for one G1 configuration, in the LiDAR (sensor site) frame."""
 
-    def __init__(self, dof: int = 23, inflate: float = 0.06, sensor_site: str = LIDAR_SITE):
+    def __init__(self, dof: int = 23, inflate: float = 0.06, sensor_site: str = LIDAR_SITE,
+                 range_margin: float = 0.08):
         if not (math.isfinite(inflate) and inflate >= 0):
             raise ValueError(f"self-filter inflate must be a non-negative number of metres, got {inflate!r}")
+        self.range_margin = float(range_margin)  # ~4 sigma of the MID-360 range noise
         self.model = mujoco.MjModel.from_xml_path(str(model_path(dof)))
         self.data = mujoco.MjData(self.model)
         self.contract = get_contract(dof)
@@ -113,4 +130,4 @@ class SelfFilter:
         pts = np.ascontiguousarray(points_sensor)
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise ValueError(f"points must be (N, 3), got {pts.shape}")
-        return _outside(pts, self.a, self.b, self._r2, self._centre, self._bound2)
+        return _outside(pts, self.a, self.b, self._r2, self._centre, self._bound2, self.range_margin)

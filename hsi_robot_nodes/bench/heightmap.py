@@ -1,0 +1,144 @@
+"""``hsi-robot bench heightmap``: accuracy of the onboard heightmap per scene, and its speed on one core.
+
+Accuracy: scripted walks (``heightmap.sim_walk.WALKS``) with the simulated MID-360 and drifting odometry;
+RMSE / p95 / max absolute error of the valid cells against ``sample_heightmap`` on the true terrain at the
+true torso pose, and coverage (valid fraction), over the scans after the first ``--after`` seconds.
+Speed (the process pinned to one CPU core): PointCloud2 decode, scan integration (self filter + map update)
+for ~20k-point scans, heightmap publish (sample + encode), and the processing latency from a received scan
+to the heightmap message built from it. The node publishes on a 50 Hz timer, so the end-to-end latency from
+scan arrival to publication is that processing latency plus up to one 20 ms timer period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCENES = ("flat", "stairs", "stairs_down", "kerb", "bench")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenes", default=",".join(SCENES), help="comma-separated scenes for the accuracy part")
+    p.add_argument("--after", type=float, default=2.0, help="score scans after this many seconds of walking")
+    p.add_argument("--reps", type=int, default=300, help="timed repetitions for the speed part")
+    p.add_argument("--points", type=int, default=20000, help="points per scan for the speed part")
+    p.add_argument("--no-accuracy", dest="accuracy", action="store_false")
+    p.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs)
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+def _speed(reps: int, n_points: int) -> dict:
+    import mujoco
+
+    from hsi_robot_nodes.heightmap.core import HeightmapCore
+    from hsi_robot_nodes.heightmap.message import encode_heightmap_msg, stamp_to_sec
+    from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz, encode_xyz
+    from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
+    from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimOdometry
+
+    robot = ScriptedRobot("flat")
+    lidar = SimLidar(robot.model, LidarConfig(points_per_scan=int(n_points * 1.25)))
+    odom = SimOdometry()
+    core = HeightmapCore()
+    scans, poses, qs = [], [], []
+    for k in range(20):  # 2 s of walking: distinct scans, arms swinging
+        t = 0.1 * k
+        q = robot.joint_q(t)
+        robot.pose(np.array([0.8 * t - 1.0, 0.0]), 0.0, q)
+        pts = lidar.scan(robot.data)[:n_points]
+        pos, R = lidar.sensor_pose(robot.data)
+        p, Rc = odom.odometry(pos, R)
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, Rc.reshape(-1))
+        scans.append(encode_xyz(pts, "body"))
+        poses.append((p, np.array([quat[1], quat[2], quat[3], quat[0]])))
+        qs.append(q)
+    t_decode, t_integrate, t_publish, t_latency = [], [], [], []
+    for i in range(reps + 5):  # the first few calls compile / warm caches
+        k = i % len(scans)
+        t = 0.1 * i
+        msg = scans[k]
+        core.on_joint_state(t, qs[k])
+        core.on_odometry(t, poses[k][0] + [0.8 * 2.0 * (i // len(scans)), 0, 0], poses[k][1])
+        t0 = time.perf_counter()
+        xyz = cloud_xyz(msg)
+        t1 = time.perf_counter()
+        err = core.on_cloud(t, "body", xyz)
+        t2 = time.perf_counter()
+        out = core.heightmap(t)
+        hm = encode_heightmap_msg(out.values, out.valid, out.stamp, out.stale)
+        t3 = time.perf_counter()
+        if err is not None:
+            raise RuntimeError(f"speed benchmark scan rejected: {err}")
+        if i >= 5:
+            t_decode.append((t1 - t0) * 1e3)
+            t_integrate.append((t2 - t1) * 1e3)
+            t_publish.append((t3 - t2) * 1e3)
+            t_latency.append((t3 - t0) * 1e3)
+        if abs(stamp_to_sec(hm.header.stamp) - out.stamp) > 1e-6:
+            raise RuntimeError("heightmap message stamp differs from the odometry stamp it was sampled at")
+    lat = _pct(t_latency)
+    return {"points_per_scan": int(len(cloud_xyz(scans[0]))), "reps": reps,
+            "decode_ms": _pct(t_decode), "integrate_ms": _pct(t_integrate), "publish_ms": _pct(t_publish),
+            "scan_to_heightmap_ms": lat,
+            "end_to_end_worst_ms": lat["p99"] + 20.0,
+            "publish_budget_ms": 20.0, "publish_over_budget": int(sum(x > 20.0 for x in t_publish))}
+
+
+def run(args: argparse.Namespace) -> int:
+    from hsi_robot_nodes.heightmap.sim_walk import WALKS, run_walk
+
+    scenes = [s.strip() for s in args.scenes.split(",") if s.strip()]
+    unknown = [s for s in scenes if s not in WALKS]
+    if unknown:
+        raise ValueError(f"unknown scene(s) {unknown}: choose from {', '.join(WALKS)}")
+    if args.reps < 10 or args.points < 100:
+        raise ValueError("--reps must be >= 10 and --points >= 100")
+    pinned = None
+    if hasattr(os, "sched_setaffinity"):
+        pinned = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(pinned)})  # one core, as onboard
+    try:
+        out: dict = {"cpu": "one core (sched_setaffinity)" if pinned else "unpinned"}
+        out["speed"] = _speed(args.reps, args.points)
+        sp = out["speed"]
+        print(f"speed ({sp['points_per_scan']} points/scan, {args.reps} reps, one core):")
+        for key in ("decode_ms", "integrate_ms", "publish_ms", "scan_to_heightmap_ms"):
+            v = sp[key]
+            print(f"  {key:22s} p50 {v['p50']:7.3f}  p99 {v['p99']:7.3f}  max {v['max']:7.3f}")
+        print(f"  end-to-end worst (p99 + one 20 ms timer period): {sp['end_to_end_worst_ms']:.1f} ms")
+        if args.accuracy:
+            out["accuracy"] = {}
+            print(f"accuracy (scans after {args.after} s, drifting odometry, MID-360 2 cm noise):")
+            print(f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} {'coverage':>8s} "
+                  f"{'min_cov':>8s} {'stale':>6s}")
+            for s in scenes:
+                t0 = time.perf_counter()
+                r = run_walk(s)
+                summ = r.summary(args.after)
+                summ["wall_s"] = time.perf_counter() - t0
+                out["accuracy"][s] = summ
+                print(f"  {s:12s} {summ['scans']:5d} {summ['rmse_m']:8.4f} {summ['p95_abs_m']:8.4f} "
+                      f"{summ['max_abs_m']:7.3f} {summ['coverage']:8.3f} {summ['min_coverage']:8.3f} "
+                      f"{summ['stale_fraction']:6.2f}", flush=True)
+    finally:
+        if pinned:
+            os.sched_setaffinity(0, pinned)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(out, f, indent=2)
+        os.replace(tmp, path)
+    return 0
