@@ -1,0 +1,165 @@
+"""The heightmap node through real rclpy/DDS: simulated MID-360 + odometry in, 50 Hz policy heightmap out."""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+
+import mujoco
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState, PointCloud2
+
+from hsi_robot_nodes import topics
+from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
+from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
+from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
+from hsi_robot_nodes.nodes.heightmap_node import build_node
+from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimOdometry
+
+DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
+
+
+@pytest.fixture(scope="module")
+def recording():
+    """2.5 s of walking on flat ground: (points, odom position, odom quat xyzw, q, true torso z) per scan."""
+    robot = ScriptedRobot("flat")
+    lidar = SimLidar(robot.model, LidarConfig(points_per_scan=12000))
+    odom = SimOdometry()
+    out = []
+    for k in range(25):
+        t = 0.1 * k
+        q = robot.joint_q(t)
+        robot.pose(np.array([-1.0 + 0.8 * t, 0.0]), 0.0, q)
+        pts = lidar.scan(robot.data)
+        pos, R = lidar.sensor_pose(robot.data)
+        p, Rc = odom.odometry(pos, R)
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, Rc.reshape(-1))
+        out.append((pts, p, np.array([quat[1], quat[2], quat[3], quat[0]]), q, robot.torso_pose()[0][2]))
+    return out, robot.contract.joint_names
+
+
+@pytest.fixture
+def ctx():
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+class Sensors:
+    """Plays the recording as FAST-LIO2 would publish it, and listens to the node's outputs."""
+
+    def __init__(self, ctx, recording, joint_names):
+        self.node = rclpy.create_node("fake_fastlio", context=ctx)
+        self.pub_cloud = self.node.create_publisher(PointCloud2, topics.POINTS, 10)
+        self.pub_odom = self.node.create_publisher(Odometry, topics.ODOMETRY, 10)
+        self.pub_joints = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.maps, self.arrivals, self.diags = [], [], []
+        self.node.create_subscription(PointCloud2, topics.HEIGHTMAP, self._on_map, 10)
+        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: self.diags.append(m), 10)
+        self.recording, self.names, self.k = recording, joint_names, 0
+        self.frame = "body"
+        self.playing = False
+        self.node.create_timer(0.1, self._play)
+
+    def _on_map(self, msg):
+        self.maps.append(msg)
+        self.arrivals.append(time.monotonic())
+
+    def _play(self):
+        if not self.playing or self.k >= len(self.recording):
+            return
+        pts, p, quat, q, _ = self.recording[self.k]
+        self.k += 1
+        stamp = self.node.get_clock().now().to_msg()
+        js = JointState(name=list(self.names), position=[float(v) for v in q])
+        js.header.stamp = stamp
+        self.pub_joints.publish(js)
+        od = Odometry()
+        od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, "camera_init", "body"
+        pp, oo = od.pose.pose.position, od.pose.pose.orientation
+        pp.x, pp.y, pp.z = (float(v) for v in p)
+        oo.x, oo.y, oo.z, oo.w = (float(v) for v in quat)
+        self.pub_odom.publish(od)
+        self.pub_cloud.publish(encode_xyz(pts, self.frame, stamp))
+
+
+def _spin(ex, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.002)
+
+
+def test_node_publishes_policy_heightmap_at_50hz(ctx, recording):
+    rec, names = recording
+    node = build_node(context=ctx)
+    sensors = Sensors(ctx, rec, names)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(sensors.node)
+    spec = HeightmapSpec()
+    try:
+        _spin(ex, 0.5)  # no odometry yet: the node still publishes, flagged stale, all fill
+        assert sensors.maps, "no heightmap published"
+        values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
+        assert stale and not valid.any() and np.all(values == spec.fill)
+
+        sensors.playing = True
+        _spin(ex, 2.7)
+        n0 = len(sensors.arrivals)
+        t0 = time.monotonic()
+        _spin(ex, 1.0)
+        rate = (len(sensors.arrivals) - n0) / (time.monotonic() - t0)
+        values, valid, stamp, stale = decode_heightmap_msg(sensors.maps[-1], spec)
+        assert 40.0 < rate < 60.0, f"heightmap at {rate:.1f} Hz"
+        assert node.core.counts["scans"] >= 20
+        # after 2.4 s of walking the grid is known and right: torso height above the floor
+        assert valid.mean() > 0.9
+        np.testing.assert_allclose(values[valid], rec[-1][4], atol=0.04)
+        # playback finished: the map goes stale once odometry is older than its timeout
+        _spin(ex, 0.5)
+        values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
+        assert stale and valid.mean() > 0.9  # still shown, but flagged
+        assert any(s.message != "ok" for d in sensors.diags for s in d.status)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        sensors.node.destroy_node()
+
+
+def test_node_rejects_unknown_frame_and_bad_parameters(ctx, recording):
+    rec, names = recording
+    node = build_node(context=ctx, rate_hz=50.0)
+    sensors = Sensors(ctx, rec[:6], names)
+    sensors.frame = "livox_frame"
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(sensors.node)
+    try:
+        sensors.playing = True
+        _spin(ex, 1.2)
+        assert node.core.counts["unknown_frame"] >= 3
+        assert node.core.counts["scans"] == 0
+        values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], HeightmapSpec())
+        assert stale and not valid.any()
+        # a policy with another grid spec refuses this map instead of reading it wrongly
+        with pytest.raises(ValueError, match="spec"):
+            decode_heightmap_msg(sensors.maps[-1], HeightmapSpec(resolution=0.05))
+        keys = {kv.key: kv.value for d in sensors.diags for s in d.status for kv in s.values}
+        assert int(keys.get("unknown_frame", 0)) >= 1
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        sensors.node.destroy_node()
+    with pytest.raises(ValueError, match="unknown parameters"):
+        build_node(context=ctx, sise=11)
+    with pytest.raises(ValueError, match="rate_hz"):
+        build_node(context=ctx, rate_hz=0.0)
