@@ -31,7 +31,7 @@ def test_kalman_fusion_averages_noise_and_shrinks_variance():
 def test_per_scan_maximum_and_later_scans_relearn():
     cfg = ElevationMapConfig()
     m = ElevationMap(cfg)
-    # one scan: the floor first, then points 0.3 m higher (a step top) win; lower points after that are ignored
+    # one scan: the floor, then points 0.3 m higher (a step top) win; lower points after them are ignored
     m.integrate(np.vstack([_patch(0.5, 0.5, 0.0, 5), _patch(0.5, 0.5, 0.3, 5), _patch(0.5, 0.5, 0.0, 5)]),
                 SENSOR, 0.0)
     assert m.height_fn(np.array([[0.5, 0.5]]))[0][0] == pytest.approx(0.3, abs=1e-6)

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         if args.accuracy:
             out["accuracy"] = {}
             print(f"accuracy (scans after {args.after} s, drifting odometry, MID-360 2 cm noise):")
-            print(f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} {'coverage':>8s} "
+            print(f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} "
+                  f"{'coverage':>8s} "
                   f"{'min_cov':>8s} {'stale':>6s}")
             for s in scenes:
                 t0 = time.perf_counter()

@@ -201,7 +201,8 @@ class HeightmapCore:
             return self._reject("missing_odometry", "no odometry received yet: cannot register the cloud")
         newest = self._odom[-1].t
         if t < newest - c.odom_timeout_s:
-            return self._reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than odometry")
+            return self._reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than "
+                                               "odometry")
         if t < self._jump_t:
             return self._reject("stale_cloud", "cloud predates the last odometry jump")
         pose = self._pose_at(t)
@@ -216,10 +217,8 @@ class HeightmapCore:
         # body -> camera_init -> map, applied inside the map kernel
         R_mb = self.R_tl @ pose.R
         t_mb = self.R_tl @ pose.p + self.t_tl
-        if frame_id == c.body_frame:
-            body = xyz
-        else:
-            body = (xyz - pose.p) @ pose.R  # the self filter works in the LiDAR frame
+        # the self filter works in the LiDAR frame
+        body = xyz if frame_id == c.body_frame else (xyz - pose.p) @ pose.R
         keep = self.self_filter.keep_mask(body) & finite
         self.counts["self_points"] += int(n_finite - keep.sum())
         torso, _ = self.torso_pose(pose)
@@ -249,8 +248,8 @@ class HeightmapCore:
         spec = self.config.spec
         reason = self.stale_reason(now)
         if not self._odom:
-            return HeightmapOutput(np.full(spec.num_cells, spec.fill), np.zeros(spec.num_cells, bool), -math.inf,
-                                   True, reason)
+            return HeightmapOutput(np.full(spec.num_cells, spec.fill), np.zeros(spec.num_cells, bool),
+                                   -math.inf, True, reason)
         pose = self._odom[-1]
         torso, yaw = self.torso_pose(pose)
         values, valid = sample_heightmap(self.map.height_fn, torso, np.array(yaw), spec)

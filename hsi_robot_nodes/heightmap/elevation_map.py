@@ -38,7 +38,7 @@ class ElevationMapConfig:
     min_variance: float = 1e-6  # m^2, floor so a cell never becomes infinitely sure
     max_variance: float = 0.04**2  # m^2, cells less sure than this are cleared (unknown)
     mahalanobis_gate: float = 3.0  # sigmas
-    multi_height_noise: float = 4e-4  # m^2 per gated point from a later scan: ~4 contradicting points clear a cell
+    multi_height_noise: float = 4e-4  # m^2 per gated point of a later scan (~4 such points clear a cell)
     odom_var_per_m: float = 0.005**2  # m^2 added to every cell per metre travelled
     odom_var_per_rad: float = 0.005**2  # m^2 per radian turned
     time_var_per_s: float = 1e-6  # m^2 per second (slow drift even when standing)
@@ -62,8 +62,8 @@ class ElevationMapConfig:
 
 
 @numba.njit(cache=True, nogil=True)
-def _integrate(pts, keep, rot, trans, sensor, height, var, stamp, scan, gx0, gy0, res, scan_id, t, gate, mh_noise,
-               min_var, z_max, sig2, sig_per_m2):  # pragma: no cover - compiled
+def _integrate(pts, keep, rot, trans, sensor, height, var, stamp, scan, gx0, gy0, res, scan_id, t, gate,
+               mh_noise, min_var, z_max, sig2, sig_per_m2):  # pragma: no cover - compiled
     n_cells = height.shape[0]
     used = 0
     for k in range(pts.shape[0]):
@@ -231,8 +231,9 @@ class ElevationMap:
         self._pending_var += (c.odom_var_per_m * abs(moved_m) + c.odom_var_per_rad * abs(turned_rad)
                               + c.time_var_per_s * max(dt, 0.0))
 
-    def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float, rotation: np.ndarray | None = None,
-                  translation: np.ndarray | None = None, keep: np.ndarray | None = None) -> int:
+    def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float,
+                  rotation: np.ndarray | None = None, translation: np.ndarray | None = None,
+                  keep: np.ndarray | None = None) -> int:
         """Fuse points (N, 3) measured from ``sensor_pos`` (map frame) at time ``t``; returns points used.
 
         Points are ``rotation @ p + translation`` in the map frame (identity when omitted), so a body-frame
@@ -269,7 +270,7 @@ class ElevationMap:
 
     # ---- queries --------------------------------------------------------------------------------
     def height_fn(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``height_fn`` for ``sample_heightmap``: an edge-preserving average around the cell under each point.
+        """``height_fn`` for ``sample_heightmap``: an edge-preserving average around each point's cell.
 
         The cell's 3 x 3 neighbourhood is averaged with inverse-variance weights, but only neighbours that
         agree with the centre cell within the Mahalanobis gate take part: on flat ground this averages the

@@ -1,4 +1,4 @@
-"""The policy heightmap on the wire: an organised sensor_msgs/PointCloud2, and its decoder for the policy node.
+"""The policy heightmap on the wire: an organised sensor_msgs/PointCloud2, and its decoder for the policy.
 
 Why PointCloud2 and not Float32MultiArray: it carries a header (stamp of the torso pose the grid was sampled
 at, frame), named typed fields (values and validity side by side, no parallel arrays to keep in sync) and
@@ -47,12 +47,14 @@ def stamp_to_sec(stamp: Any) -> float:
 
 
 def encode_heightmap_msg(values: np.ndarray, valid: np.ndarray, stamp: float, stale: bool,
-                         spec: HeightmapSpec = DEFAULT_SPEC, frame_id: str = "torso_yaw", msg: Any = None) -> Any:
+                         spec: HeightmapSpec = DEFAULT_SPEC, frame_id: str = "torso_yaw",
+                         msg: Any = None) -> Any:
     """The PointCloud2 above from the sampler's output (flat ``size*size`` arrays)."""
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     valid = np.asarray(valid, dtype=bool).reshape(-1)
     if values.shape != (spec.num_cells,) or valid.shape != (spec.num_cells,):
-        raise ValueError(f"heightmap needs {spec.num_cells} values and flags, got {values.shape}/{valid.shape}")
+        raise ValueError(f"heightmap needs {spec.num_cells} values and flags, got "
+                         f"{values.shape}/{valid.shape}")
     off = _offsets32(spec)
     fields = {"x": off[:, 0], "y": off[:, 1], "z": -values, "value": values, "valid": valid.astype(np.uint8),
               "stale": np.full(spec.num_cells, 1 if stale else 0, np.uint8)}
@@ -61,7 +63,8 @@ def encode_heightmap_msg(values: np.ndarray, valid: np.ndarray, stamp: float, st
     return out
 
 
-def decode_heightmap_msg(msg: Any, spec: HeightmapSpec | None = None) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def decode_heightmap_msg(msg: Any, spec: HeightmapSpec | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """(values (size*size,) float32, valid bool, stamp seconds, stale) from a policy heightmap message.
 
     With ``spec`` (the policy's metadata) the grid size and sample offsets are checked: a map in another
@@ -73,11 +76,12 @@ def decode_heightmap_msg(msg: Any, spec: HeightmapSpec | None = None) -> tuple[n
     if missing:
         raise ValueError(f"heightmap message lacks field(s) {sorted(missing)}")
     if msg.height != msg.width or msg.height * msg.width != len(pts) or len(pts) == 0:
-        raise ValueError(f"heightmap message must be a square organised cloud, got {msg.height} x {msg.width}")
+        raise ValueError(f"heightmap message must be a square organised cloud, got "
+                         f"{msg.height} x {msg.width}")
     if spec is not None:
         if msg.height != spec.size:
-            raise ValueError(f"heightmap message is {msg.height} x {msg.width}, the policy expects {spec.size} x "
-                             f"{spec.size}")
+            raise ValueError(f"heightmap message is {msg.height} x {msg.width}, the policy expects "
+                             f"{spec.size} x {spec.size}")
         off = np.column_stack([pts["x"], pts["y"]])
         if not np.allclose(off, grid_offsets(spec), atol=1e-4):
             raise ValueError("heightmap message sample offsets do not match the policy's heightmap spec "
@@ -88,7 +92,8 @@ def decode_heightmap_msg(msg: Any, spec: HeightmapSpec | None = None) -> tuple[n
     return values, valid, stamp_to_sec(msg.header.stamp), stale
 
 
-def encode_map_msg(xyz: np.ndarray, variance: np.ndarray, stamp: float, frame_id: str, msg: Any = None) -> Any:
+def encode_map_msg(xyz: np.ndarray, variance: np.ndarray, stamp: float, frame_id: str,
+                   msg: Any = None) -> Any:
     """Operator view of the whole elevation map: one point per known cell (x, y, z, variance)."""
     xyz = np.asarray(xyz, dtype=np.float32).reshape(-1, 3)
     return encode_cloud({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2],

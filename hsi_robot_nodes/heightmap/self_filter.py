@@ -110,7 +110,8 @@ class SelfFilter:
         """Pose the capsules at joint angles ``q`` (contract order; ``None``: the default pose)."""
         q = self.contract.default_q if q is None else np.asarray(q, dtype=np.float64)
         if q.shape != (self.contract.dof,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"self-filter joint vector must be {self.contract.dof} finite angles, got {q.shape}")
+            raise ValueError(f"self-filter joint vector must be {self.contract.dof} finite angles, "
+                             f"got shape {q.shape}")
         d = self.data
         d.qpos[:] = self.model.qpos0
         d.qpos[self._qadr] = q

@@ -37,11 +37,13 @@ DEFAULTS = {
     "size": _SPEC.size, "resolution": _SPEC.resolution, "fill": _SPEC.fill,
     "map_resolution": _CFG.map.resolution, "map_length": _CFG.map.length,
     "odom_frame": _CFG.odom_frame, "body_frame": _CFG.body_frame, "heightmap_frame": _CFG.heightmap_frame,
-    "map_frame": _CFG.map_frame, "odom_timeout_s": _CFG.odom_timeout_s, "cloud_timeout_s": _CFG.cloud_timeout_s,
+    "map_frame": _CFG.map_frame, "odom_timeout_s": _CFG.odom_timeout_s,
+    "cloud_timeout_s": _CFG.cloud_timeout_s,
     "max_cloud_odom_dt": _CFG.max_cloud_odom_dt, "max_speed": _CFG.max_speed,
     "self_filter_inflate": _CFG.self_filter_inflate,
     "cloud_topic": topics.POINTS, "odom_topic": topics.ODOMETRY, "joint_states_topic": topics.JOINT_STATES,
-    "heightmap_topic": topics.HEIGHTMAP, "viz_topic": topics.HEIGHTMAP_VIZ, "diagnostics_topic": topics.DIAGNOSTICS,
+    "heightmap_topic": topics.HEIGHTMAP, "viz_topic": topics.HEIGHTMAP_VIZ,
+    "diagnostics_topic": topics.DIAGNOSTICS,
 }
 
 

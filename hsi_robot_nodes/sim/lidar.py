@@ -89,8 +89,8 @@ class SimLidar:
         dirs = self.directions()
         pos, R = self.sensor_pose(data)
         world = np.ascontiguousarray((dirs @ R.T).reshape(-1))
-        mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, self._geomid, self._dist,
-                           None, c.points_per_scan, c.range_max)
+        mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, self._geomid,
+                           self._dist, None, c.points_per_scan, c.range_max)
         hit = (self._geomid >= 0) & (self._dist >= c.range_min) & (self._dist <= c.range_max)
         self.last_geomid = self._geomid[hit].copy()  # which geom each returned point hit (ground truth)
         rng = self._dist[hit] + self._rng.normal(0.0, c.range_sigma, int(hit.sum()))
@@ -115,7 +115,7 @@ def _yaw_matrix(yaw: float) -> np.ndarray:
 
 
 class SimOdometry:
-    """FAST-LIO2-like ``/Odometry``: pose of the LiDAR in ``camera_init`` (the LiDAR frame at the first call)."""
+    """FAST-LIO2-like ``/Odometry``: the LiDAR pose in ``camera_init`` (the LiDAR frame at the first call)."""
 
     def __init__(self, noise: OdometryNoise | None = None):
         self.noise = noise or OdometryNoise()
