@@ -1,0 +1,189 @@
+"""Gravity, foot contacts and support surfaces inferred from the body itself.
+
+With a static camera there is no parallax to reconstruct the scene, but the body is a measuring device:
+planted feet lie on a support (and do not move), a flat foot's heel and toe are level, the pelvis is level
+side to side, the trunk is near vertical over time, and a seated pelvis rests on a seat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from hsi_offline.reconstruct.skeleton import Skeleton
+
+
+def rotation_to_z(up: np.ndarray) -> np.ndarray:
+    """Rotation R with R @ up = +z (the smallest rotation)."""
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    z = np.array([0.0, 0.0, 1.0])
+    v = np.cross(u, z)
+    c = float(u @ z)
+    if np.linalg.norm(v) < 1e-9:
+        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
+    """Gravity 'up' in the fit's world frame from horizontal and vertical cues of the body.
+
+    Minimises sum w_i (u . h_i)^2 + w_b |u - u_trunk|^2 over unit u: the h_i should be horizontal (pelvis
+    left-right vectors of upright frames, heel->toe vectors of flat planted feet, the lateral offsets between
+    left and right planted feet); the trunk prior u_trunk is the median hip->shoulder direction. The solution
+    is the smallest eigenvector of a 3x3 matrix.
+    """
+    Xv = X[valid] if valid.any() else X
+    hip = 0.5 * (Xv[:, sk.left_hip] + Xv[:, sk.right_hip])
+    neck = 0.5 * (Xv[:, sk.neck_pair[0]] + Xv[:, sk.neck_pair[1]])
+    trunk = neck - hip
+    trunk /= np.maximum(np.linalg.norm(trunk, axis=1, keepdims=True), 1e-9)
+    u_b = np.median(trunk, axis=0)
+    u_b /= np.linalg.norm(u_b)
+    M = 2.0 * (np.eye(3) - np.outer(u_b, u_b))
+    upright = trunk @ u_b > 0.95
+    lr = Xv[upright, sk.left_hip] - Xv[upright, sk.right_hip]
+    hs = [lr / np.maximum(np.linalg.norm(lr, axis=1, keepdims=True), 1e-9)]
+    if contacts is not None and sk.name == "blazepose33":
+        c = contacts[valid] if valid.any() else contacts
+        for side, feet in ((0, sk.left_foot), (1, sk.right_foot)):
+            heel, toe = feet[1], feet[2]
+            d = Xv[c[:, side], toe] - Xv[c[:, side], heel]
+            hs.append(d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9))
+    H = np.concatenate(hs) if hs else np.zeros((0, 3))
+    if len(H):
+        M += H.T @ H / len(H) * 2.0
+    w, V = np.linalg.eigh(M)
+    u = V[:, 0]
+    return u if u @ u_b > 0 else -u
+
+
+def detect_contacts(X: np.ndarray, sk: Skeleton, fps: float, speed_thresh: float = 0.3,
+                    min_frames: int = 3) -> np.ndarray:
+    """(T, 2) contacts of a gravity-aligned (+z up) motion: a foot whose smoothed speed is low is planted.
+
+    The lower foot is also planted when both move (a foot cannot leave the support while the other is in the
+    air... except in running, which this pipeline does not target): keeps at least one support per frame
+    when the body is not airborne.
+    """
+    T = X.shape[0]
+    win = max(3, int(round(fps * 0.1)) | 1)
+    out = np.zeros((T, 2), dtype=bool)
+    heights = []
+    for side, feet in enumerate((sk.left_foot, sk.right_foot)):
+        p = uniform_filter1d(X[:, list(feet)].mean(axis=1), win, axis=0, mode="nearest")
+        v = np.linalg.norm(np.gradient(p, axis=0), axis=1) * fps
+        out[:, side] = v < speed_thresh
+        heights.append(X[:, list(feet), 2].min(axis=1))
+    neither = ~out.any(axis=1)
+    lower = np.where(heights[0] <= heights[1], 0, 1)
+    out[neither, lower[neither]] = True
+    for side in range(2):  # drop contact runs shorter than min_frames
+        c = out[:, side]
+        start = None
+        for t in range(T + 1):
+            on = t < T and c[t]
+            if on and start is None:
+                start = t
+            elif not on and start is not None:
+                if t - start < min_frames:
+                    out[start:t, side] = False
+                start = None
+    return out
+
+
+@dataclass
+class Footprint:
+    side: int
+    start: int
+    stop: int  # exclusive
+    xy: np.ndarray  # (P, 2) foot joint positions (for the footprint's extent)
+    height: float  # sole height (m)
+
+
+@dataclass
+class Seat:
+    centre: np.ndarray  # (2,) xy
+    height: float
+    polygon: np.ndarray  # (P, 2) xy of the seat region
+    frames: tuple[int, int]
+
+
+@dataclass
+class Supports:
+    ground: float
+    footprints: list[Footprint] = field(default_factory=list)
+    seats: list[Seat] = field(default_factory=list)
+
+
+def footprints(X: np.ndarray, contacts: np.ndarray, sk: Skeleton) -> list[Footprint]:
+    """One footprint per contact run per foot: where it stood and at what sole height."""
+    sole = sk.sole_offsets()
+    out = []
+    T = X.shape[0]
+    for side, feet in enumerate((sk.left_foot, sk.right_foot)):
+        feet = list(feet)
+        c = contacts[:, side]
+        t = 0
+        while t < T:
+            if not c[t]:
+                t += 1
+                continue
+            s = t
+            while t < T and c[t]:
+                t += 1
+            seg = X[s:t][:, feet]
+            h = float(np.median((seg[..., 2] - sole[feet]).min(axis=1)))
+            out.append(Footprint(side, s, t, seg[..., :2].reshape(-1, 2), h))
+    return out
+
+
+def ground_level(fps_: list[Footprint]) -> float:
+    """The lowest support height on which the person stood for a while (robust to a single bad footprint)."""
+    if not fps_:
+        raise ValueError("no foot contacts were found: cannot find the ground (is the whole body visible?)")
+    h = np.array([f.height for f in fps_])
+    dur = np.array([f.stop - f.start for f in fps_], dtype=float)
+    order = np.argsort(h)
+    for i in order:  # the lowest height that at least 25% of the contact time (or 2 footprints) agrees with
+        near = np.abs(h - h[i]) < 0.04
+        if near.sum() >= 2 or dur[near].sum() >= 0.25 * dur.sum():
+            return float(np.average(h[near], weights=dur[near]))
+    return float(np.median(h))
+
+
+def detect_seats(X: np.ndarray, sk: Skeleton, ground: float, fps: float, valid: np.ndarray,
+                 min_seconds: float = 0.5) -> list[Seat]:
+    """Seated stretches: the pelvis is low, the thighs are near horizontal and the pelvis is still."""
+    hip = 0.5 * (X[:, sk.left_hip] + X[:, sk.right_hip])
+    knee = 0.5 * (X[:, sk.left_knee] + X[:, sk.right_knee])
+    thigh = np.linalg.norm(X[:, sk.left_knee] - X[:, sk.left_hip], axis=1)
+    stand_h = np.percentile(hip[valid, 2] - ground, 90) if valid.any() else 0.9
+    speed = np.linalg.norm(np.gradient(uniform_filter1d(hip, 5, axis=0, mode="nearest"), axis=0), axis=1) * fps
+    seated = valid & (hip[:, 2] - ground < 0.75 * stand_h) & (np.abs(hip[:, 2] - knee[:, 2]) < 0.5 * thigh) \
+        & (speed < 0.3)
+    seats = []
+    T = len(seated)
+    t = 0
+    while t < T:
+        if not seated[t]:
+            t += 1
+            continue
+        s = t
+        while t < T and seated[t]:
+            t += 1
+        if t - s < min_seconds * fps:
+            continue
+        seg = slice(s, t)
+        h = float(np.median(hip[seg, 2])) - sk.seat_offset
+        pts = []
+        for hj, kj in ((sk.left_hip, sk.left_knee), (sk.right_hip, sk.right_knee)):
+            a, b = np.median(X[seg, hj, :2], axis=0), np.median(X[seg, kj, :2], axis=0)
+            back = a - 0.35 * (b - a)  # the seat extends behind the hip joints
+            pts += [back, a + 0.45 * (b - a)]
+        pts = np.array(pts)
+        seats.append(Seat(np.median(hip[seg, :2], axis=0), h, pts, (s, t)))
+    return seats

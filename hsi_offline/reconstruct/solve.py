@@ -1,0 +1,109 @@
+"""Observations (+ optional camera motion / scene points) -> world motion, terrain, camera.
+
+This is the single fitting path: the video command, the importers and the synthetic benchmark all call
+`reconstruct`, so the benchmark measures exactly what users get after perception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
+from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion
+from hsi_offline.reconstruct.observations import Observations
+from hsi_offline.reconstruct.scene import (
+    Supports,
+    detect_contacts,
+    detect_seats,
+    estimate_up,
+    footprints,
+    ground_level,
+    rotation_to_z,
+)
+from hsi_offline.reconstruct.skeleton import hip_joints_from_blazepose
+from hsi_offline.reconstruct.terrain_build import (
+    filter_scene_points,
+    terrain_from_points,
+    terrain_from_supports,
+)
+from hsi_robot_nodes.terrain import Terrain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SolveConfig:
+    fit: FitConfig = field(default_factory=FitConfig)
+    terrain_resolution: float = 0.04  # m; 0.02..0.05 is what the simulator and heightmap sampler use
+    contact_speed: float = 0.3  # m/s below which a foot is planted
+
+
+@dataclass
+class Reconstruction:
+    motion: HumanMotion
+    terrain: Terrain
+    camera: CameraTrack
+    supports: Supports
+    up_in_camera: np.ndarray  # gravity 'up' expressed in the first camera's axes
+    alpha: float
+    fit_seconds: float
+    reproj_px: float
+    stats: dict = field(default_factory=dict)
+
+
+def reconstruct(obs: Observations, cams: CameraPoses | None = None, scene_points: np.ndarray | None = None,
+                cfg: SolveConfig | None = None) -> Reconstruction:
+    """Fit, gravity-align, find contacts and supports, build the terrain.
+
+    `scene_points` (N, 3) are in the first camera's world frame in the same (unscaled) units as `cams.c`;
+    they are scaled by the fitted alpha.
+    """
+    cfg = cfg or SolveConfig()
+    sk = obs.skeleton
+    T = obs.num_frames
+    cams = cams or CameraPoses.identity(T)
+    t0 = time.perf_counter()
+    f1 = fit_motion(obs, cams, None, cfg.fit)
+    up = estimate_up(f1.joints, sk, None, obs.valid)
+    Rg = rotation_to_z(up)
+    contacts = detect_contacts(f1.joints @ Rg.T, sk, obs.fps, cfg.contact_speed)
+    f2 = fit_motion(obs, cams, contacts, cfg.fit, init=f1.joints, alpha0=f1.alpha)
+    up = estimate_up(f2.joints, sk, contacts, obs.valid)
+    Rg = rotation_to_z(up)
+    Xg = f2.joints @ Rg.T
+    contacts = detect_contacts(Xg, sk, obs.fps, cfg.contact_speed)
+    fit_seconds = time.perf_counter() - t0
+    fps_ = footprints(Xg, contacts, sk)
+    ground = ground_level(fps_)
+    Xg[..., 2] -= ground
+    for f in fps_:
+        f.height -= ground
+    seats = detect_seats(Xg, sk, 0.0, obs.fps, obs.valid)
+    sup = Supports(0.0, fps_, seats)
+    body_xy = Xg[..., :2].reshape(-1, 2)
+    if scene_points is not None and len(scene_points):
+        P = (np.asarray(scene_points, dtype=np.float64) * f2.alpha) @ Rg.T
+        P[:, 2] -= ground
+        P = filter_scene_points(P, Xg)
+        terrain = terrain_from_points(P, body_xy, 0.0, cfg.terrain_resolution)
+    else:
+        terrain = terrain_from_supports(sup, body_xy, cfg.terrain_resolution)
+    R_wc = np.einsum("ij,tjk->tik", Rg, cams.R_wc)
+    t_wc = (f2.alpha * cams.c) @ Rg.T
+    t_wc[:, 2] -= ground
+    camera = CameraTrack(obs.K, R_wc, t_wc, obs.width, obs.height, cams.static)
+    extras: dict[str, np.ndarray] = {}
+    if sk.name == "blazepose33":
+        extras = hip_joints_from_blazepose(Xg)
+    else:
+        extras = {"hip_centre": 0.5 * (Xg[:, sk.left_hip] + Xg[:, sk.right_hip])}
+    conf = np.clip(np.minimum(obs.conf2d, np.maximum(obs.conf3d, 0.0)), 0.0, 1.0)
+    motion = HumanMotion(Xg, sk.joint_names, contacts, conf, obs.fps, obs.valid.copy(), extras)
+    log.info("solve: %d frames, ground found from %d footprints, %d seat(s), %.2f s", T, len(fps_), len(seats),
+             fit_seconds)
+    return Reconstruction(motion, terrain, camera, sup, up, f2.alpha, fit_seconds, f2.reproj_px,
+                          {"lm_iterations": f1.iterations + f2.iterations})
