@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.synthetic import sway_clip
 
     threads = args.threads or os.cpu_count() or 1
+    if args.backend == "cpu":
+        torch.set_num_threads(1)  # see TrackingEnv: torch intra-op threads fight the physics threads
     counts = args.envs or ([1, 4, 16, 64, 128] if args.backend == "cpu" else [4096, 8192])
     lib = MotionLibrary([sway_clip(seconds=20.0)], device="cuda:0" if args.backend == "warp" else "cpu")
     rows = []

@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from .env import TrackingEnv
     from .runner import load_checkpoint, make_runner
 
+    if cfg.env.backend == "cpu":
+        import torch
+
+        torch.set_num_threads(1)  # small batched tensors: intra-op threads only fight the physics threads
     env = TrackingEnv(cfg.env)
     out = Path(args.out or f"runs/{cfg.stage}")
     runner = make_runner(env, cfg, str(out))

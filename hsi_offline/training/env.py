@@ -19,6 +19,7 @@ limit (the last two are time-outs, which PPO bootstraps).
 from __future__ import annotations
 
 import copy
+from collections import deque
 
 import numpy as np
 import torch
@@ -95,6 +96,7 @@ class TrackingEnv(VecEnv):
                                                 dev)
         self.ep_return = torch.zeros(N, **f32)
         self.ep_tracking = torch.zeros(N, **f32)
+        self.tracking_buffer: deque[float] = deque(maxlen=100)  # tracking return of finished episodes
         all_ids = torch.arange(N, device=dev)
         self._reset_idx(all_ids)
         self.obs = self._observations(all_ids)
@@ -193,6 +195,7 @@ class TrackingEnv(VecEnv):
         if len(done_ids):
             self.motion.record(self.clip_id[done_ids], term[done_ids])
             log["Metrics/episode_tracking_reward"] = self.ep_tracking[done_ids].mean()
+            self.tracking_buffer.extend(self.ep_tracking[done_ids].tolist())
             log["Metrics/terminated_fraction"] = term[done_ids].float().mean()
             log["Metrics/clip_success_rate"] = self.motion.success_rate().mean()
             self._reset_idx(done_ids)

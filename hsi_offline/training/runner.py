@@ -103,9 +103,8 @@ class _RunMixin:
                "mean_episode_length": statistics.mean(lg.lenbuffer) if lg.lenbuffer else float("nan"),
                **{f"loss_{k}": float(v) for k, v in kw["loss_dict"].items()},
                "learning_rate": float(kw["learning_rate"])}
-        tr = getattr(self.env, "last_tracking", None)
-        if tr is not None:
-            row["tracking_reward"] = tr
+        buf = getattr(self.env, "tracking_buffer", None)
+        row["tracking_reward"] = statistics.mean(buf) if buf else float("nan")
         self.history.append(row)
         print(f"[{self.run_cfg.stage}] it {kw['it'] + 1}/{kw['total_it']}  reward {row['mean_reward']:8.2f}  "
               f"ep_len {row['mean_episode_length']:6.1f}  "
@@ -152,7 +151,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ["mean_reward", "mean_episode_length"] + sorted(
+    keys = ["mean_reward", "tracking_reward", "mean_episode_length"] + sorted(
         {k for h in history for k in h if k.startswith("loss_")})
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * len(keys)), sharex=True)
     its = [h["iteration"] for h in history]
