@@ -18,10 +18,10 @@ from sensor_msgs.msg import JointState, PointCloud2
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
 from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
 from hsi_robot_nodes.nodes.heightmap_node import build_node
-from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimOdometry
+from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
 
 DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
 
@@ -163,3 +163,38 @@ def test_node_rejects_unknown_frame_and_bad_parameters(ctx, recording):
         build_node(context=ctx, sise=11)
     with pytest.raises(ValueError, match="rate_hz"):
         build_node(context=ctx, rate_hz=0.0)
+
+
+def test_sim_lidar_publisher_feeds_the_node(ctx):
+    """Simulated sensors as ``bringup --sim`` would run them: a moving simulator, FAST-LIO2 topics, node."""
+    robot = ScriptedRobot("kerb")
+    robot.pose(np.array([-1.0, 0.0]), 0.0, robot.contract.default_q)
+    pub = SimLidarPublisher(robot.model, robot.data, ctx, LidarConfig(points_per_scan=12000))
+    node = build_node(context=ctx)
+    walker = rclpy.create_node("walker", context=ctx)
+    t0 = time.monotonic()
+
+    def walk():  # the "physics thread": the robot walks towards the kerb at 0.8 m/s
+        x = -1.0 + 0.8 * min(time.monotonic() - t0, 2.5)
+        robot.pose(np.array([x, 0.0]), 0.0, robot.contract.default_q)
+
+    walker.create_timer(0.02, walk)
+    maps = []
+    walker.create_subscription(PointCloud2, topics.HEIGHTMAP, maps.append, 10)
+    ex = SingleThreadedExecutor(context=ctx)
+    for n in (pub.node, node, walker):
+        ex.add_node(n)
+    try:
+        _spin(ex, 3.0)
+        assert pub.scans >= 20 and node.core.counts["scans"] >= 20
+        values, valid, _, stale = decode_heightmap_msg(maps[-1], HeightmapSpec())
+        assert not stale and valid.mean() > 0.9
+        torso, yaw = robot.torso_pose()
+        truth, _ = sample_heightmap(terrain_height_fn(robot.scene.terrain), torso, np.array(yaw))
+        err = values[valid] - truth[valid]
+        assert np.sqrt(np.mean(err**2)) < 0.05  # the robot moved since the last scan: loose bound
+    finally:
+        ex.shutdown()
+        pub.destroy()
+        node.destroy_node()
+        walker.destroy_node()

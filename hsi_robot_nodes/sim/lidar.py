@@ -158,3 +158,59 @@ class SimOdometry:
         if self._start is None:
             raise ValueError("odometry has not started: call odometry() first")
         return self._start[0].copy(), self._start[1].copy()
+
+
+def _quat_xyzw(R: np.ndarray) -> np.ndarray:
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(R).reshape(-1))
+    return np.array([q[1], q[2], q[3], q[0]])
+
+
+class SimLidarPublisher:
+    """rclpy node publishing the simulated MID-360 and odometry as FAST-LIO2 would, from a running simulator.
+
+    Every ``1/rate_hz`` it copies ``qpos`` of the simulator's ``data`` into its own ``MjData`` (the physics
+    thread keeps stepping; ray casting never touches its state), ray-casts a scan and publishes
+    ``/cloud_registered_body`` (PointCloud2 in ``body``, stamped with the node clock) and ``/Odometry``
+    (``camera_init`` -> ``body``, the same stamp). ``bringup --sim`` can add it next to the heightmap node.
+    """
+
+    def __init__(self, model: mujoco.MjModel, source_data: mujoco.MjData, context=None,
+                 lidar: LidarConfig | None = None, odom: OdometryNoise | None = None,
+                 cloud_topic: str = "/cloud_registered_body", odom_topic: str = "/Odometry",
+                 odom_frame: str = "camera_init", body_frame: str = "body"):
+        import rclpy
+        from nav_msgs.msg import Odometry
+        from sensor_msgs.msg import PointCloud2
+
+        self.model, self.source = model, source_data
+        self.data = mujoco.MjData(model)
+        self.lidar = SimLidar(model, lidar)
+        self.odometry = SimOdometry(odom)
+        self.frames = (odom_frame, body_frame)
+        self.node = rclpy.create_node("sim_lidar", context=context)
+        self.pub_cloud = self.node.create_publisher(PointCloud2, cloud_topic, 10)
+        self.pub_odom = self.node.create_publisher(Odometry, odom_topic, 10)
+        self._odom_type = Odometry
+        self.scans = 0
+        self.node.create_timer(1.0 / self.lidar.config.rate_hz, self.publish_scan)
+
+    def publish_scan(self) -> None:
+        from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
+
+        self.data.qpos[:] = self.source.qpos
+        mujoco.mj_kinematics(self.model, self.data)
+        pts = self.lidar.scan(self.data)
+        p, R = self.odometry.odometry(*self.lidar.sensor_pose(self.data))
+        stamp = self.node.get_clock().now().to_msg()
+        od = self._odom_type()
+        od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, self.frames[0], self.frames[1]
+        pos, ori = od.pose.pose.position, od.pose.pose.orientation
+        pos.x, pos.y, pos.z = (float(v) for v in p)
+        ori.x, ori.y, ori.z, ori.w = (float(v) for v in _quat_xyzw(R))
+        self.pub_odom.publish(od)
+        self.pub_cloud.publish(encode_xyz(pts, self.frames[1], stamp))
+        self.scans += 1
+
+    def destroy(self) -> None:
+        self.node.destroy_node()
