@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -31,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=300, help="timed repetitions for the speed part")
     p.add_argument("--points", type=int, default=20000, help="points per scan for the speed part")
     p.add_argument("--no-accuracy", dest="accuracy", action="store_false")
+    p.add_argument("--ros-seconds", type=float, default=10.0,
+                   help="run the real node on DDS with the simulated sensors this long (0: skip)")
+    p.add_argument("--domain", type=int, default=77, help="DDS domain for the ROS part")
     p.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
 
 
@@ -102,6 +106,73 @@ def _speed(reps: int, n_points: int) -> dict:
     return res
 
 
+def _ros(seconds: float, domain: int) -> dict:
+    """The real node over DDS: publish period at 50 Hz and latency from scan stamp to heightmap receipt."""
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import PointCloud2
+
+    from hsi_robot_nodes import topics
+    from hsi_robot_nodes.heightmap.message import stamp_to_sec
+    from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
+    from hsi_robot_nodes.nodes.heightmap_node import build_node
+    from hsi_robot_nodes.sim.lidar import SimLidarPublisher
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    robot = ScriptedRobot("flat")
+    robot.pose(np.array([-3.0, 0.0]), 0.0, robot.contract.default_q)
+    node = build_node(context=ctx)
+    sensors = SimLidarPublisher(robot.model, robot.data, ctx)
+    listener = rclpy.create_node("bench_listener", context=ctx)
+    arrivals: list[float] = []
+    latency: list[float] = []
+    last_stamp = [-1.0]
+
+    def on_map(msg: PointCloud2) -> None:
+        now = listener.get_clock().now().nanoseconds * 1e-9
+        arrivals.append(time.monotonic())
+        st = stamp_to_sec(msg.header.stamp)
+        if st != last_stamp[0] and last_stamp[0] > 0:  # first map built from a new scan
+            latency.append((now - st) * 1e3)
+        last_stamp[0] = st
+
+    listener.create_subscription(PointCloud2, topics.HEIGHTMAP, on_map, 50)
+    t0 = time.monotonic()
+
+    def walk() -> None:  # the "physics": forwards then backwards along x at 0.8 m/s, arms swinging
+        t = time.monotonic() - t0
+        x = -3.0 + 6.0 - abs(6.0 - (0.8 * t) % 12.0)
+        robot.pose(np.array([x, 0.0]), 0.0, robot.joint_q(t))
+
+    listener.create_timer(0.02, walk)
+    executors = []
+    for n in (node, sensors.node, listener):  # one thread each, as separate processes would be
+        ex = SingleThreadedExecutor(context=ctx)
+        ex.add_node(n)
+        executors.append(ex)
+        threading.Thread(target=ex.spin, daemon=True).start()
+    try:
+        time.sleep(seconds)
+    finally:
+        for ex in executors:
+            ex.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        sensors.destroy()
+        listener.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+    a = np.asarray(arrivals)
+    a = a[a > t0 + 1.0]  # after start-up
+    gaps = np.diff(a) * 1e3
+    return {"seconds": seconds, "heightmaps": int(len(a)), "rate_hz": float(len(a) / max(a[-1] - a[0], 1e-9))
+            if len(a) > 1 else 0.0, "period_ms": _pct(list(gaps)) if len(gaps) else {},
+            "missed_ticks": int(np.sum(gaps > 30.0)), "scan_to_receipt_ms": _pct(latency) if latency else {},
+            "scans": int(node.core.counts["scans"]), "rejected": {k: v for k, v in node.core.counts.items()
+                                                              if k not in ("scans", "self_points")}}
+
+
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.heightmap.sim_walk import WALKS, run_walk
 
@@ -126,6 +197,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {key:22s} wall p50 {w['p50']:7.3f} p99 {w['p99']:7.3f} | cpu p50 {c['p50']:7.3f} "
                   f"p99 {c['p99']:7.3f}")
         print(f"  end-to-end worst (wall p99 + one 20 ms timer period): {sp['end_to_end_worst_ms']:.1f} ms")
+        if args.ros_seconds > 0:
+            r = out["ros"] = _ros(args.ros_seconds, args.domain)
+            per, lat = r["period_ms"], r["scan_to_receipt_ms"]
+            print(f"ROS node on DDS ({args.ros_seconds:.0f} s, simulated MID-360 + odometry): "
+                  f"{r['rate_hz']:.1f} Hz, period p50 {per.get('p50', math.nan):.1f} ms "
+                  f"p99 {per.get('p99', math.nan):.1f} ms max {per.get('max', math.nan):.1f} ms, "
+                  f"ticks missed (gap > 30 ms) {r['missed_ticks']}; scan stamp -> heightmap received "
+                  f"p50 {lat.get('p50', math.nan):.1f} ms p99 {lat.get('p99', math.nan):.1f} ms; "
+                  f"rejected inputs {r['rejected']}")
         if args.accuracy:
             out["accuracy"] = {}
             print(f"accuracy (scans after {args.after} s, drifting odometry, MID-360 2 cm noise):")
