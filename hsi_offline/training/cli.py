@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         load_checkpoint(args.resume)
         runner.load(args.resume)
+        runner.current_learning_iteration += 1  # rsl-rl stores the last finished iteration
     elif cfg.init_from:
         init_weights(runner, cfg.stage, cfg.init_from)
     runner.learn(cfg.iterations)

@@ -1,0 +1,55 @@
+"""``hsi-offline train`` end to end on CPU with a clip file on disk, and its one-line errors."""
+
+from __future__ import annotations
+
+import torch
+
+from hsi_offline.cli import main
+from hsi_offline.training.runner import load_checkpoint
+from hsi_offline.training.synthetic import standing_clip
+
+YAML = """stage: mpt
+iterations: 2
+num_steps_per_env: 4
+save_interval: 1
+env:
+  num_envs: 2
+  threads: 1
+  episode_length_s: 1.0
+  clips: [{clip}]
+policy:
+  actor_hidden: [16]
+  critic_hidden: [16]
+algorithm:
+  num_mini_batches: 1
+  num_learning_epochs: 1
+"""
+
+
+def test_train_cli_writes_checkpoints_curves_and_resumes(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    clip = standing_clip(seconds=1.0).save(tmp_path / "clips" / "stand.npz")
+    cfg = tmp_path / "mpt.yaml"
+    cfg.write_text(YAML.format(clip=clip))
+    out = tmp_path / "run"
+    try:
+        assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out)]) == 0
+        assert (out / "learning_curves.png").is_file() and (out / "history.json").is_file()
+        assert load_checkpoint(out / "model_1.pt")["iter"] == 1
+        assert "[mpt] it 2/2" in capsys.readouterr().out
+        assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out), "--iterations", "1",
+                     "--resume", str(out / "model_1.pt")]) == 0
+        assert (out / "model_2.pt").is_file()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_train_cli_errors_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("stage: mpt\nenv:\n  clips: [does/not/exist.npz]\n")
+    assert main(["train", "--stage", "mpt", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does/not/exist.npz" in err[0]
+    cfg.write_text("stage: mpt\nenv:\n  clips: []\n")
+    assert main(["train", "--stage", "mpt", "--config", str(cfg)]) == 2
+    assert "no motion clips" in capsys.readouterr().err
