@@ -112,7 +112,7 @@ def _ros(seconds: float, domain: int) -> dict:
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import PointCloud2
+    from sensor_msgs.msg import JointState, PointCloud2
 
     from hsi_robot_nodes import topics
     from hsi_robot_nodes.heightmap.message import stamp_to_sec
@@ -142,10 +142,17 @@ def _ros(seconds: float, domain: int) -> dict:
     listener.create_subscription(PointCloud2, topics.HEIGHTMAP, on_map, 50)
     t0 = time.monotonic()
 
-    def walk() -> None:  # the "physics": forwards then backwards along x at 0.8 m/s, arms swinging
+    pub_js = listener.create_publisher(JointState, topics.JOINT_STATES, 10)
+    names = list(robot.contract.joint_names)
+
+    def walk() -> None:  # the "physics" + bridge: forwards then backwards at 0.8 m/s, arms swinging
         t = time.monotonic() - t0
         x = -3.0 + 6.0 - abs(6.0 - (0.8 * t) % 12.0)
-        robot.pose(np.array([x, 0.0]), 0.0, robot.joint_q(t))
+        q = robot.joint_q(t)
+        robot.pose(np.array([x, 0.0]), 0.0, q)
+        js = JointState(name=names, position=[float(v) for v in q])
+        js.header.stamp = listener.get_clock().now().to_msg()
+        pub_js.publish(js)
 
     listener.create_timer(0.02, walk)
     executors = []

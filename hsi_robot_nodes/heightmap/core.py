@@ -118,7 +118,8 @@ class HeightmapCore:
         self.last_error = ""
 
     # ---- helpers --------------------------------------------------------------------------------
-    def _reject(self, kind: str, reason: str) -> str:
+    def reject(self, kind: str, reason: str) -> str:
+        """Count a rejected input under ``kind`` and remember the reason (reported in diagnostics)."""
         self.counts[kind] += 1
         self.last_error = reason
         return reason
@@ -140,7 +141,7 @@ class HeightmapCore:
         try:
             self.self_filter.update(q)
         except ValueError as e:
-            return self._reject("bad_joint_state", str(e))
+            return self.reject("bad_joint_state", str(e))
         self._joint_t = t
         return None
 
@@ -149,14 +150,14 @@ class HeightmapCore:
         c = self.config
         p = np.asarray(position, dtype=np.float64)
         if not math.isfinite(t) or p.shape != (3,) or not np.all(np.isfinite(p)):
-            return self._reject("bad_odometry", f"odometry at t={t} has a non-finite stamp or position")
+            return self.reject("bad_odometry", f"odometry at t={t} has a non-finite stamp or position")
         try:
             R = quat_xyzw_to_matrix(quat_xyzw)
         except ValueError as e:
-            return self._reject("bad_odometry", str(e))
+            return self.reject("bad_odometry", str(e))
         last = self._odom[-1] if self._odom else None
         if last is not None and t <= last.t:
-            return self._reject("odometry_out_of_order", f"odometry stamp {t:.3f} is not after {last.t:.3f}")
+            return self.reject("odometry_out_of_order", f"odometry stamp {t:.3f} is not after {last.t:.3f}")
         pose = _Pose(t, p, R)
         if last is not None:
             dt = t - last.t
@@ -168,7 +169,7 @@ class HeightmapCore:
                 self._odom.clear()
                 self._odom.append(pose)
                 self._pending = None
-                return self._reject("odometry_jump", f"odometry jumped {moved:.2f} m / {turned:.2f} rad in "
+                return self.reject("odometry_jump", f"odometry jumped {moved:.2f} m / {turned:.2f} rad in "
                                                      f"{dt:.3f} s: map cleared")
             self.map.propagate(moved, turned, dt)
         self._odom.append(pose)
@@ -181,38 +182,38 @@ class HeightmapCore:
         """A scan (N, 3) in ``body_frame`` or ``odom_frame`` with stamp ``t``."""
         c = self.config
         if frame_id not in (c.body_frame, c.odom_frame):
-            return self._reject("unknown_frame", f"cloud in frame '{frame_id}': expected '{c.body_frame}' or "
+            return self.reject("unknown_frame", f"cloud in frame '{frame_id}': expected '{c.body_frame}' or "
                                                  f"'{c.odom_frame}'")
         if not math.isfinite(t):
-            return self._reject("bad_stamp", "cloud stamp is not finite")
+            return self.reject("bad_stamp", "cloud stamp is not finite")
         if t <= self._last_cloud_t:
-            return self._reject("cloud_out_of_order", f"cloud stamp {t:.3f} is not after the last scan "
+            return self.reject("cloud_out_of_order", f"cloud stamp {t:.3f} is not after the last scan "
                                                       f"{self._last_cloud_t:.3f}")
         xyz = np.asarray(xyz)
         if xyz.ndim != 2 or xyz.shape[1] != 3:
-            return self._reject("bad_cloud", f"cloud must be (N, 3) points, got {xyz.shape}")
+            return self.reject("bad_cloud", f"cloud must be (N, 3) points, got {xyz.shape}")
         finite = np.isfinite(xyz).all(axis=1)
         n_finite = int(finite.sum())
         if n_finite < len(xyz):
             self.counts["non_finite_points"] += len(xyz) - n_finite
         if n_finite == 0:
-            return self._reject("empty_cloud", f"cloud at t={t:.3f} has no finite points")
+            return self.reject("empty_cloud", f"cloud at t={t:.3f} has no finite points")
         if not self._odom:
-            return self._reject("missing_odometry", "no odometry received yet: cannot register the cloud")
+            return self.reject("missing_odometry", "no odometry received yet: cannot register the cloud")
         newest = self._odom[-1].t
         if t < newest - c.odom_timeout_s:
-            return self._reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than "
+            return self.reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than "
                                                "odometry")
         if t < self._jump_t:
-            return self._reject("stale_cloud", "cloud predates the last odometry jump")
+            return self.reject("stale_cloud", "cloud predates the last odometry jump")
         pose = self._pose_at(t)
         if pose is None:
             if t > newest:  # its odometry may still come (FAST-LIO2 publishes both per scan)
                 if self._pending is not None:
-                    self._reject("missing_odometry", f"no odometry for the cloud at {self._pending[0]:.3f}")
+                    self.reject("missing_odometry", f"no odometry for the cloud at {self._pending[0]:.3f}")
                 self._pending = (t, frame_id, xyz)
                 return None
-            return self._reject("missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud "
+            return self.reject("missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud "
                                                     f"stamp {t:.3f}")
         # body -> camera_init -> map, applied inside the map kernel
         R_mb = self.R_tl @ pose.R

@@ -98,14 +98,14 @@ class HeightmapNode(Node):
         try:
             xyz = cloud_xyz(msg)
         except ValueError as e:
-            self._warn(self.core._reject("bad_cloud", str(e)))
+            self._warn(self.core.reject("bad_cloud", str(e)))
             return
         self._warn(self.core.on_cloud(stamp_to_sec(msg.header.stamp), msg.header.frame_id, xyz))
 
     def _on_odom(self, msg: Odometry) -> None:
         c = self.core.config
         if msg.header.frame_id != c.odom_frame or (msg.child_frame_id and msg.child_frame_id != c.body_frame):
-            self._warn(self.core._reject("unknown_frame", f"odometry {msg.header.frame_id} -> "
+            self._warn(self.core.reject("unknown_frame", f"odometry {msg.header.frame_id} -> "
                                          f"{msg.child_frame_id}: expected {c.odom_frame} -> {c.body_frame}"))
             return
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
@@ -117,7 +117,7 @@ class HeightmapNode(Node):
         try:
             q = np.array([msg.position[index[n]] for n in self.contract.joint_names])
         except (KeyError, IndexError):
-            self._warn(self.core._reject("bad_joint_state", "joint state lacks some of the robot's joints"))
+            self._warn(self.core.reject("bad_joint_state", "joint state lacks some of the robot's joints"))
             return
         self._warn(self.core.on_joint_state(stamp_to_sec(msg.header.stamp), q))
 
