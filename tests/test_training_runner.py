@@ -87,5 +87,14 @@ def test_checkpoint_round_trip_and_stage_handover(tmp_path):
     # stage 4: the distilled student's weights map into the PPO actor unchanged
     r5 = make_runner(env, _cfg("finetune"), None)
     init_weights(r5, "finetune", str(dpath))
-    assert torch.allclose(r5.get_inference_policy()(obs), r4.get_inference_policy()(obs))
+    a_student = r4.get_inference_policy()(obs).detach()
+    assert torch.allclose(r5.get_inference_policy()(obs), a_student)
+    # critic warm-up: the critic learns, the handed-over actor (weights, std, normaliser) does not move
+    from hsi_offline.training.runner import warmup_critic
+
+    critic0 = [p.clone() for p in r5.alg.critic.parameters()]
+    warmup_critic(r5, 2)
+    assert torch.allclose(r5.get_inference_policy()(obs), a_student)
+    assert any(not torch.equal(a, b) for a, b in zip(critic0, r5.alg.critic.parameters()))
+    assert all(p.requires_grad for p in r5.alg.actor.parameters() if p is not r5.alg.actor.mlp.gate)
     env.close()

@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         runner.current_learning_iteration += 1  # rsl-rl stores the last finished iteration
     elif cfg.init_from:
         init_weights(runner, cfg.stage, cfg.init_from)
+        if cfg.stage == "finetune":
+            from .runner import warmup_critic
+
+            warmup_critic(runner, cfg.critic_warmup_iterations)
     runner.learn(cfg.iterations)
     png = runner.finish()
     env.close()

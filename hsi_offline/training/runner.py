@@ -180,3 +180,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint '{path}' has no hsi_robot observation layout "
                          "(not written by hsi-offline train)")
     return ckpt
+
+
+def warmup_critic(runner: TrackingRunner, iterations: int) -> None:
+    """Train only the (fresh) critic for ``iterations`` while the actor, its std and its observation
+    normaliser stay exactly as handed over (stage 4 starts from the distilled student; an untrained critic
+    would otherwise drive the first policy updates with meaningless advantages)."""
+    if iterations <= 0:
+        return
+    actor = runner.alg.actor
+    flags = [(p, p.requires_grad) for p in actor.parameters()]
+    norm = actor.obs_normalization
+    for p, _ in flags:
+        p.requires_grad_(False)
+    actor.obs_normalization = False  # no normaliser statistics update either
+    try:
+        runner.learn(iterations)
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+        actor.obs_normalization = norm
