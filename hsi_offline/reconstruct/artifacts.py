@@ -134,7 +134,7 @@ class CameraTrack:
 
     def project(self, X_world: np.ndarray) -> np.ndarray:
         """Pixels (T, J, 2) of world points (T, J, 3)."""
-        Xc = np.einsum("tji,tjk->tki", self.R_wc, X_world - self.t_wc[:, None, :])
+        Xc = np.einsum("tki,tjk->tji", self.R_wc, X_world - self.t_wc[:, None, :])
         uv = Xc[..., :2] / np.maximum(Xc[..., 2:3], 1e-6)
         return uv @ self.K[:2, :2].T + self.K[:2, 2]
 

@@ -54,6 +54,11 @@ class CameraPoses:
     def static(self) -> bool:
         return bool(np.allclose(self.c, 0.0) and np.allclose(self.R_wc, self.R_wc[:1]))
 
+    @property
+    def translates(self) -> bool:
+        """False for a static or purely rotating camera: then there is no scene scale to fit."""
+        return not np.allclose(self.c, 0.0)
+
     @classmethod
     def identity(cls, T: int) -> CameraPoses:
         return cls(np.repeat(np.eye(3)[None], T, 0), np.zeros((T, 3)))
@@ -274,7 +279,7 @@ def _fit_motion(obs: Observations, cams: CameraPoses | None, contacts: np.ndarra
     T, J = obs.uv.shape[:2]
     n = T * J * 3
     cams = cams or CameraPoses.identity(T)
-    moving = not cams.static
+    moving = cams.translates
     if init is None:
         root_c = init_root_positions(obs)
         alpha = alpha0 if alpha0 is not None else (estimate_alpha(root_c, cams, obs) if moving else 1.0)
