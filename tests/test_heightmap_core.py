@@ -159,3 +159,15 @@ def test_bad_config_is_one_line_error():
         HeightmapNodeConfig(odom_timeout_s=0.0)
     with pytest.raises(ValueError, match="must differ"):
         HeightmapNodeConfig(odom_frame="body")
+
+
+def test_staleness_uses_receipt_time_not_the_sensor_clock(core_factory):
+    """A LiDAR clock 1000 s behind the host: live data stays fresh, stopped data goes stale."""
+    core = core_factory()
+    for k in range(3):
+        t_sensor, t_host = 0.1 * k, 1000.0 + 0.1 * k
+        assert core.on_odometry(t_sensor, np.zeros(3), Q_ID, received=t_host) is None
+        assert core.on_cloud(t_sensor, "body", ground_scan(seed=k), received=t_host) is None
+    out = core.heightmap(1000.25)
+    assert not out.stale and out.stamp == pytest.approx(0.2)  # the stamp stays on the sensor clock
+    assert core.heightmap(1000.2 + core.config.odom_timeout_s + 0.05).stale

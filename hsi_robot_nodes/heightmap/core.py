@@ -110,9 +110,13 @@ class HeightmapCore:
         p, R = extrinsic if extrinsic is not None else lidar_extrinsic_from_model(self.config.dof)
         self.t_tl, self.R_tl = np.asarray(p, dtype=np.float64), np.asarray(R, dtype=np.float64)
         self._odom: deque[_Pose] = deque(maxlen=64)
-        self._pending: tuple[float, str, np.ndarray] | None = None
+        self._pending: tuple[float, str, np.ndarray, float | None] | None = None
         self._last_cloud_t = -math.inf
         self._jump_t = -math.inf
+        # receipt times on the caller's clock: staleness is judged on these, so a sensor clock that is not
+        # synchronised with the host cannot make a live stream look dead (or a dead one look live)
+        self._odom_rx = -math.inf
+        self._cloud_rx = -math.inf
         self._joint_t = -math.inf
         self.counts: Counter[str] = Counter()
         self.last_error = ""
@@ -145,8 +149,10 @@ class HeightmapCore:
         self._joint_t = t
         return None
 
-    def on_odometry(self, t: float, position: np.ndarray, quat_xyzw: np.ndarray) -> str | None:
-        """FAST-LIO2 ``/Odometry``: LiDAR body pose in camera_init at time ``t``."""
+    def on_odometry(self, t: float, position: np.ndarray, quat_xyzw: np.ndarray,
+                    received: float | None = None) -> str | None:
+        """FAST-LIO2 ``/Odometry``: LiDAR body pose in camera_init at time ``t`` (received at ``received``,
+        the caller's clock; default ``t``)."""
         c = self.config
         p = np.asarray(position, dtype=np.float64)
         if not math.isfinite(t) or p.shape != (3,) or not np.all(np.isfinite(p)):
@@ -159,6 +165,7 @@ class HeightmapCore:
         if last is not None and t <= last.t:
             return self.reject("odometry_out_of_order", f"odometry stamp {t:.3f} is not after {last.t:.3f}")
         pose = _Pose(t, p, R)
+        self._odom_rx = t if received is None else received
         if last is not None:
             dt = t - last.t
             moved = float(np.linalg.norm(p - last.p))
@@ -175,11 +182,11 @@ class HeightmapCore:
         self._odom.append(pose)
         if self._pending is not None and abs(self._pending[0] - t) <= c.max_cloud_odom_dt:
             pending, self._pending = self._pending, None
-            return self.on_cloud(*pending)
+            return self.on_cloud(*pending[:3], received=pending[3])
         return None
 
-    def on_cloud(self, t: float, frame_id: str, xyz: np.ndarray) -> str | None:
-        """A scan (N, 3) in ``body_frame`` or ``odom_frame`` with stamp ``t``."""
+    def on_cloud(self, t: float, frame_id: str, xyz: np.ndarray, received: float | None = None) -> str | None:
+        """A scan (N, 3) in ``body_frame`` or ``odom_frame`` with stamp ``t`` (received at ``received``)."""
         c = self.config
         if frame_id not in (c.body_frame, c.odom_frame):
             return self.reject("unknown_frame", f"cloud in frame '{frame_id}': expected '{c.body_frame}' or "
@@ -211,7 +218,7 @@ class HeightmapCore:
             if t > newest:  # its odometry may still come (FAST-LIO2 publishes both per scan)
                 if self._pending is not None:
                     self.reject("missing_odometry", f"no odometry for the cloud at {self._pending[0]:.3f}")
-                self._pending = (t, frame_id, xyz)
+                self._pending = (t, frame_id, xyz, received)
                 return None
             return self.reject("missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud "
                                                     f"stamp {t:.3f}")
@@ -226,6 +233,7 @@ class HeightmapCore:
         self.map.recenter(torso[0], torso[1])
         self.map.integrate(body, t_mb, t, R_mb, t_mb, keep)
         self._last_cloud_t = t
+        self._cloud_rx = t if received is None else received
         self.counts["scans"] += 1
         return None
 
@@ -234,14 +242,13 @@ class HeightmapCore:
         c = self.config
         if not self._odom:
             return "no odometry"
-        t_odom = self._odom[-1].t
-        if now - t_odom > c.odom_timeout_s:
-            return f"odometry is {now - t_odom:.2f} s old"
+        if now - self._odom_rx > c.odom_timeout_s:
+            return f"odometry is {now - self._odom_rx:.2f} s old"
         if self._last_cloud_t < self._jump_t:
             return "odometry jumped; waiting for a new scan"
-        if now - self._last_cloud_t > c.cloud_timeout_s:
-            return "no scan yet" if self._last_cloud_t == -math.inf else \
-                f"last scan is {now - self._last_cloud_t:.2f} s old"
+        if now - self._cloud_rx > c.cloud_timeout_s:
+            return "no scan yet" if self._cloud_rx == -math.inf else \
+                f"last scan is {now - self._cloud_rx:.2f} s old"
         return ""
 
     def heightmap(self, now: float) -> HeightmapOutput:
@@ -256,7 +263,13 @@ class HeightmapCore:
         values, valid = sample_heightmap(self.map.height_fn, torso, np.array(yaw), spec)
         return HeightmapOutput(values, valid, pose.t, bool(reason), reason)
 
+    @property
+    def last_cloud_stamp(self) -> float:
+        """Stamp of the newest scan fused into the map (-inf before any)."""
+        return self._last_cloud_t
+
     def joint_state_age(self, now: float) -> float:
+        """Seconds since the last joint state (``on_joint_state``'s ``t``: pass the receipt time)."""
         return now - self._joint_t
 
     def use_default_pose_if_old(self, now: float) -> None:

@@ -82,6 +82,7 @@ class HeightmapNode(Node):
         self.create_subscription(JointState, g("joint_states_topic"), self._on_joints, 10)
         self._msg = PointCloud2()
         self.publish_times: list[float] = []  # monotonic, for tests and the timing report
+        self.publish_log: list[tuple[float, float]] = []  # (node clock, stamp of the newest scan in the map)
         self.create_timer(1.0 / rate, self._tick)
         if viz_rate > 0:
             self.create_timer(1.0 / viz_rate, self._tick_viz)
@@ -100,7 +101,8 @@ class HeightmapNode(Node):
         except ValueError as e:
             self._warn(self.core.reject("bad_cloud", str(e)))
             return
-        self._warn(self.core.on_cloud(stamp_to_sec(msg.header.stamp), msg.header.frame_id, xyz))
+        self._warn(self.core.on_cloud(stamp_to_sec(msg.header.stamp), msg.header.frame_id, xyz,
+                                      received=self._now()))
 
     def _on_odom(self, msg: Odometry) -> None:
         c = self.core.config
@@ -110,7 +112,7 @@ class HeightmapNode(Node):
             return
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         self._warn(self.core.on_odometry(stamp_to_sec(msg.header.stamp), np.array([p.x, p.y, p.z]),
-                                         np.array([o.x, o.y, o.z, o.w])))
+                                         np.array([o.x, o.y, o.z, o.w]), received=self._now()))
 
     def _on_joints(self, msg: JointState) -> None:
         index = {n: i for i, n in enumerate(msg.name)}
@@ -119,7 +121,7 @@ class HeightmapNode(Node):
         except (KeyError, IndexError):
             self._warn(self.core.reject("bad_joint_state", "joint state lacks some of the robot's joints"))
             return
-        self._warn(self.core.on_joint_state(stamp_to_sec(msg.header.stamp), q))
+        self._warn(self.core.on_joint_state(self._now(), q))  # receipt time: bridges may not stamp
 
     def _tick(self) -> None:
         now = self._now()
@@ -130,7 +132,9 @@ class HeightmapNode(Node):
                                    self.core.config.heightmap_frame, msg=self._msg)
         self.pub_map.publish(msg)
         self.publish_times.append(time.monotonic())
+        self.publish_log.append((now, self.core.last_cloud_stamp))
         del self.publish_times[:-1000]
+        del self.publish_log[:-1000]
 
     def _tick_viz(self) -> None:
         xyz, var = self.core.map.cells_xyz()
