@@ -36,6 +36,12 @@ class CpuBackend:
         self.dof, self.decimation = dof, decimation
         self.ix = model_index(self.models[0], dof)
         self.datas = [mujoco.MjData(m) for m in self.models]
+        # numpy views into each world's buffers, bound once: attribute lookups cost more than the copies
+        self._qpos_v = [d.qpos for d in self.datas]
+        self._qvel_v = [d.qvel for d in self.datas]
+        self._ctrl_v = [d.ctrl for d in self.datas]
+        self._xpos_v = [d.xpos for d in self.datas]
+        self._xquat_v = [d.xquat for d in self.datas]
         m0 = self.models[0]
         self.nq, self.nv = m0.nq, m0.nv
         self._q = _as_slice(self.ix.qadr)
@@ -74,10 +80,10 @@ class CpuBackend:
 
     def _read_one(self, i: int) -> None:
         d, ix = self.datas[i], self.ix
-        self.qpos[i] = d.qpos
-        self.qvel[i] = d.qvel
-        self.body_pos[i] = d.xpos[ix.bodies]
-        self.body_quat[i] = d.xquat[ix.bodies]
+        self.qpos[i] = self._qpos_v[i]
+        self.qvel[i] = self._qvel_v[i]
+        self.body_pos[i] = self._xpos_v[i][ix.bodies]
+        self.body_quat[i] = self._xquat_v[i][ix.bodies]
         n = d.ncon
         if n:
             bodies = ix.geom_body[d.contact.geom[:n]]
@@ -90,6 +96,10 @@ class CpuBackend:
                    kd: np.ndarray, delay: np.ndarray) -> None:
         ms = [self.models[i] for i in idx]
         ds = [self.datas[i] for i in idx]
+        qv = [self._qpos_v[i] for i in idx]
+        vv = [self._qvel_v[i] for i in idx]
+        cv = [self._ctrl_v[i] for i in idx]
+        step = mujoco.mj_step
         n = len(idx)
         q = np.empty((n, self.dof))
         dq = np.empty((n, self.dof))
@@ -99,14 +109,14 @@ class CpuBackend:
         qs, vs, acts = self._q, self._v, self._a
         tau = zeros
         for k in range(self.decimation):
-            for j, d in enumerate(ds):
-                q[j] = d.qpos[qs]
-                dq[j] = d.qvel[vs]
+            for j in range(n):
+                q[j] = qv[j][qs]
+                dq[j] = vv[j][vs]
             tgt = np.where((k < delay)[:, None], prev, target)
             tau = pd_torque(MotorCommand(mode, tgt, zeros, zeros, kp, kd), q, dq, effort)
-            for j, d in enumerate(ds):
-                d.ctrl[acts] = tau[j]
-                mujoco.mj_step(ms[j], d)
+            for j in range(n):
+                cv[j][acts] = tau[j]
+                step(ms[j], ds[j])
         self.last_torque[idx] = tau
         for j, i in enumerate(idx):
             mujoco.mj_kinematics(ms[j], ds[j])  # body poses of the state just reached, not the step's start
