@@ -68,8 +68,11 @@ def terrain_errors(est_t: Terrain, gt_t: Terrain, est_joints: np.ndarray, gt_joi
     support = float(np.mean(np.concatenate(errs))) if errs else float("nan")
     body = cKDTree(gt_joints[..., :2].reshape(-1, 2)[::7])
     G = terrain_points(gt_t)
+    x0, x1, y0, y1 = gt_t.extent  # compare only where both terrains exist
     G = G[body.query(G[:, :2], k=1)[0] <= region]
-    P = P[body.query(P[:, :2], k=1)[0] <= region]
+    P = P[(body.query(P[:, :2], k=1)[0] <= region) & (P[:, 0] >= x0) & (P[:, 0] <= x1) & (P[:, 1] >= y0)
+          & (P[:, 1] <= y1)]
+    G = G[cKDTree(P[:, :2]).query(G[:, :2], k=1)[0] <= 2 * est_t.resolution]
     d1 = cKDTree(G).query(P, k=1)[0]
     d2 = cKDTree(P).query(G, k=1)[0]
     return {"support_height_err_cm": 100 * support, "chamfer_cm": 100 * float(0.5 * (d1.mean() + d2.mean()))}
