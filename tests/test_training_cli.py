@@ -53,3 +53,17 @@ def test_train_cli_errors_are_one_line(tmp_path, capsys):
     cfg.write_text("stage: mpt\nenv:\n  clips: []\n")
     assert main(["train", "--stage", "mpt", "--config", str(cfg)]) == 2
     assert "no motion clips" in capsys.readouterr().err
+
+
+def test_warp_backend_without_gpu_is_a_one_line_error(capsys):
+    if torch.cuda.is_available():  # a GPU machine runs the backend instead; this test is about its absence
+        from hsi_offline.training.backends.warp import require_gpu
+
+        try:
+            require_gpu()
+        except ValueError as e:
+            assert "mujoco-warp" in str(e)
+        return
+    assert main(["bench", "env", "--backend", "warp", "--envs", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NVIDIA GPU" in err[0]

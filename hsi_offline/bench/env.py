@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.motion_lib import MotionLibrary
     from hsi_offline.training.synthetic import sway_clip
 
+    if args.backend == "warp":
+        from hsi_offline.training.backends.warp import require_gpu
+
+        require_gpu()
     threads = args.threads or os.cpu_count() or 1
     if args.backend == "cpu":
         torch.set_num_threads(1)  # see TrackingEnv: torch intra-op threads fight the physics threads

@@ -49,6 +49,10 @@ from .torch_math import quat_rotate_inverse, roll_pitch_of, rotate_yaw_inverse, 
 
 class TrackingEnv(VecEnv):
     def __init__(self, cfg: EnvConfig, motion: MotionLibrary | None = None):
+        if cfg.backend == "warp":
+            from .backends.warp import require_gpu
+
+            require_gpu()  # one-line error before anything touches a CUDA device
         self.cfg = cfg
         self.device = cfg.device
         self.num_envs = cfg.num_envs

@@ -17,22 +17,27 @@ from ..pd import pd_torque_torch
 from . import model_index
 
 
-def _require_gpu():
+class BackendUnavailableError(ValueError):
+    """The GPU backend cannot run on this machine (one-line message; the CLI exits 2)."""
+
+
+def require_gpu():
+    """Import mujoco-warp and warp, or raise a one-line ``BackendUnavailableError``."""
     try:
         import mujoco_warp as mjw
         import warp as wp
     except ImportError:
-        raise RuntimeError("the warp backend needs the mujoco-warp package and an NVIDIA GPU; "
-                           "use --backend cpu on this machine") from None
+        raise BackendUnavailableError("the warp backend needs the mujoco-warp package and an NVIDIA GPU; "
+                                 "use --backend cpu on this machine") from None
     if not torch.cuda.is_available():
-        raise RuntimeError("the warp backend needs an NVIDIA GPU (torch sees no CUDA device); "
-                           "use --backend cpu")
+        raise BackendUnavailableError("the warp backend needs an NVIDIA GPU (torch sees no CUDA device); "
+                                 "use --backend cpu")
     return mjw, wp
 
 
 class WarpBackend:
     def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0"):
-        mjw, wp = _require_gpu()
+        mjw, wp = require_gpu()
         self.mjw, self.wp = mjw, wp
         self.num_envs, self.dof, self.decimation = len(models), dof, decimation
         self.device = device if device.startswith("cuda") else "cuda:0"
