@@ -1,0 +1,159 @@
+"""Importers on small files the tests write: SMPL parameters through the real smplx loader (a synthetic model
+file in the SMPL layout), MegaSaM-style depth + cameras, and BVH motion capture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hsi_offline.reconstruct.gait import walk
+from hsi_offline.reconstruct.importers.depth import load_depth_cameras
+from hsi_offline.reconstruct.importers.smpl import load_smpl_params, observations_from_smpl, smpl_joints
+from hsi_offline.reconstruct.metrics import segment_mpjpe
+from hsi_offline.reconstruct.mocap import bvh_to_smpl_joints
+from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.solve import reconstruct
+from hsi_offline.reconstruct.synthetic import look_at, make_clip, place_on_terrain
+from hsi_robot_nodes.terrain import make_scene_terrain
+
+SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+
+
+def write_fake_smpl_model(path: Path) -> np.ndarray:
+    """A model file with SMPL's layout (6890 vertices, 24 joints, 10 betas, 207 pose blend shapes): vertex j
+    sits on joint j (J_regressor picks it), every other vertex follows the pelvis. Returns rest joints."""
+    rest = walk(0.1, 30.0)[0] - walk(0.1, 30.0)[0, 0]  # a standing SMPL-24 skeleton around the pelvis
+    V = 6890
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rest, rng.normal(0, 0.1, (V - 24, 3))])
+    J_reg = np.zeros((24, V))
+    J_reg[np.arange(24), np.arange(24)] = 1.0
+    weights = np.zeros((V, 24))
+    weights[np.arange(24), SMPL_PARENTS[:1] * 0 + [0] + SMPL_PARENTS[1:]] = 1.0  # vertex j moves with its parent
+    weights[24:, 0] = 1.0
+    shapedirs = np.zeros((V, 3, 10))
+    shapedirs[:, 2, 0] = 0.05 * v[:, 2]  # beta 0 stretches the body vertically
+    kintree = np.array([[4294967295] + SMPL_PARENTS[1:], list(range(24))], dtype=np.int64)
+    import pickle
+
+    import scipy.sparse as sp
+
+    data = dict(v_template=v, shapedirs=shapedirs, posedirs=np.zeros((V, 3, 207)), J_regressor=sp.csc_matrix(J_reg),
+                weights=weights, kintree_table=kintree, f=np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64))
+    with open(path, "wb") as fh:  # SMPL ships as a pickle (J_regressor sparse), the layout smplx reads
+        pickle.dump(data, fh)
+    return rest
+
+
+def test_smpl_importer_uses_real_smplx_loader(tmp_path: Path) -> None:
+    rest = write_fake_smpl_model(tmp_path / "SMPL_NEUTRAL.pkl")
+    T = 40
+    t = np.arange(T) / 30.0
+    params = dict(global_orient=np.tile([np.pi, 0, 0], (T, 1)),  # SMPL y-up body -> camera y-down
+                  body_pose=np.zeros((T, 69)), betas=np.zeros(10),
+                  transl=np.stack([0.05 * np.sin(t), np.zeros(T), np.full(T, 4.0)], 1),  # standing, swaying
+                  K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]), width=1280, height=720, fps=30.0)
+    params["body_pose"][:, 3 * 3] = 0.4 * np.sin(2 * np.pi * t)  # left knee bends
+    np.savez(tmp_path / "params.npz", **params)
+    J = smpl_joints(load_smpl_params(tmp_path / "params.npz"), tmp_path / "SMPL_NEUTRAL.pkl")
+    assert J.shape == (T, 24, 3)
+    # frame 0: rest pose rotated 180 deg about x, translated
+    exp0 = rest * [1, -1, -1] + params["transl"][0]
+    np.testing.assert_allclose(J[0, [0, 1, 2, 3, 6, 9, 12, 15]], exp0[[0, 1, 2, 3, 6, 9, 12, 15]], atol=1e-4)
+    obs, stats = observations_from_smpl(tmp_path / "params.npz", tmp_path / "SMPL_NEUTRAL.pkl")
+    assert obs.skeleton is SMPL and stats["tracked_frames"] == T
+    rec = reconstruct(obs)
+    assert rec.motion.joint_names == SMPL.joint_names
+    # the reconstruction is the camera-frame motion up to a rigid transform
+    assert segment_mpjpe(rec.motion.joints, J)["wa_mpjpe_mm"] < 30
+
+
+def test_smpl_importer_errors(tmp_path: Path) -> None:
+    np.savez(tmp_path / "p.npz", global_orient=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="lacks"):
+        load_smpl_params(tmp_path / "p.npz")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_smpl_params(tmp_path / "none.npz")
+    np.savez(tmp_path / "q.npz", global_orient=np.zeros((5, 3)), body_pose=np.zeros((5, 10)), betas=np.zeros(10),
+             transl=np.zeros((5, 3)), K=np.eye(3), width=10, height=10, fps=30.0)
+    with pytest.raises(ValueError, match="body_pose must be"):
+        load_smpl_params(tmp_path / "q.npz")
+
+
+def test_depth_cameras_importer_gives_metric_ground(tmp_path: Path) -> None:
+    """A moving camera over a flat floor: depth maps and poses in arbitrary units (x 2.5) plus the body ->
+    the terrain comes out flat at the ground level, metric."""
+    ter = make_scene_terrain("flat", 0.02)
+    gt, c = place_on_terrain(walk(3.0, 30.0, speed=0.8), 30.0, ter)
+    clip = make_clip(gt, 30.0, ter, c, True, seed=4)
+    T = len(gt)
+    H, W, f = 36, 64, 60.0
+    Kd = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]])
+    unit = 2.5  # the depth tool's unknown scale
+    root = 0.5 * (gt[:, 1] + gt[:, 2])
+    eye = root + np.array([0.0, -4.0, 1.0])
+    depths = np.zeros((T, H, W))
+    c2w = np.zeros((T, 4, 4))
+    vv, uu = np.mgrid[0:H, 0:W]
+    for t in range(T):
+        R = look_at(eye[t], root[t] - [0, 0, 0.5])
+        d = R @ np.stack([(uu - W / 2) / f, (vv - H / 2) / f, np.ones_like(uu, float)], -1)[..., None]
+        d = d[..., 0]
+        lam = -eye[t, 2] / np.minimum(d[..., 2], -1e-3)  # ray hits z = 0
+        depths[t] = np.where(d[..., 2] < -1e-3, lam, 50.0) * unit
+        c2w[t, :3, :3], c2w[t, :3, 3], c2w[t, 3, 3] = R, eye[t] * unit, 1.0
+    np.savez(tmp_path / "megasam.npz", depths=depths, cam_c2w=c2w, intrinsic=Kd)
+    # the observations must be seen through the same cameras as the depth maps
+    from hsi_offline.reconstruct.observations import Observations
+
+    Kv = Kd.copy()
+    Kv[:2] *= 1920 / W
+    Xc = np.einsum("tki,tjk->tji", c2w[:, :3, :3], gt - eye[:, None])
+    uv = Xc[..., :2] / Xc[..., 2:3] @ Kv[:2, :2].T + Kv[:2, 2]
+    root_c = 0.5 * (Xc[:, 1] + Xc[:, 2])
+    obs = Observations(SMPL, uv, np.full((T, 24), 0.9), Xc - root_c[:, None], np.full((T, 24), 0.8),
+                       np.ones(T, bool), Kv, 1920, 1080, 30.0)
+    dc = load_depth_cameras(tmp_path / "megasam.npz", obs)
+    rec = reconstruct(obs, dc.cams, dc.points)
+    assert rec.alpha == pytest.approx(1 / unit, rel=0.1)
+    assert np.abs(rec.terrain.heights).max() < 0.05
+    assert segment_mpjpe(rec.motion.joints, gt)["w_mpjpe_mm"] < 100
+    np.savez(tmp_path / "short.npz", depths=depths[:3], cam_c2w=c2w[:3], intrinsic=Kd)
+    with pytest.raises(ValueError, match="has 3 frames but the video has"):
+        load_depth_cameras(tmp_path / "short.npz", obs)
+    assert clip.obs.num_frames == T
+
+
+def _write_bvh(path: Path, frames: int = 30) -> None:
+    """A tiny BVH (cm, y up) with the common Mixamo-like names; the hips translate along x."""
+    def joint(name: str, off: tuple[float, float, float], kids: str, ind: str) -> str:
+        return (f"{ind}JOINT {name}\n{ind}{{\n{ind}  OFFSET {off[0]} {off[1]} {off[2]}\n"
+                f"{ind}  CHANNELS 3 Zrotation Xrotation Yrotation\n{kids}{ind}}}\n")
+
+    def end(ind: str) -> str:
+        return f"{ind}End Site\n{ind}{{\n{ind}  OFFSET 0 5 0\n{ind}}}\n"
+
+    leg = lambda s, x: joint(f"{s}UpLeg", (x, -5, 0), joint(f"{s}Leg", (0, -42, 0), joint(  # noqa: E731
+        f"{s}Foot", (0, -42, 0), joint(f"{s}ToeBase", (0, -8, 14), end("      "), "     "), "    "), "   "), "  ")
+    arm = lambda s, x: joint(f"{s}Shoulder", (x * 0.4, 45, 0), joint(f"{s}Arm", (x, 0, 0), joint(  # noqa: E731
+        f"{s}ForeArm", (0, -27, 0), joint(f"{s}Hand", (0, -25, 0), end("      "), "     "), "    "), "   "), "   ")
+    spine = joint("Spine", (0, 10, 0), arm("Left", 18) + arm("Right", -18) + joint("Head", (0, 50, 0), end("    "),
+                  "   "), "  ")
+    text = ("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation"
+            " Yrotation\n" + leg("Left", 9) + leg("Right", -9) + spine + "}\n")
+    rows = [f"{100 * i / frames:.3f} 95 0 0 0 0" + " 0 0 0" * 18 for i in range(frames)]
+    text += f"MOTION\nFrames: {frames}\nFrame Time: 0.033333\n" + "\n".join(rows) + "\n"
+    path.write_text(text)
+
+
+def test_bvh_reader(tmp_path: Path) -> None:
+    _write_bvh(tmp_path / "walk.bvh")
+    J, fps = bvh_to_smpl_joints(tmp_path / "walk.bvh")
+    assert J.shape == (30, 24, 3) and fps == pytest.approx(30.0, rel=1e-3)
+    assert J[:, SMPL.index("head"), 2].min() > J[:, 0, 2].max()  # z is up
+    assert J[-1, 0, 0] - J[0, 0, 0] == pytest.approx(0.967, abs=0.01)  # cm -> m, along x
+    (tmp_path / "bad.bvh").write_text("nonsense")
+    with pytest.raises(ValueError, match="not a BVH file"):
+        bvh_to_smpl_joints(tmp_path / "bad.bvh")
