@@ -174,6 +174,7 @@ def test_randomisation_ranges_respected(lib):
     assert p.gravity_bias.abs().max() <= 0.01 and p.joint_pos_bias.abs().max() <= 0.005
     assert p.odom_hold.min() == 2 and p.odom_hold.max() == 6
     assert p.hm_refresh.min() == 1 and p.hm_refresh.max() == 5
+    assert p.hm_tilt.abs().max() <= 0.04 and p.hm_delay.min() == 0 and p.hm_delay.max() == 3
     env = _env(lib, n=3, randomize=True)
     base = env.base_models[0]
     rng = np.random.default_rng(0)
@@ -185,6 +186,13 @@ def test_randomisation_ranges_respected(lib):
         assert 0.1 <= info["friction"] <= 1.25 and -1.0 <= info["base_mass_delta"] <= 3.0
         assert m.dof_frictionloss[6:].min() >= 0 and m.dof_frictionloss[6:].max() <= 0.02
     assert base.geom_friction[0, 0] != env.models[0].geom_friction[0, 0] or env.models[0] is not base
+    # heightmap right after reset (flat ground): bad cells read the fill value, the rest stay within
+    # white 0.02 + offset 0.02 + tilt tan(0.04) * 0.71 m of the exact torso height, and noise is present
+    hm = env.get_observations()["policy"][:, env.teacher_layout.slices()["heightmap"]]
+    exact = torch.as_tensor(env.backend.body_pos[:, -1, 2], dtype=torch.float32)[:, None].expand_as(hm)
+    err = (hm - exact).abs()
+    is_fill = hm == env.hm_spec.fill
+    assert (err[~is_fill] <= 0.02 + 0.02 + np.tan(0.04) * 0.71 + 1e-5).all() and err.max() > 1e-3
     obs, *_ = env.step(torch.zeros(3, 23))
     assert torch.isfinite(obs["policy"]).all()
     env.close()

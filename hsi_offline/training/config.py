@@ -69,6 +69,8 @@ class RandomizationConfig:
     heightmap_noise: float = 0.02
     heightmap_offset: float = 0.02
     heightmap_yaw: float = 0.08
+    heightmap_tilt: float = 0.04  # rad, per-episode roll/pitch misalignment of the grid plane
+    heightmap_delay_steps: tuple[int, int] = (0, 3)  # policy frames of latency
     heightmap_refresh_steps: tuple[int, int] = (1, 5)
     heightmap_bad_cells: float = 0.01
 

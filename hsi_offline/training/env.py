@@ -27,7 +27,7 @@ from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
 from hsi_robot_nodes.contract import TRACKED_LINKS, get_contract
-from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, sample_heightmap, terrain_height_fn
+from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, grid_offsets, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.observation import (
     assemble,
     make_layout,
@@ -94,6 +94,9 @@ class TrackingEnv(VecEnv):
         self.odom_age = torch.zeros(N, dtype=torch.long, device=dev)
         self.hm = torch.full((N, self.hm_spec.num_cells), self.hm_spec.fill, **f32)
         self.hm_age = torch.zeros(N, dtype=torch.long, device=dev)
+        max_delay = cfg.randomization.heightmap_delay_steps[1] if cfg.randomization.enabled else 0
+        self.hm_hist = torch.full((max_delay + 1, N, self.hm_spec.num_cells), self.hm_spec.fill, **f32)
+        self.hm_offsets = torch.as_tensor(grid_offsets(self.hm_spec), **f32)
         self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
         self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation,
                                                 self.gen,
@@ -279,7 +282,15 @@ class TrackingEnv(VecEnv):
         for g, fn in enumerate(self.height_fns):
             sel = (self.group == g).nonzero().flatten()
             values[sel] = sample_heightmap(fn, s["torso_pos"][sel], yaw[sel], self.hm_spec)[0].float()
+        if r.enabled:
+            values = rnd.heightmap_tilt(values, self.params.hm_tilt, self.hm_offsets)
         values = rnd.heightmap_noise(r, values + self.params.hm_offset, self.hm_spec.fill, self.gen)
+        # latency: a ring of past maps; a freshly reset environment has no past, so it sees the current map
+        self.hm_hist = torch.cat([values[None], self.hm_hist[:-1]], dim=0)
+        new = self.hm_age >= 10**6
+        if new.any():
+            self.hm_hist[:, new] = values[new]
+        values = self.hm_hist[self.params.hm_delay, torch.arange(self.num_envs, device=self.device)]
         refresh = self.hm_age >= self.params.hm_refresh
         self.hm = torch.where(refresh[:, None], values, self.hm)
         self.hm_age = torch.where(refresh, torch.zeros_like(self.hm_age), self.hm_age + 1)

@@ -47,6 +47,8 @@ class EpisodeParams:
     odom_hold: torch.Tensor  # (N,) policy steps an odometry reading is held
     hm_refresh: torch.Tensor  # (N,) policy steps between heightmap refreshes
     hm_offset: torch.Tensor  # (N, 1)
+    hm_tilt: torch.Tensor  # (N, 2) roll, pitch of the grid plane
+    hm_delay: torch.Tensor  # (N,) policy frames of heightmap latency
 
 
 def sample_episode_params(cfg: RandomizationConfig, n: int, dof: int, sim_dt: float, decimation: int,
@@ -56,7 +58,8 @@ def sample_episode_params(cfg: RandomizationConfig, n: int, dof: int, sim_dt: fl
         return EpisodeParams(torch.ones(n, 1, device=device), torch.ones(n, 1, device=device), z.long(),
                              torch.zeros(n, 3, device=device), torch.zeros(n, dof, device=device),
                              torch.ones(n, dtype=torch.long, device=device),
-                             torch.ones(n, dtype=torch.long, device=device), torch.zeros(n, 1, device=device))
+                             torch.ones(n, dtype=torch.long, device=device), torch.zeros(n, 1, device=device),
+                             torch.zeros(n, 2, device=device), z.long())
     s = cfg.gain_scale
     max_delay = min(int(round(cfg.control_delay_s[1] / sim_dt)), decimation)
     min_delay = int(round(cfg.control_delay_s[0] / sim_dt))
@@ -71,6 +74,9 @@ def sample_episode_params(cfg: RandomizationConfig, n: int, dof: int, sim_dt: fl
         hm_refresh=torch.randint(cfg.heightmap_refresh_steps[0], cfg.heightmap_refresh_steps[1] + 1, (n,),
                                  generator=gen, device=device),
         hm_offset=uniform(-cfg.heightmap_offset, cfg.heightmap_offset, (n, 1), gen, device),
+        hm_tilt=uniform(-cfg.heightmap_tilt, cfg.heightmap_tilt, (n, 2), gen, device),
+        hm_delay=torch.randint(cfg.heightmap_delay_steps[0], cfg.heightmap_delay_steps[1] + 1, (n,),
+                               generator=gen, device=device),
     )
 
 
@@ -95,6 +101,16 @@ def heightmap_noise(cfg: RandomizationConfig, values: torch.Tensor, fill: float,
                              str(values.device))
     bad = torch.rand(tuple(values.shape), generator=gen, device=values.device) < cfg.heightmap_bad_cells
     return torch.where(bad, torch.full_like(noisy, fill), noisy)
+
+
+def heightmap_tilt(values: torch.Tensor, tilt: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Heights seen through a grid plane rolled/pitched by ``tilt`` (N, 2).
+
+    A linear ramp over the cells' forward/left offsets (C, 2): what a misaligned elevation map does to
+    torso-minus-ground values.
+    """
+    ramp = offsets[None, :, 0] * torch.tan(tilt[:, 1:2]) - offsets[None, :, 1] * torch.tan(tilt[:, 0:1])
+    return values + ramp
 
 
 def push_velocity(cfg: RandomizationConfig, n: int, gen: torch.Generator | None,
