@@ -157,3 +157,38 @@ def test_bvh_reader(tmp_path: Path) -> None:
     (tmp_path / "bad.bvh").write_text("nonsense")
     with pytest.raises(ValueError, match="not a BVH file"):
         bvh_to_smpl_joints(tmp_path / "bad.bvh")
+
+
+def test_videomimic_folder_import(tmp_path: Path) -> None:
+    """VideoMimic's layout (h5 groups joints/<person>, SMPL-45 names; an OBJ background mesh) on a kerb."""
+    import h5py
+    import open3d as o3d
+
+    from hsi_offline.reconstruct.clip import write_clip
+    from hsi_offline.reconstruct.importers.videomimic import load_videomimic
+
+    ter = make_scene_terrain("kerb", 0.05)
+    gt, _ = place_on_terrain(walk(4.0, 30.0, speed=0.8), 30.0, ter)
+    J45 = np.concatenate([gt, np.repeat(gt[:, :1], 21, 1)], 1) + [0, 0, 0.3]  # their ground is not at 0
+    with h5py.File(tmp_path / "gravity_calibrated_keypoints.h5", "w") as f:
+        f.create_dataset("joints/0", data=J45.astype(np.float32))
+        f.create_dataset("root_orient/0", data=np.zeros((len(gt), 3), np.float32))
+        f.create_dataset("world_rotation", data=np.eye(3))
+    ny, nx = ter.shape
+    xs, ys = np.meshgrid(ter.origin[0] + np.arange(nx) * ter.resolution, ter.origin[1] + np.arange(ny) * ter.resolution)
+    V = np.stack([xs.ravel(), ys.ravel(), ter.heights.ravel() + 0.3], 1)
+    idx = np.arange(nx * ny).reshape(ny, nx)
+    F = np.concatenate([np.stack([idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()], 1),
+                        np.stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel(), idx[1:, :-1].ravel()], 1)])
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(V), o3d.utility.Vector3iVector(F))
+    o3d.io.write_triangle_mesh(str(tmp_path / "background_mesh.obj"), mesh)
+    rec = load_videomimic(tmp_path)
+    assert rec.supports.ground == 0.0
+    np.testing.assert_allclose(rec.motion.joints, gt + [0, 0, 0.3 - 0.3 - (rec.motion.joints - gt)[..., 2].mean()],
+                               atol=0.03)
+    kerb_top = rec.terrain.height_at(np.array([[2.0, 0.0]]))[0] - rec.terrain.height_at(np.array([[0.0, 0.0]]))[0]
+    assert kerb_top == pytest.approx(0.15, abs=0.03)
+    write_clip(rec, tmp_path / "clip", {"source": "videomimic"})
+    assert (tmp_path / "clip" / "report.json").is_file()
+    with pytest.raises(FileNotFoundError, match="lacks gravity_calibrated_keypoints.h5"):
+        load_videomimic(tmp_path / "clip")
