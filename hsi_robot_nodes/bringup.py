@@ -79,6 +79,11 @@ class Bringup:
         except BaseException:
             self.stop()
             raise
+        if self.sim is not None and getattr(a, "heightmap", True):
+            from hsi_robot_nodes.sim.lidar import SimLidarPublisher
+
+            self.lidar = SimLidarPublisher(self.sim.robot.model, self.sim.robot.data, self.context)
+            self.nodes.append(self.lidar.node)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         for n in self.nodes:
             self.executor.add_node(n)
