@@ -209,3 +209,21 @@ def test_config_files_load_and_bad_keys_fail(tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         load_config(bad)
     assert RewardConfig().termination == -500.0 and len(TRACKED_LINKS) == 13 and TORSO_LINK
+
+
+def test_clip_mix_weights_and_failure_weighting(tmp_path):
+    a = standing_clip(seconds=0.5).save(tmp_path / "video" / "a.npz")
+    standing_clip(seconds=0.5, xy=(1.0, 0.0)).save(tmp_path / "video" / "b.npz")
+    standing_clip(seconds=0.5, xy=(2.0, 0.0)).save(tmp_path / "walk" / "c.npz")
+    lib = MotionLibrary.from_paths([str(tmp_path / "video"), str(tmp_path / "walk")], path_weights=[0.9, 0.1])
+    assert lib.weights().tolist() == pytest.approx([0.45, 0.45, 0.1])
+    gen = torch.Generator().manual_seed(0)
+    ids, _ = lib.sample(20000, generator=gen)
+    share = torch.bincount(ids, minlength=3).float() / 20000
+    assert share.tolist() == pytest.approx([0.45, 0.45, 0.1], abs=0.015)
+    # a clip that always fails gets up to 3x its share, one that never fails down to 1/3
+    lib.record(torch.tensor([0, 1, 2] * 10), torch.tensor([True, False, True] * 10))
+    w = lib.weights() / lib.base_weights
+    assert w[0] > 1 and w[1] == pytest.approx(1 / 3) and w[0] <= 3
+    with pytest.raises(ValueError, match="one positive weight per clips entry"):
+        MotionLibrary.from_paths([str(a)], path_weights=[0.5, 0.5])

@@ -89,6 +89,7 @@ class EnvConfig:
     action_scale: float = 0.25
     action_clip: float = 8.0
     clips: list[str] = field(default_factory=list)  # motion clip .npz files or folders of them
+    clip_weights: list[float] = field(default_factory=list)  # share of episodes per clips entry ([] = even)
     termination_distance: float = 0.3  # m, any tracked link farther than this from its reference
     forbidden_contacts: bool = True
     heightmap: bool = True

@@ -63,7 +63,7 @@ class TrackingEnv(VecEnv):
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.motion = motion or MotionLibrary.from_paths(cfg.clips, 1.0 / self.dt, self.device,
-                                                         cfg.fail_weight_range)
+                                                         cfg.fail_weight_range, cfg.clip_weights or None)
         if abs(self.motion.fps * self.dt - 1.0) > 1e-6:
             raise ValueError(f"motion library is at {self.motion.fps} fps but the policy runs at "
                              f"{1 / self.dt} Hz")

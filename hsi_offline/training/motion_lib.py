@@ -105,26 +105,41 @@ class MotionLibrary:
         self.clip_length = torch.tensor([e.length for e in self.entries], device=device)
         self.episodes = torch.zeros(len(self.entries), device=device)
         self.failures = torch.zeros(len(self.entries), device=device)
+        self.base_weights = torch.ones(len(self.entries), device=device)  # data mix, before failure weighting
 
     @classmethod
     def from_paths(cls, paths: list[str], fps: float = 50.0, device: str = "cpu",
-                   weight_range: tuple[float, float] = (1.0 / 3.0, 3.0)) -> MotionLibrary:
-        files = find_clips(paths)
+                   weight_range: tuple[float, float] = (1.0 / 3.0, 3.0),
+                   path_weights: list[float] | None = None) -> MotionLibrary:
+        """Load every clip under ``paths``; ``path_weights`` (one per path, e.g. stage 4's 0.9 video /
+        0.1 flat walking) is the share of episodes each path gets, split evenly over its clips."""
+        if path_weights is not None and (len(path_weights) != len(paths) or min(path_weights) <= 0):
+            raise ValueError(f"clip_weights needs one positive weight per clips entry ({len(paths)}), "
+                             f"got {path_weights}")
+        files, base = [], []
+        for k, p in enumerate(paths):
+            found = find_clips([p])
+            files += found
+            w = 1.0 if path_weights is None else float(path_weights[k])
+            base += [w / len(found) if path_weights is not None else 1.0] * len(found)
         clips = [load(f) for f in files]
         terrains = [c.load_terrain(f) for c, f in zip(clips, files)]
-        return cls(clips, fps, device, [f.stem for f in files], terrains, weight_range)
+        lib = cls(clips, fps, device, [f.stem for f in files], terrains, weight_range)
+        lib.base_weights = torch.tensor(base, device=device)
+        return lib
 
     @property
     def num_clips(self) -> int:
         return len(self.entries)
 
     def weights(self) -> torch.Tensor:
-        """Per-clip sampling weights from failure rates (uniform until every clip has been tried)."""
+        """Per-clip sampling weights: the data mix times a failure-rate factor in ``weight_range`` (the
+        factor is 1 until every clip has been tried)."""
         rate = self.failures / self.episodes.clamp(min=1)
         if bool((self.episodes == 0).any()) or float(rate.mean()) <= 0:
-            return torch.ones(self.num_clips, device=self.device)
+            return self.base_weights.clone()
         lo, hi = self.weight_range
-        return (rate / rate.mean()).clamp(lo, hi)
+        return self.base_weights * (rate / rate.mean()).clamp(lo, hi)
 
     def sample(self, n: int, clip_ids: torch.Tensor | None = None, generator: torch.Generator | None = None,
                allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
