@@ -192,3 +192,56 @@ def test_videomimic_folder_import(tmp_path: Path) -> None:
     assert (tmp_path / "clip" / "report.json").is_file()
     with pytest.raises(FileNotFoundError, match="lacks gravity_calibrated_keypoints.h5"):
         load_videomimic(tmp_path / "clip")
+
+
+def _constant_depth_onnx(path: Path, depth: np.ndarray) -> None:
+    """A tiny ONNX model (onnx helper API) returning a fixed depth map, image-independent: depth * 3 + 0*mean."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = depth.shape
+    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=1),
+             helper.make_node("Mul", ["m", "zero"], ["z"]),
+             helper.make_node("Add", ["z", "depth"], ["out"])]
+    graph = helper.make_graph(nodes, "const_depth",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, h, w])],
+                              [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero"),
+                               numpy_helper.from_array((3.0 * depth).astype(np.float32)[None, None], "depth")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
+    from hsi_offline.reconstruct.importers.onnx_depth import scene_points_from_onnx
+    from hsi_offline.reconstruct.video import write_video
+
+    ter = make_scene_terrain("flat", 0.02)
+    gt, c = place_on_terrain(walk(2.0, 30.0, speed=0.8), 30.0, ter)
+    from hsi_offline.reconstruct.synthetic import NoiseConfig
+
+    clip = make_clip(gt, 30.0, ter, c, False, noise=NoiseConfig(lifted_scale=1.0), seed=5, width=1280, height=720,
+                     focal=800.0)
+    # the floor's true depth seen from the benchmark's static camera (eye, R_wc from make_clip's layout)
+    from hsi_offline.reconstruct.synthetic import look_at
+
+    root = 0.5 * (gt[:, 1] + gt[:, 2])
+    centre = 0.5 * (root.min(0) + root.max(0))
+    eye = centre + np.array([0.5, -9.0, 0.7])
+    R = look_at(eye, centre)
+    h, w = 90, 160
+    vv, uu = np.mgrid[0:h, 0:w]
+    rays = np.stack([(uu * 8 - 640) / 800.0, (vv * 8 - 360) / 800.0, np.ones((h, w))], -1) @ R.T
+    lam = np.where(rays[..., 2] < -1e-3, -eye[2] / np.minimum(rays[..., 2], -1e-3), 30.0)
+    _constant_depth_onnx(tmp_path / "depth.onnx", np.minimum(lam, 30.0))
+    video = write_video(tmp_path / "v.mp4", [np.full((180, 320, 3), 128, np.uint8)] * len(gt), fps=30)
+    pts = scene_points_from_onnx(tmp_path / "depth.onnx", video, clip.obs, None)
+    world = pts @ R.T + eye  # camera -> true world: the floor must come out at z = 0 after the body-based scale
+    near = np.linalg.norm(world[:, :2] - centre[:2], axis=1) < 3.0
+    assert np.median(np.abs(world[near, 2])) < 0.1
+    rec = reconstruct(clip.obs, None, pts)
+    assert np.abs(rec.terrain.heights).max() < 0.12
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        scene_points_from_onnx(tmp_path / "bad.onnx", video, clip.obs, None)
