@@ -1,0 +1,80 @@
+"""Frame-by-frame IK baseline with ``mink`` (the GMR-style approach) on the same MJCF and inputs.
+
+Each frame: the human skeleton is rebuilt with the nominal per-edge scales from the warm-start root (human
+pelvis position, leg-scaled height, hip yaw), and mink drives the G1's tracked links to those points,
+starting from the previous frame's solution, inside the joint limits. It knows nothing of contacts or
+terrain, which is exactly what the trajectory optimisation adds; the benchmark compares the two.
+"""
+
+from __future__ import annotations
+
+import time
+
+import mink
+import mujoco
+import numpy as np
+
+from hsi_offline.motion.clip import MotionClip, make_clip
+from hsi_offline.motion.quat import to_matrix
+from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.model.kinematics import joint_qpos_addresses, load_model
+
+from .human import HumanMotion
+from .problem import nominal_scales, warm_start
+from .quality import TREE_EDGES
+from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS
+
+
+def mink_retarget(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tuple[MotionClip, float]:
+    """Return the baseline clip and its solve time (s)."""
+    human.validate()
+    model = load_model(dof)
+    contract = get_contract(dof)
+    scales = nominal_scales(human, dof)
+    root, quat = warm_start(human, scales, human.terrain)
+    T = human.num_frames
+    offset = np.array(ROBOT_KEYPOINTS["pelvis"][1])
+    targets = np.zeros_like(human.keypoints)
+    targets[:, 0] = root + np.einsum("tij,j->ti", to_matrix(quat), offset)
+    for e, (a, b) in enumerate(TREE_EDGES):
+        targets[:, b] = targets[:, a] + scales[e] * (human.keypoints[:, b] - human.keypoints[:, a])
+    config = mink.Configuration(model)
+    addrs = joint_qpos_addresses(dof)
+    q0 = model.qpos0.copy()
+    q0[:3], q0[3:7], q0[addrs] = root[0], quat[0], contract.default_q
+    config.update(q0)
+    pelvis_task = mink.FrameTask("pelvis", "body", position_cost=1.0, orientation_cost=0.5)
+    link_tasks = {
+        k: mink.FrameTask(ROBOT_KEYPOINTS[k][0], "body", position_cost=1.0, orientation_cost=0.0)
+        for k in KEYPOINTS
+        if k != "pelvis" and KEYPOINTS.index(k) not in TOE_KEYPOINTS
+    }
+    posture = mink.PostureTask(model, cost=1e-2)
+    posture.set_target(q0)
+    tasks = [pelvis_task, *link_tasks.values(), posture]
+    limits = [mink.ConfigurationLimit(model)]
+    out_root, out_quat, out_q = np.zeros((T, 3)), np.zeros((T, 4)), np.zeros((T, dof))
+    t0 = time.perf_counter()
+    for t in range(T):
+        pelvis_task.set_target(mink.SE3.from_rotation_and_translation(mink.SO3(quat[t]), root[t]))
+        for k, task in link_tasks.items():
+            task.set_target(mink.SE3.from_translation(targets[t, KEYPOINTS.index(k)]))
+        for _ in range(iterations):
+            vel = mink.solve_ik(config, tasks, 0.05, "daqp", damping=1e-3, limits=limits)
+            config.integrate_inplace(vel, 0.05)
+        q = config.q
+        out_root[t], out_quat[t], out_q[t] = q[:3], q[3:7], q[addrs]
+    seconds = time.perf_counter() - t0
+    out_q = contract.clamp_to_limits(out_q)
+    mujoco.mj_kinematics(model, config.data)
+    clip = make_clip(
+        human.fps,
+        out_root,
+        out_quat,
+        out_q,
+        dof,
+        human.contacts,
+        "",
+        {"source": human.source, "method": "mink_per_frame_ik", "iterations": iterations},
+    )
+    return clip, seconds

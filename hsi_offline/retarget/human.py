@@ -1,0 +1,262 @@
+"""Human motion, reduced to the 15 retargeting keypoints, and the generic "keypoints npz" reader.
+
+The keypoints npz is where the reconstruction stage and retargeting meet (``human_motion.npz`` in a clip
+folder, with an optional ``terrain.npz`` beside it, readable by ``Terrain.load``). Keys:
+- ``joints`` (T, J, 3) float: world positions, metres, +z up;
+- ``joint_names`` (J,) str: BlazePose-33, SMPL-24 (or SMPL-45's first 24) names, or the 15 names of
+  ``skeleton.KEYPOINTS``; other names are ignored;
+- ``fps`` scalar > 0;
+- optional ``contacts`` (T, 2) bool [left, right foot], ``confidences`` (T, J) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hsi_robot_nodes.terrain import Terrain
+
+from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
+
+HUMAN_MOTION_SCHEMA = "hsi_robot.human_motion/1"
+
+SMPL_24 = (
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
+)
+BLAZEPOSE_33 = (
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+)
+
+# Source name -> keypoint, for names that differ from the keypoint's own (which always map to themselves).
+ALIASES = {
+    "left_foot": "left_toe",
+    "right_foot": "right_toe",  # SMPL "foot" is the ball of the foot
+    "left_foot_index": "left_toe",
+    "right_foot_index": "right_toe",  # BlazePose
+}
+
+
+@dataclass
+class HumanMotion:
+    """15 keypoints per frame (``skeleton.KEYPOINTS``), with confidences, contacts and terrain."""
+
+    fps: float
+    keypoints: np.ndarray  # (T,15,3) world metres, +z up
+    confidence: np.ndarray  # (T,15) 0 = missing
+    contacts: np.ndarray  # (T,2) bool [left, right]
+    terrain: Terrain | None = None
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def validate(self) -> HumanMotion:
+        T = self.num_frames
+        if T < 1:
+            raise ValueError(f"human motion '{self.source}': zero frames")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"human motion '{self.source}': fps must be positive, got {self.fps}")
+        if self.keypoints.shape != (T, len(KEYPOINTS), 3) or self.confidence.shape != (T, len(KEYPOINTS)):
+            raise ValueError(
+                f"human motion '{self.source}': keypoints must be (T,15,3), got {self.keypoints.shape}"
+            )
+        if self.contacts.shape != (T, 2):
+            raise ValueError(
+                f"human motion '{self.source}': contacts must be (T,2), got {self.contacts.shape}"
+            )
+        if not np.all(np.isfinite(self.keypoints)):
+            raise ValueError(f"human motion '{self.source}': keypoints contain NaN or inf")
+        for need in ("pelvis", "left_hip", "right_hip", "left_ankle", "right_ankle"):
+            if self.confidence[:, KEYPOINTS.index(need)].max() <= 0:
+                raise ValueError(f"human motion '{self.source}': keypoint '{need}' is missing in every frame")
+        return self
+
+
+def to_keypoints(
+    joints: np.ndarray,
+    names: list[str] | tuple[str, ...],
+    confidences: np.ndarray | None = None,
+    source: str = "input",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T,J,3) named joints -> (T,15,3) keypoints and (T,15) confidences (0 where the input lacks one)."""
+    joints = np.asarray(joints, dtype=np.float64)
+    names = [str(n) for n in names]
+    if joints.ndim != 3 or joints.shape[2] != 3 or joints.shape[1] != len(names):
+        raise ValueError(
+            f"{source}: joints must be (T, J, 3) with J = len(joint_names) = {len(names)}, got {joints.shape}"
+        )
+    if joints.shape[0] == 0:
+        raise ValueError(f"{source}: zero frames")
+    if not np.all(np.isfinite(joints)):
+        raise ValueError(
+            f"{source}: joints contain NaN or inf (mark missing joints with confidence 0 instead)"
+        )
+    conf_in = np.ones(joints.shape[:2]) if confidences is None else np.asarray(confidences, dtype=np.float64)
+    T = joints.shape[0]
+    kp = np.zeros((T, len(KEYPOINTS), 3))
+    conf = np.zeros((T, len(KEYPOINTS)))
+    for j, name in enumerate(names):
+        target = ALIASES.get(name, name)
+        if target in KEYPOINTS:
+            k = KEYPOINTS.index(target)
+            kp[:, k], conf[:, k] = joints[:, j], conf_in[:, j]
+    if "pelvis" not in names and {"left_hip", "right_hip"} <= set(names):  # BlazePose has no pelvis
+        li, ri = names.index("left_hip"), names.index("right_hip")
+        kp[:, 0] = 0.5 * (joints[:, li] + joints[:, ri])
+        conf[:, 0] = np.minimum(conf_in[:, li], conf_in[:, ri])
+    known = sum(1 for n in names if ALIASES.get(n, n) in KEYPOINTS)
+    if known < 9:
+        raise ValueError(
+            f"{source}: only {known} of the joint names are known keypoints (BlazePose-33, SMPL-24 "
+            "or hsi keypoint names expected)"
+        )
+    return kp, conf
+
+
+def estimate_contacts(
+    keypoints: np.ndarray,
+    fps: float,
+    terrain: Terrain | None,
+    height_margin: float = 0.05,
+    max_speed: float = 0.25,
+) -> np.ndarray:
+    """(T,2) foot contacts: the lower of ankle/toe near its resting height above the terrain and slow."""
+    T = keypoints.shape[0]
+    out = np.zeros((T, 2), dtype=bool)
+    for side in range(2):
+        pts = keypoints[:, [FOOT_KEYPOINTS[side], TOE_KEYPOINTS[side]]]  # (T,2,3)
+        ground = terrain.height_at(pts[..., :2]) if terrain is not None else np.zeros(pts.shape[:2])
+        clearance = (pts[..., 2] - ground).min(axis=1)
+        rest = np.percentile(clearance, 5)
+        speed = np.zeros(T)
+        if T > 1:
+            v = np.linalg.norm(np.diff(pts.mean(axis=1), axis=0), axis=-1) * fps
+            speed[1:], speed[0] = v, v[0]
+        out[:, side] = (clearance <= rest + height_margin) & (speed <= max_speed)
+    return out
+
+
+def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> HumanMotion:
+    """Read a keypoints npz (see module doc); a ``terrain.npz`` beside it is used unless one is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"keypoints npz '{path}' does not exist")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ValueError(f"keypoints npz '{path}' is not readable ({type(e).__name__})") from None
+    with f:
+        missing = {"joints", "joint_names", "fps"} - set(f.files)
+        if missing:
+            raise ValueError(f"keypoints npz '{path}' lacks {sorted(missing)}")
+        fps = float(np.asarray(f["fps"]).reshape(-1)[0])
+        kp, conf = to_keypoints(
+            f["joints"],
+            list(f["joint_names"]),
+            f["confidences"] if "confidences" in f.files else None,
+            source=str(path),
+        )
+        contacts = np.asarray(f["contacts"], dtype=bool) if "contacts" in f.files else None
+    if terrain is None and (path.parent / "terrain.npz").is_file():
+        terrain = Terrain.load(path.parent / "terrain.npz")
+    if contacts is None:
+        contacts = estimate_contacts(kp, fps, terrain)
+    return HumanMotion(fps, kp, conf, contacts, terrain, str(path)).validate()
+
+
+def save_keypoints_npz(motion: HumanMotion, path: str | Path) -> Path:
+    """Write ``motion`` as a keypoints npz (15 hsi keypoint names), atomically; terrain is not written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    np.savez(
+        tmp,
+        schema=HUMAN_MOTION_SCHEMA,
+        joints=motion.keypoints,
+        joint_names=np.array(KEYPOINTS),
+        fps=np.float64(motion.fps),
+        contacts=motion.contacts,
+        confidences=motion.confidence,
+    )
+    os.replace(tmp, path)
+    return path
+
+
+def resample_human(motion: HumanMotion, fps_out: float) -> HumanMotion:
+    """Linear resampling of keypoints (nearest frame for contacts/confidences) to ``fps_out``."""
+    T = motion.num_frames
+    t_in = np.arange(T) / motion.fps
+    n_out = int(np.floor((T - 1) / motion.fps * fps_out + 1e-6)) + 1
+    t_out = np.arange(n_out) / fps_out
+    flat = motion.keypoints.reshape(T, -1)
+    kp = np.stack([np.interp(t_out, t_in, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    near = np.clip(np.rint(t_out * motion.fps).astype(np.int64), 0, T - 1)
+    return HumanMotion(
+        fps_out,
+        kp.reshape(n_out, len(KEYPOINTS), 3),
+        motion.confidence[near],
+        motion.contacts[near],
+        motion.terrain,
+        motion.source,
+    )

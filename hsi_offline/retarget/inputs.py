@@ -1,0 +1,76 @@
+"""Open any supported input as either human motion (to retarget) or an already-retargeted G1 clip.
+
+Formats (``auto`` decides by name/keys): a clip folder with ``human_motion.npz`` (+ ``terrain.npz``), a
+keypoints ``.npz`` (``human.py``), ``.bvh``, a BeyondMimic/holosoma G1 ``.npz`` (has ``joint_pos`` and
+``body_pos_w``), a Unitree G1 ``.csv``. A G1 motion can also be turned into keypoints (``g1_as_human``) to be
+re-retargeted, which checks the pipeline end to end on a motion the robot is known to be able to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hsi_offline.motion.beyondmimic import import_beyondmimic
+from hsi_offline.motion.clip import MotionClip
+from hsi_offline.motion.unitree_csv import import_unitree_csv
+
+from .bvh import load_bvh
+from .human import HumanMotion, load_keypoints_npz
+from .skeleton import KEYPOINTS
+
+FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv")
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "human_motion.npz").is_file():
+            return "keypoints"
+        raise ValueError(f"clip folder '{path}' has no human_motion.npz")
+    suffix = path.suffix.lower()
+    if suffix == ".bvh":
+        return "bvh"
+    if suffix == ".csv":
+        return "unitree_csv"
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                keys = set(f.files)
+        except Exception:
+            raise ValueError(f"'{path}' is not a readable npz") from None
+        if {"joint_pos", "body_pos_w"} <= keys or ("joint_pos" in keys and "joints" not in keys):
+            return "holosoma"
+        if "joints" in keys:
+            return "keypoints"
+        raise ValueError(f"'{path}': npz with keys {sorted(keys)[:6]} is neither keypoints nor a G1 motion")
+    raise ValueError(f"'{path}': unknown input type (use a clip folder, .npz, .bvh or .csv)")
+
+
+def open_input(path: str | Path, fmt: str = "auto", dof: int = 23) -> HumanMotion | MotionClip:
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"input '{path}' does not exist")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}': choose one of {', '.join(FORMATS)}")
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "keypoints":
+        return load_keypoints_npz(path / "human_motion.npz" if path.is_dir() else path)
+    if fmt == "bvh":
+        return load_bvh(path)
+    if fmt == "holosoma":
+        return import_beyondmimic(path, dof)
+    return import_unitree_csv(path, dof)
+
+
+def g1_as_human(clip: MotionClip) -> HumanMotion:
+    """The clip's own 15 keypoints as a 'human' (scale 1): input for a re-retarget."""
+    from .human import estimate_contacts
+    from .problem import robot_keypoints_np
+
+    kp = robot_keypoints_np(clip.dof, clip.root_pos, clip.root_quat, clip.joint_pos)
+    conf = np.ones((clip.num_frames, len(KEYPOINTS)))
+    contacts = estimate_contacts(kp, clip.fps, None)
+    return HumanMotion(
+        clip.fps, kp, conf, contacts, None, f"g1:{clip.provenance.get('source', '')}"
+    ).validate()

@@ -1,0 +1,68 @@
+"""Human motion -> G1 motion clip folder: solve, build the clip, measure, draw, write atomically.
+
+A clip folder holds ``motion.npz`` (the motion clip), ``terrain.npz`` (when not flat), ``quality.json``
+and ``retarget.png``. The clip's ``provenance`` records the source, weights, solver settings and timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from hsi_offline.motion.clip import MotionClip, make_clip
+
+from .human import HumanMotion
+from .problem import RetargetResult, SolverConfig, retarget
+from .quality import QualityReport, evaluate
+from .weights import RetargetWeights
+
+
+def retarget_clip(
+    human: HumanMotion,
+    dof: int = 23,
+    weights: RetargetWeights | None = None,
+    max_iterations: int = 40,
+    terrain_ref: str = "",
+) -> tuple[MotionClip, RetargetResult, QualityReport]:
+    """Solve and measure; the clip's contacts are the human's (what the trainer should reproduce)."""
+    weights = weights or RetargetWeights()
+    result = retarget(human, weights, SolverConfig(max_iterations=max_iterations, dof=dof))
+    clip = make_clip(
+        human.fps,
+        result.root_pos,
+        result.root_quat,
+        result.joint_pos,
+        dof,
+        human.contacts,
+        terrain_ref,
+        {
+            "source": human.source,
+            "method": "pyroki_jaxls_trajopt",
+            "weights": asdict(weights),
+            "max_iterations": max_iterations,
+            "solve_seconds": round(result.solve_seconds, 3),
+            "iterations": result.iterations,
+            "scales": np.round(result.scales, 4).tolist(),
+        },
+    )
+    return clip, result, evaluate(clip, human, result.nominal_scales)
+
+
+def write_clip_folder(
+    folder: str | Path, clip: MotionClip, human: HumanMotion, report: QualityReport, picture: bool = True
+) -> Path:
+    """Write motion.npz (+ terrain.npz, quality.json, retarget.png) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if human.terrain is not None and not human.terrain.is_flat:
+        human.terrain.save(folder / "terrain.npz")
+        clip.terrain = "terrain.npz"
+    clip.save(folder / "motion.npz")
+    report.save(folder / "quality.json")
+    if picture:
+        from .picture import draw_strip
+
+        draw_strip(clip, human, folder / "retarget.png")
+    return folder / "motion.npz"
