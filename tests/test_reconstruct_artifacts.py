@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hsi_offline.reconstruct.artifacts import (HumanMotion, atomic_path, load_camera, load_human_motion,
-                                               save_human_motion)
+from hsi_offline.reconstruct.artifacts import (
+    HumanMotion,
+    atomic_path,
+    load_camera,
+    load_human_motion,
+    save_human_motion,
+)
 from hsi_offline.reconstruct.clip import write_clip
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.skeleton import BLAZEPOSE, SMPL_24, hip_joints_from_blazepose
@@ -20,8 +25,15 @@ from hsi_robot_nodes.terrain import Terrain, make_scene_terrain
 
 def _motion(T: int = 10) -> HumanMotion:
     rng = np.random.default_rng(0)
-    return HumanMotion(rng.standard_normal((T, 24, 3)), SMPL_24, rng.random((T, 2)) > 0.5, rng.random((T, 24)),
-                       30.0, np.ones(T, bool), {"hip_centre": rng.standard_normal((T, 3))})
+    return HumanMotion(
+        rng.standard_normal((T, 24, 3)),
+        SMPL_24,
+        rng.random((T, 2)) > 0.5,
+        rng.random((T, 24)),
+        30.0,
+        np.ones(T, bool),
+        {"hip_centre": rng.standard_normal((T, 3))},
+    )
 
 
 def test_human_motion_roundtrip(tmp_path: Path) -> None:
@@ -35,17 +47,26 @@ def test_human_motion_roundtrip(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (dict(joints=np.zeros((10, 24, 2))), "joints must be"),
-    (dict(contacts=np.zeros((10, 3), bool)), "contacts must be"),
-    (dict(confidences=np.full((10, 24), 2.0)), "confidences must be"),
-    (dict(fps=0.0), "fps"),
-    (dict(joint_names=SMPL_24[:5]), "joint names"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(joints=np.zeros((10, 24, 2))), "joints must be"),
+        (dict(contacts=np.zeros((10, 3), bool)), "contacts must be"),
+        (dict(confidences=np.full((10, 24), 2.0)), "confidences must be"),
+        (dict(fps=0.0), "fps"),
+        (dict(joint_names=SMPL_24[:5]), "joint names"),
+    ],
+)
 def test_human_motion_validation(change: dict, message: str) -> None:
     m = _motion()
-    kw = dict(joints=m.joints, joint_names=m.joint_names, contacts=m.contacts, confidences=m.confidences,
-              fps=m.fps, valid=m.valid)
+    kw = dict(
+        joints=m.joints,
+        joint_names=m.joint_names,
+        contacts=m.contacts,
+        confidences=m.confidences,
+        fps=m.fps,
+        valid=m.valid,
+    )
     kw.update(change)
     with pytest.raises(ValueError, match=message):
         HumanMotion(**kw)
@@ -90,9 +111,19 @@ def test_write_clip_folder(tmp_path: Path) -> None:
     rec = reconstruct(make_clip(gt, 30.0, ter, c, False, seed=2).obs)
     report = write_clip(rec, tmp_path / "clip", {"source": "test"})
     names = {p.name for p in (tmp_path / "clip").iterdir()}
-    assert names == {"human_motion.npz", "terrain.npz", "terrain_mesh.ply", "camera.npz", "report.json",
-                     "contact_sheet.png", "terrain_topdown.png"}
-    assert json.loads((tmp_path / "clip" / "report.json").read_text())["schema"] == "hsi_robot.reconstruct_report/1"
+    assert names == {
+        "human_motion.npz",
+        "terrain.npz",
+        "terrain_mesh.ply",
+        "camera.npz",
+        "report.json",
+        "contact_sheet.png",
+        "terrain_topdown.png",
+    }
+    assert (
+        json.loads((tmp_path / "clip" / "report.json").read_text())["schema"]
+        == "hsi_robot.reconstruct_report/1"
+    )
     assert 1.4 < report["body_height_m"] < 2.0
     t = Terrain.load(tmp_path / "clip" / "terrain.npz")
     assert 0.02 <= t.resolution <= 0.05
@@ -102,3 +133,26 @@ def test_write_clip_folder(tmp_path: Path) -> None:
     m = load_human_motion(tmp_path / "clip")
     uv = cam.project(m.joints)
     assert np.all(np.isfinite(uv)) and cam.static
+
+
+def test_view_serves_a_clip(tmp_path: Path) -> None:
+    import viser
+
+    from hsi_offline.reconstruct.view import build_scene
+
+    ter = make_scene_terrain("flat", 0.05)
+    gt, c = place_on_terrain(walk(2.0, 30.0, speed=0.8), 30.0, ter)
+    rec = reconstruct(make_clip(gt, 30.0, ter, c, False, seed=2).obs)
+    write_clip(rec, tmp_path / "clip")
+    import socket
+
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = viser.ViserServer(host="127.0.0.1", port=port)
+    try:
+        motion, show = build_scene(server, tmp_path / "clip")
+        show(motion.num_frames - 1)
+        assert motion.num_frames == len(gt)
+    finally:
+        server.stop()

@@ -21,7 +21,9 @@ def motion() -> np.ndarray:
 
 
 @pytest.mark.parametrize(("scene", "moving"), [("flat", False), ("stairs", False), ("kerb", True)])
-def test_reconstruct_recovers_motion_and_support_heights(motion: np.ndarray, scene: str, moving: bool) -> None:
+def test_reconstruct_recovers_motion_and_support_heights(
+    motion: np.ndarray, scene: str, moving: bool
+) -> None:
     ter = make_scene_terrain(scene, 0.02)
     gt, contacts = place_on_terrain(motion, 30.0, ter)
     clip = make_clip(gt, 30.0, ter, contacts, moving, seed=3)

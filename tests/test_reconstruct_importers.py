@@ -31,7 +31,9 @@ def write_fake_smpl_model(path: Path) -> np.ndarray:
     J_reg = np.zeros((24, V))
     J_reg[np.arange(24), np.arange(24)] = 1.0
     weights = np.zeros((V, 24))
-    weights[np.arange(24), SMPL_PARENTS[:1] * 0 + [0] + SMPL_PARENTS[1:]] = 1.0  # vertex j moves with its parent
+    weights[np.arange(24), SMPL_PARENTS[:1] * 0 + [0] + SMPL_PARENTS[1:]] = (
+        1.0  # vertex j moves with its parent
+    )
     weights[24:, 0] = 1.0
     shapedirs = np.zeros((V, 3, 10))
     shapedirs[:, 2, 0] = 0.05 * v[:, 2]  # beta 0 stretches the body vertically
@@ -40,8 +42,15 @@ def write_fake_smpl_model(path: Path) -> np.ndarray:
 
     import scipy.sparse as sp
 
-    data = dict(v_template=v, shapedirs=shapedirs, posedirs=np.zeros((V, 3, 207)), J_regressor=sp.csc_matrix(J_reg),
-                weights=weights, kintree_table=kintree, f=np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64))
+    data = dict(
+        v_template=v,
+        shapedirs=shapedirs,
+        posedirs=np.zeros((V, 3, 207)),
+        J_regressor=sp.csc_matrix(J_reg),
+        weights=weights,
+        kintree_table=kintree,
+        f=np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64),
+    )
     with open(path, "wb") as fh:  # SMPL ships as a pickle (J_regressor sparse), the layout smplx reads
         pickle.dump(data, fh)
     return rest
@@ -51,10 +60,16 @@ def test_smpl_importer_uses_real_smplx_loader(tmp_path: Path) -> None:
     rest = write_fake_smpl_model(tmp_path / "SMPL_NEUTRAL.pkl")
     T = 40
     t = np.arange(T) / 30.0
-    params = dict(global_orient=np.tile([np.pi, 0, 0], (T, 1)),  # SMPL y-up body -> camera y-down
-                  body_pose=np.zeros((T, 69)), betas=np.zeros(10),
-                  transl=np.stack([0.05 * np.sin(t), np.zeros(T), np.full(T, 4.0)], 1),  # standing, swaying
-                  K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]), width=1280, height=720, fps=30.0)
+    params = dict(
+        global_orient=np.tile([np.pi, 0, 0], (T, 1)),  # SMPL y-up body -> camera y-down
+        body_pose=np.zeros((T, 69)),
+        betas=np.zeros(10),
+        transl=np.stack([0.05 * np.sin(t), np.zeros(T), np.full(T, 4.0)], 1),  # standing, swaying
+        K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]),
+        width=1280,
+        height=720,
+        fps=30.0,
+    )
     params["body_pose"][:, 3 * 3] = 0.4 * np.sin(2 * np.pi * t)  # left knee bends
     np.savez(tmp_path / "params.npz", **params)
     J = smpl_joints(load_smpl_params(tmp_path / "params.npz"), tmp_path / "SMPL_NEUTRAL.pkl")
@@ -76,8 +91,17 @@ def test_smpl_importer_errors(tmp_path: Path) -> None:
         load_smpl_params(tmp_path / "p.npz")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_smpl_params(tmp_path / "none.npz")
-    np.savez(tmp_path / "q.npz", global_orient=np.zeros((5, 3)), body_pose=np.zeros((5, 10)), betas=np.zeros(10),
-             transl=np.zeros((5, 3)), K=np.eye(3), width=10, height=10, fps=30.0)
+    np.savez(
+        tmp_path / "q.npz",
+        global_orient=np.zeros((5, 3)),
+        body_pose=np.zeros((5, 10)),
+        betas=np.zeros(10),
+        transl=np.zeros((5, 3)),
+        K=np.eye(3),
+        width=10,
+        height=10,
+        fps=30.0,
+    )
     with pytest.raises(ValueError, match="body_pose must be"):
         load_smpl_params(tmp_path / "q.npz")
 
@@ -113,8 +137,18 @@ def test_depth_cameras_importer_gives_metric_ground(tmp_path: Path) -> None:
     Xc = np.einsum("tki,tjk->tji", c2w[:, :3, :3], gt - eye[:, None])
     uv = Xc[..., :2] / Xc[..., 2:3] @ Kv[:2, :2].T + Kv[:2, 2]
     root_c = 0.5 * (Xc[:, 1] + Xc[:, 2])
-    obs = Observations(SMPL, uv, np.full((T, 24), 0.9), Xc - root_c[:, None], np.full((T, 24), 0.8),
-                       np.ones(T, bool), Kv, 1920, 1080, 30.0)
+    obs = Observations(
+        SMPL,
+        uv,
+        np.full((T, 24), 0.9),
+        Xc - root_c[:, None],
+        np.full((T, 24), 0.8),
+        np.ones(T, bool),
+        Kv,
+        1920,
+        1080,
+        30.0,
+    )
     dc = load_depth_cameras(tmp_path / "megasam.npz", obs)
     rec = reconstruct(obs, dc.cams, dc.points)
     assert rec.alpha == pytest.approx(1 / unit, rel=0.1)
@@ -128,21 +162,40 @@ def test_depth_cameras_importer_gives_metric_ground(tmp_path: Path) -> None:
 
 def _write_bvh(path: Path, frames: int = 30) -> None:
     """A tiny BVH (cm, y up) with the common Mixamo-like names; the hips translate along x."""
+
     def joint(name: str, off: tuple[float, float, float], kids: str, ind: str) -> str:
-        return (f"{ind}JOINT {name}\n{ind}{{\n{ind}  OFFSET {off[0]} {off[1]} {off[2]}\n"
-                f"{ind}  CHANNELS 3 Zrotation Xrotation Yrotation\n{kids}{ind}}}\n")
+        return (
+            f"{ind}JOINT {name}\n{ind}{{\n{ind}  OFFSET {off[0]} {off[1]} {off[2]}\n"
+            f"{ind}  CHANNELS 3 Zrotation Xrotation Yrotation\n{kids}{ind}}}\n"
+        )
 
     def end(ind: str) -> str:
         return f"{ind}End Site\n{ind}{{\n{ind}  OFFSET 0 5 0\n{ind}}}\n"
 
-    leg = lambda s, x: joint(f"{s}UpLeg", (x, -5, 0), joint(f"{s}Leg", (0, -42, 0), joint(  # noqa: E731
-        f"{s}Foot", (0, -42, 0), joint(f"{s}ToeBase", (0, -8, 14), end("      "), "     "), "    "), "   "), "  ")
-    arm = lambda s, x: joint(f"{s}Shoulder", (x * 0.4, 45, 0), joint(f"{s}Arm", (x, 0, 0), joint(  # noqa: E731
-        f"{s}ForeArm", (0, -27, 0), joint(f"{s}Hand", (0, -25, 0), end("      "), "     "), "    "), "   "), "   ")
-    spine = joint("Spine", (0, 10, 0), arm("Left", 18) + arm("Right", -18) + joint("Head", (0, 50, 0), end("    "),
-                  "   "), "  ")
-    text = ("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation"
-            " Yrotation\n" + leg("Left", 9) + leg("Right", -9) + spine + "}\n")
+    def chain(names: list[str], offsets: list[tuple[float, float, float]], ind: str = "  ") -> str:
+        if not names:
+            return end(ind)
+        return joint(names[0], offsets[0], chain(names[1:], offsets[1:], ind + " "), ind)
+
+    def leg(s: str, x: float) -> str:
+        return chain(
+            [f"{s}UpLeg", f"{s}Leg", f"{s}Foot", f"{s}ToeBase"],
+            [(x, -5, 0), (0, -42, 0), (0, -42, 0), (0, -8, 14)],
+        )
+
+    def arm(s: str, x: float) -> str:
+        return chain(
+            [f"{s}Shoulder", f"{s}Arm", f"{s}ForeArm", f"{s}Hand"],
+            [(x * 0.4, 45, 0), (x, 0, 0), (0, -27, 0), (0, -25, 0)],
+            "   ",
+        )
+
+    spine = joint(
+        "Spine", (0, 10, 0), arm("Left", 18) + arm("Right", -18) + chain(["Head"], [(0, 50, 0)], "   "), "  "
+    )
+    header = "HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n"
+    header += "  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
+    text = header + leg("Left", 9) + leg("Right", -9) + spine + "}\n"
     rows = [f"{100 * i / frames:.3f} 95 0 0 0 0" + " 0 0 0" * 18 for i in range(frames)]
     text += f"MOTION\nFrames: {frames}\nFrame Time: 0.033333\n" + "\n".join(rows) + "\n"
     path.write_text(text)
@@ -175,18 +228,27 @@ def test_videomimic_folder_import(tmp_path: Path) -> None:
         f.create_dataset("root_orient/0", data=np.zeros((len(gt), 3), np.float32))
         f.create_dataset("world_rotation", data=np.eye(3))
     ny, nx = ter.shape
-    xs, ys = np.meshgrid(ter.origin[0] + np.arange(nx) * ter.resolution, ter.origin[1] + np.arange(ny) * ter.resolution)
+    xs, ys = np.meshgrid(
+        ter.origin[0] + np.arange(nx) * ter.resolution, ter.origin[1] + np.arange(ny) * ter.resolution
+    )
     V = np.stack([xs.ravel(), ys.ravel(), ter.heights.ravel() + 0.3], 1)
     idx = np.arange(nx * ny).reshape(ny, nx)
-    F = np.concatenate([np.stack([idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()], 1),
-                        np.stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel(), idx[1:, :-1].ravel()], 1)])
+    F = np.concatenate(
+        [
+            np.stack([idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()], 1),
+            np.stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel(), idx[1:, :-1].ravel()], 1),
+        ]
+    )
     mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(V), o3d.utility.Vector3iVector(F))
     o3d.io.write_triangle_mesh(str(tmp_path / "background_mesh.obj"), mesh)
     rec = load_videomimic(tmp_path)
     assert rec.supports.ground == 0.0
-    np.testing.assert_allclose(rec.motion.joints, gt + [0, 0, 0.3 - 0.3 - (rec.motion.joints - gt)[..., 2].mean()],
-                               atol=0.03)
-    kerb_top = rec.terrain.height_at(np.array([[2.0, 0.0]]))[0] - rec.terrain.height_at(np.array([[0.0, 0.0]]))[0]
+    np.testing.assert_allclose(
+        rec.motion.joints, gt + [0, 0, 0.3 - 0.3 - (rec.motion.joints - gt)[..., 2].mean()], atol=0.03
+    )
+    kerb_top = (
+        rec.terrain.height_at(np.array([[2.0, 0.0]]))[0] - rec.terrain.height_at(np.array([[0.0, 0.0]]))[0]
+    )
     assert kerb_top == pytest.approx(0.15, abs=0.03)
     write_clip(rec, tmp_path / "clip", {"source": "videomimic"})
     assert (tmp_path / "clip" / "report.json").is_file()
@@ -195,19 +257,26 @@ def test_videomimic_folder_import(tmp_path: Path) -> None:
 
 
 def _constant_depth_onnx(path: Path, depth: np.ndarray) -> None:
-    """A tiny ONNX model (onnx helper API) returning a fixed depth map, image-independent: depth * 3 + 0*mean."""
+    """A tiny ONNX model (onnx helper API) returning a fixed depth map (x3), whatever the image."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     h, w = depth.shape
-    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=1),
-             helper.make_node("Mul", ["m", "zero"], ["z"]),
-             helper.make_node("Add", ["z", "depth"], ["out"])]
-    graph = helper.make_graph(nodes, "const_depth",
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, h, w])],
-                              [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero"),
-                               numpy_helper.from_array((3.0 * depth).astype(np.float32)[None, None], "depth")])
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["m"], keepdims=1),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Add", ["z", "depth"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "const_depth",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, h, w])],
+        [
+            numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero"),
+            numpy_helper.from_array((3.0 * depth).astype(np.float32)[None, None], "depth"),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
@@ -221,8 +290,18 @@ def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
     gt, c = place_on_terrain(walk(2.0, 30.0, speed=0.8), 30.0, ter)
     from hsi_offline.reconstruct.synthetic import NoiseConfig
 
-    clip = make_clip(gt, 30.0, ter, c, False, noise=NoiseConfig(lifted_scale=1.0), seed=5, width=1280, height=720,
-                     focal=800.0)
+    clip = make_clip(
+        gt,
+        30.0,
+        ter,
+        c,
+        False,
+        noise=NoiseConfig(lifted_scale=1.0),
+        seed=5,
+        width=1280,
+        height=720,
+        focal=800.0,
+    )
     # the floor's true depth seen from the benchmark's static camera (eye, R_wc from make_clip's layout)
     from hsi_offline.reconstruct.synthetic import look_at
 
@@ -237,7 +316,9 @@ def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
     _constant_depth_onnx(tmp_path / "depth.onnx", np.minimum(lam, 30.0))
     video = write_video(tmp_path / "v.mp4", [np.full((180, 320, 3), 128, np.uint8)] * len(gt), fps=30)
     pts = scene_points_from_onnx(tmp_path / "depth.onnx", video, clip.obs, None)
-    world = pts @ R.T + eye  # camera -> true world: the floor must come out at z = 0 after the body-based scale
+    world = (
+        pts @ R.T + eye
+    )  # camera -> true world: the floor must come out at z = 0 after the body-based scale
     near = np.linalg.norm(world[:, :2] - centre[:2], axis=1) < 3.0
     assert np.median(np.abs(world[near, 2])) < 0.1
     rec = reconstruct(clip.obs, None, pts)

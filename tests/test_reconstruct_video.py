@@ -9,8 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hsi_offline.reconstruct.perception import (PerceptionConfig, check_single_person, check_tracking,
-                                                count_other_people, run_mediapipe)
+from hsi_offline.reconstruct.perception import (
+    PerceptionConfig,
+    check_single_person,
+    check_tracking,
+    count_other_people,
+    run_mediapipe,
+)
 from hsi_offline.reconstruct.video import fps_from_times, iter_frames, probe, write_video
 
 
@@ -22,8 +27,15 @@ def _stick_figure_frames(n: int, w: int = 160, h: int = 240) -> list[np.ndarray]
     for i in range(n):
         img = np.full((h, w, 3), 200, np.uint8)
         x = 40 + 2 * i
-        pts = {"head": (x, 40), "neck": (x, 70), "hip": (x, 140), "lf": (x - 20, 220), "rf": (x + 20, 220),
-               "lh": (x - 30, 110), "rh": (x + 30, 110)}
+        pts = {
+            "head": (x, 40),
+            "neck": (x, 70),
+            "hip": (x, 140),
+            "lf": (x - 20, 220),
+            "rf": (x + 20, 220),
+            "lh": (x - 30, 110),
+            "rh": (x + 30, 110),
+        }
         cv2.circle(img, pts["head"], 18, (20, 20, 20), 3)
         for a, b in (("neck", "hip"), ("hip", "lf"), ("hip", "rf"), ("neck", "lh"), ("neck", "rh")):
             cv2.line(img, pts[a], pts[b], (20, 20, 20), 4)
@@ -46,8 +58,12 @@ def test_probe_honours_rotation_and_frame_rate(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hsi_offline.cli", "reconstruct", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hsi_offline.cli", "reconstruct", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_unreadable_video_is_one_line_error(tmp_path: Path) -> None:

@@ -41,10 +41,17 @@ def run_case(joints: np.ndarray, fps: float, scene: str, moving: bool, seed: int
     t0 = time.perf_counter()
     rec = reconstruct(clip.obs, clip.cams)
     total = time.perf_counter() - t0
-    out = {"scene": scene, "camera": "moving" if moving else "static", "frames": len(gt),
-           "fit_seconds": rec.fit_seconds, "solve_seconds": total}
+    out = {
+        "scene": scene,
+        "camera": "moving" if moving else "static",
+        "frames": len(gt),
+        "fit_seconds": rec.fit_seconds,
+        "solve_seconds": total,
+    }
     out.update(segment_mpjpe(rec.motion.joints, gt))
-    out.update(terrain_errors(rec.terrain, ter, rec.motion.joints, gt, contacts, (SMPL.left_foot, SMPL.right_foot)))
+    out.update(
+        terrain_errors(rec.terrain, ter, rec.motion.joints, gt, contacts, (SMPL.left_foot, SMPL.right_foot))
+    )
     if moving:
         out["alpha_rel_err"] = abs(rec.alpha / clip.true_alpha - 1.0)
     return out
@@ -80,9 +87,13 @@ def run(args: argparse.Namespace) -> int:
         for moving in (False, True):
             r = run_case(J, fps, scene, moving, args.seed)
             rows.append(r)
-            print(f"{scene:12s} {r['camera']:7s} WA-MPJPE {r['wa_mpjpe_mm']:6.1f} mm  W-MPJPE {r['w_mpjpe_mm']:6.1f} mm"
-                  f"  support {r['support_height_err_cm']:5.2f} cm  chamfer {r['chamfer_cm']:5.2f} cm"
-                  f"  fit {r['fit_seconds']:.2f} s", flush=True)
+            print(
+                f"{scene:12s} {r['camera']:7s} WA-MPJPE {r['wa_mpjpe_mm']:6.1f} mm"
+                f"  W-MPJPE {r['w_mpjpe_mm']:6.1f} mm"
+                f"  support {r['support_height_err_cm']:5.2f} cm  chamfer {r['chamfer_cm']:5.2f} cm"
+                f"  fit {r['fit_seconds']:.2f} s",
+                flush=True,
+            )
     keys = ("wa_mpjpe_mm", "w_mpjpe_mm", "support_height_err_cm", "chamfer_cm", "fit_seconds")
     summary = {f"median_{k}": float(np.median([r[k] for r in rows])) for k in keys}
     for cam in ("static", "moving"):
@@ -91,8 +102,14 @@ def run(args: argparse.Namespace) -> int:
     if args.video:
         summary["perception_ms_per_frame"] = time_perception(args.video)
     print("summary: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
-    result = {"benchmark": "reconstruct", "motion": source, "frames": args.frames, "fps": fps, "cases": rows,
-              "summary": summary}
+    result = {
+        "benchmark": "reconstruct",
+        "motion": source,
+        "frames": args.frames,
+        "fps": fps,
+        "cases": rows,
+        "summary": summary,
+    }
     if args.json:
         write_json(result, args.json)
     else:

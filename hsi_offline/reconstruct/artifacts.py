@@ -88,10 +88,17 @@ def save_human_motion(m: HumanMotion, path: str | Path) -> Path:
     validate_human_motion(m)
     path = Path(path)
     with atomic_path(path, ".npz") as tmp:
-        np.savez(tmp, schema=HUMAN_MOTION_SCHEMA, joints=m.joints.astype(np.float32),
-                 joint_names=np.array(m.joint_names), contacts=m.contacts, confidences=m.confidences.astype(np.float32),
-                 fps=np.float64(m.fps), valid=m.valid,
-                 **{f"extra_{k}": np.asarray(v, dtype=np.float32) for k, v in m.extras.items()})
+        np.savez(
+            tmp,
+            schema=HUMAN_MOTION_SCHEMA,
+            joints=m.joints.astype(np.float32),
+            joint_names=np.array(m.joint_names),
+            contacts=m.contacts,
+            confidences=m.confidences.astype(np.float32),
+            fps=np.float64(m.fps),
+            valid=m.valid,
+            **{f"extra_{k}": np.asarray(v, dtype=np.float32) for k, v in m.extras.items()},
+        )
     return path
 
 
@@ -101,7 +108,9 @@ def load_human_motion(path: str | Path) -> HumanMotion:
     if path.is_dir():
         path = path / "human_motion.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"human motion file '{path}' does not exist (run `hsi-offline reconstruct` first)")
+        raise FileNotFoundError(
+            f"human motion file '{path}' does not exist (run `hsi-offline reconstruct` first)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             schema = str(f["schema"]) if "schema" in f.files else "<none>"
@@ -111,8 +120,15 @@ def load_human_motion(path: str | Path) -> HumanMotion:
             if missing:
                 raise ValueError(f"'{path}' lacks {sorted(missing)}")
             extras = {k[6:]: np.asarray(f[k], dtype=np.float64) for k in f.files if k.startswith("extra_")}
-            return HumanMotion(np.asarray(f["joints"]), tuple(f["joint_names"].tolist()), np.asarray(f["contacts"]),
-                               np.asarray(f["confidences"]), float(f["fps"]), np.asarray(f["valid"]), extras)
+            return HumanMotion(
+                np.asarray(f["joints"]),
+                tuple(f["joint_names"].tolist()),
+                np.asarray(f["contacts"]),
+                np.asarray(f["confidences"]),
+                float(f["fps"]),
+                np.asarray(f["valid"]),
+                extras,
+            )
     except ValueError as e:
         if str(path) in str(e):
             raise
@@ -141,8 +157,16 @@ class CameraTrack:
 
 def save_camera(cam: CameraTrack, path: str | Path) -> Path:
     with atomic_path(path, ".npz") as tmp:
-        np.savez(tmp, schema=CAMERA_SCHEMA, K=cam.K, R_wc=cam.R_wc, t_wc=cam.t_wc, width=cam.width,
-                 height=cam.height, static=cam.static)
+        np.savez(
+            tmp,
+            schema=CAMERA_SCHEMA,
+            K=cam.K,
+            R_wc=cam.R_wc,
+            t_wc=cam.t_wc,
+            width=cam.width,
+            height=cam.height,
+            static=cam.static,
+        )
     return Path(path)
 
 

@@ -17,21 +17,39 @@ log = logging.getLogger("hsi_offline.reconstruct")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", nargs="?", help="input video (MP4/MOV/...); optional with --smpl/--videomimic")
     p.add_argument("--out", required=True, help="clip folder to write")
-    p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels (default: from "
-                   "--focal-mm35)")
+    p.add_argument(
+        "--focal-px",
+        type=float,
+        default=None,
+        help="camera focal length in pixels (default: from --focal-mm35)",
+    )
     p.add_argument("--focal-mm35", type=float, default=26.0, help="35 mm-equivalent focal length (phone: 26)")
     p.add_argument("--max-gap", type=float, default=2.0, help="longest untracked stretch allowed (s)")
-    p.add_argument("--allow-multiple", action="store_true", help="keep the most prominent person when several "
-                   "are visible (default: refuse)")
-    p.add_argument("--moving-camera", choices=("auto", "yes", "no"), default="auto",
-                   help="estimate camera motion by structure-from-motion on the background (auto: detect)")
+    p.add_argument(
+        "--allow-multiple",
+        action="store_true",
+        help="keep the most prominent person when several are visible (default: refuse)",
+    )
+    p.add_argument(
+        "--moving-camera",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="estimate camera motion by structure-from-motion on the background (auto: detect)",
+    )
     p.add_argument("--terrain-res", type=float, default=0.04, help="heightfield resolution (0.02-0.05 m)")
     p.add_argument("--depth-onnx", default=None, help="optional monocular depth ONNX model (onnxruntime)")
-    p.add_argument("--smpl", default=None, help="per-frame SMPL/SMPL-X parameters (.npz) instead of MediaPipe")
+    p.add_argument(
+        "--smpl", default=None, help="per-frame SMPL/SMPL-X parameters (.npz) instead of MediaPipe"
+    )
     p.add_argument("--smpl-model", default=None, help="folder or file of the SMPL/SMPL-X model (for --smpl)")
-    p.add_argument("--depth-cameras", default=None, help="MegaSaM/MonST3R-style .npz: depths, cam_c2w, intrinsic")
-    p.add_argument("--videomimic", default=None, help="VideoMimic output folder (gravity-calibrated keypoints + "
-                   "background mesh)")
+    p.add_argument(
+        "--depth-cameras", default=None, help="MegaSaM/MonST3R-style .npz: depths, cam_c2w, intrinsic"
+    )
+    p.add_argument(
+        "--videomimic",
+        default=None,
+        help="VideoMimic output folder (gravity-calibrated keypoints + background mesh)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
     if not (0.02 <= args.terrain_res <= 0.05):
         raise UserError(f"--terrain-res {args.terrain_res} outside 0.02..0.05 m")
     out = Path(args.out)
-    pcfg = PerceptionConfig(focal_mm_35=args.focal_mm35, focal_px=args.focal_px, max_gap_seconds=args.max_gap,
-                            allow_multiple=args.allow_multiple)
+    pcfg = PerceptionConfig(
+        focal_mm_35=args.focal_mm35,
+        focal_px=args.focal_px,
+        max_gap_seconds=args.max_gap,
+        allow_multiple=args.allow_multiple,
+    )
     scfg = SolveConfig(terrain_resolution=args.terrain_res)
     if args.videomimic:
-        from hsi_offline.reconstruct.importers.videomimic import load_videomimic
         from hsi_offline.reconstruct.clip import write_clip
+        from hsi_offline.reconstruct.importers.videomimic import load_videomimic
 
         rec = load_videomimic(args.videomimic, scfg)
         report = write_clip(rec, out, {"source": "videomimic", "input": str(args.videomimic)})
@@ -77,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.video and args.moving_camera != "no":
         from hsi_offline.reconstruct.sfm import estimate_camera_motion
 
-        sfm = estimate_camera_motion(args.video, obs, force=args.moving_camera == "yes", max_side=pcfg.max_side)
+        sfm = estimate_camera_motion(
+            args.video, obs, force=args.moving_camera == "yes", max_side=pcfg.max_side
+        )
         stats["camera_source"] = sfm.source
         stats["camera_motion"] = sfm.summary
         cams = sfm.cams
@@ -92,8 +116,16 @@ def run(args: argparse.Namespace) -> int:
         frames = _sheet_frames(args.video, obs.num_frames)
     from hsi_offline.reconstruct.clip import write_clip
 
-    report = write_clip(rec, out, {"source": "smpl" if args.smpl else "mediapipe", "input": str(args.video or
-                                   args.smpl), "perception": stats}, frames)
+    report = write_clip(
+        rec,
+        out,
+        {
+            "source": "smpl" if args.smpl else "mediapipe",
+            "input": str(args.video or args.smpl),
+            "perception": stats,
+        },
+        frames,
+    )
     _summary(report, out)
     return 0
 
@@ -110,8 +142,15 @@ def _sheet_frames(video: str, T: int, n: int = 12) -> dict[int, np.ndarray]:
 
 
 def _summary(report: dict, out: Path) -> None:
-    seats = ", ".join(f"{s['height_m']:.2f} m at ({s['centre_xy_m'][0]:.2f}, {s['centre_xy_m'][1]:.2f})"
-                      for s in report.get("seats", [])) or "none"
-    print(f"clip folder: {out}\n  tracked {report['tracked_frames']}/{report['frames']} frames, body height "
-          f"{report['body_height_m']:.2f} m, ground {report['ground_level_m']:.2f} m, seats: {seats}, "
-          f"support levels {report['support_levels_m']}, fit {report['fit_seconds']:.2f} s")
+    seats = (
+        ", ".join(
+            f"{s['height_m']:.2f} m at ({s['centre_xy_m'][0]:.2f}, {s['centre_xy_m'][1]:.2f})"
+            for s in report.get("seats", [])
+        )
+        or "none"
+    )
+    print(
+        f"clip folder: {out}\n  tracked {report['tracked_frames']}/{report['frames']} frames, body height "
+        f"{report['body_height_m']:.2f} m, ground {report['ground_level_m']:.2f} m, seats: {seats}, "
+        f"support levels {report['support_levels_m']}, fit {report['fit_seconds']:.2f} s"
+    )

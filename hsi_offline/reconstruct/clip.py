@@ -29,27 +29,44 @@ def scene_figures(rec: Reconstruction) -> dict:
     stand = np.percentile(head_top - (X[:, feet, 2] - sk.sole_offsets()[feet]).min(1), 90)
     levels = sorted({round(f.height, 2) for f in rec.supports.footprints})
     return {
-        "frames": m.num_frames, "tracked_frames": int(m.valid.sum()),
-        "tracked_fraction": float(m.valid.mean()), "fps": m.fps,
+        "frames": m.num_frames,
+        "tracked_frames": int(m.valid.sum()),
+        "tracked_fraction": float(m.valid.mean()),
+        "fps": m.fps,
         "body_height_m": float(stand),
         "ground_level_m": float(rec.supports.ground),
         "gravity_up_in_camera": [float(v) for v in rec.up_in_camera],
-        "camera_static": bool(rec.camera.static), "scene_scale_alpha": rec.alpha,
+        "camera_static": bool(rec.camera.static),
+        "scene_scale_alpha": rec.alpha,
         "support_levels_m": levels,
         "footprints": len(rec.supports.footprints),
-        "seats": [{"height_m": s.height, "centre_xy_m": [float(s.centre[0]), float(s.centre[1])],
-                   "frames": [int(s.frames[0]), int(s.frames[1])],
-                   "seconds": (s.frames[1] - s.frames[0]) / m.fps} for s in rec.supports.seats],
+        "seats": [
+            {
+                "height_m": s.height,
+                "centre_xy_m": [float(s.centre[0]), float(s.centre[1])],
+                "frames": [int(s.frames[0]), int(s.frames[1])],
+                "seconds": (s.frames[1] - s.frames[0]) / m.fps,
+            }
+            for s in rec.supports.seats
+        ],
         "contact_fraction": [float(m.contacts[:, 0].mean()), float(m.contacts[:, 1].mean())],
-        "reprojection_px_median": rec.reproj_px, "fit_seconds": rec.fit_seconds,
-        "terrain": {"shape": list(rec.terrain.shape), "resolution_m": rec.terrain.resolution,
-                    "origin": list(rec.terrain.origin), "height_range_m": [float(rec.terrain.heights.min()),
-                                                                           float(rec.terrain.heights.max())]},
+        "reprojection_px_median": rec.reproj_px,
+        "fit_seconds": rec.fit_seconds,
+        "terrain": {
+            "shape": list(rec.terrain.shape),
+            "resolution_m": rec.terrain.resolution,
+            "origin": list(rec.terrain.origin),
+            "height_range_m": [float(rec.terrain.heights.min()), float(rec.terrain.heights.max())],
+        },
     }
 
 
-def write_clip(rec: Reconstruction, out: str | Path, extra_report: dict | None = None,
-               frames: dict[int, np.ndarray] | None = None) -> dict:
+def write_clip(
+    rec: Reconstruction,
+    out: str | Path,
+    extra_report: dict | None = None,
+    frames: dict[int, np.ndarray] | None = None,
+) -> dict:
     """Write every artifact atomically; the report is written last (its presence marks a complete folder)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ class FitConfig:
 
 @dataclass
 class CameraPoses:
-    """World-from-camera rotations and camera centres up to the scene scale alpha (static: identity, zeros)."""
+    """World-from-camera rotations and camera centres up to the scene scale alpha (static: identity)."""
 
     R_wc: np.ndarray  # (T, 3, 3)
     c: np.ndarray  # (T, 3)
@@ -103,7 +103,9 @@ def init_root_positions(obs: Observations) -> np.ndarray:
             t_out[t] = sol
     ok = np.all(np.isfinite(t_out), axis=1)
     if ok.sum() < 2:
-        raise ValueError("the person could not be placed in 3D in at least 2 frames (too few visible keypoints)")
+        raise ValueError(
+            "the person could not be placed in 3D in at least 2 frames (too few visible keypoints)"
+        )
     idx = np.arange(T)
     return np.stack([np.interp(idx, idx[ok], t_out[ok, k]) for k in range(3)], axis=1)
 
@@ -137,8 +139,9 @@ def estimate_alpha(root_cam: np.ndarray, cams: CameraPoses, obs: Observations | 
     return float(grid[int(np.argmin(score))])
 
 
-def _linear_system(obs: Observations, cams: CameraPoses, contacts: np.ndarray | None,
-                   cfg: FitConfig) -> tuple[sp.csr_matrix, np.ndarray]:
+def _linear_system(
+    obs: Observations, cams: CameraPoses, contacts: np.ndarray | None, cfg: FitConfig
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """Sparse A, b of the linear residual blocks r = A x - b (3D, smoothness, contact)."""
     T, J = obs.uv.shape[:2]
     n = T * J * 3
@@ -150,7 +153,11 @@ def _linear_system(obs: Observations, cams: CameraPoses, contacts: np.ndarray | 
     w3 = (obs.conf3d / cfg.sigma_3d)[..., None] * np.ones(3)
     Lw = np.einsum("tik,tjk->tji", cams.R_wc, obs.lifted)
     ridx = r0 + np.arange(n).reshape(T, J, 3)
-    for col, coef in ((vid, 1.0), (vid[:, [sk.left_hip]].repeat(J, 1), -0.5), (vid[:, [sk.right_hip]].repeat(J, 1), -0.5)):
+    for col, coef in (
+        (vid, 1.0),
+        (vid[:, [sk.left_hip]].repeat(J, 1), -0.5),
+        (vid[:, [sk.right_hip]].repeat(J, 1), -0.5),
+    ):
         rows.append(ridx.ravel())
         cols.append(col.ravel())
         vals.append((coef * w3).ravel())
@@ -163,7 +170,7 @@ def _linear_system(obs: Observations, cams: CameraPoses, contacts: np.ndarray | 
         ridx = r0 + np.arange(m)
         for k, coef in ((0, 1.0), (1, -2.0), (2, 1.0)):
             rows.append(ridx)
-            cols.append(vid[k:T - 2 + k].ravel())
+            cols.append(vid[k : T - 2 + k].ravel())
             vals.append(np.full(m, coef / s_acc))
         rhs.append(np.zeros(m))
         r0 += m
@@ -185,8 +192,9 @@ def _linear_system(obs: Observations, cams: CameraPoses, contacts: np.ndarray | 
     return A, np.concatenate(rhs)
 
 
-def _reprojection(x: np.ndarray, obs: Observations, cams: CameraPoses, cfg: FitConfig, moving: bool
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _reprojection(
+    x: np.ndarray, obs: Observations, cams: CameraPoses, cfg: FitConfig, moving: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Weighted reprojection residuals (T, J, 2), their Jacobian w.r.t. each joint (T, J, 2, 3) and, when the
     camera moves, w.r.t. log(alpha) (T, J, 2). Each residual depends on one joint only: block-diagonal."""
     T, J = obs.uv.shape[:2]
@@ -202,8 +210,13 @@ def _reprojection(x: np.ndarray, obs: Observations, cams: CameraPoses, cfg: FitC
     w = obs.conf2d / cfg.sigma_px
     r = np.stack([w * (u - obs.uv[..., 0]), w * (v - obs.uv[..., 1])], -1)
     zero = np.zeros_like(z)
-    dproj = np.stack([np.stack([fx / z, zero, -fx * Xc[..., 0] / z**2], -1),
-                      np.stack([zero, fy / z, -fy * Xc[..., 1] / z**2], -1)], -2)  # (T, J, 2, 3) d(u,v)/dXc
+    dproj = np.stack(
+        [
+            np.stack([fx / z, zero, -fx * Xc[..., 0] / z**2], -1),
+            np.stack([zero, fy / z, -fy * Xc[..., 1] / z**2], -1),
+        ],
+        -2,
+    )  # (T, J, 2, 3) d(u,v)/dXc
     JX = np.einsum("tjak,tkl->tjal", dproj, Rt) * w[..., None, None]
     Ja = None
     if moving:
@@ -221,8 +234,10 @@ class _BlockTridiagonal:
         self.bounds = [(s, min(s + 2, T)) for s in range(0, T, 2)]
         nb = len(self.bounds)
         self.D = [np.zeros(((e - s) * self.fs,) * 2) for s, e in self.bounds]
-        self.B = [np.zeros(((e - s) * self.fs, (self.bounds[i + 1][1] - self.bounds[i + 1][0]) * self.fs))
-                  for i, (s, e) in enumerate(self.bounds[:-1])]
+        self.B = [
+            np.zeros(((e - s) * self.fs, (self.bounds[i + 1][1] - self.bounds[i + 1][0]) * self.fs))
+            for i, (s, e) in enumerate(self.bounds[:-1])
+        ]
         C = M.tocoo()
         bs = 2 * self.fs
         br, bc = C.row // bs, C.col // bs
@@ -241,8 +256,8 @@ class _BlockTridiagonal:
         for i, (s, e) in enumerate(self.bounds):
             Di = self.D[i].copy()
             for k, t in enumerate(range(s, e)):
-                Di[k * f:(k + 1) * f, k * f:(k + 1) * f] += diag_add[t]
-            yi = rhs[s * f:e * f].copy()
+                Di[k * f : (k + 1) * f, k * f : (k + 1) * f] += diag_add[t]
+            yi = rhs[s * f : e * f].copy()
             if i > 0:
                 Bp = self.B[i - 1]
                 Di -= Bp.T @ W[-1]
@@ -257,12 +272,18 @@ class _BlockTridiagonal:
             s, e = self.bounds[i]
             yi = Y[i] if nxt is None else Y[i] - self.B[i] @ nxt
             nxt = cho_solve(S[i], yi)
-            x[s * f:e * f] = nxt
+            x[s * f : e * f] = nxt
         return x
 
 
-def fit_motion(obs: Observations, cams: CameraPoses | None = None, contacts: np.ndarray | None = None,
-               cfg: FitConfig | None = None, init: np.ndarray | None = None, alpha0: float | None = None) -> FitResult:
+def fit_motion(
+    obs: Observations,
+    cams: CameraPoses | None = None,
+    contacts: np.ndarray | None = None,
+    cfg: FitConfig | None = None,
+    init: np.ndarray | None = None,
+    alpha0: float | None = None,
+) -> FitResult:
     """Levenberg-Marquardt over world joint positions (and the scene scale when the camera moves).
 
     BLAS runs single-threaded here: the solver does hundreds of small dense factorisations, and a threaded
@@ -272,8 +293,14 @@ def fit_motion(obs: Observations, cams: CameraPoses | None = None, contacts: np.
         return _fit_motion(obs, cams, contacts, cfg, init, alpha0)
 
 
-def _fit_motion(obs: Observations, cams: CameraPoses | None, contacts: np.ndarray | None,
-                cfg: FitConfig | None, init: np.ndarray | None, alpha0: float | None) -> FitResult:
+def _fit_motion(
+    obs: Observations,
+    cams: CameraPoses | None,
+    contacts: np.ndarray | None,
+    cfg: FitConfig | None,
+    init: np.ndarray | None,
+    alpha0: float | None,
+) -> FitResult:
     cfg = cfg or FitConfig()
     t0 = time.perf_counter()
     T, J = obs.uv.shape[:2]
@@ -307,7 +334,7 @@ def _fit_motion(obs: Observations, cams: CameraPoses | None, contacts: np.ndarra
         Hblk = np.einsum("tjal,tjam->tjlm", JX, JX)  # (T, J, 3, 3) per joint
         blocks = np.zeros((T, J * 3, J * 3))
         for j in range(J):
-            blocks[:, 3 * j:3 * j + 3, 3 * j:3 * j + 3] = Hblk[:, j]
+            blocks[:, 3 * j : 3 * j + 3, 3 * j : 3 * j + 3] = Hblk[:, j]
         dH = np.einsum("tjll->tjl", Hblk).reshape(T, J * 3) + AtA_diag.reshape(T, J * 3)
         if moving:
             h_xa = np.einsum("tjal,tja->tjl", JX, Ja).ravel()

@@ -23,8 +23,13 @@ def _knee(hip: np.ndarray, ankle: np.ndarray, l1: float, l2: float, fwd: np.ndar
     return hip + a * u + h * perp
 
 
-def walk(seconds: float = 8.0, fps: float = 30.0, speed: float = 1.1, step: float = 0.65,
-         turn_deg_per_s: float = 0.0) -> np.ndarray:
+def walk(
+    seconds: float = 8.0,
+    fps: float = 30.0,
+    speed: float = 1.1,
+    step: float = 0.65,
+    turn_deg_per_s: float = 0.0,
+) -> np.ndarray:
     """(T, 24, 3) joints, z up, metres: walking along +x (optionally turning), starting at the origin."""
     T = int(round(seconds * fps))
     t = np.arange(T) / fps
@@ -52,7 +57,12 @@ def walk(seconds: float = 8.0, fps: float = 30.0, speed: float = 1.1, step: floa
         p = np.where(stance[:, None], p_land, (1 - w)[:, None] * p_land + w[:, None] * p_next)
         lift = np.where(stance, 0.0, 0.08 * np.sin(np.pi * np.clip((ph - 0.6) / 0.4, 0, 1)))
         lat = (0.1 if side == 0 else -0.1) * left
-        ankle = np.concatenate([p, np.zeros((T, 1))], 1) + lat + np.array([0, 0, 0.08]) + lift[:, None] * [0, 0, 1]
+        ankle = (
+            np.concatenate([p, np.zeros((T, 1))], 1)
+            + lat
+            + np.array([0, 0, 0.08])
+            + lift[:, None] * [0, 0, 1]
+        )
         feet.append(ankle)
     pelvis_xy = 0.5 * (feet[0] + feet[1])[:, :2] * 0.3 + 0.7 * path
     bob = 0.02 * np.cos(4 * np.pi * t / period)

@@ -33,12 +33,16 @@ def segment_mpjpe(est: np.ndarray, gt: np.ndarray, seg: int = 100) -> dict[str, 
     starts = list(range(0, max(T - seg, 0) + 1, seg)) if seg <= T else [0]
     wa, w = [], []
     for s in starts:
-        e, g = est[s:s + seg], gt[s:s + seg]
+        e, g = est[s : s + seg], gt[s : s + seg]
         A = umeyama(e.reshape(-1, 3), g.reshape(-1, 3), scale=True)
         wa.append(np.linalg.norm(_apply(A, e) - g, axis=-1).mean())
         B = umeyama(e[:2].reshape(-1, 3), g[:2].reshape(-1, 3), scale=False)
         w.append(np.linalg.norm(_apply(B, e) - g, axis=-1).mean())
-    return {"wa_mpjpe_mm": 1000 * float(np.mean(wa)), "w_mpjpe_mm": 1000 * float(np.mean(w)), "segments": len(starts)}
+    return {
+        "wa_mpjpe_mm": 1000 * float(np.mean(wa)),
+        "w_mpjpe_mm": 1000 * float(np.mean(w)),
+        "segments": len(starts),
+    }
 
 
 def terrain_points(t: Terrain) -> np.ndarray:
@@ -47,9 +51,15 @@ def terrain_points(t: Terrain) -> np.ndarray:
     return np.stack([X.ravel(), Y.ravel(), t.heights.ravel()], 1)
 
 
-def terrain_errors(est_t: Terrain, gt_t: Terrain, est_joints: np.ndarray, gt_joints: np.ndarray,
-                   gt_contacts: np.ndarray, feet: tuple[tuple[int, ...], tuple[int, ...]],
-                   region: float = 0.6) -> dict[str, float]:
+def terrain_errors(
+    est_t: Terrain,
+    gt_t: Terrain,
+    est_joints: np.ndarray,
+    gt_joints: np.ndarray,
+    gt_contacts: np.ndarray,
+    feet: tuple[tuple[int, ...], tuple[int, ...]],
+    region: float = 0.6,
+) -> dict[str, float]:
     """Support-height error under the true contacts and a symmetric Chamfer distance, after mapping the
     estimate into the ground-truth frame with the whole-clip similarity alignment of the joints."""
     A = umeyama(est_joints.reshape(-1, 3), gt_joints.reshape(-1, 3), scale=True)
@@ -70,8 +80,13 @@ def terrain_errors(est_t: Terrain, gt_t: Terrain, est_joints: np.ndarray, gt_joi
     G = terrain_points(gt_t)
     x0, x1, y0, y1 = gt_t.extent  # compare only where both terrains exist
     G = G[body.query(G[:, :2], k=1)[0] <= region]
-    P = P[(body.query(P[:, :2], k=1)[0] <= region) & (P[:, 0] >= x0) & (P[:, 0] <= x1) & (P[:, 1] >= y0)
-          & (P[:, 1] <= y1)]
+    P = P[
+        (body.query(P[:, :2], k=1)[0] <= region)
+        & (P[:, 0] >= x0)
+        & (P[:, 0] <= x1)
+        & (P[:, 1] >= y0)
+        & (P[:, 1] <= y1)
+    ]
     G = G[cKDTree(P[:, :2]).query(G[:, :2], k=1)[0] <= 2 * est_t.resolution]
     d1 = cKDTree(G).query(P, k=1)[0]
     d2 = cKDTree(P).query(G, k=1)[0]

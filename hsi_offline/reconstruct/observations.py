@@ -20,7 +20,9 @@ class Observations:
     skeleton: Skeleton
     uv: np.ndarray  # (T, J, 2) pixels
     conf2d: np.ndarray  # (T, J) 0..1 (0 where unseen)
-    lifted: np.ndarray  # (T, J, 3) joints minus hip midpoint, camera axes (x right, y down, z forward), metres
+    lifted: (
+        np.ndarray
+    )  # (T, J, 3) joints minus hip midpoint, camera axes (x right, y down, z forward), metres
     conf3d: np.ndarray  # (T, J)
     valid: np.ndarray  # (T,) person tracked in the frame
     K: np.ndarray  # (3, 3) intrinsics
@@ -32,10 +34,16 @@ class Observations:
     def __post_init__(self) -> None:
         T, J = self.uv.shape[:2]
         if len(self.skeleton.joint_names) != J:
-            raise ValueError(f"observations have {J} joints, skeleton {self.skeleton.name} has "
-                             f"{len(self.skeleton.joint_names)}")
-        for name, a, shape in (("conf2d", self.conf2d, (T, J)), ("lifted", self.lifted, (T, J, 3)),
-                               ("conf3d", self.conf3d, (T, J)), ("valid", self.valid, (T,))):
+            raise ValueError(
+                f"observations have {J} joints, skeleton {self.skeleton.name} has "
+                f"{len(self.skeleton.joint_names)}"
+            )
+        for name, a, shape in (
+            ("conf2d", self.conf2d, (T, J)),
+            ("lifted", self.lifted, (T, J, 3)),
+            ("conf3d", self.conf3d, (T, J)),
+            ("valid", self.valid, (T,)),
+        ):
             if np.shape(a) != shape:
                 raise ValueError(f"observations: {name} must be {shape}, got {np.shape(a)}")
         self.valid = np.asarray(self.valid, dtype=bool)

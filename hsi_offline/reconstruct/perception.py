@@ -31,7 +31,9 @@ class PerceptionConfig:
     max_gap_seconds: float = 2.0  # a longer untracked stretch between tracked ones is an error
     min_visibility: float = 0.5  # frames whose mean hip/shoulder visibility is lower are "not tracked"
     allow_multiple: bool = False  # True: keep the most prominent person BlazePose tracks instead of refusing
-    multi_person_fraction: float = 0.2  # refuse when a second person is seen in more than this share of checks
+    multi_person_fraction: float = (
+        0.2  # refuse when a second person is seen in more than this share of checks
+    )
     check_every: int = 10  # frames between several-people checks
 
 
@@ -43,20 +45,24 @@ def intrinsics(width: int, height: int, cfg: PerceptionConfig) -> np.ndarray:
 def check_tracking(valid: np.ndarray, fps: float, cfg: PerceptionConfig, what: str) -> None:
     """Raise ValueError (one line) for no person / too little tracking / a long gap."""
     T = len(valid)
-    if T < cfg.min_frames:
+    if cfg.min_frames > T:
         raise ValueError(f"{what}: only {T} frames; need at least {cfg.min_frames} (about half a second)")
     n = int(valid.sum())
     if n == 0:
         raise ValueError(f"{what}: no person detected in any of {T} frames (the whole body must be visible)")
     if n < cfg.min_tracked_fraction * T:
-        raise ValueError(f"{what}: the person was tracked in only {n} of {T} frames "
-                         f"({100 * n / T:.0f}% < {100 * cfg.min_tracked_fraction:.0f}%); trim the video")
+        raise ValueError(
+            f"{what}: the person was tracked in only {n} of {T} frames "
+            f"({100 * n / T:.0f}% < {100 * cfg.min_tracked_fraction:.0f}%); trim the video"
+        )
     idx = np.flatnonzero(valid)
     gaps = np.diff(idx) - 1
     if gaps.size and gaps.max() > cfg.max_gap_seconds * fps:
         k = int(np.argmax(gaps))
-        raise ValueError(f"{what}: the person is lost for {gaps[k] / fps:.1f} s (frames {idx[k] + 1}-{idx[k + 1] - 1}); "
-                         f"trim the video there or raise --max-gap above {cfg.max_gap_seconds} s")
+        raise ValueError(
+            f"{what}: the person is lost for {gaps[k] / fps:.1f} s (frames {idx[k] + 1}-{idx[k + 1] - 1}); "
+            f"trim the video there or raise --max-gap above {cfg.max_gap_seconds} s"
+        )
 
 
 def count_other_people(person_mask: np.ndarray, people_mask: np.ndarray, min_area_ratio: float = 0.3) -> int:
@@ -85,8 +91,10 @@ def check_single_person(other_counts: list[int], cfg: PerceptionConfig, what: st
         return
     share = float(np.mean(np.asarray(other_counts) > 0))
     if share > cfg.multi_person_fraction:
-        raise ValueError(f"{what}: several people are visible ({100 * share:.0f}% of checked frames); crop the "
-                         f"video to one person or pass --allow-multiple to keep the most prominent one")
+        raise ValueError(
+            f"{what}: several people are visible ({100 * share:.0f}% of checked frames); crop the "
+            f"video to one person or pass --allow-multiple to keep the most prominent one"
+        )
 
 
 def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Observations, dict]:
@@ -98,8 +106,13 @@ def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Obse
     what = f"video '{info.path.name}'"
     W, H = info.width, info.height
     uv, vis, world, valid, times, masks, others = [], [], [], [], [], [], []
-    pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=True,
-                                  min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    pose = mp.solutions.pose.Pose(
+        static_image_mode=False,
+        model_complexity=1,
+        enable_segmentation=True,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
+    )
     seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
     t0 = time.perf_counter()
     n_total = max(info.num_frames, 1)
@@ -143,9 +156,29 @@ def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Obse
     check_single_person(others, cfg, what)
     vis_a = np.clip(np.array(vis), 0, 1)
     K = intrinsics(W, H, cfg)
-    obs = Observations(BLAZEPOSE, np.array(uv, dtype=np.float64), vis_a, np.array(world, dtype=np.float64),
-                       vis_a, valid_a, K, W, H, fps, masks)
-    stats = {"frames": T, "tracked_frames": int(valid_a.sum()), "perception_ms_per_frame": ms, "fps": fps,
-             "width": W, "height": H, "rotation": info.rotation, "focal_px": float(K[0, 0]),
-             "several_people_checks": len(others), "several_people_seen": int(np.sum(np.array(others) > 0))}
+    obs = Observations(
+        BLAZEPOSE,
+        np.array(uv, dtype=np.float64),
+        vis_a,
+        np.array(world, dtype=np.float64),
+        vis_a,
+        valid_a,
+        K,
+        W,
+        H,
+        fps,
+        masks,
+    )
+    stats = {
+        "frames": T,
+        "tracked_frames": int(valid_a.sum()),
+        "perception_ms_per_frame": ms,
+        "fps": fps,
+        "width": W,
+        "height": H,
+        "rotation": info.rotation,
+        "focal_px": float(K[0, 0]),
+        "several_people_checks": len(others),
+        "several_people_seen": int(np.sum(np.array(others) > 0)),
+    }
     return obs, stats

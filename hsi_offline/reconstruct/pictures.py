@@ -1,4 +1,4 @@
-"""Pictures people look at instead of numbers: reprojected-skeleton contact sheet and a top-down terrain map."""
+"""Pictures people look at instead of numbers: reprojected-skeleton contact sheet, top-down terrain map."""
 
 from __future__ import annotations
 
@@ -11,12 +11,53 @@ from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24
 from hsi_robot_nodes.terrain import Terrain
 
 _BONES = {
-    BLAZEPOSE_33: [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25),
-                   (25, 27), (27, 29), (29, 31), (27, 31), (24, 26), (26, 28), (28, 30), (30, 32), (28, 32), (0, 11),
-                   (0, 12)],
-    SMPL_24: [(0, 1), (0, 2), (0, 3), (1, 4), (2, 5), (3, 6), (4, 7), (5, 8), (6, 9), (7, 10), (8, 11), (9, 12),
-              (12, 15), (9, 13), (9, 14), (13, 16), (14, 17), (16, 18), (17, 19), (18, 20), (19, 21), (20, 22),
-              (21, 23)],
+    BLAZEPOSE_33: [
+        (11, 12),
+        (11, 13),
+        (13, 15),
+        (12, 14),
+        (14, 16),
+        (11, 23),
+        (12, 24),
+        (23, 24),
+        (23, 25),
+        (25, 27),
+        (27, 29),
+        (29, 31),
+        (27, 31),
+        (24, 26),
+        (26, 28),
+        (28, 30),
+        (30, 32),
+        (28, 32),
+        (0, 11),
+        (0, 12),
+    ],
+    SMPL_24: [
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (1, 4),
+        (2, 5),
+        (3, 6),
+        (4, 7),
+        (5, 8),
+        (6, 9),
+        (7, 10),
+        (8, 11),
+        (9, 12),
+        (12, 15),
+        (9, 13),
+        (9, 14),
+        (13, 16),
+        (14, 17),
+        (16, 18),
+        (17, 19),
+        (18, 20),
+        (19, 21),
+        (20, 22),
+        (21, 23),
+    ],
 }
 
 
@@ -33,8 +74,13 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001
     return path
 
 
-def contact_sheet(motion: HumanMotion, camera: CameraTrack, frames: dict[int, np.ndarray] | None,
-                  path: str | Path, n: int = 12) -> Path:
+def contact_sheet(
+    motion: HumanMotion,
+    camera: CameraTrack,
+    frames: dict[int, np.ndarray] | None,
+    path: str | Path,
+    n: int = 12,
+) -> Path:
     """Grid of frames with the fitted skeleton reprojected (green: tracked frame, red: interpolated)."""
     import matplotlib
 
@@ -58,7 +104,7 @@ def contact_sheet(motion: HumanMotion, camera: CameraTrack, frames: dict[int, np
             ax.plot(uv[t, [a, b], 0], uv[t, [a, b], 1], color=color, lw=1.5)
         ax.set_title(f"frame {t}" + ("" if motion.valid[t] else " (interpolated)"), fontsize=8)
         ax.axis("off")
-    for ax in np.ravel(axes)[len(idx):]:
+    for ax in np.ravel(axes)[len(idx) :]:
         ax.axis("off")
     fig.tight_layout()
     return _save(fig, Path(path))

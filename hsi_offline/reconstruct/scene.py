@@ -61,8 +61,9 @@ def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid:
     return u if u @ u_b > 0 else -u
 
 
-def detect_contacts(X: np.ndarray, sk: Skeleton, fps: float, speed_thresh: float = 0.3,
-                    min_frames: int = 3) -> np.ndarray:
+def detect_contacts(
+    X: np.ndarray, sk: Skeleton, fps: float, speed_thresh: float = 0.3, min_frames: int = 3
+) -> np.ndarray:
     """(T, 2) contacts of a gravity-aligned (+z up) motion: a foot whose smoothed speed is low is planted.
 
     The lower foot is also planted when both move (a foot cannot leave the support while the other is in the
@@ -155,16 +156,23 @@ def ground_level(fps_: list[Footprint]) -> float:
     return float(np.median(h))
 
 
-def detect_seats(X: np.ndarray, sk: Skeleton, ground: float, fps: float, valid: np.ndarray,
-                 min_seconds: float = 0.5) -> list[Seat]:
+def detect_seats(
+    X: np.ndarray, sk: Skeleton, ground: float, fps: float, valid: np.ndarray, min_seconds: float = 0.5
+) -> list[Seat]:
     """Seated stretches: the pelvis is low, the thighs are near horizontal and the pelvis is still."""
     hip = 0.5 * (X[:, sk.left_hip] + X[:, sk.right_hip])
     knee = 0.5 * (X[:, sk.left_knee] + X[:, sk.right_knee])
     thigh = np.linalg.norm(X[:, sk.left_knee] - X[:, sk.left_hip], axis=1)
     stand_h = np.percentile(hip[valid, 2] - ground, 90) if valid.any() else 0.9
-    speed = np.linalg.norm(np.gradient(uniform_filter1d(hip, 5, axis=0, mode="nearest"), axis=0), axis=1) * fps
-    seated = valid & (hip[:, 2] - ground < 0.75 * stand_h) & (np.abs(hip[:, 2] - knee[:, 2]) < 0.5 * thigh) \
+    speed = (
+        np.linalg.norm(np.gradient(uniform_filter1d(hip, 5, axis=0, mode="nearest"), axis=0), axis=1) * fps
+    )
+    seated = (
+        valid
+        & (hip[:, 2] - ground < 0.75 * stand_h)
+        & (np.abs(hip[:, 2] - knee[:, 2]) < 0.5 * thigh)
         & (speed < 0.3)
+    )
     seats = []
     T = len(seated)
     t = 0

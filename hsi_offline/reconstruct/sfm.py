@@ -81,8 +81,10 @@ def drift_from_first(frames: list[np.ndarray], masks: list[np.ndarray], step: in
         p1, st, _ = cv2.calcOpticalFlowPyrLK(g0, g, p0, None, winSize=(21, 21), maxLevel=3)
         pb, st2, _ = cv2.calcOpticalFlowPyrLK(g, g0, p1, None, winSize=(21, 21), maxLevel=3)
         ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((pb - p0).reshape(-1, 2), axis=1) < 1.0)
-        mt = masks[t][np.clip(p1.reshape(-1, 2)[:, 1].astype(int), 0, g.shape[0] - 1),
-                      np.clip(p1.reshape(-1, 2)[:, 0].astype(int), 0, g.shape[1] - 1)]
+        mt = masks[t][
+            np.clip(p1.reshape(-1, 2)[:, 1].astype(int), 0, g.shape[0] - 1),
+            np.clip(p1.reshape(-1, 2)[:, 0].astype(int), 0, g.shape[1] - 1),
+        ]
         ok &= ~mt
         if ok.sum() < 10:
             d.append(float("inf"))
@@ -91,8 +93,9 @@ def drift_from_first(frames: list[np.ndarray], masks: list[np.ndarray], step: in
     return float(np.percentile(d, 90)) if d else 0.0
 
 
-def estimate_camera_motion(video: str, obs: Observations, force: bool = False, max_side: int = 960,
-                           static_drift_px: float = 4.0) -> CameraMotion:
+def estimate_camera_motion(
+    video: str, obs: Observations, force: bool = False, max_side: int = 960, static_drift_px: float = 4.0
+) -> CameraMotion:
     import cv2
 
     frames = [img for _, img in iter_frames(video, max_side)]

@@ -13,16 +13,64 @@ from dataclasses import dataclass
 import numpy as np
 
 BLAZEPOSE_33 = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )
 SMPL_24 = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand",
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
     "right_hand",
 )
 
@@ -36,8 +84,16 @@ SMPL_24 = (
 HIP_MEDIAL_FRACTION = 0.36
 HIP_DISTAL_FRACTION = 0.30
 # Height of the sole below each foot keypoint when the foot is flat on the ground (metres).
-SOLE_OFFSET = {"left_heel": 0.02, "right_heel": 0.02, "left_foot_index": 0.02, "right_foot_index": 0.02,
-               "left_ankle": 0.07, "right_ankle": 0.07, "left_foot": 0.03, "right_foot": 0.03}
+SOLE_OFFSET = {
+    "left_heel": 0.02,
+    "right_heel": 0.02,
+    "left_foot_index": 0.02,
+    "right_foot_index": 0.02,
+    "left_ankle": 0.07,
+    "right_ankle": 0.07,
+    "left_foot": 0.03,
+    "right_foot": 0.03,
+}
 # How far the seat surface lies below the hip points of a seated person (metres): BlazePose's hip points
 # are on the trochanters, SMPL hip joints are deeper inside the pelvis.
 SEAT_OFFSET = {"blazepose33": 0.10, "smpl24": 0.12}
@@ -69,18 +125,35 @@ class Skeleton:
         return SEAT_OFFSET.get(self.name, 0.10)
 
 
-def _make(name: str, names: tuple[str, ...], feet: tuple[tuple[str, ...], tuple[str, ...]],
-          neck: tuple[str, str]) -> Skeleton:
+def _make(
+    name: str, names: tuple[str, ...], feet: tuple[tuple[str, ...], tuple[str, ...]], neck: tuple[str, str]
+) -> Skeleton:
     ix = names.index
-    return Skeleton(name, names, ix("left_hip"), ix("right_hip"), tuple(ix(n) for n in feet[0]),
-                    tuple(ix(n) for n in feet[1]), ix("left_knee"), ix("right_knee"), (ix(neck[0]), ix(neck[1])))
+    return Skeleton(
+        name,
+        names,
+        ix("left_hip"),
+        ix("right_hip"),
+        tuple(ix(n) for n in feet[0]),
+        tuple(ix(n) for n in feet[1]),
+        ix("left_knee"),
+        ix("right_knee"),
+        (ix(neck[0]), ix(neck[1])),
+    )
 
 
-BLAZEPOSE = _make("blazepose33", BLAZEPOSE_33,
-                  (("left_ankle", "left_heel", "left_foot_index"), ("right_ankle", "right_heel", "right_foot_index")),
-                  ("left_shoulder", "right_shoulder"))
-SMPL = _make("smpl24", SMPL_24, (("left_ankle", "left_foot"), ("right_ankle", "right_foot")),
-             ("left_shoulder", "right_shoulder"))
+BLAZEPOSE = _make(
+    "blazepose33",
+    BLAZEPOSE_33,
+    (("left_ankle", "left_heel", "left_foot_index"), ("right_ankle", "right_heel", "right_foot_index")),
+    ("left_shoulder", "right_shoulder"),
+)
+SMPL = _make(
+    "smpl24",
+    SMPL_24,
+    (("left_ankle", "left_foot"), ("right_ankle", "right_foot")),
+    ("left_shoulder", "right_shoulder"),
+)
 SKELETONS = {s.name: s for s in (BLAZEPOSE, SMPL)}
 
 

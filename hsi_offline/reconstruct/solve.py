@@ -55,8 +55,12 @@ class Reconstruction:
     stats: dict = field(default_factory=dict)
 
 
-def reconstruct(obs: Observations, cams: CameraPoses | None = None, scene_points: np.ndarray | None = None,
-                cfg: SolveConfig | None = None) -> Reconstruction:
+def reconstruct(
+    obs: Observations,
+    cams: CameraPoses | None = None,
+    scene_points: np.ndarray | None = None,
+    cfg: SolveConfig | None = None,
+) -> Reconstruction:
     """Fit, gravity-align, find contacts and supports, build the terrain.
 
     `scene_points` (N, 3) are in the first camera's world frame in the same (unscaled) units as `cams.c`;
@@ -103,7 +107,21 @@ def reconstruct(obs: Observations, cams: CameraPoses | None = None, scene_points
         extras = {"hip_centre": 0.5 * (Xg[:, sk.left_hip] + Xg[:, sk.right_hip])}
     conf = np.clip(np.minimum(obs.conf2d, np.maximum(obs.conf3d, 0.0)), 0.0, 1.0)
     motion = HumanMotion(Xg, sk.joint_names, contacts, conf, obs.fps, obs.valid.copy(), extras)
-    log.info("solve: %d frames, ground found from %d footprints, %d seat(s), %.2f s", T, len(fps_), len(seats),
-             fit_seconds)
-    return Reconstruction(motion, terrain, camera, sup, up, f2.alpha, fit_seconds, f2.reproj_px,
-                          {"lm_iterations": f1.iterations + f2.iterations})
+    log.info(
+        "solve: %d frames, ground found from %d footprints, %d seat(s), %.2f s",
+        T,
+        len(fps_),
+        len(seats),
+        fit_seconds,
+    )
+    return Reconstruction(
+        motion,
+        terrain,
+        camera,
+        sup,
+        up,
+        f2.alpha,
+        fit_seconds,
+        f2.reproj_px,
+        {"lm_iterations": f1.iterations + f2.iterations},
+    )

@@ -50,8 +50,9 @@ def resample(joints: np.ndarray, fps: float, num_frames: int) -> tuple[np.ndarra
     return out, fps * (num_frames - 1) / (T - 1)
 
 
-def place_on_terrain(joints: np.ndarray, fps: float, terrain: Terrain, start_x: float = -0.8
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def place_on_terrain(
+    joints: np.ndarray, fps: float, terrain: Terrain, start_x: float = -0.8
+) -> tuple[np.ndarray, np.ndarray]:
     """Lay a flat-ground SMPL-24 motion along +x over `terrain`: each contact run of a foot is lifted to the
     terrain height under it, swing phases blend between runs, the trunk follows the mean of the two feet."""
     J = joints.copy()
@@ -85,11 +86,17 @@ def place_on_terrain(joints: np.ndarray, fps: float, terrain: Terrain, start_x: 
             offs[:, side] = np.interp(np.arange(T), keys_t, keys_h)
     mid = offs.mean(1)
     lifts = np.repeat(mid[:, None], J.shape[1], 1)
-    for side, names in ((0, ("left_knee", "left_ankle", "left_foot")), (1, ("right_knee", "right_ankle", "right_foot"))):
+    for side, names in (
+        (0, ("left_knee", "left_ankle", "left_foot")),
+        (1, ("right_knee", "right_ankle", "right_foot")),
+    ):
         for n in names:
             k = SMPL.index(n)
-            lifts[:, k] = offs[:, side] if n != f"{'left' if side == 0 else 'right'}_knee" \
+            lifts[:, k] = (
+                offs[:, side]
+                if n != f"{'left' if side == 0 else 'right'}_knee"
                 else 0.5 * (offs[:, side] + mid)
+            )
     J[..., 2] += lifts
     return J, contacts
 
@@ -104,9 +111,18 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.stack([r, d, f], axis=1)
 
 
-def make_clip(gt: np.ndarray, fps: float, terrain: Terrain, gt_contacts: np.ndarray, moving: bool,
-              noise: NoiseConfig | None = None, seed: int = 0, width: int = 1920, height: int = 1080,
-              focal: float = 1200.0) -> SyntheticClip:
+def make_clip(
+    gt: np.ndarray,
+    fps: float,
+    terrain: Terrain,
+    gt_contacts: np.ndarray,
+    moving: bool,
+    noise: NoiseConfig | None = None,
+    seed: int = 0,
+    width: int = 1920,
+    height: int = 1080,
+    focal: float = 1200.0,
+) -> SyntheticClip:
     noise = noise or NoiseConfig()
     rng = np.random.default_rng(seed)
     T, J, _ = gt.shape
@@ -130,14 +146,17 @@ def make_clip(gt: np.ndarray, fps: float, terrain: Terrain, gt_contacts: np.ndar
     conf[drop] = 0.0
     uv[drop] += 60 * rng.standard_normal((int(drop.sum()), 2))
     s = int(rng.integers(0, max(1, T - noise.occlusion_frames)))
-    far = [SMPL.index(n) for n in ("left_elbow", "left_wrist", "left_hand", "left_knee", "left_ankle", "left_foot")]
+    far = [
+        SMPL.index(n)
+        for n in ("left_elbow", "left_wrist", "left_hand", "left_knee", "left_ankle", "left_foot")
+    ]
     occ = np.zeros((T, J), bool)
-    occ[s:s + noise.occlusion_frames, far] = True
+    occ[s : s + noise.occlusion_frames, far] = True
     conf[occ] = 0.2
     uv[occ] += 15 * rng.standard_normal((int(occ.sum()), 2))
     valid = np.ones(T, bool)
     s = int(rng.integers(T // 4, max(T // 4 + 1, 3 * T // 4)))
-    valid[s:s + noise.lost_frames] = False
+    valid[s : s + noise.lost_frames] = False
     lifted = np.einsum("tki,tjk->tji", R_wc, gt - root[:, None]) * noise.lifted_scale
     lifted = lifted + noise.lifted_m * rng.standard_normal(lifted.shape)
     conf3 = np.where(occ, 0.3, 0.8)

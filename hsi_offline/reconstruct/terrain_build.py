@@ -27,8 +27,14 @@ def _grid(xy: np.ndarray, margin: float, res: float) -> tuple[np.ndarray, np.nda
     return X, Y, (float(lo[0]), float(lo[1]))
 
 
-def terrain_from_supports(sup: Supports, body_xy: np.ndarray, res: float = 0.04, margin: float = 1.0,
-                          reach: float = 0.35, name: str = "reconstruction") -> Terrain:
+def terrain_from_supports(
+    sup: Supports,
+    body_xy: np.ndarray,
+    res: float = 0.04,
+    margin: float = 1.0,
+    reach: float = 0.35,
+    name: str = "reconstruction",
+) -> Terrain:
     """Heightfield: each cell within `reach` of a footprint takes the nearest footprint's height, the rest is
     ground; seats are raised boxes. Nearest-footprint boundaries fall midway between treads, near the risers.
     """
@@ -59,8 +65,14 @@ def terrain_from_supports(sup: Supports, body_xy: np.ndarray, res: float = 0.04,
     return Terrain(H, res, origin, name)
 
 
-def filter_scene_points(points: np.ndarray, body: np.ndarray, crop: float = 2.0, voxel: float = 0.1,
-                        per_voxel: int = 20, seed: int = 0) -> np.ndarray:
+def filter_scene_points(
+    points: np.ndarray,
+    body: np.ndarray,
+    crop: float = 2.0,
+    voxel: float = 0.1,
+    per_voxel: int = 20,
+    seed: int = 0,
+) -> np.ndarray:
     """VideoMimic's point filter: keep points within +-crop (xy) of any body joint, at most `per_voxel` points
     in each `voxel`-sized cube (random subset)."""
     pts = np.asarray(points, dtype=np.float64)
@@ -85,8 +97,14 @@ def filter_scene_points(points: np.ndarray, body: np.ndarray, crop: float = 2.0,
     return pts[rank < per_voxel]
 
 
-def terrain_from_points(points: np.ndarray, body_xy: np.ndarray, ground: float, res: float = 0.04,
-                        margin: float = 1.0, name: str = "reconstruction") -> Terrain:
+def terrain_from_points(
+    points: np.ndarray,
+    body_xy: np.ndarray,
+    ground: float,
+    res: float = 0.04,
+    margin: float = 1.0,
+    name: str = "reconstruction",
+) -> Terrain:
     """Rasterise points (world, +z up) to the top surface per cell (85th percentile), fill holes from the
     nearest filled cell, and fall back to the ground level far from any point."""
     X, Y, origin = _grid(body_xy, margin, res)

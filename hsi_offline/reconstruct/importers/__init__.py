@@ -1,1 +1,1 @@
-"""Importers for what users already produce with GPU tools: SMPL/SMPL-X parameters, per-frame depth + cameras."""
+"""Importers for what users already produce with GPU tools: SMPL/SMPL-X, depth + cameras, VideoMimic."""

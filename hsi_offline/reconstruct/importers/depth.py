@@ -24,8 +24,9 @@ class DepthCameras:
     K: np.ndarray  # intrinsics at the video's resolution
 
 
-def load_depth_cameras(path: str | Path, obs: Observations, stride: int = 4, edge_rel: float = 0.05,
-                       every: int = 2) -> DepthCameras:
+def load_depth_cameras(
+    path: str | Path, obs: Observations, stride: int = 4, edge_rel: float = 0.05, every: int = 2
+) -> DepthCameras:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"depth/camera file '{path}' does not exist")
@@ -43,8 +44,10 @@ def load_depth_cameras(path: str | Path, obs: Observations, stride: int = 4, edg
         raise ValueError(f"'{path}' is not a readable depth/camera .npz ({e})") from None
     T = obs.num_frames
     if D.ndim != 3 or P.shape != (D.shape[0], 4, 4) or Kd.shape != (3, 3):
-        raise ValueError(f"'{path}': need depths (T,H,W), cam_c2w (T,4,4), intrinsic (3,3); got {D.shape}, "
-                         f"{P.shape}, {Kd.shape}")
+        raise ValueError(
+            f"'{path}': need depths (T,H,W), cam_c2w (T,4,4), intrinsic (3,3); got {D.shape}, "
+            f"{P.shape}, {Kd.shape}"
+        )
     if D.shape[0] != T:
         raise ValueError(f"'{path}' has {D.shape[0]} frames but the video has {T}: export every frame")
     H, W = D.shape[1:]
@@ -56,7 +59,9 @@ def load_depth_cameras(path: str | Path, obs: Observations, stride: int = 4, edg
     c = (P[:, :3, 3] - c0) @ R0
     pts = []
     vv, uu = np.mgrid[0:H:stride, 0:W:stride]
-    rays = np.stack([(uu - Kd[0, 2]) / Kd[0, 0], (vv - Kd[1, 2]) / Kd[1, 1], np.ones_like(uu, dtype=float)], -1)
+    rays = np.stack(
+        [(uu - Kd[0, 2]) / Kd[0, 0], (vv - Kd[1, 2]) / Kd[1, 1], np.ones_like(uu, dtype=float)], -1
+    )
     for t in range(0, T, every):
         d = D[t, ::stride, ::stride]
         gy, gx = np.gradient(d)
@@ -64,7 +69,9 @@ def load_depth_cameras(path: str | Path, obs: Observations, stride: int = 4, edg
         if t < len(obs.masks) and obs.masks[t] is not None and obs.masks[t].any():
             import cv2
 
-            m = cv2.resize(obs.masks[t].astype(np.uint8), (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST)
+            m = cv2.resize(
+                obs.masks[t].astype(np.uint8), (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST
+            )
             ok &= cv2.dilate(m, np.ones((5, 5), np.uint8)) == 0
         Xc = rays[ok] * d[ok][:, None]
         pts.append(Xc @ R[t].T + c[t])

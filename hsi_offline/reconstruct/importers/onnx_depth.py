@@ -3,8 +3,9 @@
 The model takes one RGB image (1, 3, H, W) float32 in [0, 1] (ImageNet-normalised when the model's metadata
 says `normalize=imagenet`) and returns depth (1, H, W) or (1, 1, H, W) up to scale; `output=disparity` in the
 metadata means inverse depth. Its scale is fixed per clip by the human body: the depth the body-size fit
-gives the toes (which touch the floor), divided by the model's depth at the toe pixels (median over frames). Person pixels
-and depth edges are dropped. Static cameras only (a moving camera takes the SfM or imported-depth path).
+gives the toes (which touch the floor), divided by the model's depth at the toe pixels (median over
+frames). Person pixels and depth edges are dropped. Static cameras only (a moving camera takes the SfM
+or imported-depth path).
 """
 
 from __future__ import annotations
@@ -57,11 +58,20 @@ def predict_depth(sess, img: np.ndarray) -> np.ndarray:  # noqa: ANN001
     return d
 
 
-def scene_points_from_onnx(model: str | Path, video: str | Path, obs: Observations, cams: CameraPoses | None,
-                           every: int = 5, stride: int = 4, edge_rel: float = 0.05) -> np.ndarray:
+def scene_points_from_onnx(
+    model: str | Path,
+    video: str | Path,
+    obs: Observations,
+    cams: CameraPoses | None,
+    every: int = 5,
+    stride: int = 4,
+    edge_rel: float = 0.05,
+) -> np.ndarray:
     """(N, 3) metric scene points in the (static) camera frame."""
     if cams is not None and cams.translates:
-        raise ValueError("--depth-onnx supports static cameras only; a moving camera uses SfM or --depth-cameras")
+        raise ValueError(
+            "--depth-onnx supports static cameras only; a moving camera uses SfM or --depth-cameras"
+        )
     sess = load_depth_model(model)
     root_c = init_root_positions(obs)
     Kinv = np.linalg.inv(obs.K)
@@ -78,7 +88,10 @@ def scene_points_from_onnx(model: str | Path, video: str | Path, obs: Observatio
         sx, sy = w / obs.width, h / obs.height
         if obs.valid[t]:
             for j in feet:
-                u, v = int(np.clip(obs.uv[t, j, 0] * sx, 0, w - 1)), int(np.clip(obs.uv[t, j, 1] * sy, 0, h - 1))
+                u, v = (
+                    int(np.clip(obs.uv[t, j, 0] * sx, 0, w - 1)),
+                    int(np.clip(obs.uv[t, j, 1] * sy, 0, h - 1)),
+                )
                 z = root_c[t, 2] + obs.lifted[t, j, 2]
                 if d[v, u] > 0 and obs.conf2d[t, j] > 0.3:
                     ratios.append(z / d[v, u])
@@ -90,16 +103,20 @@ def scene_points_from_onnx(model: str | Path, video: str | Path, obs: Observatio
     scale = float(np.median(ratios))
     pts = []
     for t, d, sx, sy in per_frame:
-        vv, uu = np.mgrid[0:d.shape[0]:stride, 0:d.shape[1]:stride]
+        vv, uu = np.mgrid[0 : d.shape[0] : stride, 0 : d.shape[1] : stride]
         dd = d[::stride, ::stride] * scale
         gy, gx = np.gradient(dd)
         ok = (dd > 0) & np.isfinite(dd) & (np.hypot(gx, gy) < edge_rel * dd * stride)
         if t < len(obs.masks) and obs.masks[t] is not None and obs.masks[t].any():
             import cv2
 
-            m = cv2.resize(obs.masks[t].astype(np.uint8), (dd.shape[1], dd.shape[0]), interpolation=cv2.INTER_NEAREST)
+            m = cv2.resize(
+                obs.masks[t].astype(np.uint8), (dd.shape[1], dd.shape[0]), interpolation=cv2.INTER_NEAREST
+            )
             ok &= cv2.dilate(m, np.ones((3, 3), np.uint8)) == 0
         pix = np.stack([uu[ok] / sx, vv[ok] / sy, np.ones(ok.sum())], 1)
         pts.append((pix @ Kinv.T) * dd[ok][:, None])
-    log.info("depth model: scale %.3f from %d frames, %d points", scale, len(ratios), sum(len(p) for p in pts))
+    log.info(
+        "depth model: scale %.3f from %d frames, %d points", scale, len(ratios), sum(len(p) for p in pts)
+    )
     return np.concatenate(pts) if pts else np.zeros((0, 3))

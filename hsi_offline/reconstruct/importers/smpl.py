@@ -52,29 +52,41 @@ def smpl_joints(params: dict[str, np.ndarray], model_path: str | Path) -> np.nda
 
     model_path = Path(model_path)
     if not model_path.exists():
-        raise FileNotFoundError(f"SMPL model '{model_path}' does not exist (download it from smpl.is.tue.mpg.de)")
+        raise FileNotFoundError(
+            f"SMPL model '{model_path}' does not exist (download it from smpl.is.tue.mpg.de)"
+        )
     T = params["global_orient"].shape[0]
     is_x = params["body_pose"].shape[1] == 63
     betas = np.asarray(params["betas"], dtype=np.float32)
     betas = np.repeat(betas[None], T, 0) if betas.ndim == 1 else betas
     kind = "smplx" if is_x else "smpl"
     try:
-        model = smplx.create(str(model_path), model_type=kind, num_betas=betas.shape[1], batch_size=T,
-                             ext=model_path.suffix.lstrip(".") if model_path.is_file() else "npz")
+        model = smplx.create(
+            str(model_path),
+            model_type=kind,
+            num_betas=betas.shape[1],
+            batch_size=T,
+            ext=model_path.suffix.lstrip(".") if model_path.is_file() else "npz",
+        )
     except Exception as e:
         raise ValueError(f"cannot load the {kind.upper()} model '{model_path}': {e}") from None
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
     with torch.no_grad():
-        out = model(global_orient=t(params["global_orient"]), body_pose=t(params["body_pose"]), betas=t(betas),
-                    transl=t(params["transl"]))
+        out = model(
+            global_orient=t(params["global_orient"]),
+            body_pose=t(params["body_pose"]),
+            betas=t(betas),
+            transl=t(params["transl"]),
+        )
     J = out.joints.numpy().astype(np.float64)
     if is_x:  # SMPL-X joints 0-21 are SMPL's; SMPL's hand joints ~ the middle-finger base (SMPL-X 28, 43)
         J = np.concatenate([J[:, :22], J[:, [28, 43]]], axis=1)
     return J[:, :24]
 
 
-def observations_from_smpl(params_path: str | Path, model_path: str | Path,
-                           cfg: PerceptionConfig | None = None) -> tuple[Observations, dict]:
+def observations_from_smpl(
+    params_path: str | Path, model_path: str | Path, cfg: PerceptionConfig | None = None
+) -> tuple[Observations, dict]:
     cfg = cfg or PerceptionConfig()
     p = load_smpl_params(params_path)
     Jc = smpl_joints(p, model_path)
@@ -84,8 +96,10 @@ def observations_from_smpl(params_path: str | Path, model_path: str | Path,
     check_tracking(valid, fps, cfg, f"SMPL file '{Path(params_path).name}'")
     K = np.asarray(p["K"], dtype=np.float64)
     if np.any(Jc[valid, :, 2] <= 0.05):
-        raise ValueError(f"'{params_path}': joints lie behind the camera; parameters must be in the camera frame "
-                         "(OpenCV axes: x right, y down, z forward)")
+        raise ValueError(
+            f"'{params_path}': joints lie behind the camera; parameters must be in the camera frame "
+            "(OpenCV axes: x right, y down, z forward)"
+        )
     z = np.maximum(Jc[..., 2:3], 1e-3)
     uv = Jc[..., :2] / z @ K[:2, :2].T + K[:2, 2]
     root = 0.5 * (Jc[:, SMPL.left_hip] + Jc[:, SMPL.right_hip])

@@ -14,8 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
-from hsi_offline.reconstruct.scene import (Supports, detect_contacts, detect_seats, footprints, ground_level,
-                                           rotation_to_z)
+from hsi_offline.reconstruct.scene import (
+    Supports,
+    detect_contacts,
+    detect_seats,
+    footprints,
+    ground_level,
+    rotation_to_z,
+)
 from hsi_offline.reconstruct.skeleton import SMPL
 from hsi_offline.reconstruct.solve import Reconstruction, SolveConfig
 from hsi_offline.reconstruct.synthetic import look_at
@@ -31,7 +37,9 @@ def load_videomimic(folder: str | Path, cfg: SolveConfig | None = None, fps: flo
     kp, mesh_path = folder / "gravity_calibrated_keypoints.h5", folder / "background_mesh.obj"
     for p in (kp, mesh_path):
         if not p.is_file():
-            raise FileNotFoundError(f"VideoMimic folder '{folder}' lacks {p.name} (use its output_calib_mesh/<run>)")
+            raise FileNotFoundError(
+                f"VideoMimic folder '{folder}' lacks {p.name} (use its output_calib_mesh/<run>)"
+            )
     try:
         with h5py.File(kp, "r") as f:
             if "joints" not in f or not len(f["joints"]):
@@ -51,8 +59,11 @@ def load_videomimic(folder: str | Path, cfg: SolveConfig | None = None, fps: flo
     mesh = o3d.io.read_triangle_mesh(str(mesh_path))
     if len(mesh.vertices) == 0:
         raise ValueError(f"'{mesh_path}' has no vertices")
-    pts = mesh.sample_points_uniformly(max(20000, 4 * len(mesh.triangles))).points if len(mesh.triangles) \
+    pts = (
+        mesh.sample_points_uniformly(max(20000, 4 * len(mesh.triangles))).points
+        if len(mesh.triangles)
         else mesh.vertices
+    )
     P = np.asarray(pts) @ R.T
     contacts = detect_contacts(X, SMPL, fps, cfg.contact_speed)
     fps_ = footprints(X, contacts, SMPL)
@@ -63,13 +74,23 @@ def load_videomimic(folder: str | Path, cfg: SolveConfig | None = None, fps: flo
         fp.height -= ground
     valid = np.ones(len(X), bool)
     sup = Supports(0.0, fps_, detect_seats(X, SMPL, 0.0, fps, valid))
-    terrain = terrain_from_points(filter_scene_points(P, X), X[..., :2].reshape(-1, 2), 0.0, cfg.terrain_resolution)
-    motion = HumanMotion(X, SMPL.joint_names, contacts, np.ones(X.shape[:2]), fps, valid,
-                         {"hip_centre": 0.5 * (X[:, SMPL.left_hip] + X[:, SMPL.right_hip])})
+    terrain = terrain_from_points(
+        filter_scene_points(P, X), X[..., :2].reshape(-1, 2), 0.0, cfg.terrain_resolution
+    )
+    motion = HumanMotion(
+        X,
+        SMPL.joint_names,
+        contacts,
+        np.ones(X.shape[:2]),
+        fps,
+        valid,
+        {"hip_centre": 0.5 * (X[:, SMPL.left_hip] + X[:, SMPL.right_hip])},
+    )
     # no video camera comes with these files: a virtual side camera for the pictures
     c = X[:, 0].mean(0)
     eye = c + np.array([0.0, -6.0, 0.6])
     K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
-    cam = CameraTrack(K, np.repeat(look_at(eye, c)[None], len(X), 0), np.repeat(eye[None], len(X), 0), 1280, 720,
-                      True)
+    cam = CameraTrack(
+        K, np.repeat(look_at(eye, c)[None], len(X), 0), np.repeat(eye[None], len(X), 0), 1280, 720, True
+    )
     return Reconstruction(motion, terrain, cam, sup, R.T @ np.array([0, 0, 1.0]), 1.0, 0.0, float("nan"))
