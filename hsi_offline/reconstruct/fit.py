@@ -29,6 +29,7 @@ from scipy.ndimage import uniform_filter1d
 from threadpoolctl import threadpool_limits
 
 from hsi_offline.reconstruct.observations import Observations
+from hsi_offline.reconstruct.skeleton import fit_subset
 
 log = logging.getLogger(__name__)
 
@@ -261,17 +262,17 @@ class _BlockTridiagonal:
             if i > 0:
                 Bp = self.B[i - 1]
                 Di -= Bp.T @ W[-1]
-                yi -= Bp.T @ cho_solve(S[-1], Y[-1])
-            S.append(cho_factor(Di))
+                yi -= Bp.T @ cho_solve(S[-1], Y[-1], check_finite=False)
+            S.append(cho_factor(Di, check_finite=False))
             Y.append(yi)
             if i < len(self.bounds) - 1:
-                W.append(cho_solve(S[-1], self.B[i]))
+                W.append(cho_solve(S[-1], self.B[i], check_finite=False))
         x = np.empty_like(rhs)
         nxt = None
         for i in range(len(self.bounds) - 1, -1, -1):
             s, e = self.bounds[i]
             yi = Y[i] if nxt is None else Y[i] - self.B[i] @ nxt
-            nxt = cho_solve(S[i], yi)
+            nxt = cho_solve(S[i], yi, check_finite=False)
             x[s * f : e * f] = nxt
         return x
 
@@ -289,6 +290,30 @@ def fit_motion(
     BLAS runs single-threaded here: the solver does hundreds of small dense factorisations, and a threaded
     BLAS on a busy 2-core machine made each one ~300x slower (measured).
     """
+    sub_sk, keep, carried = fit_subset(obs.skeleton)
+    if carried:
+        red = Observations(
+            sub_sk,
+            obs.uv[:, keep],
+            obs.conf2d[:, keep],
+            obs.lifted[:, keep],
+            obs.conf3d[:, keep],
+            obs.valid,
+            obs.K,
+            obs.width,
+            obs.height,
+            obs.fps,
+            obs.masks,
+        )
+        with threadpool_limits(limits=1):
+            res = _fit_motion(red, cams, contacts, cfg, None if init is None else init[:, keep], alpha0)
+        cams = cams or CameraPoses.identity(obs.num_frames)
+        X = np.zeros(obs.lifted.shape)
+        X[:, keep] = res.joints
+        for j, p in carried.items():  # carried joints keep their lifted offset from their carrier
+            X[:, j] = X[:, p] + np.einsum("tik,tk->ti", cams.R_wc, obs.lifted[:, j] - obs.lifted[:, p])
+        res.joints = X
+        return res
     with threadpool_limits(limits=1):
         return _fit_motion(obs, cams, contacts, cfg, init, alpha0)
 

@@ -157,6 +157,57 @@ SMPL = _make(
 SKELETONS = {s.name: s for s in (BLAZEPOSE, SMPL)}
 
 
+# Joints carried along rigidly instead of being optimised: they add unknowns (the solve grows with the cube
+# of the joint count) without telling the fit anything the nose and wrists do not. name -> carrier joint.
+CARRIED = {
+    "blazepose33": {
+        "left_eye_inner": "nose",
+        "left_eye": "nose",
+        "left_eye_outer": "nose",
+        "right_eye_inner": "nose",
+        "right_eye": "nose",
+        "right_eye_outer": "nose",
+        "mouth_left": "nose",
+        "mouth_right": "nose",
+        "left_pinky": "left_wrist",
+        "left_index": "left_wrist",
+        "left_thumb": "left_wrist",
+        "right_pinky": "right_wrist",
+        "right_index": "right_wrist",
+        "right_thumb": "right_wrist",
+    },
+    "smpl24": {
+        "spine1": "pelvis",
+        "spine2": "pelvis",
+        "spine3": "neck",
+        "left_collar": "neck",
+        "right_collar": "neck",
+        "left_hand": "left_wrist",
+        "right_hand": "right_wrist",
+    },
+}
+
+
+def fit_subset(sk: Skeleton) -> tuple[Skeleton, np.ndarray, dict[int, int]]:
+    """(reduced skeleton, indices of its joints in `sk`, {carried joint: carrier joint} in `sk` indices)."""
+    carried = CARRIED.get(sk.name, {})
+    keep = np.array([i for i, n in enumerate(sk.joint_names) if n not in carried])
+    names = tuple(sk.joint_names[i] for i in keep)
+    pos = {int(old): new for new, old in enumerate(keep)}
+    red = Skeleton(
+        sk.name + "_fit",
+        names,
+        pos[sk.left_hip],
+        pos[sk.right_hip],
+        tuple(pos[i] for i in sk.left_foot),
+        tuple(pos[i] for i in sk.right_foot),
+        pos[sk.left_knee],
+        pos[sk.right_knee],
+        (pos[sk.neck_pair[0]], pos[sk.neck_pair[1]]),
+    )
+    return red, keep, {sk.index(a): sk.index(b) for a, b in carried.items()}
+
+
 def skeleton_for(joint_names: tuple[str, ...] | list[str]) -> Skeleton:
     """The known skeleton with exactly these joint names (ValueError otherwise)."""
     names = tuple(str(n) for n in joint_names)
