@@ -326,3 +326,43 @@ def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
         scene_points_from_onnx(tmp_path / "bad.onnx", video, clip.obs, None)
+
+
+def test_cli_reconstruct_from_smpl_writes_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from hsi_offline.cli import main
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() rewrites sys.argv; restore it afterwards
+    from hsi_offline.reconstruct.artifacts import load_human_motion
+
+    write_fake_smpl_model(tmp_path / "SMPL_NEUTRAL.pkl")
+    T = 30
+    t = np.arange(T) / 30.0
+    np.savez(
+        tmp_path / "params.npz",
+        global_orient=np.tile([np.pi, 0, 0], (T, 1)),
+        body_pose=np.zeros((T, 69)),
+        betas=np.zeros(10),
+        transl=np.stack([0.05 * np.sin(t), np.zeros(T), np.full(T, 4.0)], 1),
+        K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]),
+        width=1280,
+        height=720,
+        fps=30.0,
+    )
+    rc = main(
+        [
+            "reconstruct",
+            "--smpl",
+            str(tmp_path / "params.npz"),
+            "--smpl-model",
+            str(tmp_path / "SMPL_NEUTRAL.pkl"),
+            "--out",
+            str(tmp_path / "clip"),
+        ]
+    )
+    assert rc == 0
+    m = load_human_motion(tmp_path / "clip")
+    assert m.joints.shape == (T, 24, 3) and m.joint_names[0] == "pelvis"
+    assert m.joints[:, SMPL.index("head"), 2].mean() > m.joints[:, 0, 2].mean() + 0.3  # +z up
+    assert main(["reconstruct", "--smpl", str(tmp_path / "params.npz"), "--out", str(tmp_path / "c2")]) == 2

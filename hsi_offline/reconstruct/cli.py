@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not (0.02 <= args.terrain_res <= 0.05):
         raise UserError(f"--terrain-res {args.terrain_res} outside 0.02..0.05 m")
+    if args.depth_onnx and not args.video:
+        raise UserError("--depth-onnx needs the VIDEO the depth model runs on")
     out = Path(args.out)
     pcfg = PerceptionConfig(
         focal_mm_35=args.focal_mm35,
