@@ -310,8 +310,10 @@ def fit_motion(
         cams = cams or CameraPoses.identity(obs.num_frames)
         X = np.zeros(obs.lifted.shape)
         X[:, keep] = res.joints
-        for j, p in carried.items():  # carried joints keep their lifted offset from their carrier
-            X[:, j] = X[:, p] + np.einsum("tik,tk->ti", cams.R_wc, obs.lifted[:, j] - obs.lifted[:, p])
+        win = max(3, int(round(0.15 * obs.fps)) | 1)
+        for j, p in carried.items():  # carried joints keep their (temporally smoothed) lifted offset
+            off = uniform_filter1d(obs.lifted[:, j] - obs.lifted[:, p], win, axis=0, mode="nearest")
+            X[:, j] = X[:, p] + np.einsum("tik,tk->ti", cams.R_wc, off)
         res.joints = X
         return res
     with threadpool_limits(limits=1):
