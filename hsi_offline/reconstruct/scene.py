@@ -62,7 +62,12 @@ def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid:
 
 
 def detect_contacts(
-    X: np.ndarray, sk: Skeleton, fps: float, speed_thresh: float = 0.3, min_frames: int = 3
+    X: np.ndarray,
+    sk: Skeleton,
+    fps: float,
+    speed_thresh: float = 0.3,
+    min_frames: int = 3,
+    lower_foot_fallback: bool = True,
 ) -> np.ndarray:
     """(T, 2) contacts of a gravity-aligned (+z up) motion: a foot whose smoothed speed is low is planted.
 
@@ -79,7 +84,7 @@ def detect_contacts(
         v = np.linalg.norm(np.gradient(p, axis=0), axis=1) * fps
         out[:, side] = v < speed_thresh
         heights.append(X[:, list(feet), 2].min(axis=1))
-    neither = ~out.any(axis=1)
+    neither = ~out.any(axis=1) & lower_foot_fallback
     lower = np.where(heights[0] <= heights[1], 0, 1)
     out[neither, lower[neither]] = True
     for side in range(2):  # drop contact runs shorter than min_frames

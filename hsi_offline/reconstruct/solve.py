@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
-from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion
+from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion, refine_alpha
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import (
     Supports,
@@ -75,7 +75,16 @@ def reconstruct(
     up = estimate_up(f1.joints, sk, None, obs.valid)
     Rg = rotation_to_z(up)
     contacts = detect_contacts(f1.joints @ Rg.T, sk, obs.fps, cfg.contact_speed)
-    f2 = fit_motion(obs, cams, contacts, cfg.fit, init=f1.joints, alpha0=f1.alpha)
+    alpha, X1 = f1.alpha, f1.joints
+    if cams.translates:  # planted feet fix the scene scale; contacts and scale agree after a few rounds
+        strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, lower_foot_fallback=False)
+        for _ in range(4):
+            new = refine_alpha(X1, alpha, cams, strict, (sk.left_foot, sk.right_foot))
+            X1 = X1 + (new - alpha) * cams.c[:, None, :]  # same camera-frame joints, rescaled camera path
+            alpha = new
+            strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, lower_foot_fallback=False)
+        contacts = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed)
+    f2 = fit_motion(obs, cams, contacts, cfg.fit, init=X1, alpha0=alpha)
     up = estimate_up(f2.joints, sk, contacts, obs.valid)
     Rg = rotation_to_z(up)
     Xg = f2.joints @ Rg.T
