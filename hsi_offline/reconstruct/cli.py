@@ -53,13 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_offline.cli import UserError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not (0.02 <= args.terrain_res <= 0.05):
-        raise UserError(f"--terrain-res {args.terrain_res} outside 0.02..0.05 m")
+        raise ValueError(f"--terrain-res {args.terrain_res} outside 0.02..0.05 m")
     if args.depth_onnx and not args.video:
-        raise UserError("--depth-onnx needs the VIDEO the depth model runs on")
+        raise ValueError("--depth-onnx needs the VIDEO the depth model runs on")
     out = Path(args.out)
     pcfg = PerceptionConfig(
         focal_mm_35=args.focal_mm35,
@@ -80,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
         from hsi_offline.reconstruct.importers.smpl import observations_from_smpl
 
         if not args.smpl_model:
-            raise UserError("--smpl needs --smpl-model PATH (the licensed SMPL/SMPL-X model files)")
+            raise ValueError("--smpl needs --smpl-model PATH (the licensed SMPL/SMPL-X model files)")
         obs, stats = observations_from_smpl(args.smpl, args.smpl_model, pcfg)
         frames = None
     else:
         if not args.video:
-            raise UserError("give a VIDEO (or --smpl / --videomimic inputs)")
+            raise ValueError("give a VIDEO (or --smpl / --videomimic inputs)")
         from hsi_offline.reconstruct.perception import run_mediapipe
 
         obs, stats = run_mediapipe(args.video, pcfg)
