@@ -87,3 +87,32 @@ def test_rotation_to_z() -> None:
         R = rotation_to_z(np.array(up))
         np.testing.assert_allclose(R @ (np.array(up) / np.linalg.norm(up)), [0, 0, 1], atol=1e-9)
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+
+
+def test_seated_pelvis_makes_a_seat() -> None:
+    """Stand 1 s, sit 2 s on a 0.45 m seat (hips 0.12 m above it, thighs level), stand 1 s."""
+    from hsi_offline.reconstruct.scene import Supports, detect_seats
+    from hsi_offline.reconstruct.terrain_build import terrain_from_supports
+
+    stand = walk(0.1, 30.0)[0]
+    stand = stand - [stand[0, 0], stand[0, 1], 0]
+    seated = stand.copy()
+    hip_z = 0.5 * (stand[SMPL.left_hip, 2] + stand[SMPL.right_hip, 2])
+    drop = hip_z - (0.45 + SMPL.seat_offset)
+    legs = ("knee", "ankle", "foot")
+    upper = [SMPL.index(n) for n in SMPL.joint_names if not any(w in n for w in legs)]
+    seated[upper, 2] -= drop
+    seated[upper, 0] -= 0.35  # hips move back over the seat
+    for side in ("left", "right"):
+        k = SMPL.index(f"{side}_knee")
+        seated[k] = seated[SMPL.index(f"{side}_hip")] + [0.42, 0, 0]  # thigh level
+    frames = [stand] * 30 + [seated] * 60 + [stand] * 30
+    X = np.array(frames)
+    seats = detect_seats(X, SMPL, 0.0, 30.0, np.ones(len(X), bool))
+    assert len(seats) == 1
+    s = seats[0]
+    assert s.height == pytest.approx(0.45, abs=0.01)
+    assert s.frames[1] - s.frames[0] >= 50
+    ter = terrain_from_supports(Supports(0.0, [], seats), X[..., :2].reshape(-1, 2))
+    assert ter.height_at(np.array([s.centre]))[0] == pytest.approx(0.45, abs=0.01)
+    assert ter.height_at(np.array([[1.0, 0.0]]))[0] == pytest.approx(0.0)
