@@ -95,8 +95,9 @@ def _footstep_walk(
         zb = terrain.height_at(np.array([xb, ys[side]])) + ANKLE_HEIGHT
         s = (t - start) / swing_t
         m = (s > 0) & (s < 1)
-        ankle[side, m, 0] = xa + (xb - xa) * _smooth(s[m])
-        ankle[side, m, 2] = za + (zb - za) * _smooth(s[m] / 0.6) + 0.10 * np.sin(np.pi * s[m])
+        # lift first, then move forward, so toes clear the stair nosing
+        ankle[side, m, 0] = xa + (xb - xa) * _smooth((s[m] - 0.15) / 0.75)
+        ankle[side, m, 2] = za + (zb - za) * _smooth(s[m] / 0.45) + 0.10 * np.sin(np.pi * s[m])
         ankle[side, s >= 1, 0] = xb
         contact[m, side] = False
         pos[side] = xb

@@ -1,0 +1,95 @@
+"""Retargeting costs against independent numpy references, and a real (small) PyRoki/jaxls solve on stairs."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hsi_offline.cli import main as cli_main
+from hsi_offline.motion import load
+from hsi_offline.retarget import costs
+from hsi_offline.retarget.human import HumanMotion, save_keypoints_npz
+from hsi_offline.retarget.pipeline import retarget_clip
+from hsi_offline.retarget.problem import PATCH, terrain_patches
+from hsi_offline.retarget.synthetic import stair_climb
+from hsi_robot_nodes.terrain import make_scene_terrain
+
+ITERATIONS = 20
+
+
+def test_heightfield_patch_matches_terrain_surface():
+    terrain = make_scene_terrain("stairs")
+    rng = np.random.default_rng(1)
+    centres = rng.uniform([0.5, -0.5], [2.5, 0.5], (4, 2))
+    patches, origin, res = terrain_patches(terrain, centres)
+    assert patches.shape == (4, PATCH, PATCH)
+    for t in range(4):
+        pts = centres[t] + rng.uniform(-0.7, 0.7, (200, 2))
+        hf = (jnp.asarray(patches[t]), jnp.asarray(origin[t]), res)
+        ours = np.asarray(costs.height_at(hf, jnp.asarray(pts)))
+        np.testing.assert_allclose(ours, terrain.height_at(pts), atol=1e-5)
+
+
+def test_segment_distance_matches_dense_sampling():
+    rng = np.random.default_rng(2)
+    a0, a1, b0, b1 = (rng.normal(size=(50, 3)) for _ in range(4))
+    ours = np.asarray(costs.segment_distance(*(jnp.asarray(x) for x in (a0, a1, b0, b1))))
+    s = np.linspace(0, 1, 401)
+    pa = a0[:, None] + s[None, :, None] * (a1 - a0)[:, None]
+    pb = b0[:, None] + s[None, :, None] * (b1 - b0)[:, None]
+    brute = np.linalg.norm(pa[:, :, None] - pb[:, None, :], axis=-1).min(axis=(1, 2))
+    np.testing.assert_allclose(ours, brute, atol=5e-3)
+    assert np.all(ours <= brute + 1e-5)
+
+
+def test_foot_and_penetration_terms():
+    hf = (jnp.zeros((5, 5)), jnp.array([-1.0, -1.0]), 0.5)
+    sole = jnp.array([[[x, y, 0.0] for x in (-0.1, 0.1) for y in (-0.03, 0.03)]] * 2)
+    r = costs.foot_height(sole, hf, jnp.zeros(2), jnp.ones(2))
+    assert float(jnp.abs(r).max()) == 0.0
+    lifted = sole.at[0, :, 2].add(0.05)
+    r = costs.foot_height(lifted, hf, jnp.zeros(2), jnp.array([0.0, 1.0]))
+    assert float(r[8]) == pytest.approx(0.05) and float(jnp.abs(r[:8]).max()) == 0.0  # swing: clearance only
+    p = costs.penetration(jnp.array([[0.0, 0.0, 0.03], [0.0, 0.0, 0.10]]), jnp.array([0.05, 0.05]), hf)
+    np.testing.assert_allclose(np.asarray(p), [0.02, 0.0], atol=1e-7)
+    lim = costs.joint_limits(jnp.array([0.0, 2.0, -2.0]), jnp.full(3, -1.0), jnp.full(3, 1.0))
+    np.testing.assert_allclose(np.asarray(lim), [0.0, 1.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def stair_segment() -> HumanMotion:
+    """40 frames of the procedural climb: walking onto and up the first steps."""
+    h = stair_climb()
+    sl = slice(45, 85)
+    return HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:stairs")
+
+
+def test_small_stair_solve_is_physical(stair_segment):
+    clip, result, report = retarget_clip(stair_segment, 23, max_iterations=ITERATIONS)
+    clip.validate()
+    assert result.iterations >= 1
+    assert result.raw_limit_violation < 0.02  # before the final clip, the limit cost already held
+    assert report.joint_limit_violations == 0
+    assert report.penetration_max_cm <= 1.0
+    assert report.skating_cm_per_contact_frame <= 1.0
+    assert report.keypoint_error_cm < 5.0
+    assert report.self_collision_frames == 0
+    # the feet really are on the stairs: contact frames end on treads above the floor
+    assert clip.link_pos[-1, [3, 6], 2].max() > 0.15
+
+
+def test_cli_retargets_a_clip_folder(tmp_path, stair_segment, capsys):
+    save_keypoints_npz(stair_segment, tmp_path / "human_motion.npz")
+    stair_segment.terrain.save(tmp_path / "terrain.npz")
+    assert cli_main(["retarget", str(tmp_path), "--iterations", str(ITERATIONS)]) == 0
+    clip = load(tmp_path / "motion.npz")
+    assert clip.fps == stair_segment.fps and clip.num_frames == stair_segment.num_frames
+    assert clip.load_terrain(tmp_path / "motion.npz").name == "stairs"
+    quality = json.loads((tmp_path / "quality.json").read_text())
+    assert quality["joint_limit_violations"] == 0 and quality["penetration_max_cm"] <= 1.0
+    assert (tmp_path / "retarget.png").stat().st_size > 1000
+    assert "keypoint error" in capsys.readouterr().out
+    assert cli_main(["retarget", str(tmp_path / "missing")]) == 2
