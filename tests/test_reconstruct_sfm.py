@@ -79,7 +79,7 @@ def test_panning_camera_rotation_is_recovered(tmp_path: Path) -> None:
 
 
 def test_translating_camera_direction_is_recovered(tmp_path: Path) -> None:
-    """Sideways dolly past a cloud of textured blobs at 4-12 m: parallax, so the essential-matrix path runs."""
+    """Sideways dolly past textured blobs at 4-12 m: parallax, so the essential-matrix path runs."""
     import cv2
 
     rng = np.random.default_rng(2)
