@@ -94,3 +94,38 @@ def walk(
         J[:, SMPL.index(f"{name}_wrist")] = wrist
         J[:, SMPL.index(f"{name}_hand")] = wrist - 0.08 * up
     return J
+
+
+def sit_stand(
+    seat_height: float = 0.42, seat_x: float = -0.35, fps: float = 30.0, seat_offset: float = 0.12
+) -> np.ndarray:
+    """(T, 24, 3) stand in front of a seat, sit down backwards onto it, sit, stand up (6 s, facing +x).
+
+    Procedural (the benchmark's mocap is a walk): the hips move back and down onto the seat with level thighs,
+    shanks stay vertical over the planted feet; the trunk keeps its offsets from the pelvis.
+    """
+    stand = walk(0.1, fps)[0]
+    stand = stand - [stand[0, 0], stand[0, 1], 0.0]
+    hip_z = 0.5 * (stand[SMPL.left_hip, 2] + stand[SMPL.right_hip, 2])
+    feet_x = seat_x + 0.45
+    stand[:, 0] += feet_x - stand[SMPL.index("left_ankle"), 0]
+    seated = stand.copy()
+    legs = ("knee", "ankle", "foot")
+    upper = [SMPL.index(n) for n in SMPL.joint_names if not any(w in n for w in legs)]
+    seated[upper, 2] -= hip_z - (seat_height + seat_offset)
+    seated[upper, 0] += seat_x - seated[SMPL.left_hip, 0]
+    for side in ("left", "right"):
+        hip = seated[SMPL.index(f"{side}_hip")]
+        ankle = seated[SMPL.index(f"{side}_ankle")]
+        seated[SMPL.index(f"{side}_knee")] = [ankle[0], hip[1], hip[2]]
+    n = lambda s: int(round(s * fps))  # noqa: E731
+    w = np.concatenate(
+        [
+            np.zeros(n(1.0)),
+            0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n(1.0))),
+            np.ones(n(2.0)),
+            0.5 + 0.5 * np.cos(np.linspace(0, np.pi, n(1.0))),
+            np.zeros(n(1.0)),
+        ]
+    )
+    return (1 - w)[:, None, None] * stand[None] + w[:, None, None] * seated[None]
