@@ -3,8 +3,9 @@
 Motion (a real BVH when --mocap is given, else the procedural walk) is laid on known terrains (flat, stairs
 up, stairs down, kerb; the bench case is a procedural sit-down/stand-up with its seat height error), seen by
 a static and a moving camera with keypoint noise, dropouts, occlusion and a lost stretch, and run through
-`hsi_offline.reconstruct.solve.reconstruct` - the same code as the video path after perception. Prints WA-MPJPE / W-MPJPE (100-frame segments), support-height error, terrain Chamfer,
-the fit time for a 300-frame clip, and MediaPipe ms/frame when --video is given.
+`hsi_offline.reconstruct.solve.reconstruct` - the same code as the video path after perception. Prints
+WA-MPJPE / W-MPJPE (100-frame segments), support-height error, terrain Chamfer, the fit time for a
+300-frame clip, and MediaPipe ms/frame when --video is given.
 """
 
 from __future__ import annotations
