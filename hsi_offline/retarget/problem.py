@@ -78,9 +78,11 @@ WORLD_XY_KEYPOINTS = np.array([K["pelvis"], *FOOT_KEYPOINTS, *TOE_KEYPOINTS])
 class SolverConfig:
     max_iterations: int = 40
     dof: int = 23
-    warm_start: str = (
-        "ik"  # "ik": per-frame mink IK (fast, ~2 ms/frame); "pose": default pose under the pelvis
-    )
+    warm_start: str = "ik"  # "ik": per-frame mink IK (~2 ms/frame); "pose": default pose under the pelvis
+    # Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step near the end.
+    cg_tolerance_min: float = 1e-3
+    cg_tolerance_max: float = 1e-2
+    lambda_min: float = 1e-5  # LM damping floor (a higher floor keeps the CG systems well conditioned)
 
 
 @dataclass
@@ -339,11 +341,13 @@ def _solve_window(
     problem = jaxls.LeastSquaresProblem(problem_costs, [roots, joints, scale]).analyze()
     sol, summary = problem.solve(
         init,
-        linear_solver="conjugate_gradient",
+        linear_solver=jaxls.ConjugateGradientConfig(
+            tolerance_min=cfg.cg_tolerance_min, tolerance_max=cfg.cg_tolerance_max
+        ),
         verbose=False,
         return_summary=True,
         termination=jaxls.TerminationConfig(max_iterations=cfg.max_iterations, cost_tolerance=1e-4),
-        trust_region=jaxls.TrustRegionConfig(lambda_initial=1e-2),
+        trust_region=jaxls.TrustRegionConfig(lambda_initial=1e-2, lambda_min=cfg.lambda_min),
     )
     se3 = sol[roots]
     root_pos = np.asarray(se3.translation(), dtype=np.float64)[:n]
