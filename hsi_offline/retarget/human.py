@@ -217,6 +217,17 @@ def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> Huma
             source=str(path),
         )
         contacts = np.asarray(f["contacts"], dtype=bool) if "contacts" in f.files else None
+        # The reconstruction stage also writes calibrated hip joint centres (BlazePose's "hips" are surface
+        # landmarks) and a per-frame ``valid`` flag (other frames are interpolated): use both when present.
+        for key, k in (
+            ("extra_left_hip", "left_hip"),
+            ("extra_right_hip", "right_hip"),
+            ("extra_hip_centre", "pelvis"),
+        ):
+            if key in f.files and f[key].shape == kp[:, 0].shape and np.all(np.isfinite(f[key])):
+                kp[:, KEYPOINTS.index(k)] = f[key]
+        if "valid" in f.files and f["valid"].shape == (kp.shape[0],) and np.asarray(f["valid"]).any():
+            conf = conf * np.asarray(f["valid"], dtype=bool)[:, None]
     if terrain is None and (path.parent / "terrain.npz").is_file():
         terrain = Terrain.load(path.parent / "terrain.npz")
     if contacts is None:
