@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ def import_unitree_csv(path: str | Path, dof: int = 29, fps: float = UNITREE_CSV
     if not path.is_file():
         raise ValueError(f"Unitree G1 CSV '{path}' does not exist")
     try:
-        data = np.loadtxt(path, delimiter=",", ndmin=2)
+        with warnings.catch_warnings():  # an empty file is reported below as "zero frames"
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
     except ValueError as e:
         raise ValueError(f"'{path}' is not a numeric CSV ({e})") from None
     if data.shape[0] == 0:
