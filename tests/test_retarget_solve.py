@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from hsi_offline.cli import main as cli_main
-from hsi_offline.motion import load
+from hsi_offline.motion import load, make_clip
 from hsi_offline.retarget import costs
 from hsi_offline.retarget.human import HumanMotion, save_keypoints_npz
 from hsi_offline.retarget.pipeline import retarget_clip
-from hsi_offline.retarget.problem import PATCH, terrain_patches
-from hsi_offline.retarget.quality import soles
+from hsi_offline.retarget.problem import PATCH, SolverConfig, retarget, terrain_patches
+from hsi_offline.retarget.quality import evaluate, soles
 from hsi_offline.retarget.synthetic import stair_climb
 from hsi_robot_nodes.terrain import make_scene_terrain
 
@@ -99,3 +99,20 @@ def test_cli_retargets_a_clip_folder(tmp_path, stair_segment, capsys):
     assert (tmp_path / "retarget.png").stat().st_size > 1000
     assert "keypoint error" in capsys.readouterr().out
     assert cli_main(["retarget", str(tmp_path / "missing")]) == 2
+
+
+def test_long_clips_are_solved_in_overlapping_windows():
+    h = stair_climb()
+    sl = slice(45, 105)
+    human = HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:windows")
+    cfg = SolverConfig(max_iterations=ITERATIONS, window=40, overlap=16)  # windows [0,40) and [24,60)
+    result = retarget(human, cfg=cfg)
+    assert result.joint_pos.shape == (60, 23)
+    steps = np.abs(np.diff(result.joint_pos, axis=0)).max(axis=1)
+    # no jump at the seam (frame 32): the step there is an ordinary one for this motion
+    assert steps[31] < 0.35 and steps[31] <= np.delete(steps, 31).max()
+    clip = make_clip(human.fps, result.root_pos, result.root_quat, result.joint_pos, 23, human.contacts)
+    report = evaluate(clip, human, result.nominal_scales)
+    assert report.joint_limit_violations == 0 and report.keypoint_error_cm < 5.0
+    with pytest.raises(ValueError, match="overlap"):
+        retarget(human, cfg=SolverConfig(window=10, overlap=10))

@@ -82,6 +82,8 @@ class SolverConfig:
     # Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step near the end.
     cg_tolerance_min: float = 1e-3
     cg_tolerance_max: float = 1e-2
+    window: int = WINDOW  # frames per LM problem; longer clips are solved in overlapping windows
+    overlap: int = OVERLAP
     lambda_min: float = 1e-5  # LM damping floor (a higher floor keeps the CG systems well conditioned)
 
 
@@ -365,6 +367,8 @@ def retarget(
     human.validate()
     weights = weights or RetargetWeights()
     cfg = cfg or SolverConfig()
+    if not (1 <= cfg.overlap < cfg.window):
+        raise ValueError(f"solver: overlap {cfg.overlap} must be in 1..window-1 (window {cfg.window})")
     contract = get_contract(cfg.dof)
     T = human.num_frames
     nominal = nominal_scales(human, cfg.dof)
@@ -386,21 +390,19 @@ def retarget(
     start, iters = 0, 0
     t0 = time.perf_counter()
     while True:
-        stop = min(T, start + WINDOW)
+        stop = min(T, start + cfg.window)
         idx = np.arange(start, stop)
         r, qt, q, scales, it = _solve_window(
             human, idx, nominal, scales, weights, cfg, out_root[idx], out_quat[idx], out_q[idx], clearance
         )
         iters += it
-        keep = idx if start == 0 else idx[OVERLAP // 2 :]
+        keep = idx if start == 0 else idx[cfg.overlap // 2 :]
         sl = slice(keep[0] - start, None)
         out_root[keep], out_quat[keep], out_q[keep] = r[sl], qt[sl], q[sl]
         if stop >= T:
             break
-        start = stop - OVERLAP
-        # warm start the next window from the solved overlap
-        out_root[stop:], out_quat[stop:] = out_root[stop:], out_quat[stop:]
-        out_q[start:stop] = out_q[start:stop]
+        start = stop - cfg.overlap
+        # the next window starts from the solved overlap (already in out_*) and the IK elsewhere
     seconds = time.perf_counter() - t0
     over = np.maximum(contract.lower - out_q, out_q - contract.upper).max()
     out_q = contract.clamp_to_limits(out_q)
