@@ -18,73 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+# The reconstruction stage owns the human-motion format and the joint name tables; retargeting reads them.
+from hsi_offline.reconstruct.artifacts import HUMAN_MOTION_SCHEMA  # noqa: F401  (re-exported)
+from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24  # noqa: F401  (re-exported)
 from hsi_robot_nodes.terrain import Terrain
 
 from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
-
-HUMAN_MOTION_SCHEMA = "hsi_robot.human_motion/1"
-
-SMPL_24 = (
-    "pelvis",
-    "left_hip",
-    "right_hip",
-    "spine1",
-    "left_knee",
-    "right_knee",
-    "spine2",
-    "left_ankle",
-    "right_ankle",
-    "spine3",
-    "left_foot",
-    "right_foot",
-    "neck",
-    "left_collar",
-    "right_collar",
-    "head",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hand",
-    "right_hand",
-)
-BLAZEPOSE_33 = (
-    "nose",
-    "left_eye_inner",
-    "left_eye",
-    "left_eye_outer",
-    "right_eye_inner",
-    "right_eye",
-    "right_eye_outer",
-    "left_ear",
-    "right_ear",
-    "mouth_left",
-    "mouth_right",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_pinky",
-    "right_pinky",
-    "left_index",
-    "right_index",
-    "left_thumb",
-    "right_thumb",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-    "left_heel",
-    "right_heel",
-    "left_foot_index",
-    "right_foot_index",
-)
 
 # Source name -> keypoint, for names that differ from the keypoint's own (which always map to themselves).
 ALIASES = {
