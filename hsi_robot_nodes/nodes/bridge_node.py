@@ -6,9 +6,6 @@ safety state and diagnostics; takes PD targets (msgs/pd_targets) and events (top
 
 from __future__ import annotations
 
-import sys
-
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, Joy
@@ -18,6 +15,7 @@ from std_srvs.srv import Trigger
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.bridge.runtime import BridgeConfig, UnitreeBridge
 from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes.run import run_node
 from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 
 
@@ -25,7 +23,8 @@ class BridgeNode(Node):
     def __init__(self, context=None, **overrides):
         super().__init__("unitree_bridge", context=context)
         p = {"dof": 23, "domain": 1, "interface": "lo", "joint_state_decimation": 1,
-             "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "remote_topic": topics.REMOTE,
+             "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU,
+             "remote_topic": topics.REMOTE,
              "state_topic": topics.BRIDGE_STATE, "event_topic": topics.BRIDGE_EVENT,
              "pd_targets_topic": topics.PD_TARGETS, "imu_frame": "imu_in_pelvis"}
         p.update(overrides)
@@ -123,26 +122,11 @@ class BridgeNode(Node):
         super().destroy_node()
 
 
-def main(args=None) -> int:
-    rclpy.init(args=args)
+def main(argv: list[str] | None = None) -> int:
     from hsi_robot_nodes.bridge.runtime import BridgeError
     from hsi_robot_nodes.unitree.sdk import DdsSetupError
 
-    try:
-        node = BridgeNode()
-    except (BridgeError, DdsSetupError) as e:
-        print(f"unitree_bridge: refused to start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node("unitree_bridge", BridgeNode, (BridgeError, DdsSetupError, ValueError), argv)
 
 
 

@@ -15,7 +15,6 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -29,6 +28,7 @@ from hsi_robot_nodes.heightmap.elevation_map import ElevationMapConfig
 from hsi_robot_nodes.heightmap.message import encode_heightmap_msg, encode_map_msg, stamp_to_sec
 from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+from hsi_robot_nodes.nodes.run import run_node
 
 _CFG = HeightmapNodeConfig()
 _SPEC = HeightmapSpec()
@@ -158,21 +158,7 @@ def build_node(context=None, **params) -> HeightmapNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv)
-    try:
-        node = build_node()
-    except ValueError as e:
-        print(f"heightmap_node: refusing to start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("heightmap_node", build_node, (ValueError,), argv)
 
 
 if __name__ == "__main__":

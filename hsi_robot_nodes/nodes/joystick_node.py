@@ -13,10 +13,8 @@ import math
 import sys
 import time
 
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import String
@@ -25,6 +23,7 @@ from hsi_robot_nodes import topics
 from hsi_robot_nodes.joystick.buttons import ButtonMapper
 from hsi_robot_nodes.joystick.profiles import get_profile, read_joy
 from hsi_robot_nodes.joystick.root_command import RootCommand, RootCommandConfig, yaw_from_quat_xyzw
+from hsi_robot_nodes.nodes.run import run_node
 
 _CFG = RootCommandConfig()
 DEFAULTS = {
@@ -121,21 +120,7 @@ def build_node(context=None, **params) -> JoystickNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv)
-    try:
-        node = build_node()
-    except ValueError as e:
-        print(f"joystick_node: refusing to start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C / SIGTERM from a launcher
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("joystick_node", build_node, (ValueError,), argv)
 
 
 if __name__ == "__main__":

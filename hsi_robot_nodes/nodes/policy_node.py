@@ -14,10 +14,8 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
@@ -28,6 +26,7 @@ from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes.run import run_node
 from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
@@ -182,21 +181,7 @@ def build_node(context=None, **params) -> PolicyNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv)
-    try:
-        node = build_node()
-    except ValueError as e:
-        print(f"policy_node: refusing to start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C / SIGTERM from a launcher
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("policy_node", build_node, (ValueError,), argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,29 @@
+"""The one ``main()`` every node executable shares: init, build, refuse in one line, spin, shut down."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+
+def run_node(name: str, build: Callable[[], object],
+             refusals: tuple[type[BaseException], ...] = (ValueError,), argv: list[str] | None = None) -> int:
+    """Run a node until Ctrl-C/SIGTERM. A refusal at construction prints one line and returns 2."""
+    rclpy.init(args=argv)
+    try:
+        node = build()
+    except refusals as e:
+        print(f"{name}: refusing to start: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
