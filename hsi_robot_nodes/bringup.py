@@ -1,8 +1,10 @@
 """``hsi-robot bringup``: the onboard nodes of config/nodes.yaml in one process (no ros2 CLI needed).
 
-``--sim`` also starts the simulated G1 (DDS domain 1 on lo). ``hsi-robot demo`` (what ``make demo`` runs)
-is bringup --sim with a scripted operator on the virtual remote: start (stand up), A (run the policy), select
-(damping), and prints what it measured.
+``--sim`` also starts the simulated G1 (DDS domain 1 on lo, simulated MID-360 + odometry) as a child process,
+the way the robot is a machine of its own: its 500 Hz physics never competes with the nodes for one Python
+interpreter lock. The nodes share one rclpy executor (``--executor-threads``). ``hsi-robot demo`` (what ``make demo`` runs)
+is bringup --sim with a scripted operator on the virtual remote: start (stand up), release the gantry, A (run
+the policy), select (damping), and prints what it measured.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--blind-policy", default="", help="optional blind policy for the B-button switch")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--duration", type=float, default=18.0 if demo else 0.0, help="seconds (0 = until Ctrl-C)")
+    p.add_argument("--executor-threads", type=int, default=1,
+                   help="1: one SingleThreadedExecutor for all nodes; more: a MultiThreadedExecutor")
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
 
 
@@ -47,21 +52,25 @@ class Bringup:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.sim = None
+        self.sim = None  # SimProcess
+        self.trace_path: Path | None = None
         self.nodes: list = []
         self.context = None
         self.executor = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> Bringup:
+    def start(self, script: str = "") -> Bringup:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         a = self.args
         if a.sim:
-            from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
+            from hsi_robot_nodes.sim.process import SimProcess
 
-            self.sim = DdsSimulator(SimConfig(a.scene, a.dof, a.domain, a.interface, band=True)).start()
+            self.trace_path = Path(tempfile.mkdtemp(prefix="hsi_sim_")) / "trace.json"
+            self.sim = SimProcess(a.scene, a.dof, a.domain, a.interface, band=True,
+                                  lidar=getattr(a, "heightmap", True), script=script,
+                                  trace=self.trace_path).start()
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
@@ -79,12 +88,9 @@ class Bringup:
         except BaseException:
             self.stop()
             raise
-        if self.sim is not None and getattr(a, "heightmap", True):
-            from hsi_robot_nodes.sim.lidar import SimLidarPublisher
-
-            self.lidar = SimLidarPublisher(self.sim.robot.model, self.sim.robot.data, self.context)
-            self.nodes.append(self.lidar.node)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        threads = int(getattr(a, "executor_threads", 1))
+        self.executor = (SingleThreadedExecutor(context=self.context) if threads <= 1
+                         else MultiThreadedExecutor(num_threads=threads, context=self.context))
         for n in self.nodes:
             self.executor.add_node(n)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
@@ -94,17 +100,23 @@ class Bringup:
     def node(self, name: str):
         return next(n for n in self.nodes if n.get_name() == name)
 
-    def stop(self) -> None:
+    def stop(self) -> dict | None:
+        """Stop the nodes, then the simulator; returns the simulator's ground-truth trace (``--sim``)."""
         import rclpy
 
         if self.executor is not None:
             self.executor.shutdown(timeout_sec=2)
+            if self._thread is not None:
+                self._thread.join(timeout=2)  # no callback may still run when the nodes are destroyed
+            self.executor = None
         for n in reversed(self.nodes):
             n.destroy_node()
+        self.nodes = []
         if self.context is not None:
             rclpy.try_shutdown(context=self.context)
-        if self.sim is not None:
-            self.sim.stop()
+            self.context = None
+        trace = self.sim.stop() if self.sim is not None else None
+        return trace
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,38 +134,64 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SCRIPT = ((1.0, "start"), (3.5, "release"), (4.0, "A"), (14.0, "select"))
+"""The scripted operator (seconds after the nodes are up): stand up, let go of the gantry, run, damp."""
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    """Scripted operator: start at 1 s, release the gantry at 3.5 s, A at 4 s, select 10 s later."""
+    """bringup --sim + :data:`DEMO_SCRIPT`; prints the transitions and the standing height while running."""
     b = Bringup(args).start()
-    sim, bridge = b.sim, b.node("unitree_bridge").bridge
+    bridge = b.node("unitree_bridge").bridge
     print(f"demo: G1 {args.dof}-DoF on '{args.scene}' with {Path(args.policy).name}; nodes: "
-          f"{', '.join(n.get_name() for n in b.nodes)}", flush=True)
-    script = [(1.0, "start"), (3.5, "release"), (4.0, "A"), (14.0, "select")]
-    heights, t0 = [], time.monotonic()
+          f"{', '.join(n.get_name() for n in b.nodes)}; simulator in its own process", flush=True)
+    script, t0 = list(DEMO_SCRIPT), time.monotonic()
+    trace = None
     try:
-        while time.monotonic() - t0 < max(args.duration, 15.0):
+        while time.monotonic() - t0 < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0):
             el = time.monotonic() - t0
             while script and script[0][0] <= el:
                 _, what = script.pop(0)
-                if what == "release":
-                    sim.release_band()
-                else:
-                    sim.remote.press(what)
+                b.sim.send(what)
                 print(f"  t={el:5.1f}s  operator: {what:7s}  bridge: {bridge.state.value}", flush=True)
-            if bridge.state.value == "run":
-                heights.append(sim.robot.base_height())
             time.sleep(0.05)
     finally:
-        b.stop()
-    h = np.array(heights) if heights else np.array([np.nan])
-    summary = {
-        "transitions": [s for _, _, s in bridge.safety.transitions], "final_state": bridge.state.value,
-        "run_seconds": round(len(heights) * 0.05, 2),
-        "base_height_during_run_m": {"min": float(h.min()), "mean": float(h.mean()), "max": float(h.max())},
-        "lowcmd_written": bridge.lowcmd_written, "sim_lowcmd_bad_crc": sim.stats.lowcmd_bad_crc,
-        "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
-    }
+        trace = b.stop()
+    summary = demo_summary(bridge, trace)
     print(json.dumps(summary, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
-    return 0 if summary["final_state"] == "damping" and "run" in summary["transitions"] else 1
+        from hsi_robot_nodes.atomic import write_json_atomic
+
+        write_json_atomic(args.json, summary)
+    return 0 if summary["final_state"] == "damping" and summary["run_seconds"] >= 9.0 else 1
+
+
+def run_interval(transitions: list[tuple[float, str, str]]) -> tuple[float, float] | None:
+    """(start, end) monotonic seconds of the first RUN period of the bridge, or None."""
+    start = next((t for t, _, new in transitions if new == "run"), None)
+    if start is None:
+        return None
+    end = next((t for t, old, _ in transitions if old == "run" and t >= start), float("inf"))
+    return start, end
+
+
+def demo_summary(bridge, trace: dict | None) -> dict:
+    """Transitions, time in RUN and the simulator's ground-truth pelvis height while the policy ran."""
+    tr = bridge.safety.transitions
+    span = run_interval(tr)
+    rows = np.array(trace["trace"]) if trace and trace.get("trace") else np.zeros((0, 6))
+    if span is not None and len(rows):
+        sel = rows[(rows[:, 0] >= span[0]) & (rows[:, 0] <= span[1])]
+        run_s = float(min(span[1], rows[-1, 0]) - span[0])
+    else:
+        sel, run_s = np.zeros((0, 6)), 0.0
+    h = sel[:, 4] if len(sel) else np.array([np.nan])
+    tilt = sel[:, 5] if len(sel) else np.array([np.nan])
+    return {
+        "transitions": [new for _, _, new in tr], "final_state": bridge.state.value,
+        "final_reason": bridge.safety.reason, "run_seconds": round(run_s, 2),
+        "pelvis_height_during_run_m": {"min": round(float(h.min()), 3), "mean": round(float(h.mean()), 3),
+                                       "max": round(float(h.max()), 3)},
+        "max_tilt_during_run_deg": round(float(np.degrees(tilt.max())), 1),
+        "lowcmd_written": bridge.lowcmd_written, "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
+        "simulator": (trace or {}).get("summary"),
+    }

@@ -16,7 +16,7 @@ from tensordict import TensorDict
 from hsi_offline import cli
 from hsi_offline.export import export_policy
 from hsi_offline.export.hold_default import export_hold_default
-from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.contract import get_contract, stand_gains
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.observation import make_layout
 from hsi_robot_nodes.paths import models_dir
@@ -139,8 +139,10 @@ def test_shipped_hold_default_policy_is_the_exporter_output(tmp_path):
     shipped = models_dir() / "hold_default_23dof.onnx"
     md = load_metadata(shipped)
     assert md.provenance["kind"] == "hold_default_pose" and md.provenance["trained"] is False
-    np.testing.assert_allclose(md.kp, C.kp)
-    np.testing.assert_allclose(md.kd, C.kd)
+    kp, kd = stand_gains(C)  # a constant target stands only with the stiff stand gains
+    np.testing.assert_allclose(md.kp, kp)
+    np.testing.assert_allclose(md.kd, kd)
+    assert md.kp.max() == 350.0
     sess = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).normal(size=(5, md.layout.dim)).astype(np.float32) * 10
     assert np.all(sess.run(["actions"], {"obs": x})[0] == 0.0)

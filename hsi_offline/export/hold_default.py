@@ -1,7 +1,9 @@
 """The "hold default pose" policy shipped in ``models/`` before any trained policy exists.
 
 It is NOT a controller: a one-layer network whose weights are all zero, so its action is always 0 and its
-target is the default pose with VideoMimic's (soft) gains. It exists so the whole deploy path (exporter,
+target is the default pose. Its metadata carries the stiff stand gains (``contract.stand_gains``: legs Kp 350,
+waist 200) rather than VideoMimic's soft policy gains, because a constant target only stands with stiff
+ankles; a trained policy balances actively and ships its own (VideoMimic) gains. It exists so the whole deploy path (exporter,
 metadata, policy node, bridge) runs end to end before training lands, through exactly the code a trained
 policy goes through. Regenerate with ``hsi-offline export --hold-default`` (or ``python -m`` this module).
 """
@@ -12,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from hsi_offline.export.onnx_export import ExportResult, export_policy
-from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.contract import get_contract, stand_gains
 from hsi_robot_nodes.observation import make_layout
 
 ACTION_SCALE, ACTION_CLIP = 0.25, 8.0
@@ -36,14 +38,15 @@ def zero_actor(obs_dim: int, dof: int):
 
 
 def export_hold_default(dof: int = 23, path: str | Path | None = None) -> ExportResult:
-    """Export the hold-default-pose policy (blind student layout, contract default pose and gains)."""
+    """Export the hold-default-pose policy (blind student layout, contract default pose, stand gains)."""
     contract = get_contract(dof)
+    kp, kd = stand_gains(contract)
     layout = make_layout(dof, role="student", heightmap=False)
     provenance = {"kind": "hold_default_pose", "trained": False,
                   "note": "zero-action placeholder: holds the default pose; not a balancing controller",
                   "generator": "hsi_offline.export.hold_default"}
     return export_policy(zero_actor(layout.dim, dof), layout, None, dof, ACTION_SCALE, ACTION_CLIP,
-                         contract.kp, contract.kd, contract.default_q, None, provenance,
+                         kp, kd, contract.default_q, None, provenance,
                          path or default_path(dof))
 
 

@@ -22,7 +22,7 @@ from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 class BridgeNode(Node):
     def __init__(self, context=None, **overrides):
         super().__init__("unitree_bridge", context=context)
-        p = {"dof": 23, "domain": 1, "interface": "lo", "joint_state_decimation": 1,
+        p = {"dof": 23, "domain": 1, "interface": "lo", "joint_state_decimation": 2,
              "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU,
              "remote_topic": topics.REMOTE,
              "state_topic": topics.BRIDGE_STATE, "event_topic": topics.BRIDGE_EVENT,

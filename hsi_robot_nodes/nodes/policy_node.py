@@ -31,7 +31,7 @@ from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
 DEFAULTS = {
-    "dof": 23, "policy": "", "blind_policy": "", "heightmap": True, "rate_hz": 0.0,
+    "dof": 23, "policy": "", "blind_policy": "", "heightmap": True, "rate_hz": 0.0, "trigger": "state",
     "max_state_age_s": RunnerConfig.max_state_age_s, "max_heightmap_age_s": RunnerConfig.max_heightmap_age_s,
     "resume_cycles": RunnerConfig.resume_cycles,
     "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "heightmap_topic": topics.HEIGHTMAP,
@@ -81,6 +81,15 @@ class PolicyNode(Node):
             raise
         self.contract = self.runner.contract
         rate = float(g("rate_hz")) or next(iter(self.runner.policies.values())).meta.control_hz
+        self.trigger = str(g("trigger"))
+        if self.trigger not in ("state", "timer"):
+            self.destroy_node()
+            raise ValueError(f"policy_node: trigger must be 'state' or 'timer', not '{self.trigger}'")
+        # 'state': a cycle starts when the joint state and IMU of one LowState have both arrived and a policy
+        # period has passed since the last answered one, so the robot's 500 Hz clock paces the policy and the
+        # answer leaves as soon as the data is in; 'timer': a free-running 50 Hz timer on the latest data.
+        self._period_ns = int(1e9 / rate)
+        self._js_stamp = self._imu_stamp = self._answered_stamp = -1
         group = MutuallyExclusiveCallbackGroup()  # one callback at a time: the runner is not thread-safe
         self.pub_targets = self.create_publisher(Float64MultiArray, g("pd_targets_topic"), 10)
         self.pub_timing = self.create_publisher(Float64MultiArray, g("timing_topic"), 10)
@@ -103,9 +112,12 @@ class PolicyNode(Node):
         self._last_tick = 0
         self.cycles = self.published = 0
         self.last_reason = ""
-        self.create_timer(1.0 / rate, self._tick, callback_group=group)
+        if self.trigger == "timer":
+            self.create_timer(1.0 / rate, self._tick, callback_group=group)
+        else:  # watchdog: says why nothing is published when no state arrives at all
+            self.create_timer(0.5, self._idle_check, callback_group=group)
         self.get_logger().info(f"policies {dict((k, p.path.name) for k, p in self.runner.policies.items())}, "
-                               f"{rate:.0f} Hz, selected '{self.runner.selected}'")
+                               f"{rate:.0f} Hz on {self.trigger}, selected '{self.runner.selected}'")
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -125,10 +137,34 @@ class PolicyNode(Node):
             return
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self.runner.update_joint_state(q[self._index], dq[self._index], stamp, time.monotonic_ns())
+        self._js_stamp = stamp
+        self._maybe_tick()
 
     def _on_imu(self, msg: Imu) -> None:
         o, w = msg.orientation, msg.angular_velocity
         self.runner.update_imu((o.w, o.x, o.y, o.z), (w.x, w.y, w.z), time.monotonic_ns())
+        self._imu_stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._maybe_tick()
+
+    def _maybe_tick(self) -> None:
+        """State trigger: both halves of one LowState are in and a period (less 1 ms slack) has passed."""
+        if self.trigger != "state" or self._js_stamp != self._imu_stamp:
+            return
+        if self._js_stamp - self._answered_stamp >= self._period_ns - 1_000_000:
+            self._answered_stamp = self._js_stamp
+            self._tick()
+
+    def _idle_check(self) -> None:
+        if time.monotonic_ns() - self._last_tick > 0.5e9:
+            if min(self._js_stamp, self._imu_stamp) < 0:
+                reason = "waiting for joint states and IMU"
+            elif self._js_stamp != self._imu_stamp:
+                reason = "joint state and IMU stamps never match: both must come from one LowState"
+            else:
+                reason = f"joint state or IMU older than {self.runner.config.max_state_age_s * 1e3:.0f} ms"
+            if reason != self.last_reason:
+                self.get_logger().warning(reason)
+                self.last_reason = reason
 
     def _on_heightmap(self, msg) -> None:
         try:

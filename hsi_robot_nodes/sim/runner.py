@@ -1,0 +1,179 @@
+"""``hsi-robot sim``: the simulated G1 as its own process, like the real robot is its own machine.
+
+Runs a :class:`DdsSimulator` (and, with ``--lidar``, the simulated MID-360 + odometry as rclpy topics), plays
+a scripted operator on the virtual remote, records a ground-truth trace and prints one ``ready`` line once
+LowState is on the wire so a parent process (``hsi-robot bringup --sim``, the loop benchmark, evaluation)
+can wait for it. SIGTERM stops it cleanly, like Ctrl-C, so the trace is still written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hsi_robot_nodes.unitree.remote import BUTTONS
+
+READY = "hsi-robot sim: ready"
+ACTIONS = ("release", "sticks")
+
+
+@dataclass(frozen=True)
+class ScriptItem:
+    """One scripted operator action at ``t`` seconds after start: a remote button, ``release`` (the
+    gantry band) or ``sticks`` (lx, ly, rx, ry in [-1, 1], held until the next ``sticks`` item)."""
+
+    t: float
+    action: str
+    sticks: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+
+def parse_remote_script(text: str) -> list[ScriptItem]:
+    """``'1:start,3.5:release,4:A,6:sticks=0/0.5/0/0,14:select'`` -> sorted items; one-line ValueError."""
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        try:
+            t_text, what = item.split(":")
+            t = float(t_text)
+        except ValueError:
+            raise ValueError(f"bad --remote-script item '{item}': use seconds:button") from None
+        if what.startswith("sticks="):
+            try:
+                vals = tuple(float(v) for v in what[len("sticks="):].split("/"))
+            except ValueError:
+                vals = ()
+            if len(vals) != 4 or not all(math.isfinite(v) and -1 <= v <= 1 for v in vals):
+                raise ValueError(f"bad --remote-script item '{item}': sticks=lx/ly/rx/ry, each in [-1, 1]")
+            out.append(ScriptItem(t, "sticks", vals))  # type: ignore[arg-type]
+        elif what in BUTTONS or what == "release":
+            out.append(ScriptItem(t, what))
+        else:
+            raise ValueError(f"bad --remote-script item '{item}': '{what}' is not a remote button "
+                             f"({', '.join(BUTTONS)}), 'release' or 'sticks=lx/ly/rx/ry'")
+    return sorted(out, key=lambda s: s.t)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scene", default="flat",
+                   help="flat | stairs | stairs_down | kerb | bench | rough | path to a terrain .npz")
+    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
+    p.add_argument("--domain", type=int, default=1, help="DDS domain (default 1; a real robot uses 0)")
+    p.add_argument("--interface", default="lo", help="network interface for DDS (default lo)")
+    p.add_argument("--speed", type=float, default=1.0, help="real-time factor (0 = as fast as possible)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
+    p.add_argument("--band", action="store_true", help="hold the robot on an elastic band (gantry)")
+    p.add_argument("--remote-script", default="",
+                   help="scripted operator, e.g. '1:start,3.5:release,4:A,6:sticks=0/0.5/0/0,14:select'")
+    p.add_argument("--lidar", action="store_true",
+                   help="also publish the simulated MID-360 cloud and odometry (rclpy, ROS_DOMAIN_ID)")
+    p.add_argument("--trace", type=Path, default=None,
+                   help="write a ground-truth trace (JSON: monotonic time, pelvis pose, height, tilt)")
+    p.add_argument("--trace-hz", type=float, default=50.0)
+    p.add_argument("--stdin-control", action="store_true",
+                   help="also take operator actions as lines on stdin ('start', 'release', 'sticks=0/0.5/0/0');"
+                        " end of stdin stops the simulator (a parent process that dies takes it along)")
+
+
+def _sample(sim) -> list[float]:
+    """[monotonic_s, x, y, z, height above terrain, tilt_rad] of the pelvis (ground truth)."""
+    qpos = sim.robot.data.qpos[:7].copy()
+    w, x, y, z = qpos[3:7]
+    up_z = 1.0 - 2.0 * (x * x + y * y)  # z of the pelvis' up axis in world
+    h = float(qpos[2] - sim.robot.scene.terrain.height_at(qpos[:2]))
+    return [time.monotonic(), *(round(float(v), 5) for v in qpos[:3]), round(h, 5),
+            round(math.acos(max(-1.0, min(1.0, up_z))), 5)]
+
+
+def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
+    """Operator actions from the parent, applied at once (t = -1 sorts them first); EOF stops the sim."""
+    import sys
+
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            items = parse_remote_script(f"0:{line}")
+        except ValueError as e:
+            print(f"hsi-robot sim: ignored stdin action: {e}", flush=True)
+            continue
+        script[:0] = [ScriptItem(-1.0, i.action, i.sticks) for i in items]
+    stop.set()
+
+
+def run(args: argparse.Namespace) -> int:
+    from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
+
+    script = parse_remote_script(args.remote_script)
+    if args.trace_hz <= 0:
+        raise ValueError("--trace-hz must be positive")
+    stop = threading.Event()
+
+    def _on_term(_sig, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_term)
+    sim = DdsSimulator(SimConfig(args.scene, args.dof, args.domain, args.interface, args.speed, band=args.band))
+    sim.start()
+    lidar = executor = context = None
+    if args.lidar:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from hsi_robot_nodes.sim.lidar import SimLidarPublisher
+
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        lidar = SimLidarPublisher(sim.robot.model, sim.robot.data, context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(lidar.node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+    if args.stdin_control:
+        threading.Thread(target=_read_stdin, args=(script, stop), daemon=True).start()
+    t0 = time.monotonic()
+    print(f"{READY}: G1 {args.dof}-DoF on '{sim.robot.scene.name}', DDS domain {args.domain} on "
+          f"{args.interface}{', lidar' if lidar else ''}; Ctrl-C to stop", flush=True)
+    trace: list[list[float]] = []
+    events: list[tuple[float, str]] = []
+    next_sample = t0
+    try:
+        while not stop.is_set() and (args.duration <= 0 or time.monotonic() - t0 < args.duration):
+            now = time.monotonic()
+            while script and (script[0].t <= now - t0 or script[0].t < 0):
+                item = script.pop(0)
+                if item.action == "release":
+                    sim.release_band()
+                elif item.action == "sticks":
+                    sim.remote.set_sticks(*item.sticks)
+                else:
+                    sim.remote.press(item.action)
+                events.append((now, item.action))
+            if args.trace and now >= next_sample:
+                trace.append(_sample(sim))
+                next_sample += 1.0 / args.trace_hz
+            time.sleep(0.005)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=1)
+            lidar.destroy()
+            rclpy.try_shutdown(context=context)
+        sim.stop()
+    s = sim.stats
+    summary = {"sim_time_s": round(sim.sim_time, 3), "wall_s": round(s.wall_s, 3),
+               "lowstate_published": len(s.publish_times), "lowcmd_received": s.lowcmd_received,
+               "lowcmd_bad_crc": s.lowcmd_bad_crc, "lowcmd_rejected": s.lowcmd_rejected,
+               "overruns": s.overruns, "base_height_m": round(sim.robot.base_height(), 4)}
+    print(json.dumps(summary), flush=True)
+    if args.trace:
+        from hsi_robot_nodes.atomic import write_json_atomic
+
+        write_json_atomic(args.trace, {"summary": summary, "events": events,
+                                       "columns": ["t", "x", "y", "z", "height", "tilt"], "trace": trace})
+    return 0

@@ -1,0 +1,103 @@
+"""Sim-in-the-loop through the real deploy path: `hsi-robot bringup --sim` (the simulated G1 in its own process
+on real DDS, the bridge / policy / joystick / heightmap nodes on real rclpy) driven by the virtual remote."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from std_msgs.msg import Float64MultiArray
+
+from hsi_robot_nodes import bringup, topics
+from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.msgs import pd_targets
+
+C = get_contract(23)
+
+
+def _args(dds_domain: int, *extra: str):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    bringup.add_arguments(p)
+    return p.parse_args(["--sim", "--domain", str(dds_domain), *extra])
+
+
+def _wait(pred, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def _stand_and_run(b) -> object:
+    bridge = b.node("unitree_bridge").bridge
+    b.sim.send("start")
+    assert _wait(lambda: bridge.state == State.HOLD, 8.0), bridge.safety.transitions
+    b.sim.send("release")
+    time.sleep(0.5)
+    b.sim.send("A")
+    assert _wait(lambda: bridge.state == State.RUN, 3.0), bridge.safety.transitions
+    return bridge
+
+
+def test_start_a_run_ten_seconds_select_ends_in_damping_standing(dds_domain):
+    """The issue's scripted operator: start -> (stand up, hold) -> A -> 10 s running -> select."""
+    b = bringup.Bringup(_args(dds_domain)).start()
+    trace = None
+    try:
+        bridge = _stand_and_run(b)
+        time.sleep(10.0)
+        assert bridge.state == State.RUN, bridge.safety.reason  # 10 s of policy without a trip
+        b.sim.send("select")
+        assert _wait(lambda: bridge.state == State.DAMPING, 1.0)
+        policy = b.node("policy_node")
+        published = policy.published
+    finally:
+        trace = b.stop()
+    s = bringup.demo_summary(bridge, trace)
+    assert s["transitions"] == ["zero_torque", "stand_up", "hold", "run", "damping"]
+    assert s["final_reason"] == "damp requested"
+    assert s["run_seconds"] >= 9.9
+    # standing on the shipped hold policy: pelvis at the default-pose height (0.78 m), upright, not sagging
+    h = s["pelvis_height_during_run_m"]
+    assert 0.74 < h["min"] <= h["max"] < 0.82, h
+    assert s["max_tilt_during_run_deg"] < 10.0
+    assert published >= 0.8 * 50 * 10  # the policy answered at ~50 Hz while running
+    assert s["bridge_bad_lowstate_crc"] == 0 and s["simulator"]["lowcmd_bad_crc"] == 0
+
+
+def test_stalled_policy_node_trips_damping_within_three_cycles(dds_domain):
+    b = bringup.Bringup(_args(dds_domain, "--no-heightmap")).start()
+    try:
+        bridge = _stand_and_run(b)
+        time.sleep(1.0)
+        b.executor.remove_node(b.node("policy_node"))  # the policy node stops answering (stalled / killed)
+        assert _wait(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+        t_damp = bridge.safety.transitions[-1][0]
+        gap = t_damp - bridge.safety.targets_t
+        assert "policy targets stale" in bridge.safety.reason
+        assert gap <= 3 * 0.02 + 0.001 + 0.004, gap  # 3 policy cycles (+1 ms slack, 2 writer ticks)
+    finally:
+        b.stop()
+
+
+def test_nan_target_on_the_wire_trips_damping_and_is_never_sent(dds_domain):
+    b = bringup.Bringup(_args(dds_domain, "--no-heightmap")).start()
+    try:
+        bridge = _stand_and_run(b)
+        node = b.node("joystick_node")  # any node of the process can publish on the targets topic
+        pub = node.create_publisher(Float64MultiArray, topics.PD_TARGETS, 10)
+        q = C.default_q.copy()
+        q[3] = np.nan
+        bad = pd_targets.PdTargets(C.joint_names, q, np.zeros(23), np.zeros(23), C.kp, C.kd, time.monotonic_ns())
+        pub.publish(pd_targets.encode(bad))
+        assert _wait(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+        assert bridge.safety.reason == "non-finite PD target"
+    finally:
+        trace = b.stop()
+    assert trace["summary"]["lowcmd_rejected"] == 0  # no non-finite command ever reached the motors
