@@ -7,6 +7,7 @@ Start-up refuses (one-line ``BridgeError``, nothing sent) when another controlle
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -53,7 +54,9 @@ class UnitreeBridge:
         self.last_remote = remote_codec.RemoteState()
         self.on_lowstate_cb: Callable[[LowStateView, remote_codec.RemoteState], None] | None = None
         self.on_state_change: Callable[[str, str], None] | None = None
-        self.write_log: list[tuple[float, int]] = []  # (monotonic time, stamp_ns of the answered state)
+        # (monotonic time the LowCmd left, stamp_ns = bridge receive time of the LowState it answers): one entry
+        # per policy answer, for the control-path latency benchmark; bounded to the last ~2 h at 50 Hz.
+        self.answer_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=400_000)
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> UnitreeBridge:
@@ -145,6 +148,8 @@ class UnitreeBridge:
                 self.on_state_change(self.safety.state.value, self.safety.reason)
             if err is None and self.safety.state == State.RUN:
                 self._write_locked(t)  # answer at once; the 2 ms writer keeps re-sending
+                if self.safety.state == State.RUN and self.safety.targets is not None:
+                    self.answer_log.append((time.monotonic(), self.safety.targets.stamp_ns))
         return err
 
     @property
@@ -169,11 +174,6 @@ class UnitreeBridge:
         m.crc = lowcmd_crc(m)
         self._pub.Write(m)
         self.lowcmd_written += 1
-        tg = self.safety.targets
-        if self.safety.state == State.RUN and tg is not None:
-            self.write_log.append((time.monotonic(), tg.stamp_ns))
-            if len(self.write_log) > 400_000:
-                del self.write_log[:200_000]
 
     def _writer(self) -> None:
         period = 1.0 / self.cfg.write_hz
