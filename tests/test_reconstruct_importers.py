@@ -12,7 +12,7 @@ from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.importers.depth import load_depth_cameras
 from hsi_offline.reconstruct.importers.smpl import load_smpl_params, observations_from_smpl, smpl_joints
 from hsi_offline.reconstruct.metrics import segment_mpjpe
-from hsi_offline.reconstruct.mocap import bvh_to_smpl_joints
+from hsi_offline.retarget.bvh import bvh_to_smpl_joints
 from hsi_offline.reconstruct.skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic import look_at, make_clip, place_on_terrain

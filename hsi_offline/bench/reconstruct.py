@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 100:
         raise ValueError("--frames must be at least 100 (the metrics use 100-frame segments)")
     if args.mocap:
-        from hsi_offline.reconstruct.mocap import bvh_to_smpl_joints
+        from hsi_offline.retarget.bvh import bvh_to_smpl_joints
 
         J, fps = bvh_to_smpl_joints(args.mocap)
         source = f"bvh:{args.mocap}"
