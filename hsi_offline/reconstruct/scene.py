@@ -125,22 +125,19 @@ class Supports:
     seats: list[Seat] = field(default_factory=list)
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` (stop exclusive) of each run of True in a 1-D boolean array, in order."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, dtype=bool).astype(np.int8), 0]))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
 def footprints(X: np.ndarray, contacts: np.ndarray, sk: Skeleton) -> list[Footprint]:
     """One footprint per contact run per foot: where it stood and at what sole height."""
     sole = sk.sole_offsets()
     out = []
-    T = X.shape[0]
     for side, feet in enumerate((sk.left_foot, sk.right_foot)):
         feet = list(feet)
-        c = contacts[:, side]
-        t = 0
-        while t < T:
-            if not c[t]:
-                t += 1
-                continue
-            s = t
-            while t < T and c[t]:
-                t += 1
+        for s, t in true_runs(contacts[:, side]):
             seg = X[s:t][:, feet]
             h = float(np.median((seg[..., 2] - sole[feet]).min(axis=1)))
             out.append(Footprint(side, s, t, seg[..., :2].reshape(-1, 2), h))
@@ -179,15 +176,7 @@ def detect_seats(
         & (speed < 0.3)
     )
     seats = []
-    T = len(seated)
-    t = 0
-    while t < T:
-        if not seated[t]:
-            t += 1
-            continue
-        s = t
-        while t < T and seated[t]:
-            t += 1
+    for s, t in true_runs(seated):
         if t - s < min_seconds * fps:
             continue
         seg = slice(s, t)

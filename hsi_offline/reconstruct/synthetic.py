@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from hsi_offline.reconstruct.fit import CameraPoses
 from hsi_offline.reconstruct.observations import Observations
-from hsi_offline.reconstruct.scene import detect_contacts
+from hsi_offline.reconstruct.scene import detect_contacts, true_runs
 from hsi_offline.reconstruct.skeleton import SMPL
 from hsi_robot_nodes.terrain import Terrain
 
@@ -69,16 +69,8 @@ def place_on_terrain(
     T = J.shape[0]
     offs = np.zeros((T, 2))
     for side, feet in enumerate((SMPL.left_foot, SMPL.right_foot)):
-        cs = contacts[:, side]
         keys_t, keys_h = [], []
-        t = 0
-        while t < T:
-            if not cs[t]:
-                t += 1
-                continue
-            s = t
-            while t < T and cs[t]:
-                t += 1
+        for s, t in true_runs(contacts[:, side]):
             h = float(terrain.height_at(J[s:t][:, list(feet), :2].reshape(-1, 2)).max())
             keys_t += [s, t - 1]
             keys_h += [h, h]
