@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hsi_robot_nodes.unitree.remote import BUTTONS
 
 READY = "hsi-robot sim: ready"
@@ -72,21 +74,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lidar", action="store_true",
                    help="also publish the simulated MID-360 cloud and odometry (rclpy, ROS_DOMAIN_ID)")
     p.add_argument("--trace", type=Path, default=None,
-                   help="write a ground-truth trace (JSON: monotonic time, pelvis pose, height, tilt)")
+                   help="write a ground-truth trace (JSON: monotonic time, pelvis pose, height, tilt, torque "
+                        "and joint-limit margins; see TRACE_COLUMNS)")
     p.add_argument("--trace-hz", type=float, default=50.0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated LiDAR and odometry noise")
     p.add_argument("--stdin-control", action="store_true",
                    help="also take operator actions as lines on stdin ('start', 'release', 'sticks=0/0.5/0/0');"
                         " end of stdin stops the simulator (a parent process that dies takes it along)")
 
 
+TRACE_COLUMNS = ("t", "x", "y", "z", "height", "tilt", "yaw", "tau_ratio", "tau_joint", "qlim_margin",
+                 "qlim_joint")
+"""Ground-truth trace columns: the pelvis first (as before), then what evaluation needs: heading, the largest
+|tau| / effort limit over the joints and which joint (contract index), the smallest distance to a joint limit
+(rad, negative beyond it) and which joint."""
+
+
 def _sample(sim) -> list[float]:
-    """[monotonic_s, x, y, z, height above terrain, tilt_rad] of the pelvis (ground truth)."""
-    qpos = sim.robot.data.qpos[:7].copy()
+    """One trace row (``TRACE_COLUMNS``) of the pelvis and motors, read from the physics state (ground truth)."""
+    robot = sim.robot
+    qpos = robot.data.qpos[:7].copy()
     w, x, y, z = qpos[3:7]
     up_z = 1.0 - 2.0 * (x * x + y * y)  # z of the pelvis' up axis in world
-    h = float(qpos[2] - sim.robot.scene.terrain.height_at(qpos[:2]))
+    h = float(qpos[2] - robot.scene.terrain.height_at(qpos[:2]))
+    yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    c = robot.contract
+    st = robot.state()
+    tau_ratio = np.abs(c.slots_to_joints(st.tau_est)) / c.effort
+    q = c.slots_to_joints(st.q)
+    margin = np.minimum(q - c.lower, c.upper - q)
+    i_tau, i_q = int(np.argmax(tau_ratio)), int(np.argmin(margin))
     return [time.monotonic(), *(round(float(v), 5) for v in qpos[:3]), round(h, 5),
-            round(math.acos(max(-1.0, min(1.0, up_z))), 5)]
+            round(math.acos(max(-1.0, min(1.0, up_z))), 5), round(yaw, 5), round(float(tau_ratio[i_tau]), 5),
+            i_tau, round(float(margin[i_q]), 5), i_q]
 
 
 def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
@@ -125,11 +145,12 @@ def run(args: argparse.Namespace) -> int:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
-        from hsi_robot_nodes.sim.lidar import SimLidarPublisher
+        from hsi_robot_nodes.sim.lidar import LidarConfig, OdometryNoise, SimLidarPublisher
 
         context = rclpy.Context()
         rclpy.init(context=context)
-        lidar = SimLidarPublisher(sim.robot.model, sim.robot.data, context)
+        lidar = SimLidarPublisher(sim.robot.model, sim.robot.data, context, LidarConfig(seed=args.seed),
+                                  OdometryNoise(seed=args.seed))
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(lidar.node)
         threading.Thread(target=executor.spin, daemon=True).start()
@@ -175,5 +196,5 @@ def run(args: argparse.Namespace) -> int:
         from hsi_robot_nodes.atomic import write_json_atomic
 
         write_json_atomic(args.trace, {"summary": summary, "events": events,
-                                       "columns": ["t", "x", "y", "z", "height", "tilt"], "trace": trace})
+                                       "columns": list(TRACE_COLUMNS), "trace": trace})
     return 0
