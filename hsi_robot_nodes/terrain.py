@@ -9,12 +9,12 @@ simulation, in the heightmap accuracy benchmark and in training.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hsi_robot_nodes.atomic import atomic_path
 
 TERRAIN_SCHEMA = "hsi_robot.terrain/1"
 SCENES = ("flat", "stairs", "stairs_down", "kerb", "bench", "rough")
@@ -105,12 +105,9 @@ class Terrain:
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` atomically (a reader never sees half a file)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        np.savez(tmp, schema=TERRAIN_SCHEMA, heights=self.heights.astype(np.float32),
-                 resolution=self.resolution, origin=np.array(self.origin), name=self.name)
-        os.replace(tmp, path)
+        with atomic_path(path, ".npz") as tmp:
+            np.savez(tmp, schema=TERRAIN_SCHEMA, heights=self.heights.astype(np.float32),
+                     resolution=self.resolution, origin=np.array(self.origin), name=self.name)
         return path
 
     @classmethod

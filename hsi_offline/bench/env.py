@@ -9,17 +9,17 @@ resets). Overhead = 1 - env_rate / bare_rate; the target is <= 25%. Figures are 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import mujoco
 import numpy as np
 import torch
+
+from hsi_robot_nodes.atomic import write_json_atomic
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -100,9 +100,5 @@ def run(args: argparse.Namespace) -> int:
               platform.machine(), "cores": os.cpu_count(), "steps": args.steps, "repeats": args.repeats,
               "rows": rows}
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, path)
+        write_json_atomic(args.json, result, indent=1)
     return 0

@@ -10,11 +10,11 @@ a 300-frame clip solved twice in one process (cold = with compilation, warm = th
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from hsi_robot_nodes.atomic import write_json_atomic
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -142,9 +142,5 @@ def run(args: argparse.Namespace) -> int:
         "numpy": np.__version__,
     }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp.json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(out, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json_atomic(args.json, out, indent=2)
     return 0

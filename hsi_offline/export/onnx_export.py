@@ -10,8 +10,6 @@ replaces the target file atomically: a failed export leaves no half-written or w
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.observation import ObservationLayout
 from hsi_robot_nodes.policy.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, PolicyMetadata
@@ -146,10 +145,9 @@ def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, do
                          f"{recorded_obs.shape}")
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    # mode 0o644: mkstemp makes 0600; a shipped model must be readable by the node's user
+    with atomic_path(path, ".tmp", mode=0o644) as tmp_path:
+        tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (probe,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -165,9 +163,4 @@ def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, do
         diff = golden_check(tmp, module, recorded_obs)
         if not diff <= tol:
             raise ValueError(f"golden check failed: onnxruntime and torch differ by {diff:.3g} (> {tol:g})")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped model must be readable by the node's user
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return ExportResult(path, md, diff, len(recorded_obs))

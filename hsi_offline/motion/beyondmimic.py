@@ -11,12 +11,11 @@ Imports never trust the stored body poses: the clip's link poses are recomputed 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.model.kinematics import fk_links, link_names
 
@@ -40,19 +39,12 @@ def export_beyondmimic(clip: MotionClip, path: str | Path) -> Path:
     root_vel = _velocity(clip.root_pos, clip.fps)
     root_ang = quat.angular_velocity_world(clip.root_quat, clip.fps)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".npz") as tmp:
         np.savez(tmp, fps=np.array([clip.fps]),
                  joint_pos=np.concatenate([clip.root_pos, clip.root_quat, clip.joint_pos], axis=1),
                  joint_vel=np.concatenate([root_vel, root_ang, _velocity(clip.joint_pos, clip.fps)], axis=1),
                  body_pos_w=body_pos, body_quat_w=body_quat, body_lin_vel_w=_velocity(body_pos, clip.fps),
                  body_ang_vel_w=body_ang, joint_names=np.array(clip.joint_names), body_names=np.array(bodies))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -16,13 +16,12 @@ Conventions (stored in the file as ``conventions``):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.contract import TRACKED_LINKS, get_contract
 from hsi_robot_nodes.model.kinematics import fk_links
 from hsi_robot_nodes.terrain import Terrain
@@ -130,10 +129,7 @@ class MotionClip:
         """Validate, then write an ``.npz`` atomically (temp file in the same folder + os.replace)."""
         self.validate()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, ".npz") as tmp:
             np.savez(tmp, schema=MOTION_CLIP_SCHEMA, conventions=CONVENTIONS, fps=np.float64(self.fps),
                      dof=np.int64(self.dof), joint_names=np.array(self.joint_names),
                      root_pos=np.asarray(self.root_pos, np.float64),
@@ -143,10 +139,6 @@ class MotionClip:
                      link_quat=np.asarray(self.link_quat, np.float64),
                      contacts=np.asarray(self.contacts, bool), terrain=str(self.terrain),
                      provenance=json.dumps(self.provenance, sort_keys=True, default=str))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 

@@ -8,13 +8,12 @@ the caller states it (default 30).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.contract import convert_joint_vector, get_contract
 
 from .clip import MotionClip, make_clip
@@ -51,9 +50,6 @@ def export_unitree_csv(clip: MotionClip, path: str | Path) -> Path:
     assert q29.shape[1] == get_contract(29).dof
     rows = np.concatenate([clip.root_pos, clip.root_quat[:, [1, 2, 3, 0]], q29], axis=1)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.csv")
-    os.close(fd)
-    np.savetxt(tmp, rows, delimiter=",", fmt="%.9g")
-    os.replace(tmp, path)
+    with atomic_path(path, ".csv") as tmp:
+        np.savetxt(tmp, rows, delimiter=",", fmt="%.9g")
     return path

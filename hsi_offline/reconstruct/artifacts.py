@@ -7,34 +7,17 @@ the camera so views can reproject; ``report.json`` holds the quality figures. Ev
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import atomic_path
+
 HUMAN_MOTION_SCHEMA = "hsi_robot.human_motion/1"
 CAMERA_SCHEMA = "hsi_robot.camera/1"
 REPORT_SCHEMA = "hsi_robot.reconstruct_report/1"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it over ``path`` (os.replace), else delete it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix or path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass

@@ -14,8 +14,8 @@ from matplotlib.path import Path as MplPath
 from scipy.ndimage import distance_transform_edt, median_filter
 from scipy.spatial import cKDTree
 
-from hsi_offline.reconstruct.artifacts import atomic_path
 from hsi_offline.reconstruct.scene import Supports
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.terrain import Terrain
 
 

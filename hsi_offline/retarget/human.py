@@ -11,8 +11,6 @@ folder, with an optional ``terrain.npz`` beside it, readable by ``Terrain.load``
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 # The reconstruction stage owns the human-motion format and the joint name tables; retargeting reads them.
 from hsi_offline.reconstruct.artifacts import HUMAN_MOTION_SCHEMA  # noqa: F401  (re-exported)
 from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24  # noqa: F401  (re-exported)
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.terrain import Terrain
 
 from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
@@ -177,19 +176,16 @@ def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> Huma
 def save_keypoints_npz(motion: HumanMotion, path: str | Path) -> Path:
     """Write ``motion`` as a keypoints npz (15 hsi keypoint names), atomically; terrain is not written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    np.savez(
-        tmp,
-        schema=HUMAN_MOTION_SCHEMA,
-        joints=motion.keypoints,
-        joint_names=np.array(KEYPOINTS),
-        fps=np.float64(motion.fps),
-        contacts=motion.contacts,
-        confidences=motion.confidence,
-    )
-    os.replace(tmp, path)
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(
+            tmp,
+            schema=HUMAN_MOTION_SCHEMA,
+            joints=motion.keypoints,
+            joint_names=np.array(KEYPOINTS),
+            fps=np.float64(motion.fps),
+            contacts=motion.contacts,
+            confidences=motion.confidence,
+        )
     return path
 
 

@@ -6,13 +6,12 @@ the bench); the interactive 3D view is ``hsi-offline view``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hsi_offline.motion.clip import MotionClip
+from hsi_robot_nodes.atomic import atomic_path
 
 from .human import HumanMotion
 from .problem import robot_keypoints_np
@@ -50,9 +49,7 @@ def draw_strip(clip: MotionClip, human: HumanMotion, path: str | Path, n_frames:
     axes[0].set_ylabel("z (m)  blue: G1, orange: human")
     fig.tight_layout()
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(tmp, path)
     return path

@@ -16,9 +16,6 @@ surface), independently of the optimiser's own JAX code, so a solver cannot grad
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import numpy as np
 
 from hsi_offline.motion.clip import MotionClip
 from hsi_offline.motion.quat import to_matrix
+from hsi_robot_nodes.atomic import write_json_atomic
 from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.model.kinematics import fk_links
 
@@ -65,13 +63,7 @@ class QualityReport:
         )
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(path, self.to_dict(), indent=2)
 
 
 def scaled_human(human: HumanMotion, robot_kp: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from rsl_rl.runners import DistillationRunner, OnPolicyRunner
+
+from hsi_robot_nodes.atomic import atomic_path, write_bytes_atomic
 
 from .config import TrainConfig
 from .env import TrackingEnv
@@ -84,15 +84,8 @@ class _RunMixin:
     def save(self, path: str, infos: dict | None = None) -> None:  # type: ignore[override]
         """Atomic checkpoint (temp file + os.replace) that always carries the observation contract."""
         merged = {**self.checkpoint_infos(), **(infos or {})}
-        d = os.path.dirname(path) or "."
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        os.close(fd)
-        try:
-            super().save(tmp, merged)  # type: ignore[misc]
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(path, ".tmp") as tmp:
+            super().save(str(tmp), merged)  # type: ignore[misc]
 
     def _log(self, **kw: Any) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -116,7 +109,7 @@ class _RunMixin:
         if self.run_dir is None:
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.run_dir / "history.json", json.dumps(self.history, indent=1).encode())
+        write_bytes_atomic(self.run_dir / "history.json", json.dumps(self.history, indent=1).encode())
         return plot_curves(self.history, self.run_dir / "learning_curves.png", self.run_cfg.stage)
 
 
@@ -137,13 +130,6 @@ def make_runner(env: TrackingEnv, cfg: TrainConfig, log_dir: str | None = None):
     return cls(env, cfg, log_dir, cfg.env.device)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path:
     """Mean episode reward, episode length and losses against iteration, one PNG."""
     import matplotlib
@@ -162,10 +148,9 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path
     axes[-1].set_xlabel("iteration")
     fig.suptitle(f"hsi_robot training: {title}")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path, ".png", mode=0o644) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

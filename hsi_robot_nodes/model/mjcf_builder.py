@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from hsi_robot_nodes.atomic import atomic_path
 from hsi_robot_nodes.contract import LOCKED_IN_23, get_contract
 from hsi_robot_nodes.paths import models_dir
 
@@ -119,9 +120,8 @@ def write_models(out_dir: Path | None = None) -> list[Path]:
     written = []
     for dof in (23, 29):
         path = out_dir / get_contract(dof).mjcf_name
-        tmp = path.with_suffix(".xml.tmp")
-        tmp.write_text(build_mjcf(dof))
-        tmp.replace(path)
+        with atomic_path(path, ".xml.tmp", mode=0o644) as tmp:  # committed files: readable by all
+            tmp.write_text(build_mjcf(dof))
         written.append(path)
     return written
 

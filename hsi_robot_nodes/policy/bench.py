@@ -10,7 +10,6 @@ times that: the figure that matters for the 20 ms budget of the 50 Hz loop. Prin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes.atomic import write_json_atomic
 from hsi_robot_nodes.contract import get_contract
 
 HIDDEN = (1024, 512, 256, 128)
@@ -100,11 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export (VideoMimic-sized, incl. golden check): {extra['export_s']:.2f} s, "
               f"golden max abs diff {extra['golden_max_abs_diff']:.2e}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(out, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json_atomic(args.json, out, indent=2)
     return 0
 
 
