@@ -1,4 +1,8 @@
-"""``hsi-robot bringup``: the onboard nodes of config/nodes.yaml in one process (no ros2 CLI needed).
+"""``hsi-robot bringup``: the onboard nodes of config/nodes.yaml without the ros2 CLI.
+
+The bridge, policy and joystick nodes run in this process on one executor; nodes marked ``process: own`` (the
+heightmap node: scan integration would stall the 500 Hz bridge) run as child processes started the way ros2
+launch starts them; ``--single-process`` puts them all in this process.
 
 ``--sim`` also starts the simulated G1 (DDS domain 1 on lo, simulated MID-360 + odometry) as a child process,
 the way the robot is a machine of its own: its 500 Hz physics never competes with the nodes for one Python
@@ -12,6 +16,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from hsi_robot_nodes.paths import config_dir, models_dir
+from hsi_robot_nodes.paths import config_dir, models_dir, realtime_interpreter
 
 
 def load_node_list(path: Path | None = None) -> list[dict]:
@@ -42,9 +49,42 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--blind-policy", default="", help="optional blind policy for the B-button switch")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--duration", type=float, default=18.0 if demo else 0.0, help="seconds (0 = until Ctrl-C)")
+    p.add_argument("--single-process", action="store_true",
+                   help="also run the nodes marked `process: own` in config/nodes.yaml in this process")
     p.add_argument("--executor-threads", type=int, default=1,
                    help="1: one SingleThreadedExecutor for all nodes; more: a MultiThreadedExecutor")
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
+
+
+class NodeProcess:
+    """A node of the list in a process of its own, started exactly as ``ros2 launch`` would start it
+    (``python -m <module> --ros-args -p name:=value ...``); it dies with its parent."""
+
+    def __init__(self, name: str, module: str, params: dict):
+        self.name = name
+        self.cmd = [sys.executable, "-m", module, "--ros-args"]
+        for k, v in params.items():
+            text = str(v).lower() if isinstance(v, bool) else str(v)
+            self.cmd += ["-p", f"{k}:={text}"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> NodeProcess:
+        from hsi_robot_nodes.sim.process import _die_with_parent
+
+        self.proc = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent)
+        return self
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
 
 
 class Bringup:
@@ -53,8 +93,10 @@ class Bringup:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.sim = None  # SimProcess
+        self.scheduling = ""
         self.trace_path: Path | None = None
         self.nodes: list = []
+        self.children: list[NodeProcess] = []  # nodes of config/nodes.yaml marked `process: own`
         self.context = None
         self.executor = None
         self._thread: threading.Thread | None = None
@@ -64,6 +106,7 @@ class Bringup:
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         a = self.args
+        self.scheduling = realtime_interpreter()
         if a.sim:
             from hsi_robot_nodes.sim.process import SimProcess
 
@@ -83,6 +126,9 @@ class Bringup:
                     value = getattr(a, key, None)
                     if value not in (None, ""):
                         params[key] = value
+                if spec.get("process") == "own" and not getattr(a, "single_process", False):
+                    self.children.append(NodeProcess(spec["name"], spec["module"], params).start())
+                    continue
                 module = importlib.import_module(spec["module"])
                 self.nodes.append(module.build_node(context=self.context, **params))
         except BaseException:
@@ -98,6 +144,7 @@ class Bringup:
         return self
 
     def node(self, name: str):
+        """An in-process node by name (nodes in processes of their own are in ``children``)."""
         return next(n for n in self.nodes if n.get_name() == name)
 
     def stop(self) -> dict | None:
@@ -112,6 +159,9 @@ class Bringup:
         for n in reversed(self.nodes):
             n.destroy_node()
         self.nodes = []
+        for c in self.children:
+            c.stop()
+        self.children = []
         if self.context is not None:
             rclpy.try_shutdown(context=self.context)
             self.context = None
@@ -121,7 +171,7 @@ class Bringup:
 
 def run(args: argparse.Namespace) -> int:
     b = Bringup(args).start()
-    print(f"hsi-robot bringup: {', '.join(n.get_name() for n in b.nodes)}" + (" + simulated G1" if b.sim else ""),
+    print(f"hsi-robot bringup: {', '.join([n.get_name() for n in b.nodes] + [c.name for c in b.children])}" + (" + simulated G1" if b.sim else "") + f"; {b.scheduling}",
           flush=True)
     t0 = time.monotonic()
     try:
@@ -143,7 +193,8 @@ def run_demo(args: argparse.Namespace) -> int:
     b = Bringup(args).start()
     bridge = b.node("unitree_bridge").bridge
     print(f"demo: G1 {args.dof}-DoF on '{args.scene}' with {Path(args.policy).name}; nodes: "
-          f"{', '.join(n.get_name() for n in b.nodes)}; simulator in its own process", flush=True)
+          f"{', '.join([n.get_name() for n in b.nodes] + [c.name + ' (own process)' for c in b.children])}; "
+          f"simulator in its own process; {b.scheduling}", flush=True)
     script, t0 = list(DEMO_SCRIPT), time.monotonic()
     trace = None
     try:
@@ -193,5 +244,6 @@ def demo_summary(bridge, trace: dict | None) -> dict:
                                        "max": round(float(h.max()), 3)},
         "max_tilt_during_run_deg": round(float(np.degrees(tilt.max())), 1),
         "lowcmd_written": bridge.lowcmd_written, "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
+        "bridge_self_stalls_over_10ms": bridge.safety.self_stalls,
         "simulator": (trace or {}).get("summary"),
     }

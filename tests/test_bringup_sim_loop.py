@@ -37,7 +37,7 @@ def _wait(pred, timeout_s: float) -> bool:
 def _stand_and_run(b) -> object:
     bridge = b.node("unitree_bridge").bridge
     b.sim.send("start")
-    assert _wait(lambda: bridge.state == State.HOLD, 8.0), bridge.safety.transitions
+    assert _wait(lambda: bridge.state == State.HOLD, 8.0), (bridge.safety.reason, bridge.safety.transitions)
     b.sim.send("release")
     time.sleep(0.5)
     b.sim.send("A")

@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         busy1, tot1 = _machine_busy()
         answers = list(bridge.answer_log)
         final_state, reason = bridge.state.value, bridge.safety.reason
+        self_stalls = bridge.safety.self_stalls
     finally:
         b.stop()
     figures = loop_figures(answers)
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         "bench": "loop", "minutes": args.minutes, "scene": args.scene, "heightmap": args.heightmap,
         "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
         "trip_reason": reason if final_state != "run" else "", **figures,
+        "bridge_self_stalls_over_10ms": self_stalls,
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
         "machine_busy_percent": round(100.0 * (busy1 - busy0) / max(tot1 - tot0, 1.0), 1),

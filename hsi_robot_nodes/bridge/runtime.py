@@ -66,6 +66,8 @@ class UnitreeBridge:
                               ": stop it first (only one writer may drive the motors)")
         first = threading.Event()
         self._first = first
+        # queue 1 (latest sample, handled on the SDK's reader thread): running the handler inside the DDS listener
+        # (queue 0) segfaulted cyclonedds' Python binding when another reader was created meanwhile
         self._sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, 1)
         if not first.wait(self.cfg.wait_lowstate_s):
             self._sub.Close()

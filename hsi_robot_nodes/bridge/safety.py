@@ -47,6 +47,10 @@ class SafetyConfig:
     damping_kd: float = 4.0
     velocity_limit_factor: float = 1.5  # trip when |dq| > factor * motor speed limit
     max_temperature_c: float = 90.0
+    # The bridge's own 2 ms tick came this late: the controller process itself was descheduled, so "no new
+    # LowState / targets" may only mean its readers have not run yet. Staleness is then judged on the next,
+    # punctual tick (counted in ``self_stalls``), never on the first tick after the stall.
+    self_stall_s: float = 0.01
 
 
 @dataclass
@@ -79,6 +83,7 @@ class SafetyMachine:
         self._stand_t0 = 0.0
         self._last_q_cmd: np.ndarray | None = None
         self._last_tick_t: float | None = None
+        self.self_stalls = 0  # ticks that came > self_stall_s late (see SafetyConfig.self_stall_s)
         c = self.contract
         self._lo = c.lower + self.cfg.joint_limit_margin
         self._hi = c.upper - self.cfg.joint_limit_margin
@@ -136,7 +141,10 @@ class SafetyMachine:
         low, c = self.low, self.cfg
         if low is None:
             return None
-        if t - low.t > c.lowstate_timeout_s:
+        stalled = self._last_tick_t is not None and t - self._last_tick_t > c.self_stall_s
+        if stalled:
+            self.self_stalls += 1
+        if t - low.t > c.lowstate_timeout_s and not stalled:
             return f"LowState stale for {1000 * (t - low.t):.0f} ms"
         if not all(np.isfinite(a).all() for a in (low.q, low.dq, low.quat_wxyz, low.gyro)):
             return "non-finite LowState"
@@ -150,7 +158,7 @@ class SafetyMachine:
                 return f"joint {self.contract.joint_names[int(np.argmax(fast))]} too fast"
         if (low.temperature > c.max_temperature_c).any():
             return "motor over temperature"
-        if self.state == State.RUN and t - self.targets_t > self._policy_timeout:
+        if self.state == State.RUN and t - self.targets_t > self._policy_timeout and not stalled:
             return f"policy targets stale for {1000 * (t - self.targets_t):.0f} ms"
         return None
 

@@ -112,7 +112,8 @@ class BridgeNode(Node):
         st.level = DiagnosticStatus.WARN if state == "damping" else DiagnosticStatus.OK
         st.message = f"{state}: {self.bridge.safety.reason}"
         st.values = [KeyValue(key="lowcmd_written", value=str(self.bridge.lowcmd_written)),
-                     KeyValue(key="bad_lowstate_crc", value=str(self.bridge.bad_lowstate_crc))]
+                     KeyValue(key="bad_lowstate_crc", value=str(self.bridge.bad_lowstate_crc)),
+                     KeyValue(key="self_stalls", value=str(self.bridge.safety.self_stalls))]
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(arr)

@@ -89,7 +89,9 @@ class PolicyNode(Node):
         # period has passed since the last answered one, so the robot's 500 Hz clock paces the policy and the
         # answer leaves as soon as the data is in; 'timer': a free-running 50 Hz timer on the latest data.
         self._period_ns = int(1e9 / rate)
-        self._js_stamp = self._imu_stamp = self._answered_stamp = -1
+        self._js_stamp = self._imu_stamp = self._paired_stamp = -1
+        self._interval_ns = float(self._period_ns)  # running estimate of the joint-state interval
+        self._pairs = 0
         group = MutuallyExclusiveCallbackGroup()  # one callback at a time: the runner is not thread-safe
         self.pub_targets = self.create_publisher(Float64MultiArray, g("pd_targets_topic"), 10)
         self.pub_timing = self.create_publisher(Float64MultiArray, g("timing_topic"), 10)
@@ -147,11 +149,20 @@ class PolicyNode(Node):
         self._maybe_tick()
 
     def _maybe_tick(self) -> None:
-        """State trigger: both halves of one LowState are in and a period (less 1 ms slack) has passed."""
-        if self.trigger != "state" or self._js_stamp != self._imu_stamp:
+        """State trigger: both halves of one LowState are in; answer every k-th such pair, k = policy period /
+        state interval (1 when the bridge publishes at the policy rate). Counting pairs instead of comparing
+        stamps keeps the rate exact although the stamps (receive times) jitter by a millisecond or two."""
+        if self.trigger != "state" or self._js_stamp != self._imu_stamp or self._js_stamp == self._paired_stamp:
             return
-        if self._js_stamp - self._answered_stamp >= self._period_ns - 1_000_000:
-            self._answered_stamp = self._js_stamp
+        if self._paired_stamp > 0:
+            gap = self._js_stamp - self._paired_stamp
+            if 0 < gap < 4 * self._period_ns:
+                self._interval_ns += 0.05 * (gap - self._interval_ns)
+        self._paired_stamp = self._js_stamp
+        self._pairs += 1
+        k = max(1, round(self._period_ns / self._interval_ns))
+        if self._pairs >= k:
+            self._pairs = 0
             self._tick()
 
     def _idle_check(self) -> None:

@@ -12,6 +12,9 @@ from rclpy.executors import ExternalShutdownException
 def run_node(name: str, build: Callable[[], object],
              refusals: tuple[type[BaseException], ...] = (ValueError,), argv: list[str] | None = None) -> int:
     """Run a node until Ctrl-C/SIGTERM. A refusal at construction prints one line and returns 2."""
+    from hsi_robot_nodes.paths import realtime_interpreter
+
+    realtime_interpreter()
     rclpy.init(args=argv)
     try:
         node = build()

@@ -129,6 +129,9 @@ def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
 
+    from hsi_robot_nodes.paths import realtime_interpreter
+
+    realtime_interpreter()  # the 500 Hz physics thread must not wait 5 ms behind the LiDAR or the DDS reader
     script = parse_remote_script(args.remote_script)
     if args.trace_hz <= 0:
         raise ValueError("--trace-hz must be positive")
