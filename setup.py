@@ -23,7 +23,10 @@ def share_files(folder: str) -> list[tuple[str, list[str]]]:
 # colcon (which sets COLCON=1) puts executables in lib/<package> where `ros2 run`/launch look for them;
 # a pip install keeps them in the environment's bin/.
 COLCON_OPTIONS = (
-    {"develop": {"script_dir": f"$base/lib/{PACKAGE}"}, "install": {"install_scripts": f"$base/lib/{PACKAGE}"}}
+    {
+        "develop": {"script_dir": f"$base/lib/{PACKAGE}"},
+        "install": {"install_scripts": f"$base/lib/{PACKAGE}"},
+    }
     if os.environ.get("COLCON")
     else {}
 )

@@ -120,7 +120,7 @@ def _cat(xs: list, axis: int = -1):
 
 
 def projected_gravity(quat_wxyz):
-    """Gravity direction (0, 0, -1) expressed in the body frame: R(q)^T g, for w-x-y-z quaternions (..., 4)."""
+    """Gravity direction (0, 0, -1) in the body frame, R(q)^T g, for w-x-y-z quaternions (..., 4)."""
     w, x, y, z = quat_wxyz[..., 0], quat_wxyz[..., 1], quat_wxyz[..., 2], quat_wxyz[..., 3]
     gx = -2.0 * (x * z - w * y)
     gy = -2.0 * (y * z + w * x)
@@ -178,7 +178,10 @@ class ObservationBuilder:
 
     def __call__(self, ang_vel, quat_wxyz, joint_pos, joint_vel, last_action, extras: dict[str, Any],
                  heightmap=None):
-        frame = proprio_frame(self.layout, ang_vel, quat_wxyz, joint_pos, joint_vel, last_action, self.default_q)
-        self.history = reset_history(self.layout, frame) if self.history is None else push_history(
-            self.history, frame)
+        frame = proprio_frame(self.layout, ang_vel, quat_wxyz, joint_pos, joint_vel, last_action,
+                              self.default_q)
+        if self.history is None:
+            self.history = reset_history(self.layout, frame)
+        else:
+            self.history = push_history(self.history, frame)
         return assemble(self.layout, self.history, extras, heightmap)

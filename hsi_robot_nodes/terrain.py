@@ -34,7 +34,9 @@ class Terrain:
     def __post_init__(self) -> None:
         h = np.asarray(self.heights, dtype=np.float64)
         if h.ndim != 2 or min(h.shape) < 2:
-            raise TerrainError(f"terrain '{self.name}': heights must be a 2-D grid of at least 2x2, got {h.shape}")
+            raise TerrainError(
+                f"terrain '{self.name}': heights must be a 2-D grid of at least 2x2, got {h.shape}"
+            )
         if not np.all(np.isfinite(h)):
             raise TerrainError(f"terrain '{self.name}': heights contain NaN or inf")
         if not (np.isfinite(self.resolution) and 0.005 <= self.resolution <= 1.0):
@@ -89,7 +91,7 @@ class Terrain:
         return where(lower, z_lower, z_upper)
 
     def _heights_like(self, ref):  # torch is an optional import here, hence no annotations
-        """``heights`` as a tensor on ``ref``'s device and float dtype, cached: training calls it every step."""
+        """``heights`` as a tensor on ``ref``'s device and float dtype, cached: training calls it often."""
         import torch
 
         dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
@@ -123,7 +125,9 @@ class Terrain:
                     raise TerrainError(f"heightfield file '{path}' lacks {sorted(missing)}")
                 schema = str(f["schema"]) if "schema" in f.files else TERRAIN_SCHEMA
                 if schema != TERRAIN_SCHEMA:
-                    raise TerrainError(f"heightfield file '{path}' has schema {schema}, expected {TERRAIN_SCHEMA}")
+                    raise TerrainError(
+                        f"heightfield file '{path}' has schema {schema}, expected {TERRAIN_SCHEMA}"
+                    )
                 origin = np.asarray(f["origin"], dtype=np.float64).reshape(-1)
                 if origin.shape != (2,):
                     raise TerrainError(f"heightfield file '{path}': origin must be 2 numbers")
@@ -177,5 +181,7 @@ def make_scene_terrain(scene: str, res: float = 0.02, seed: int = 0) -> Terrain:
         H = 0.03 * H / max(np.abs(H).max(), 1e-9)
         H[np.hypot(X, Y) < 0.5] = 0.0
     else:
-        raise TerrainError(f"unknown scene '{scene}': choose one of {', '.join(SCENES)} or give a heightfield file")
+        raise TerrainError(
+            f"unknown scene '{scene}': choose one of {', '.join(SCENES)} or give a heightfield file"
+        )
     return Terrain(H, res, (X[0, 0], Y[0, 0]), scene)

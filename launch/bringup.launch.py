@@ -23,8 +23,9 @@ def generate_launch_description() -> LaunchDescription:
     nodes = yaml.safe_load((share / "config" / "nodes.yaml").read_text())["nodes"]
     actions = [DeclareLaunchArgument(k, default_value=v) for k, v in ARGS.items()]
     actions.append(ExecuteProcess(
-        cmd=["hsi-robot", "sim", "--dof", LaunchConfiguration("dof"), "--domain", LaunchConfiguration("domain"),
-             "--interface", LaunchConfiguration("interface"), "--scene", LaunchConfiguration("scene"), "--band"],
+        cmd=["hsi-robot", "sim", "--dof", LaunchConfiguration("dof"),
+             "--domain", LaunchConfiguration("domain"), "--interface", LaunchConfiguration("interface"),
+             "--scene", LaunchConfiguration("scene"), "--band"],
         condition=IfCondition(LaunchConfiguration("sim")), output="screen"))
     for spec in nodes:
         params = dict(spec.get("params") or {})

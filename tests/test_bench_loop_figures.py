@@ -1,4 +1,5 @@
-"""The loop benchmark's arithmetic on hand-made answer logs (the benchmark itself is a command, not a test)."""
+"""The loop benchmark's arithmetic on hand-made answer logs (the benchmark itself is a command, not a
+test)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_launch_file_reads_the_shared_node_list_and_declares_every_argument():
     src = (ROOT / "launch/bringup.launch.py").read_text()
     tree = ast.parse(src)
-    args = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ARGS")
+    args = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ARGS"
+    )
     declared = {k.value for k in args.value.keys}
     assert '"nodes.yaml"' in src
     for spec in load_node_list():

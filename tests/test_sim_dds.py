@@ -74,8 +74,8 @@ def test_second_simulator_on_the_same_domain_refuses(sim, dds_domain):
 
 
 def _cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "hsi_robot_nodes.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "hsi_robot_nodes.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -70,4 +70,5 @@ def test_scenes_build_and_bad_terrain_is_a_clear_error(tmp_path):
         Terrain.load(tmp_path / "nan.npz")
     t = make_scene_terrain("kerb")
     t.save(tmp_path / "kerb.npz")
-    assert build_scene(str(tmp_path / "kerb.npz")).terrain.height_at(np.array([2.0, 0.0])) == pytest.approx(0.15)
+    kerb = build_scene(str(tmp_path / "kerb.npz")).terrain
+    assert kerb.height_at(np.array([2.0, 0.0])) == pytest.approx(0.15)

@@ -3,9 +3,10 @@
 It is NOT a controller: a one-layer network whose weights are all zero, so its action is always 0 and its
 target is the default pose. Its metadata carries the stiff stand gains (``contract.stand_gains``: legs Kp 350,
 waist 200) rather than VideoMimic's soft policy gains, because a constant target only stands with stiff
-ankles; a trained policy balances actively and ships its own (VideoMimic) gains. It exists so the whole deploy path (exporter,
-metadata, policy node, bridge) runs end to end before training lands, through exactly the code a trained
-policy goes through. Regenerate with ``hsi-offline export --hold-default`` (or ``python -m`` this module).
+ankles; a trained policy balances actively and ships its own (VideoMimic) gains. It exists so the whole
+deploy path (exporter, metadata, policy node, bridge) runs end to end before training lands, through exactly
+the code a trained policy goes through. Regenerate with ``hsi-offline export --hold-default`` (or
+``python -m`` this module).
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""The simulated G1: MuJoCo physics (``robot_sim``), scenes (``scene``) and the DDS front end (``dds_sim``)."""
+"""The simulated G1: MuJoCo physics (``robot_sim``), scenes (``scene``) and the DDS front end
+(``dds_sim``)."""

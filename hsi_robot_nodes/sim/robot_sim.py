@@ -1,8 +1,8 @@
 """The simulated G1's physics and motor drivers, free of DDS and ROS so tests can drive it directly.
 
 A real G1 motor driver runs its PD loop far faster than any controller sends commands, from the latest
-command it holds: ``tau = tau_ff + kp (q* - q) + kd (dq* - dq)``, clipped to the motor's torque limit, and only
-for motors whose command ``mode`` is 1. ``SimRobot.step`` does exactly that every 2 ms physics step.
+command it holds: ``tau = tau_ff + kp (q* - q) + kd (dq* - dq)``, clipped to the motor's torque limit, and
+only for motors whose command ``mode`` is 1. ``SimRobot.step`` does exactly that every 2 ms physics step.
 """
 
 from __future__ import annotations
@@ -160,8 +160,9 @@ class SimRobot:
         dq = c.joints_to_slots(d.qvel[self._vadr])
         ddq = c.joints_to_slots(self._ddq)
         tau = c.joints_to_slots(d.actuator_force[self._act])
-        return RobotState(q, dq, ddq, tau, quat, s[self._sens["imu_gyro"]:self._sens["imu_gyro"] + 3].copy(),
-                          s[self._sens["imu_acc"]:self._sens["imu_acc"] + 3].copy(), quat_to_rpy(quat), self.tick)
+        gyro, acc = self._sens["imu_gyro"], self._sens["imu_acc"]
+        return RobotState(q, dq, ddq, tau, quat, s[gyro:gyro + 3].copy(), s[acc:acc + 3].copy(),
+                          quat_to_rpy(quat), self.tick)
 
 
 def hold_default_command(dof: int = 23) -> MotorCommand:

@@ -1,1 +1,2 @@
-"""The Unitree SDK 2 link: IDL types and channels (``sdk``), CRC (``crc``), the wireless remote (``remote``)."""
+"""The Unitree SDK 2 link: IDL types and channels (``sdk``), CRC (``crc``) and the wireless remote
+(``remote``)."""

@@ -62,7 +62,8 @@ def pack_lowstate(s) -> bytes:
     vals: list = [*s.version, s.mode_pr, s.mode_machine, s.tick, *imu.quaternion, *imu.gyroscope,
                   *imu.accelerometer, *imu.rpy, imu.temperature]
     for m in s.motor_state:
-        vals += [m.mode, m.q, m.dq, m.ddq, m.tau_est, *m.temperature, m.vol, *m.sensor, m.motorstate, *m.reserve]
+        vals += [m.mode, m.q, m.dq, m.ddq, m.tau_est, *m.temperature, m.vol, *m.sensor, m.motorstate,
+                 *m.reserve]
     vals += [*s.wireless_remote, *s.reserve, s.crc]
     return struct.pack(LOWSTATE_FMT, *vals)
 

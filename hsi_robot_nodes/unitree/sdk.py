@@ -21,7 +21,9 @@ def _register_package() -> None:
         return
     spec = importlib.util.find_spec("unitree_sdk2py")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("unitree_sdk2py is not installed: run `make setup` (pip install unitree_sdk2==1.0.1)")
+        raise ImportError(
+            "unitree_sdk2py is not installed: run `make setup` (pip install unitree_sdk2==1.0.1)"
+        )
     pkg = types.ModuleType("unitree_sdk2py")
     pkg.__path__ = list(spec.submodule_search_locations)
     pkg.__file__ = spec.origin
