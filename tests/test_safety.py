@@ -15,8 +15,8 @@ C = get_contract(23)
 
 
 def _low(t, q=None, quat=(1.0, 0, 0, 0)):
-    return LowStateView(C.default_q.copy() if q is None else q, np.zeros(23), np.array(quat, float), np.zeros(3),
-                        np.full(23, 35.0), 4, t)
+    q = C.default_q.copy() if q is None else q
+    return LowStateView(q, np.zeros(23), np.array(quat, float), np.zeros(3), np.full(23, 35.0), 4, t)
 
 
 def _targets(q):

@@ -54,20 +54,20 @@ class UnitreeBridge:
         self.last_remote = remote_codec.RemoteState()
         self.on_lowstate_cb: Callable[[LowStateView, remote_codec.RemoteState], None] | None = None
         self.on_state_change: Callable[[str, str], None] | None = None
-        # (monotonic time the LowCmd left, stamp_ns = bridge receive time of the LowState it answers): one entry
-        # per policy answer, for the control-path latency benchmark; bounded to the last ~2 h at 50 Hz.
+        # (monotonic time the LowCmd left, stamp_ns = bridge receive time of the LowState it answers): one
+        # entry per policy answer, for the control-path latency benchmark; bounded to the last ~2 h at 50 Hz.
         self.answer_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=400_000)
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> UnitreeBridge:
         sdk.init_channels(self.cfg.domain, self.cfg.interface)
         if self.cfg.check_other_controller and sdk.someone_publishes(sdk.TOPIC_LOWCMD, sdk.LowCmd_):
-            raise BridgeError(f"another controller already publishes rt/lowcmd on DDS domain {self.cfg.domain}"
-                              ": stop it first (only one writer may drive the motors)")
+            raise BridgeError(f"another controller already publishes rt/lowcmd on DDS domain "
+                              f"{self.cfg.domain}: stop it first (only one writer may drive the motors)")
         first = threading.Event()
         self._first = first
-        # queue 1 (latest sample, handled on the SDK's reader thread): running the handler inside the DDS listener
-        # (queue 0) segfaulted cyclonedds' Python binding when another reader was created meanwhile
+        # queue 1 (latest sample, handled on the SDK's reader thread): running the handler inside the DDS
+        # listener (queue 0) segfaulted cyclonedds' Python binding when another reader was created meanwhile
         self._sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, 1)
         if not first.wait(self.cfg.wait_lowstate_s):
             self._sub.Close()
@@ -77,8 +77,8 @@ class UnitreeBridge:
         if not self.contract.accepts_mode_machine(self._mode_machine or 0):
             self._sub.Close()
             got = MODE_MACHINE.get(self._mode_machine or 0, "unknown")
-            raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge is "
-                              f"configured for {self.cfg.dof} DoF: fix --dof")
+            raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
+                              f"is configured for {self.cfg.dof} DoF: fix --dof")
         self._pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
         self._msg = sdk.new_lowcmd()
         self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
