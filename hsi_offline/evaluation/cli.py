@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training env with its training randomisation (seeded) instead of nominal dynamics")
     p.add_argument("--domain", type=int, default=1, help="Unitree DDS domain of the simulated robot (not 0)")
     p.add_argument("--interface", default="lo")
-    p.add_argument("--deploy-attempts", type=int, default=2,
+    p.add_argument("--deploy-attempts", type=int, default=3,
                    help="tries per scenario when the stack fails before the policy took over (stand-up)")
 
 

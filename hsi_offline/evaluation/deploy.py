@@ -212,9 +212,10 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
     tg = np.asarray([r for r in op.targets if t_run <= r[0] <= t_end], dtype=np.float64).reshape(-1, 4)
     periods = np.asarray([p for t, p in op.periods if t_run < t <= t_end], dtype=np.float64)
     s = trace.get("summary") or {}
-    notes = [f"physics 500 Hz real time; LiDAR/odometry noise seed {seed}; simulator overruns "
-             f"{s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; goals sent "
-             f"{op.goals_sent}"]
+    rtf = s["sim_time_s"] / s["wall_s"] if s.get("wall_s") else float("nan")
+    notes = [f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
+             f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
+             f"LiDAR/odometry noise seed {seed}; goals sent {op.goals_sent}"]
     return rollout_from_rows("deploy", scenario.name, list(trace["columns"]), rows, t_run,
                              scenario.duration_s, ended=ended, target_t=tg[:, 0] - t_run, target=tg[:, 1:],
                              policy_periods_ms=periods, seed=seed, notes=notes)

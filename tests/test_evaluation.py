@@ -1,0 +1,81 @@
+"""``hsi-offline evaluate``: the sim-to-sim evaluation end to end through the onboard nodes, the training-env
+twin's determinism, and one-line refusals of bad input.
+
+The shipped placeholder policy only holds its default pose: it must come out as "not completed" on a walk
+(it does not walk) but not fallen (it stands), on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+
+from hsi_offline import cli
+from hsi_offline.evaluation.scenarios import get_scenarios
+from hsi_offline.evaluation.training_env import run_training_env
+from hsi_robot_nodes.paths import models_dir
+
+HOLD = models_dir() / "hold_default_23dof.onnx"
+FIELDS = {"completed", "why_not", "fell", "fall_time_s", "safety_trip", "ran_s", "goal_error_m",
+          "track_rms_m", "track_final_m", "min_torque_margin", "max_torque_ratio", "torque_joint",
+          "min_joint_limit_margin_rad", "joint_limit_joint", "policy_rate_hz", "ended", "seed"}
+
+
+def test_hold_policy_flat_walk_through_the_onboard_nodes(dds_domain, tmp_path):
+    out, js = tmp_path / "eval", tmp_path / "summary.json"
+    rc = cli.main(["evaluate", str(HOLD), "--scenarios", "flat", "--duration-scale", "0.3", "--seed", "3",
+                   "--json", str(js), "--out", str(out), "--domain", str(dds_domain)])
+    assert rc == 0
+    d = json.loads(js.read_text())
+    assert d["schema"] == "hsi_robot.evaluation/1" and d["seed"] == 3 and d["policy_name"] == HOLD.name
+    assert d == json.loads((out / "summary.json").read_text())
+    (sc,) = d["scenarios"]
+    assert sc["name"] == "flat" and abs(sc["duration_s"] - 2.1) < 1e-9
+    for side in ("deploy", "training_env"):
+        m = sc[side]
+        assert set(m) >= FIELDS, FIELDS - set(m)
+        assert m["ran_s"] > 1.0, m  # the policy was in control (deploy: the bridge was in RUN)
+        assert m["completed"] is False and m["fell"] is False, m  # holds its pose: stands, does not walk
+        assert "from the goal" in m["why_not"] or m["safety_trip"], m
+        assert m["goal_error_m"] > 1.0  # stayed near the start of a 2 m walk
+        assert 0.0 < m["max_torque_ratio"] < 1.0 and m["min_joint_limit_margin_rad"] > 0.0
+    assert 20.0 < sc["deploy"]["policy_rate_hz"] < 60.0  # measured on the deploy path
+    assert sc["training_env"]["policy_rate_hz"] is None  # simulated time: exactly 50 Hz by construction
+    assert "gap" in sc and d["totals"]["deploy"]["falls"] == 0
+    text = (out / "report.md").read_text()
+    assert "## flat" in text and "(flat.png)" in text and "wall-clock dependent" in text
+    assert (out / "flat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_env_is_bit_identical_for_one_seed():
+    (sc,) = get_scenarios(["kerb"], 0.3)
+    a, b, c = (run_training_env(sc, HOLD, seed, randomise=True) for seed in (7, 7, 8))
+    for name in ("t", "xy", "z", "height", "tilt", "yaw", "tau_ratio", "qlim_margin", "target"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert len(a.t) == 91 and a.ended == "duration"
+    assert not np.array_equal(a.tau_ratio, c.tau_ratio)  # the seed drives the randomisation
+
+
+def _one_line_error(capsys, argv) -> str:
+    rc = cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("hsi-offline evaluate: error: ")
+    return err
+
+
+def test_bad_input_is_refused_with_one_line(capsys, tmp_path):
+    err = _one_line_error(capsys, ["evaluate", str(tmp_path / "missing.onnx")])
+    assert "does not exist" in err
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not an ONNX model")
+    assert "ONNX" in _one_line_error(capsys, ["evaluate", str(junk)])
+    model = onnx.load(str(HOLD))
+    del model.metadata_props[:]
+    bare = tmp_path / "no_metadata.onnx"
+    onnx.save(model, str(bare))
+    assert "metadata" in _one_line_error(capsys, ["evaluate", str(bare)])
+    assert "unknown scenario" in _one_line_error(capsys, ["evaluate", str(HOLD), "--scenarios", "moonwalk"])
+    assert not (tmp_path / "junk.eval").exists()
