@@ -215,7 +215,7 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
     rtf = s["sim_time_s"] / s["wall_s"] if s.get("wall_s") else float("nan")
     notes = [f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
              f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
-             f"LiDAR/odometry noise seed {seed}; goals sent {op.goals_sent}"]
+             f"scenario seed {seed} (LiDAR/odometry noise); goals sent {op.goals_sent}"]
     return rollout_from_rows("deploy", scenario.name, list(trace["columns"]), rows, t_run,
                              scenario.duration_s, ended=ended, target_t=tg[:, 0] - t_run, target=tg[:, 1:],
                              policy_periods_ms=periods, seed=seed, notes=notes)

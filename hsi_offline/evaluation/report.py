@@ -31,7 +31,9 @@ HOW = (
     "**training env**: `TrackingEnv` (200 Hz physics, decimation 4) on the same terrain, with a reference "
     "clip whose root follows the scenario path (default-pose joints); the policy gets the env's own student "
     "observation, whose root target is the next reference frame minus odometry, as in training (unclamped); "
-    "no terminations (falls are scored from the ground truth); the policy's metadata gains.",
+    "no terminations (falls are scored from the ground truth); the policy's metadata gains. It starts at "
+    "rest in the default pose on the ground; the deploy side starts where the bridge's stand-up and 1 s of "
+    "standing off the gantry left the robot.",
     "**command**: `p(t)` = the scenario's keyframes, given one policy frame ahead (`p(t + 0.02 s)`); errors "
     "are pelvis xy against `p(t)` placed at the pelvis pose when the policy took over.",
     "**completed**: ran the whole scenario with no fall (pelvis tilt > 57 deg, or pelvis below the "
@@ -75,7 +77,7 @@ def plot_scenario(res: ScenarioResult, terrain, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     sc = res.scenario
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), dpi=72)
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7), dpi=72)
     ax = axes[0, 0]
     xmin, xmax, ymin, ymax = terrain.extent
     ax.imshow(terrain.heights, origin="lower", extent=(xmin, xmax, ymin, ymax), cmap="Greys", alpha=0.6)
@@ -100,17 +102,27 @@ def plot_scenario(res: ScenarioResult, terrain, path: Path) -> Path:
     ax.set_ylabel("y (m)")
     ax.legend(fontsize=8, loc="upper left")
     panels = ((axes[0, 1], "height", "pelvis height above terrain (m)"),
-              (axes[1, 0], "tau_ratio", "max |tau| / effort limit"),
-              (axes[1, 1], "qlim_margin", "min joint-limit margin (rad)"))
+              (axes[0, 2], "tilt", "pelvis tilt (rad; fall above the line)"),
+              (axes[1, 0], "target", "root target the policy got: x (solid), y (thin) (m)"),
+              (axes[1, 1], "tau_ratio", "max |tau| / effort limit"),
+              (axes[1, 2], "qlim_margin", "min joint-limit margin (rad)"))
     for ax, attr, title in panels:
         for side, r in res.rollouts.items():
-            if r.ran:
+            if not r.ran:
+                continue
+            if attr == "target":
+                ax.plot(r.target_t, r.target[:, 0], label=SIDE_LABEL[side], **SIDE_STYLE[side])
+                ax.plot(r.target_t, r.target[:, 1], lw=0.7, **SIDE_STYLE[side])
+            else:
                 ax.plot(r.t, getattr(r, attr), label=SIDE_LABEL[side], **SIDE_STYLE[side])
-        ax.set_title(title)
+            if r.ended != "duration":  # a safety trip or an abort: where the policy lost control
+                ax.axvline(r.t[-1], lw=0.8, **SIDE_STYLE[side])
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("time since the policy took over (s)")
         ax.grid(alpha=0.3)
-    axes[1, 0].axhline(1.0, color="k", lw=0.8)
-    axes[1, 1].axhline(0.0, color="k", lw=0.8)
+    axes[0, 2].axhline(sc.fall_tilt_rad, color="k", lw=0.8)
+    axes[1, 1].axhline(1.0, color="k", lw=0.8)
+    axes[1, 2].axhline(0.0, color="k", lw=0.8)
     fig.tight_layout()
     with atomic_path(path, suffix=".png", mode=0o644) as tmp:
         fig.savefig(tmp, format="png")
@@ -129,7 +141,7 @@ ROWS = (
     ("  at joint", "joint_limit_joint", None),
     ("policy rate (Hz)", "policy_rate_hz", 1), ("policy period p99 (ms)", "policy_period_p99_ms", 1),
     ("missed cycles (> 30 ms)", "missed_cycles", None),
-    ("mean root target |xy| (m)", "root_target_mean_m", 3), ("why not completed", "why_not", None))
+    ("mean root target distance (m)", "root_target_mean_m", 3), ("why not completed", "why_not", None))
 
 
 def markdown(results: list[ScenarioResult], header: dict, pngs: dict[str, str]) -> str:
@@ -199,7 +211,7 @@ def summary_json(results: list[ScenarioResult], header: dict) -> dict:
         for s in sides:
             if s in r.metrics:
                 ro = r.rollouts[s]
-                entry[s] = {**r.metrics[s].to_dict(), "ended": ro.ended, "seed": ro.seed}
+                entry[s] = {**r.metrics[s].to_dict(), "ended": ro.ended, "seed": ro.seed, "notes": ro.notes}
         if "deploy" in r.metrics and "training_env" in r.metrics:
             entry["gap"] = {k: (round(v, 4) if isinstance(v, float) else v)
                             for k, v in gap(r.metrics["deploy"], r.metrics["training_env"]).items()}

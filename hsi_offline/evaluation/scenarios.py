@@ -9,7 +9,7 @@ root target (with its clamp, dead band and rate limit). The ground truth of both
 same ``p(t)``.
 
 Every scene (``hsi_robot_nodes.terrain.make_scene_terrain``) starts the robot at (0, 0) facing +x; the paths
-are written against that terrain (stairs begin at x = 1.0, the landing spans 2.2..3.4 m, the kerb is at 1.0,
+are written against that terrain (stairs begin at x = 1.0, the landing spans 1.9..3.4 m, the kerb is at 1.0,
 the bench seat spans x = -0.55..-0.15 at 0.42 m). Times are seconds after the policy took over.
 """
 

@@ -122,7 +122,7 @@ def run_training_env(scenario: Scenario, policy_path: str | Path, seed: int,
     return rollout_from_rows("training_env", scenario.name, list(TRACE_COLUMNS), np.asarray(rows), 0.0,
                              scenario.duration_s, ended=ended, target_t=tg[:, 0], target=tg[:, 1:], seed=seed,
                              notes=[f"physics {1 / cfg.sim_dt:.0f} Hz, decimation {cfg.decimation}; "
-                                    f"randomisation {'on' if randomise else 'off'}"])
+                                    f"randomisation {'on' if randomise else 'off'}; scenario seed {seed}"])
 
 
 def load_policy(policy_path: str | Path) -> LoadedPolicy:
