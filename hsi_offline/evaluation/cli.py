@@ -54,7 +54,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_offline.evaluation.deploy import run_deploy
+    from hsi_offline.evaluation.deploy import run_deploy_isolated
     from hsi_offline.evaluation.metrics import score
     from hsi_offline.evaluation.report import ScenarioResult, write_report
     from hsi_offline.evaluation.training_env import load_policy
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             rollouts["training_env"] = run_training_env(sc, policy_path, seed, args.randomise)
         if "deploy" in args.sides:
             for attempt in range(args.deploy_attempts):
-                r = run_deploy(sc, policy_path, seed, args.domain, args.interface, meta.dof)
+                r = run_deploy_isolated(sc, args.duration_scale, policy_path, seed, args.domain,
+                                        args.interface, meta.dof)
                 if not r.ended.startswith("error:"):
                     break
                 print(f"evaluate: {sc.name}: deploy attempt {attempt + 1} failed: {r.ended}", flush=True)

@@ -14,6 +14,8 @@ policy takes over, using the LiDAR mount from the model and assuming the torso w
 started (the heightmap node makes the same assumption). The joystick node is then given true goal positions
 and converts them itself.
 
+The CLI runs each scenario in a fresh process (``run_deploy_isolated``), like a fresh bringup on the robot.
+
 Reproducibility: the scripts, the path and the LiDAR/odometry noise seeds are fixed by the seed, but the
 stack runs in real time (threads, DDS, the OS scheduler), so the numbers vary slightly from run to run.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
+from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes import topics
 
@@ -248,3 +252,62 @@ def _operate(sim, bridge, op: PathOperator, State) -> str:
     if bridge.state != State.RUN:
         return f"error: the bridge did not enter RUN ({bridge.state.value}: {bridge.safety.reason})"
     return "duration"
+
+
+def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str | Path, seed: int,
+                        domain: int = 1, interface: str = "lo", dof: int = 23) -> Rollout:
+    """``run_deploy`` in a fresh Python process (``python -m hsi_offline.evaluation.deploy``).
+
+    Why: each scenario then gets a clean interpreter, DDS participant and rclpy context, like a fresh
+    bringup on the robot, and a native crash in the middleware (an abort in a DDS listener thread at
+    teardown) costs one attempt instead of the whole evaluation.
+    """
+    from hsi_robot_nodes.sim.process import _die_with_parent  # no orphan keeps running if we are killed
+
+    tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_run_"))
+    out, log = tmp / "rollout.npz", tmp / "log.txt"
+    cmd = [sys.executable, "-m", "hsi_offline.evaluation.deploy", "--scenario", scenario.name,
+           "--duration-scale", repr(duration_scale), "--policy", str(policy), "--seed", str(seed),
+           "--domain", str(domain), "--interface", interface, "--dof", str(dof), "--out", str(out)]
+    try:
+        with open(log, "w") as f:
+            try:
+                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    timeout=scenario.duration_s + 120.0,
+                                    preexec_fn=_die_with_parent).returncode
+            except subprocess.TimeoutExpired:
+                rc = None
+        if rc == 0 and out.exists():
+            return load_rollout(out)
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        last = lines[-1].strip()[:200] if lines else "no output"
+        why = "timed out" if rc is None else (f"died of signal {-rc}" if rc < 0 else f"exited with {rc}")
+        return Rollout.empty("deploy", scenario.name, scenario.duration_s,
+                             f"error: the deploy process {why} ({last})", seed)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child-process entry of ``run_deploy_isolated``: one scenario, the rollout written to ``--out``."""
+    from hsi_offline.evaluation.scenarios import get_scenarios
+
+    p = argparse.ArgumentParser(prog="python -m hsi_offline.evaluation.deploy")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--duration-scale", type=float, default=1.0)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--domain", type=int, default=1)
+    p.add_argument("--interface", default="lo")
+    p.add_argument("--dof", type=int, default=23)
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    (scenario,) = get_scenarios([a.scenario], a.duration_scale)
+    r = run_deploy(scenario, a.policy, a.seed, a.domain, a.interface, a.dof)
+    save_rollout(r, a.out)
+    print(f"deploy {scenario.name}: {r.ended}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,9 @@ seconds since the policy took over (the bridge entered RUN / the environment's f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -60,3 +62,25 @@ def rollout_from_rows(side: str, scenario: str, columns: list[str], rows: np.nda
     return Rollout(side, scenario, col["t"] - t0, np.column_stack([col["x"], col["y"]]), col["z"],
                    col["height"], col["tilt"], col["yaw"], col["tau_ratio"], col["tau_joint"].astype(int),
                    col["qlim_margin"], col["qlim_joint"].astype(int), start, requested_s, **kw)
+
+
+_ARRAYS = ("t", "xy", "z", "height", "tilt", "yaw", "tau_ratio", "tau_joint", "qlim_margin", "qlim_joint",
+           "start_pose", "target_t", "target", "policy_periods_ms")
+
+
+def save_rollout(r: Rollout, path: str | Path) -> Path:
+    """Write a rollout to ``.npz`` (atomic): how a deploy run in its own process hands its data back."""
+    from hsi_robot_nodes.atomic import atomic_path
+
+    meta = {"side": r.side, "scenario": r.scenario, "requested_s": r.requested_s, "ended": r.ended,
+            "seed": r.seed, "notes": r.notes}
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, meta=json.dumps(meta), **{k: getattr(r, k) for k in _ARRAYS})
+    return Path(path)
+
+
+def load_rollout(path: str | Path) -> Rollout:
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        arrays = {k: f[k] for k in _ARRAYS}
+    return Rollout(**meta, **arrays)
