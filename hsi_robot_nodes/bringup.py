@@ -6,9 +6,9 @@ launch starts them; ``--single-process`` puts them all in this process.
 
 ``--sim`` also starts the simulated G1 (DDS domain 1 on lo, simulated MID-360 + odometry) as a child process,
 the way the robot is a machine of its own: its 500 Hz physics never competes with the nodes for one Python
-interpreter lock. The nodes share one rclpy executor (``--executor-threads``). ``hsi-robot demo`` (what ``make demo`` runs)
-is bringup --sim with a scripted operator on the virtual remote: start (stand up), release the gantry, A (run
-the policy), select (damping), and prints what it measured.
+interpreter lock. The nodes share one rclpy executor (``--executor-threads``). ``hsi-robot demo`` (what
+``make demo`` runs) is bringup --sim with a scripted operator on the virtual remote: start (stand up),
+release the gantry, A (run the policy), select (damping), and prints what it measured.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ class Bringup:
 
 def run(args: argparse.Namespace) -> int:
     b = Bringup(args).start()
-    print(f"hsi-robot bringup: {', '.join([n.get_name() for n in b.nodes] + [c.name for c in b.children])}" + (" + simulated G1" if b.sim else "") + f"; {b.scheduling}",
+    names = [n.get_name() for n in b.nodes] + [c.name for c in b.children]
+    print(f"hsi-robot bringup: {', '.join(names)}{' + simulated G1' if b.sim else ''}; {b.scheduling}",
           flush=True)
     t0 = time.monotonic()
     try:

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bringup", help="start the onboard nodes in one process (optionally with --sim)")
     bringup.add_arguments(p)
     p.set_defaults(func=bringup.run)
-    p = sub.add_parser("demo", help="make demo: bringup --sim with the shipped policy and a scripted operator")
+    p = sub.add_parser("demo",
+                       help="make demo: bringup --sim with the shipped policy and a scripted operator")
     bringup.add_arguments(p, demo=True)
     p.set_defaults(func=bringup.run_demo)
 

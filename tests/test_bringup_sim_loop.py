@@ -1,12 +1,12 @@
-"""Sim-in-the-loop through the real deploy path: `hsi-robot bringup --sim` (the simulated G1 in its own process
-on real DDS, the bridge / policy / joystick / heightmap nodes on real rclpy) driven by the virtual remote."""
+"""Sim-in-the-loop through the real deploy path: `hsi-robot bringup --sim` (the simulated G1 in its own
+process on real DDS, the bridge / policy / joystick / heightmap nodes on real rclpy) driven by the virtual
+remote."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
-import pytest
 from std_msgs.msg import Float64MultiArray
 
 from hsi_robot_nodes import bringup, topics
@@ -94,7 +94,8 @@ def test_nan_target_on_the_wire_trips_damping_and_is_never_sent(dds_domain):
         pub = node.create_publisher(Float64MultiArray, topics.PD_TARGETS, 10)
         q = C.default_q.copy()
         q[3] = np.nan
-        bad = pd_targets.PdTargets(C.joint_names, q, np.zeros(23), np.zeros(23), C.kp, C.kd, time.monotonic_ns())
+        zeros = np.zeros(23)
+        bad = pd_targets.PdTargets(C.joint_names, q, zeros, zeros, C.kp, C.kd, time.monotonic_ns())
         pub.publish(pd_targets.encode(bad))
         assert _wait(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
         assert bridge.safety.reason == "non-finite PD target"

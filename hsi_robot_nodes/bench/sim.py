@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.unitree import sdk
     from hsi_robot_nodes.unitree.crc import lowcmd_crc
 
-    sim = DdsSimulator(SimConfig(dof=args.dof, domain=args.domain, interface=args.interface, band=True)).start()
+    cfg = SimConfig(dof=args.dof, domain=args.domain, interface=args.interface, band=True)
+    sim = DdsSimulator(cfg).start()
     c = get_contract(args.dof)
     kp, kd = stand_gains(c)
     recv: list[float] = []
@@ -38,11 +39,12 @@ def run(args: argparse.Namespace) -> int:
         now = time.monotonic()
         recv.append(now)
         with lock:
-            if probe["marker"] is not None and abs(msg.motor_state[slot].tau_est) > 0 and probe["sent"]:
-                # the answer: first LowState whose torque reflects the probe's feed-forward torque sign
-                if np.sign(msg.motor_state[slot].tau_est) == probe["marker"]:
-                    probe["rtt"].append(now - probe["sent"])
-                    probe["marker"] = None
+            tau = msg.motor_state[slot].tau_est
+            # the answer: first LowState whose torque reflects the probe's feed-forward torque sign
+            answered = probe["marker"] is not None and abs(tau) > 0 and probe["sent"]
+            if answered and np.sign(tau) == probe["marker"]:
+                probe["rtt"].append(now - probe["sent"])
+                probe["marker"] = None
 
     sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, on_state, 1)
     pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
@@ -73,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     rx = np.diff(np.array(recv[n0:])) * 1e3
     rtt = np.array(probe["rtt"]) * 1e3
     out = {
-        "lowstate_publish_period_ms": {"p50": float(np.percentile(per, 50)), "p99": float(np.percentile(per, 99)),
-                                       "jitter_std": float(per.std())},
-        "lowstate_receive_period_ms": {"p50": float(np.percentile(rx, 50)), "p99": float(np.percentile(rx, 99))},
+        "lowstate_publish_period_ms": {"p50": float(np.percentile(per, 50)),
+                                       "p99": float(np.percentile(per, 99)), "jitter_std": float(per.std())},
+        "lowstate_receive_period_ms": {"p50": float(np.percentile(rx, 50)),
+                                       "p99": float(np.percentile(rx, 99))},
         "real_time_factor": float(rtf),
         "roundtrip_lowcmd_to_lowstate_ms": {"p50": float(np.percentile(rtt, 50)) if rtt.size else None,
                                             "p99": float(np.percentile(rtt, 99)) if rtt.size else None,

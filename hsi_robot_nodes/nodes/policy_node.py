@@ -152,7 +152,9 @@ class PolicyNode(Node):
         """State trigger: both halves of one LowState are in; answer every k-th such pair, k = policy period /
         state interval (1 when the bridge publishes at the policy rate). Counting pairs instead of comparing
         stamps keeps the rate exact although the stamps (receive times) jitter by a millisecond or two."""
-        if self.trigger != "state" or self._js_stamp != self._imu_stamp or self._js_stamp == self._paired_stamp:
+        if self.trigger != "state" or self._js_stamp != self._imu_stamp:
+            return
+        if self._js_stamp == self._paired_stamp:
             return
         if self._paired_stamp > 0:
             gap = self._js_stamp - self._paired_stamp

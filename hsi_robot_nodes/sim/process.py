@@ -5,6 +5,7 @@ real one, and the simulator's 500 Hz physics thread never competes with the node
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,8 +42,9 @@ class SimProcess:
     def __init__(self, scene: str = "flat", dof: int = 23, domain: int = 1, interface: str = "lo",
                  band: bool = True, lidar: bool = False, script: str = "", trace: Path | None = None,
                  speed: float = 1.0, extra: list[str] | None = None):
-        self.cmd = [sys.executable, "-m", "hsi_robot_nodes.cli", "sim", "--scene", str(scene), "--dof", str(dof),
-                    "--domain", str(domain), "--interface", interface, "--speed", str(speed), "--stdin-control"]
+        self.cmd = [sys.executable, "-m", "hsi_robot_nodes.cli", "sim", "--scene", str(scene),
+                    "--dof", str(dof), "--domain", str(domain), "--interface", interface,
+                    "--speed", str(speed), "--stdin-control"]
         if band:
             self.cmd.append("--band")
         if lidar:
@@ -93,10 +95,8 @@ class SimProcess:
 
     def stop(self, timeout_s: float = 10.0) -> dict | None:
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self.proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout_s)

@@ -79,8 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace-hz", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated LiDAR and odometry noise")
     p.add_argument("--stdin-control", action="store_true",
-                   help="also take operator actions as lines on stdin ('start', 'release', 'sticks=0/0.5/0/0');"
-                        " end of stdin stops the simulator (a parent process that dies takes it along)")
+                   help="also take operator actions as lines on stdin ('start', 'release', "
+                        "'sticks=0/0.5/0/0'); end of stdin stops the simulator (a parent process that dies "
+                        "takes it along)")
 
 
 TRACE_COLUMNS = ("t", "x", "y", "z", "height", "tilt", "yaw", "tau_ratio", "tau_joint", "qlim_margin",
@@ -91,7 +92,7 @@ TRACE_COLUMNS = ("t", "x", "y", "z", "height", "tilt", "yaw", "tau_ratio", "tau_
 
 
 def _sample(sim) -> list[float]:
-    """One trace row (``TRACE_COLUMNS``) of the pelvis and motors, read from the physics state (ground truth)."""
+    """One trace row (``TRACE_COLUMNS``) of the pelvis and motors from the physics state (ground truth)."""
     robot = sim.robot
     qpos = robot.data.qpos[:7].copy()
     w, x, y, z = qpos[3:7]
@@ -127,9 +128,8 @@ def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
-
     from hsi_robot_nodes.paths import realtime_interpreter
+    from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
 
     realtime_interpreter()  # the 500 Hz physics thread must not wait 5 ms behind the LiDAR or the DDS reader
     script = parse_remote_script(args.remote_script)
@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_term)
-    sim = DdsSimulator(SimConfig(args.scene, args.dof, args.domain, args.interface, args.speed, band=args.band))
+    cfg = SimConfig(args.scene, args.dof, args.domain, args.interface, args.speed, band=args.band)
+    sim = DdsSimulator(cfg)
     sim.start()
     lidar = executor = context = None
     if args.lidar:
