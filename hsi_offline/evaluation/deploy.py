@@ -90,6 +90,7 @@ class PathOperator:
         self._lock = threading.Lock()
         self.odom: tuple[float, np.ndarray, np.ndarray] | None = None  # (t, p, R) latest, camera_init
         self.targets: list[tuple[float, float, float, float]] = []
+        self.odom_times: list[float] = []  # one per LiDAR scan (the simulated odometry comes with each)
         self.periods: list[tuple[float, float]] = []
         self.goals_sent = 0
         self._t0: float | None = None
@@ -98,8 +99,10 @@ class PathOperator:
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_odom(self, msg) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
+        now = time.monotonic()
         with self._lock:
-            self.odom = (time.monotonic(), np.array([p.x, p.y, p.z]), _matrix_xyzw(o.x, o.y, o.z, o.w))
+            self.odom = (now, np.array([p.x, p.y, p.z]), _matrix_xyzw(o.x, o.y, o.z, o.w))
+        self.odom_times.append(now)
 
     def _on_target(self, msg) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -217,9 +220,11 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
     periods = np.asarray([p for t, p in op.periods if t_run < t <= t_end], dtype=np.float64)
     s = trace.get("summary") or {}
     rtf = s["sim_time_s"] / s["wall_s"] if s.get("wall_s") else float("nan")
+    scans = sum(t_run <= t <= t_end for t in op.odom_times) / max(t_end - t_run, 1e-9)
     notes = [f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
              f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
-             f"scenario seed {seed} (LiDAR/odometry noise); goals sent {op.goals_sent}"]
+             f"simulated LiDAR + odometry {scans:.1f} scans/s (10 Hz nominal); scenario seed {seed} (their "
+             f"noise); goals sent {op.goals_sent}"]
     return rollout_from_rows("deploy", scenario.name, list(trace["columns"]), rows, t_run,
                              scenario.duration_s, ended=ended, target_t=tg[:, 0] - t_run, target=tg[:, 1:],
                              policy_periods_ms=periods, seed=seed, notes=notes)
