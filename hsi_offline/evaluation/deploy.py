@@ -223,11 +223,10 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
     scans = sum(t_run <= t <= t_end for t in op.odom_times) / max(t_end - t_run, 1e-9)
     notes = [f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
              f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
-             f"simulated LiDAR + odometry {scans:.1f} scans/s (10 Hz nominal); scenario seed {seed} (their "
-             f"noise); goals sent {op.goals_sent}"]
+             f"scenario seed {seed} (LiDAR/odometry noise); goals sent {op.goals_sent}"]
     return rollout_from_rows("deploy", scenario.name, list(trace["columns"]), rows, t_run,
                              scenario.duration_s, ended=ended, target_t=tg[:, 0] - t_run, target=tg[:, 1:],
-                             policy_periods_ms=periods, seed=seed, notes=notes)
+                             policy_periods_ms=periods, seed=seed, notes=notes, odometry_hz=scans)
 
 
 def _operate(sim, bridge, op: PathOperator, State) -> str:

@@ -49,6 +49,7 @@ class ScenarioMetrics:
     missed_cycles: int | None
     root_target_mean_m: float  # mean |x, y| of the root target the policy received
     root_target_max_m: float
+    odometry_hz: float | None  # deploy: LiDAR scans (with odometry) per second; the goal mode needs < 0.5 s
 
     def to_dict(self, digits: int = 4) -> dict:
         def r(v):  # JSON has no NaN: a figure that could not be measured is null
@@ -105,7 +106,8 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
     nan = float("nan")
     if not r.ran:
         return ScenarioMetrics(False, r.ended, False, None, "", safety, 0.0, nan, nan, nan, nan, nan, nan,
-                               nan, None, nan, nan, "", nan, "", rate, p99, missed, tgt_mean, tgt_max)
+                               nan, None, nan, nan, "", nan, "", rate, p99, missed, tgt_mean, tgt_max,
+                               r.odometry_hz)
     cmd = path_world(scenario, r.start_pose, r.t)
     err = np.hypot(*(r.xy - cmd[:, :2]).T)
     goal = path_world(scenario, r.start_pose, np.array([r.t[-1] + 1e6]))[0]
@@ -139,7 +141,7 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
         min_torque_margin=float(1.0 - r.tau_ratio[i_tau]), torque_joint=names[int(r.tau_joint[i_tau])],
         min_joint_limit_margin_rad=float(r.qlim_margin[i_q]), joint_limit_joint=names[int(r.qlim_joint[i_q])],
         policy_rate_hz=rate, policy_period_p99_ms=p99, missed_cycles=missed,
-        root_target_mean_m=tgt_mean, root_target_max_m=tgt_max)
+        root_target_mean_m=tgt_mean, root_target_max_m=tgt_max, odometry_hz=r.odometry_hz)
 
 
 GAP_FIELDS = ("goal_error_m", "track_rms_m", "track_final_m", "yaw_rms_rad", "final_height_m",

@@ -140,7 +140,7 @@ ROWS = (
     ("min joint-limit margin (rad)", "min_joint_limit_margin_rad", 3),
     ("  at joint", "joint_limit_joint", None),
     ("policy rate (Hz)", "policy_rate_hz", 1), ("policy period p99 (ms)", "policy_period_p99_ms", 1),
-    ("missed cycles (> 30 ms)", "missed_cycles", None),
+    ("missed cycles (> 30 ms)", "missed_cycles", None), ("LiDAR + odometry (scans/s)", "odometry_hz", 1),
     ("mean root target distance (m)", "root_target_mean_m", 3), ("why not completed", "why_not", None))
 
 

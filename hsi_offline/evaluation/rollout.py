@@ -40,6 +40,7 @@ class Rollout:
     policy_periods_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # deploy: /policy/timing
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    odometry_hz: float | None = None  # deploy: simulated LiDAR scans (each with its odometry) per second
 
     @property
     def ran(self) -> bool:
@@ -73,7 +74,7 @@ def save_rollout(r: Rollout, path: str | Path) -> Path:
     from hsi_robot_nodes.atomic import atomic_path
 
     meta = {"side": r.side, "scenario": r.scenario, "requested_s": r.requested_s, "ended": r.ended,
-            "seed": r.seed, "notes": r.notes}
+            "seed": r.seed, "notes": r.notes, "odometry_hz": r.odometry_hz}
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, meta=json.dumps(meta), **{k: getattr(r, k) for k in _ARRAYS})
     return Path(path)
