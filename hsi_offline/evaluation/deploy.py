@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ import numpy as np
 from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes import topics
+from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.sim.process import SimProcess, SimProcessError, _die_with_parent
 
 STANDUP_TIMEOUT_S = 10.0
 RELEASE_SETTLE_S = 1.0
@@ -61,6 +64,36 @@ def _matrix_xyzw(x: float, y: float, z: float, w: float) -> np.ndarray:
     from hsi_robot_nodes.heightmap.core import quat_xyzw_to_matrix
 
     return quat_xyzw_to_matrix(np.array([x, y, z, w]))
+
+
+@dataclass(frozen=True)
+class OdometryAnchor:
+    """The start frame of a path (x forward, y left, z up at the torso) expressed in ``camera_init``.
+
+    ``camera_init`` is the LiDAR frame when odometry started; with the MID-360 upside down its z points down,
+    so "left" and "counter-clockwise" flip sign there. Built from one odometry pose and the LiDAR mount
+    (``R_mount``: LiDAR orientation in the torso frame), assuming the torso was upright when odometry started.
+    """
+
+    origin: np.ndarray  # (3,) LiDAR position at the anchor, camera_init
+    forward: np.ndarray  # (3,) unit, horizontal: the torso's heading
+    left: np.ndarray  # (3,) unit, horizontal
+    up: np.ndarray  # (3,) unit: world up
+
+    @classmethod
+    def from_odometry(cls, p: np.ndarray, R: np.ndarray, R_mount: np.ndarray) -> OdometryAnchor:
+        up = R_mount.T @ np.array([0.0, 0.0, 1.0])  # world up in camera_init (torso upright at the start)
+        fwd = R @ R_mount.T @ np.array([1.0, 0.0, 0.0])  # the torso's forward axis now
+        fwd = fwd - up * float(fwd @ up)
+        fwd /= max(float(np.linalg.norm(fwd)), 1e-9)
+        return cls(np.asarray(p, dtype=np.float64).copy(), fwd, np.cross(up, fwd), up)
+
+    def goal(self, x: float, y: float, yaw: float) -> tuple[np.ndarray, float]:
+        """Position (camera_init) and yaw about camera_init's z of the pose (x, y, yaw) of the start frame:
+        what ``/goal_pose`` must say for the joystick node, which compares it with ``/Odometry``."""
+        pos = self.origin + x * self.forward + y * self.left
+        heading = math.cos(yaw) * self.forward + math.sin(yaw) * self.left
+        return pos, math.atan2(heading[1], heading[0])
 
 
 class PathOperator:
@@ -94,7 +127,7 @@ class PathOperator:
         self.periods: list[tuple[float, float]] = []
         self.goals_sent = 0
         self._t0: float | None = None
-        self._anchor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._anchor: OdometryAnchor | None = None
 
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_odom(self, msg) -> None:
@@ -123,29 +156,17 @@ class PathOperator:
             if self.odom is None:
                 raise RuntimeError("no odometry to anchor the path at")
             _, p, R = self.odom
-        up = self._R_mount.T @ np.array([0.0, 0.0, 1.0])  # world up in camera_init (torso upright at start)
-        fwd = R @ self._R_mount.T @ np.array([1.0, 0.0, 0.0])  # the torso's forward axis now, camera_init
-        fwd = fwd - up * float(fwd @ up)
-        fwd /= max(float(np.linalg.norm(fwd)), 1e-9)
-        self._anchor = (p.copy(), fwd, np.cross(up, fwd), up)
+        self._anchor = OdometryAnchor.from_odometry(p, R, self._R_mount)
         self._t0 = t0
 
     def end(self) -> None:
         self._t0 = None
 
-    def goal_in_odometry_frame(self, t: float) -> tuple[np.ndarray, float]:
-        """Goal position (camera_init) and yaw about camera_init's z for path time ``t``."""
-        assert self._anchor is not None
-        p0, fwd, left, _up = self._anchor
-        x, y, yaw = self.scenario.path_at(t + self.scenario.lookahead_s)
-        pos = p0 + x * fwd + y * left
-        heading = math.cos(yaw) * fwd + math.sin(yaw) * left
-        return pos, math.atan2(heading[1], heading[0])
-
     def _tick(self) -> None:
-        if self._t0 is None:
+        if self._t0 is None or self._anchor is None:
             return
-        pos, yaw = self.goal_in_odometry_frame(time.monotonic() - self._t0)
+        x, y, yaw = self.scenario.path_at(time.monotonic() - self._t0 + self.scenario.lookahead_s)
+        pos, yaw = self._anchor.goal(x, y, yaw)
         msg = self._pose_type()
         msg.header.stamp = self.node.get_clock().now().to_msg()
         msg.header.frame_id = "camera_init"
@@ -167,9 +188,7 @@ def _bringup_args(policy: Path, dof: int, domain: int, interface: str) -> argpar
 def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 1, interface: str = "lo",
                dof: int = 23) -> Rollout:
     """Run one scenario through the onboard nodes against the simulated robot; ground truth from its trace."""
-    from hsi_robot_nodes.bridge.safety import State
-    from hsi_robot_nodes.bringup import Bringup
-    from hsi_robot_nodes.sim.process import SimProcess, SimProcessError
+    from hsi_robot_nodes.bringup import Bringup  # rclpy: only in the process that runs the stack
 
     tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_"))
     sim = SimProcess(scenario.scene, dof, domain, interface, band=True, lidar=True, trace=tmp / "trace.json",
@@ -194,7 +213,7 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
         b.executor.add_node(op.node)
         b.nodes.append(op.node)  # destroyed with the others
         bridge = b.node("unitree_bridge").bridge
-        ended = _operate(sim, bridge, op, State)
+        ended = _operate(sim, bridge, op)
         if ended == "duration":
             t_run = next(t for t, _, new in bridge.safety.transitions if new == State.RUN.value)
             op.begin(t_run)
@@ -229,7 +248,7 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
                              policy_periods_ms=periods, seed=seed, notes=notes, odometry_hz=scans)
 
 
-def _operate(sim, bridge, op: PathOperator, State) -> str:
+def _operate(sim: SimProcess, bridge, op: PathOperator) -> str:
     """start -> stand up -> release the band -> A. Returns 'duration' when RUN was reached, else an error."""
     if not _wait(lambda: bridge.state != State.WAIT_STATE, STANDUP_TIMEOUT_S):
         return "error: the bridge never received LowState"
@@ -266,8 +285,6 @@ def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str |
     bringup on the robot, and a native crash in the middleware (an abort in a DDS listener thread at
     teardown) costs one attempt instead of the whole evaluation.
     """
-    from hsi_robot_nodes.sim.process import _die_with_parent  # no orphan keeps running if we are killed
-
     tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_run_"))
     out, log = tmp / "rollout.npz", tmp / "log.txt"
     cmd = [sys.executable, "-m", "hsi_offline.evaluation.deploy", "--scenario", scenario.name,
@@ -278,7 +295,7 @@ def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str |
             try:
                 rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     timeout=scenario.duration_s + 120.0,
-                                    preexec_fn=_die_with_parent).returncode
+                                    preexec_fn=_die_with_parent).returncode  # no orphans
             except subprocess.TimeoutExpired:
                 rc = None
         if rc == 0 and out.exists():

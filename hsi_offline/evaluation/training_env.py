@@ -27,7 +27,7 @@ import torch
 
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
-from hsi_offline.motion.clip import make_clip
+from hsi_offline.motion.clip import MotionClip, make_clip
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
@@ -51,7 +51,7 @@ class ScenarioEnv(TrackingEnv):
         return clip, self.motion.clip_start[clip]
 
 
-def reference_clip(scenario: Scenario, terrain: Terrain, dof: int, fps: float, frames: int):
+def reference_clip(scenario: Scenario, terrain: Terrain, dof: int, fps: float, frames: int) -> MotionClip:
     """The scenario's root path as a motion clip: default pose, pelvis at standing height over the terrain."""
     t = np.arange(frames) / fps
     p = scenario.path_at(t)
