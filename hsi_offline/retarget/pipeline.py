@@ -28,7 +28,8 @@ def retarget_clip(
 ) -> tuple[MotionClip, RetargetResult, QualityReport]:
     """Solve and measure; the clip's contacts are the human's (what the trainer should reproduce)."""
     weights = weights or RetargetWeights()
-    result = retarget(human, weights, SolverConfig(max_iterations=max_iterations, dof=dof))
+    cfg = SolverConfig(max_iterations=max_iterations, dof=dof)
+    result = retarget(human, weights, cfg)
     clip = make_clip(
         human.fps,
         result.root_pos,
@@ -41,6 +42,7 @@ def retarget_clip(
             "source": human.source,
             "method": "pyroki_jaxls_trajopt",
             "weights": asdict(weights),
+            "solver": cfg.solver,
             "max_iterations": max_iterations,
             "solve_seconds": round(result.solve_seconds, 3),
             "iterations": result.iterations,

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,9 +36,8 @@ from . import costs
 from .human import HumanMotion
 from .robot_model import (
     RetargetRobot,
-    capsules_world,
     get_retarget_robot,
-    keypoints_world,
+    point_jacobians,
     soles_world,
     world_link_poses,
 )
@@ -85,6 +86,13 @@ class SolverConfig:
     window: int = WINDOW  # frames per LM problem; longer clips are solved in overlapping windows
     overlap: int = OVERLAP
     lambda_min: float = 1e-5  # LM damping floor (a higher floor keeps the CG systems well conditioned)
+    solver: str = "banded"  # "banded": block-tridiagonal direct LM (banded.py); "jaxls_cg": jaxls + CG
+    cost_tolerance: float = 1e-4  # stop when an accepted step lowers the cost by less than this fraction
+    lambda_initial: float = 1e-2
+    lambda_up: float = 4.0  # banded: damping times this after a rejected step
+    lambda_down: float = 3.0  # banded: damping divided by this after an accepted step
+    marquardt: float = 0.0  # banded: damping lam * (1 + marquardt * diag(J^T J)); 0 = lam * I like jaxls
+    max_step_tries: int = 8  # banded: rejected LM steps (damping raised) before giving up
 
 
 @dataclass
@@ -98,6 +106,7 @@ class RetargetResult:
     init_seconds: float  # wall time of the warm start
     iterations: int
     raw_limit_violation: float  # rad, largest limit excess before the final clip
+    windows: list = field(default_factory=list)  # per window: it, solves (linear solves), cost0, cost
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -196,6 +205,19 @@ def swing_clearance(human: HumanMotion, terrain: Terrain | None, leg_scale: floa
 
 
 # ---------------------------------------------------------------------------------------------- costs
+class ProblemParts(NamedTuple):
+    JointVar: type
+    ScaleVar: type
+    make_frame_cost: Callable
+    make_pair_cost: Callable
+    frame_terms: Callable  # (root SE3, q, s, *frame data, w) -> (residual, soles (2,4,3))
+    pair_terms: Callable  # (root_a, root_b, q_a, q_b, soles_a, soles_b, contact_both, w) -> residual
+    frame_points: Callable  # (root, q) -> (P,3) world points
+    frame_points_jac: Callable  # (root, q) -> (P,3), (P,3,6+dof)
+    residual_from_points: Callable  # (points, q, s, *frame data, w) -> residual
+    sole_rows: slice  # rows of the points that are the sole corners (left 4, right 4)
+
+
 @cache
 def _problem_parts(dof: int):
     """Variable classes and cost factories for one DoF (cached: stable identities -> compiled once)."""
@@ -216,16 +238,27 @@ def _problem_parts(dof: int):
     not_feet = np.array([i for i, lk in enumerate(rr.cap_link) if lk not in rr.foot_link])
     Wi = WEIGHT_INDEX
 
-    def frame_parts(root: jaxlie.SE3, q):
-        links = world_link_poses(rr, root, q)
-        return keypoints_world(rr, links), soles_world(rr, links), capsules_world(rr, links)
+    # Every point the frame terms look at, as (link, offset in the link frame): keypoints, sole corners,
+    # capsule end points. Rows: [0,K) keypoints, [K,K+8) soles (left 4, right 4), then C starts, C ends.
+    C = len(rr.cap_link)
+    point_link = np.concatenate([rr.kp_link, np.repeat(rr.foot_link, 4), rr.cap_link, rr.cap_link])
+    point_local = np.concatenate([rr.kp_offset, np.tile(rr.sole, (2, 1)), rr.cap_p0, rr.cap_p1])
+    n_kp = len(rr.kp_link)
 
-    def frame_cost(
-        vals, root_var, joint_var, scale_var, human_kp, conf, contact, clearance, hf_h, hf_o, hf_r, nominal, w
-    ):
-        """Everything that depends on one frame (FK once)."""
-        root, q, s = vals[root_var], vals[joint_var], vals[scale_var]
-        kp, soles, (c0, c1) = frame_parts(root, q)
+    def frame_points(root: jaxlie.SE3, q):
+        """(P,3) world points of one frame (FK once)."""
+        links = world_link_poses(rr, root, q)
+        return jaxlie.SE3(links.wxyz_xyz[point_link]).apply(jnp.asarray(point_local))
+
+    def frame_points_jac(root: jaxlie.SE3, q):
+        """(P,3) world points and their (P,3,6+dof) Jacobian w.r.t. (root tangent, joints)."""
+        return point_jacobians(rr, world_link_poses(rr, root, q), root, point_link, jnp.asarray(point_local))
+
+    def residual_from_points(points, q, s, human_kp, conf, contact, clearance, hf_h, hf_o, hf_r, nominal, w):
+        """The weighted residual of one frame from its world points (frame_points), joints and scales."""
+        kp = points[:n_kp]
+        soles = points[n_kp : n_kp + 8].reshape(2, 4, 3)
+        c0, c1 = points[n_kp + 8 : n_kp + 8 + C], points[n_kp + 8 + C :]
         hf = (hf_h, hf_o, hf_r)
         pts = jnp.concatenate(
             [c0[not_feet], c1[not_feet], 0.5 * (c0[not_feet] + c1[not_feet]), soles.reshape(-1, 3)]
@@ -249,11 +282,13 @@ def _problem_parts(dof: int):
             ]
         )
 
-    def pair_cost(vals, root_a, root_b, joint_a, joint_b, contact_both, w):
-        """Terms linking consecutive frames: skating and smoothness."""
-        ra, rb, qa, qb = vals[root_a], vals[root_b], vals[joint_a], vals[joint_b]
-        sa = soles_world(rr, world_link_poses(rr, ra, qa))
-        sb = soles_world(rr, world_link_poses(rr, rb, qb))
+    def frame_terms(root: jaxlie.SE3, q, s, *data):
+        """Everything that depends on one frame (FK once): the weighted residual and the sole corners."""
+        points = frame_points(root, q)
+        return residual_from_points(points, q, s, *data), points[n_kp : n_kp + 8].reshape(2, 4, 3)
+
+    def pair_terms(ra: jaxlie.SE3, rb: jaxlie.SE3, qa, qb, sa, sb, contact_both, w):
+        """Terms linking consecutive frames (skating and smoothness), given both frames' sole corners."""
         return jnp.concatenate(
             [
                 w[Wi["skating"]] * costs.skating(sa, sb, contact_both),
@@ -261,6 +296,15 @@ def _problem_parts(dof: int):
                 w[Wi["root_smooth"]] * (ra.inverse() @ rb).log(),
             ]
         )
+
+    def frame_cost(vals, root_var, joint_var, scale_var, *data):
+        return frame_terms(vals[root_var], vals[joint_var], vals[scale_var], *data)[0]
+
+    def pair_cost(vals, root_a, root_b, joint_a, joint_b, contact_both, w):
+        ra, rb, qa, qb = vals[root_a], vals[root_b], vals[joint_a], vals[joint_b]
+        sa = soles_world(rr, world_link_poses(rr, ra, qa))
+        sb = soles_world(rr, world_link_poses(rr, rb, qb))
+        return pair_terms(ra, rb, qa, qb, sa, sb, contact_both, w)
 
     # jaxls.Cost.factory wraps the function in a new lambda per call, which jax's compilation cache sees as
     # a new function: the solve would recompile for every clip (~50 s here). Stable wrappers avoid that.
@@ -276,10 +320,149 @@ def _problem_parts(dof: int):
     def make_pair_cost(*args):
         return jaxls.Cost(compute_residual=pair_residual, args=(args,), name="pair_cost")
 
-    return JointVar, ScaleVar, make_frame_cost, make_pair_cost
+    return ProblemParts(
+        JointVar,
+        ScaleVar,
+        make_frame_cost,
+        make_pair_cost,
+        frame_terms,
+        pair_terms,
+        frame_points,
+        frame_points_jac,
+        residual_from_points,
+        slice(n_kp, n_kp + 8),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- solve
+@dataclass
+class WindowProblem:
+    """One window's arrays, padded to ``n_pad`` frames (a multiple of ``PAD``) by repeating the last frame:
+    the fixed shapes every solver backend compiles for."""
+
+    n: int  # real frames
+    n_pad: int
+    data: tuple  # per-frame arrays, ``frame_terms``' data arguments (leading axis n_pad)
+    contact_both: jax.Array  # (n_pad-1,2)
+    w: jax.Array  # weights array
+    roots7: jax.Array  # (n_pad,7) initial root poses, wxyz_xyz
+    q: jax.Array  # (n_pad,dof) initial joints
+    scales: jax.Array  # (E,) initial scales
+
+
+def window_problem(
+    human: HumanMotion,
+    idx: np.ndarray,
+    nominal: np.ndarray,
+    scales0: np.ndarray,
+    weights: RetargetWeights,
+    init_root: np.ndarray,
+    init_quat: np.ndarray,
+    init_q: np.ndarray,
+    clearance: np.ndarray,
+) -> WindowProblem:
+    n = len(idx)
+    n_pad = int(np.ceil(n / PAD) * PAD)
+    pad = np.concatenate([np.arange(n), np.full(n_pad - n, n - 1)])  # repeat the last frame
+    sel = idx[pad]
+    kp = human.keypoints[sel]
+    contact = human.contacts[sel].astype(np.float32)
+    hf_h, hf_o, hf_r = terrain_patches(human.terrain, kp[:, K["pelvis"], :2])
+    f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
+    data = (
+        f32(kp),
+        f32(human.confidence[sel]),
+        f32(contact),
+        f32(clearance[sel]),
+        f32(hf_h),
+        f32(hf_o),
+        jnp.full((n_pad,), hf_r, jnp.float32),
+        f32(nominal)[None].repeat(n_pad, 0),
+    )
+    return WindowProblem(
+        n,
+        n_pad,
+        data,
+        f32(contact[:-1] * contact[1:]),
+        f32(weights.as_array()),
+        f32(np.concatenate([init_quat[pad], init_root[pad]], axis=1)),
+        f32(init_q[pad]),
+        f32(scales0),
+    )
+
+
+def _solve_banded(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.Array, jax.Array, dict]:
+    from .banded import SETTINGS, make_solver
+
+    solve, _ = make_solver(cfg.dof)
+    settings = {
+        k: (jnp.int32 if k in ("max_iterations", "max_step_tries") else jnp.float32)(getattr(cfg, k))
+        for k in SETTINGS
+    }
+    roots7, q, scales, summary = solve(wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
+    info = {k: float(v) for k, v in summary.items() if np.ndim(v) == 0}
+    it = min(int(info["it"]), len(summary["cost_hist"]))
+    info["history"] = {
+        k[:-5]: np.asarray(summary[k])[:it].tolist() for k in ("cost_hist", "tries_hist", "lam_hist")
+    }
+    return roots7, q, scales, info
+
+
+def _solve_jaxls_cg(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.Array, jax.Array, dict]:
+    """The original formulation: jaxls LM with its conjugate-gradient linear solver (kept for comparison)."""
+    parts = _problem_parts(cfg.dof)
+    n_pad = wp.n_pad
+    ids = jnp.arange(n_pad)
+    roots, joints, scale = jaxls.SE3Var(ids), parts.JointVar(ids), parts.ScaleVar(0)
+    problem_costs = [
+        parts.make_frame_cost(roots, joints, scale, *wp.data, wp.w[None].repeat(n_pad, 0)),
+        parts.make_pair_cost(
+            jaxls.SE3Var(ids[:-1]),
+            jaxls.SE3Var(ids[1:]),
+            parts.JointVar(ids[:-1]),
+            parts.JointVar(ids[1:]),
+            wp.contact_both,
+            wp.w[None].repeat(n_pad - 1, 0),
+        ),
+    ]
+    init = jaxls.VarValues.make(
+        [roots.with_value(jaxlie.SE3(wp.roots7)), joints.with_value(wp.q), scale.with_value(wp.scales)]
+    )
+    problem = jaxls.LeastSquaresProblem(problem_costs, [roots, joints, scale]).analyze()
+    sol, summary = problem.solve(
+        init,
+        linear_solver=jaxls.ConjugateGradientConfig(
+            tolerance_min=cfg.cg_tolerance_min, tolerance_max=cfg.cg_tolerance_max
+        ),
+        verbose=False,
+        return_summary=True,
+        termination=jaxls.TerminationConfig(
+            max_iterations=cfg.max_iterations, cost_tolerance=cfg.cost_tolerance
+        ),
+        trust_region=jaxls.TrustRegionConfig(lambda_initial=cfg.lambda_initial, lambda_min=cfg.lambda_min),
+    )
+    it = int(summary.iterations)
+    hist = np.asarray(summary.cost_history)
+    info = {
+        "it": float(it),
+        "solves": float(it),
+        "cost0": float(hist[0]),
+        "cost": float(hist[min(it, len(hist) - 1)]),
+    }
+    return sol[roots].wxyz_xyz, sol[joints], sol[scale], info
+
+
+SOLVERS = {"banded": _solve_banded, "jaxls_cg": _solve_jaxls_cg}
+
+
+def window_cost(wp: WindowProblem, dof: int, roots7, q, scales) -> float:
+    """The objective (sum of squared weighted residuals) of a window at the given values."""
+    from .banded import make_solver
+
+    _, pieces = make_solver(dof)
+    return float(pieces["total_cost"](roots7, q, scales, wp.data, wp.contact_both, wp.w))
+
+
 def _solve_window(
     human: HumanMotion,
     idx: np.ndarray,
@@ -291,71 +474,14 @@ def _solve_window(
     init_quat: np.ndarray,
     init_q: np.ndarray,
     clearance: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    JointVar, ScaleVar, frame_cost, pair_cost = _problem_parts(cfg.dof)
-    n = len(idx)
-    n_pad = int(np.ceil(n / PAD) * PAD)
-    sel = np.concatenate([idx, np.full(n_pad - n, idx[-1])])  # pad by repeating the last frame
-    kp = human.keypoints[sel]
-    conf = human.confidence[sel]
-    contact = human.contacts[sel].astype(np.float32)
-    hf_h, hf_o, hf_r = terrain_patches(human.terrain, kp[:, K["pelvis"], :2])
-    w = jnp.asarray(weights.as_array(), dtype=jnp.float32)
-    ids = jnp.arange(n_pad)
-    roots, joints, scale = jaxls.SE3Var(ids), JointVar(ids), ScaleVar(0)
-    f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
-    problem_costs = [
-        frame_cost(
-            roots,
-            joints,
-            scale,
-            f32(kp),
-            f32(conf),
-            f32(contact),
-            f32(clearance[sel]),
-            f32(hf_h),
-            f32(hf_o),
-            jnp.full((n_pad,), hf_r, jnp.float32),
-            f32(nominal)[None].repeat(n_pad, 0),
-            w[None].repeat(n_pad, 0),
-        ),
-        pair_cost(
-            jaxls.SE3Var(ids[:-1]),
-            jaxls.SE3Var(ids[1:]),
-            JointVar(ids[:-1]),
-            JointVar(ids[1:]),
-            f32(contact[:-1] * contact[1:]),
-            w[None].repeat(n_pad - 1, 0),
-        ),
-    ]
-    root_init = np.concatenate([init_root, np.repeat(init_root[-1:], n_pad - n, 0)])
-    quat_init = np.concatenate([init_quat, np.repeat(init_quat[-1:], n_pad - n, 0)])
-    q_init = np.concatenate([init_q, np.repeat(init_q[-1:], n_pad - n, 0)])
-    init = jaxls.VarValues.make(
-        [
-            roots.with_value(
-                jaxlie.SE3.from_rotation_and_translation(jaxlie.SO3(f32(quat_init)), f32(root_init))
-            ),
-            joints.with_value(f32(q_init)),
-            scale.with_value(f32(scales0)),
-        ]
-    )
-    problem = jaxls.LeastSquaresProblem(problem_costs, [roots, joints, scale]).analyze()
-    sol, summary = problem.solve(
-        init,
-        linear_solver=jaxls.ConjugateGradientConfig(
-            tolerance_min=cfg.cg_tolerance_min, tolerance_max=cfg.cg_tolerance_max
-        ),
-        verbose=False,
-        return_summary=True,
-        termination=jaxls.TerminationConfig(max_iterations=cfg.max_iterations, cost_tolerance=1e-4),
-        trust_region=jaxls.TrustRegionConfig(lambda_initial=1e-2, lambda_min=cfg.lambda_min),
-    )
-    se3 = sol[roots]
-    root_pos = np.asarray(se3.translation(), dtype=np.float64)[:n]
-    root_quat = np.asarray(se3.rotation().wxyz, dtype=np.float64)[:n]
-    q = np.asarray(sol[joints], dtype=np.float64)[:n]
-    return root_pos, root_quat, q, np.asarray(sol[scale], dtype=np.float64), int(summary.iterations)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    if cfg.solver not in SOLVERS:
+        raise ValueError(f"unknown solver '{cfg.solver}': choose one of {', '.join(SOLVERS)}")
+    wp = window_problem(human, idx, nominal, scales0, weights, init_root, init_quat, init_q, clearance)
+    roots7, q, scales, info = SOLVERS[cfg.solver](wp, cfg)
+    roots7 = np.asarray(roots7, dtype=np.float64)[: wp.n]
+    q = np.asarray(q, dtype=np.float64)[: wp.n]
+    return roots7[:, 4:], roots7[:, :4], q, np.asarray(scales, dtype=np.float64), info
 
 
 def retarget(
@@ -387,15 +513,16 @@ def retarget(
     clearance = swing_clearance(human, human.terrain, float(np.median(nominal[[1, 2, 5, 6]])))
     out_root, out_quat, out_q = init_root.copy(), init_quat.copy(), init_q.copy()
     scales = nominal.copy()
-    start, iters = 0, 0
+    start, iters, windows = 0, 0, []
     t0 = time.perf_counter()
     while True:
         stop = min(T, start + cfg.window)
         idx = np.arange(start, stop)
-        r, qt, q, scales, it = _solve_window(
+        r, qt, q, scales, info = _solve_window(
             human, idx, nominal, scales, weights, cfg, out_root[idx], out_quat[idx], out_q[idx], clearance
         )
-        iters += it
+        iters += int(info["it"])
+        windows.append(info)
         keep = idx if start == 0 else idx[cfg.overlap // 2 :]
         sl = slice(keep[0] - start, None)
         out_root[keep], out_quat[keep], out_q[keep] = r[sl], qt[sl], q[sl]
@@ -408,5 +535,14 @@ def retarget(
     out_q = contract.clamp_to_limits(out_q)
     out_quat /= np.linalg.norm(out_quat, axis=1, keepdims=True)
     return RetargetResult(
-        out_root, out_quat, out_q, scales, nominal, seconds, init_seconds, iters, float(max(over, 0.0))
+        out_root,
+        out_quat,
+        out_q,
+        scales,
+        nominal,
+        seconds,
+        init_seconds,
+        iters,
+        float(max(over, 0.0)),
+        windows,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import jax
 import jax.numpy as jnp
 import jaxlie
 import numpy as np
@@ -155,3 +156,73 @@ def capsules_world(rr: RetargetRobot, links: jaxlie.SE3) -> tuple[jnp.ndarray, j
     """World endpoints (C,3), (C,3) of every collision capsule."""
     poses = jaxlie.SE3(links.wxyz_xyz[rr.cap_link])
     return poses.apply(jnp.asarray(rr.cap_p0)), poses.apply(jnp.asarray(rr.cap_p1))
+
+
+# ------------------------------------------------------------------------------- analytic point Jacobians
+@dataclass(frozen=True)
+class JacobianTables:
+    """What the geometric Jacobian of points on the G1 needs, in contract joint order."""
+
+    joint_link: np.ndarray  # (dof,) link whose world pose is the joint's frame (the joint's child link)
+    twist: np.ndarray  # (dof,6) joint twist (v, omega) in that frame, jaxlie's tangent order
+    ancestor: np.ndarray  # (L,dof) float: 1 where the joint moves the link
+
+
+@cache
+def jacobian_tables(dof: int) -> JacobianTables:
+    rr = get_retarget_robot(dof)
+    j = rr.robot.joints
+    parent_joint = np.array(rr.robot.links.parent_joint_indices)
+    act = np.array(j.actuated_indices)
+    if any(m != -1 for m in j.mimic_act_indices):
+        raise ValueError("retarget: mimic joints are not supported by the analytic Jacobian")
+    # PyRoki actuated index a is contract joint rr.to_pyroki[a]
+    contract_of_joint = np.where(act >= 0, rr.to_pyroki[np.maximum(act, 0)], -1)
+    twists = np.asarray(jax.device_get(j.twists))  # concrete even when first called inside a trace
+    child_link = {int(pj): k for k, pj in enumerate(parent_joint) if pj >= 0}
+    joint_link, twist = np.zeros(dof, int), np.zeros((dof, 6))
+    for ji, c in enumerate(contract_of_joint):
+        if c >= 0:
+            joint_link[c], twist[c] = child_link[ji], twists[ji]
+    ancestor = np.zeros((len(parent_joint), dof))
+    for k, pj in enumerate(parent_joint):
+        ji = int(pj)
+        while ji >= 0:
+            if contract_of_joint[ji] >= 0:
+                ancestor[k, contract_of_joint[ji]] = 1.0
+            ji = int(j.parent_indices[ji])
+    return JacobianTables(joint_link, twist, ancestor)
+
+
+def point_jacobians(
+    rr: RetargetRobot, links: jaxlie.SE3, root: jaxlie.SE3, point_link: np.ndarray, point_local: jnp.ndarray
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """World points (P,3) fixed on links, and their Jacobians (P,3,6+dof) w.r.t. the root tangent (right
+    perturbation ``root @ exp(delta)``, jaxlie order v, omega) and the joint angles (contract order).
+
+    Geometric Jacobian: a revolute joint with world twist (v_w, w_w) at frame origin o moves a point p of a
+    descendant link at R v + w_w x (p - o). Exact, and ~30x cheaper than forward-mode through the FK."""
+    tab = jacobian_tables(rr.dof)
+    poses = jaxlie.SE3(links.wxyz_xyz[point_link])
+    pts = poses.apply(point_local)  # (P,3)
+    Tj = jaxlie.SE3(links.wxyz_xyz[tab.joint_link])
+    Rj = Tj.rotation().as_matrix()  # (dof,3,3)
+    tw = jnp.asarray(tab.twist)
+    v_w = jnp.einsum("jab,jb->ja", Rj, tw[:, :3])
+    w_w = jnp.einsum("jab,jb->ja", Rj, tw[:, 3:])
+    rel = pts[:, None, :] - Tj.translation()[None]  # (P,dof,3)
+    dq = (v_w[None] + jnp.cross(w_w[None], rel)) * jnp.asarray(tab.ancestor)[point_link][..., None]
+    R = root.rotation().as_matrix()
+    p_root = (pts - root.translation()) @ R  # R^T (p - t)
+    zero = jnp.zeros(p_root.shape[:-1])
+    skew = jnp.stack(
+        [
+            jnp.stack([zero, -p_root[:, 2], p_root[:, 1]], -1),
+            jnp.stack([p_root[:, 2], zero, -p_root[:, 0]], -1),
+            jnp.stack([-p_root[:, 1], p_root[:, 0], zero], -1),
+        ],
+        -2,
+    )  # [p]x
+    d_v = jnp.broadcast_to(R, (len(point_link), 3, 3))
+    d_w = -jnp.einsum("ab,pbc->pac", R, skew)
+    return pts, jnp.concatenate([d_v, d_w, jnp.swapaxes(dq, 1, 2)], axis=-1)
