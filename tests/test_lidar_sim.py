@@ -85,3 +85,27 @@ def test_bad_config():
         LidarConfig(elevation_min_deg=10, elevation_max_deg=5)
     with pytest.raises(ValueError, match="points_per_scan"):
         LidarConfig(points_per_scan=0)
+
+
+def test_ray_model_boxes_reproduce_the_stairs_and_rough_terrain_stays_a_heightfield():
+    from hsi_robot_nodes.sim.scene import build_ray_model, build_scene, terrain_boxes
+
+    scene = build_scene("stairs")
+    boxes = terrain_boxes(scene.terrain)
+    assert boxes is not None and len(boxes) < 30
+    ray = build_ray_model(scene)
+    d = mujoco.MjData(ray)
+    mujoco.mj_kinematics(ray, d)
+    geomid = np.zeros(1, np.int32)
+    rng = np.random.default_rng(0)
+    for x, y in rng.uniform([-2.5, -2.5], [4.5, 2.5], (300, 2)):
+        if np.hypot(x, y) < 0.6:
+            continue  # the robot stands there
+        dist = mujoco.mj_ray(ray, d, np.array([x, y, 3.0]), np.array([0, 0, -1.0]), None, 1, -1, geomid)
+        gx = scene.terrain.height_at(np.array([x, y]))
+        # equal except within the one grid cell of a step edge, where the heightfield interpolates
+        near_edge = np.ptp([scene.terrain.height_at(np.array([x + dx, y])) for dx in (-0.02, 0.0, 0.02)]) > 1e-6
+        if not near_edge:
+            assert abs((3.0 - dist) - gx) < 1e-6, (x, y)
+    rough = build_scene("rough")
+    assert terrain_boxes(rough.terrain) is None and build_ray_model(rough) is rough.model

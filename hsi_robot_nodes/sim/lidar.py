@@ -178,14 +178,20 @@ class SimLidarPublisher:
     def __init__(self, model: mujoco.MjModel, source_data: mujoco.MjData, context=None,
                  lidar: LidarConfig | None = None, odom: OdometryNoise | None = None,
                  cloud_topic: str = "/cloud_registered_body", odom_topic: str = "/Odometry",
-                 odom_frame: str = "camera_init", body_frame: str = "body"):
+                 odom_frame: str = "camera_init", body_frame: str = "body",
+                 ray_model: mujoco.MjModel | None = None):
+        """``ray_model``: the same robot with a cheaper terrain for ray casting (``scene.build_ray_model``);
+        it must share ``model``'s qpos layout. Default: cast against ``model`` itself."""
         import rclpy
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import PointCloud2
 
-        self.model, self.source = model, source_data
-        self.data = mujoco.MjData(model)
-        self.lidar = SimLidar(model, lidar)
+        ray_model = model if ray_model is None else ray_model
+        if ray_model.nq != model.nq:
+            raise ValueError("the ray model must share the simulator model's qpos layout")
+        self.model, self.source = ray_model, source_data
+        self.data = mujoco.MjData(ray_model)
+        self.lidar = SimLidar(ray_model, lidar)
         self.odometry = SimOdometry(odom)
         self.frames = (odom_frame, body_frame)
         self.node = rclpy.create_node("sim_lidar", context=context)

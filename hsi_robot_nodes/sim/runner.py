@@ -168,8 +168,10 @@ def run(args: argparse.Namespace) -> int:
 
         context = rclpy.Context()
         rclpy.init(context=context)
+        from hsi_robot_nodes.sim.scene import build_ray_model
+
         lidar = SimLidarPublisher(sim.robot.model, sim.robot.data, context, LidarConfig(seed=args.seed),
-                                  OdometryNoise(seed=args.seed))
+                                  OdometryNoise(seed=args.seed), ray_model=build_ray_model(sim.robot.scene))
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(lidar.node)
         threading.Thread(target=_spin_at_normal_priority, args=(executor,), daemon=True).start()
