@@ -70,11 +70,14 @@ def build_scene(scene: str | Path | Terrain = "flat", dof: int = 23, timestep: f
     return Scene(model, terrain, dof, terrain.name)
 
 
-def terrain_boxes(terrain: Terrain, max_boxes: int = 2000) -> list[tuple[float, float, float, float, float]] | None:
+Box = tuple[float, float, float, float, float]
+
+
+def terrain_boxes(terrain: Terrain, max_boxes: int = 2000) -> list[Box] | None:
     """The terrain as axis-aligned boxes (x0, x1, y0, y1, top) when it is piecewise flat, else None.
 
-    Each grid sample owns the cell of +-resolution/2 around it; runs of equal height along x are merged, then
-    identical runs on consecutive rows. Stairs, kerbs and benches become a few dozen boxes; rough terrain (more
+    Each grid sample owns the cell of +-resolution/2 around it; runs of equal height along x are merged,
+    then identical runs on consecutive rows. Stairs, kerbs and benches become a few dozen boxes; rough terrain (more
     than ``max_boxes``) stays a heightfield.
     """
     h = np.round(terrain.heights / 1e-4).astype(np.int64)  # 0.1 mm
@@ -100,7 +103,7 @@ def terrain_boxes(terrain: Terrain, max_boxes: int = 2000) -> list[tuple[float, 
 
 
 def build_ray_model(scene: Scene) -> mujoco.MjModel:
-    """The scene's robot with the terrain as boxes, for ray casting only (same qpos layout as ``scene.model``).
+    """The scene's robot with the terrain as boxes, for ray casting only (qpos layout of ``scene.model``).
 
     MuJoCo's ray-heightfield test walks the heightfield cells under the ray, which costs 0.2-0.4 s for a 20k-
     ray MID-360 scan over a 301 x 501 stairs grid (5 ms over a plane); a few dozen boxes cost about the same
