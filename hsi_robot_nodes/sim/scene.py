@@ -77,8 +77,8 @@ def terrain_boxes(terrain: Terrain, max_boxes: int = 2000) -> list[Box] | None:
     """The terrain as axis-aligned boxes (x0, x1, y0, y1, top) when it is piecewise flat, else None.
 
     Each grid sample owns the cell of +-resolution/2 around it; runs of equal height along x are merged,
-    then identical runs on consecutive rows. Stairs, kerbs and benches become a few dozen boxes; rough terrain (more
-    than ``max_boxes``) stays a heightfield.
+    then identical runs on consecutive rows. Stairs, kerbs and benches become a few dozen boxes; rough
+    terrain (more than ``max_boxes``) stays a heightfield.
     """
     h = np.round(terrain.heights / 1e-4).astype(np.int64)  # 0.1 mm
     r, (x0, y0) = terrain.resolution, terrain.origin
