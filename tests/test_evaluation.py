@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import onnx
+import pytest
 
 from hsi_offline import cli
 from hsi_offline.evaluation.scenarios import get_scenarios
@@ -81,31 +82,37 @@ def test_bad_input_is_refused_with_one_line(capsys, tmp_path):
     assert not (tmp_path / "junk.eval").exists()
 
 
-def test_goal_poses_are_in_the_frame_the_joystick_node_compares_with_odometry():
-    """A robot standing exactly on a path pose gets a zero root offset from the joystick core: the goal the
-    operator publishes and the simulated FAST-LIO2 odometry (camera_init, z down) agree."""
+def test_goal_poses_are_in_the_frame_the_joystick_node_reads_odometry_in():
+    """A robot standing exactly on a path pose gets a zero root offset, and one beside it is sent back: the
+    goals the operator publishes (map frame) and the torso pose the joystick node derives from the simulated
+    FAST-LIO2 odometry (camera_init, z down) agree."""
     import mujoco
 
-    from hsi_offline.evaluation.deploy import OdometryAnchor
-    from hsi_robot_nodes.heightmap.core import lidar_extrinsic_from_model
-    from hsi_robot_nodes.joystick.root_command import goal_to_local, yaw_from_quat_xyzw
-    from hsi_robot_nodes.sim.lidar import OdometryNoise, SimLidar, SimOdometry, _quat_xyzw
+    from hsi_offline.evaluation.deploy import PathAnchor
+    from hsi_robot_nodes.frames import lidar_extrinsic_from_model, torso_in_map, yaw_of
+    from hsi_robot_nodes.joystick.root_command import goal_to_local
+    from hsi_robot_nodes.sim.lidar import OdometryNoise, SimLidar, SimOdometry
     from hsi_robot_nodes.sim.scene import build_scene
 
     scene = build_scene("flat")
     data = mujoco.MjData(scene.model)
     mujoco.mj_kinematics(scene.model, data)
     lidar, odom = SimLidar(scene.model), SimOdometry(OdometryNoise(0, 0, 0, 0, 0))
+    extrinsic = lidar_extrinsic_from_model(23)
 
-    def odometry() -> tuple[np.ndarray, np.ndarray]:
+    def torso_xy_yaw() -> tuple[float, float, float]:
         mujoco.mj_kinematics(scene.model, data)
-        return odom.odometry(*lidar.sensor_pose(data))
+        p, R = torso_in_map(*odom.odometry(*lidar.sensor_pose(data)), *extrinsic)
+        return float(p[0]), float(p[1]), yaw_of(R)
 
-    anchor = OdometryAnchor.from_odometry(*odometry(), lidar_extrinsic_from_model(23)[1])
+    anchor = PathAnchor.from_odometry(*odom.odometry(*lidar.sensor_pose(data)), extrinsic)
     for x, y, yaw in ((1.0, 0.0, 0.0), (1.0, 0.3, 0.5), (-0.35, -0.2, -0.4)):
         data.qpos[0:2] = (x, y)  # the pelvis moved to the path pose (torso upright, as at the start)
         data.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
-        p, R = odometry()
         goal, goal_yaw = anchor.goal(x, y, yaw)
-        local = goal_to_local((goal[0], goal[1], goal_yaw), (p[0], p[1], yaw_from_quat_xyzw(*_quat_xyzw(R))))
+        local = goal_to_local((goal[0], goal[1], goal_yaw), torso_xy_yaw())
         assert np.abs(local[:2]).max() < 0.02 and abs(local[2]) < 1e-3, (x, y, yaw, local)
+    data.qpos[0:2], data.qpos[3:7] = (1.0, 0.2), (1.0, 0.0, 0.0, 0.0)  # 0.2 m left of the path at x = 1
+    goal, goal_yaw = anchor.goal(1.0, 0.0, 0.0)
+    local = goal_to_local((goal[0], goal[1], goal_yaw), torso_xy_yaw())
+    assert local[1] == pytest.approx(-0.2, abs=0.02)  # go right, back onto the path

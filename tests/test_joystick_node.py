@@ -98,7 +98,7 @@ def test_unitree_remote_drives_root_target_and_policy_toggle(ctx):
 
 
 def test_gamepad_profile_forwards_events_and_follows_goal(ctx):
-    node = build_node(context=ctx, profile="xbox", joy_topic=topics.JOY)
+    node = build_node(context=ctx, profile="xbox", joy_topic=topics.JOY, odom_source="torso")
     op = Operator(ctx, topics.JOY)
     op.axes, op.buttons = [0.0] * 6, [0] * 8
 
@@ -123,6 +123,55 @@ def test_gamepad_profile_forwards_events_and_follows_goal(ctx):
         x, y, yaw = op.targets[-1]
         assert x == pytest.approx(0.0, abs=1e-6) and y == pytest.approx(0.2, abs=1e-6)
         assert yaw == pytest.approx(0.0, abs=1e-6)
+
+    _run(ctx, node, op, scenario)
+
+
+def test_goal_mode_with_fast_lio_odometry_of_the_upside_down_lidar(ctx):
+    """FAST-LIO2 reports the MID-360's pose in camera_init (z down, y mirrored). A robot 0.2 m LEFT of a goal
+    straight ahead must be told to go RIGHT (negative y), and one yawed left of the goal's heading to turn
+    right."""
+    import mujoco
+
+    from hsi_robot_nodes.sim.lidar import OdometryNoise, SimLidar, SimOdometry, _quat_xyzw
+    from hsi_robot_nodes.sim.scene import build_scene
+
+    scene = build_scene("flat")
+    data = mujoco.MjData(scene.model)
+    lidar, sim_odom = SimLidar(scene.model), SimOdometry(OdometryNoise(0, 0, 0, 0, 0))
+    z0 = float(data.qpos[2])
+
+    def odometry_at(x, y, yaw):
+        data.qpos[0:3] = (x, y, z0)
+        data.qpos[3:7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        mujoco.mj_kinematics(scene.model, data)
+        p, R = sim_odom.odometry(*lidar.sensor_pose(data))
+        msg = Odometry()
+        msg.header.frame_id, msg.child_frame_id = "camera_init", "body"
+        msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = (float(v) for v in p)
+        o = msg.pose.pose.orientation
+        o.x, o.y, o.z, o.w = (float(v) for v in _quat_xyzw(R))
+        return msg
+
+    odometry_at(0.0, 0.0, 0.0)  # odometry starts with the torso at the origin: the map frame
+    node = build_node(context=ctx)  # odom_source: lidar (the default)
+    op = Operator(ctx, topics.REMOTE)
+
+    def scenario(ex):
+        goal = PoseStamped()
+        goal.header.frame_id = "hsi_map"
+        goal.pose.position.x, goal.pose.orientation.w = 1.0, 1.0  # 1 m ahead, heading +x
+        odom = odometry_at(1.0, 0.2, 0.3)  # on the goal's x but 0.2 m to its left, yawed 0.3 rad left
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            op.pub_odom.publish(odom)
+            op.pub_goal.publish(goal)
+            _spin(ex, 0.02)
+        x, y, yaw = op.targets[-1]
+        # the offset in the robot's heading frame: (R(-0.3) @ (0, -0.2)), turn -0.3
+        assert x == pytest.approx(-0.2 * math.sin(0.3), abs=2e-3)
+        assert y == pytest.approx(-0.2 * math.cos(0.3), abs=2e-3)
+        assert yaw == pytest.approx(-0.3, abs=2e-3)
 
     _run(ctx, node, op, scenario)
 

@@ -8,11 +8,10 @@ start (stand up on the gantry), releases the band, presses A (run), and at the e
 policy runs it publishes the scenario's path as goal poses on ``/goal_pose``, which the joystick node's goal
 mode turns into the policy's root target. Nothing is mocked and nothing is bypassed.
 
-Goal frame: ``/goal_pose`` is in the odometry frame ``camera_init`` (the LiDAR frame at start; the G1's
-MID-360 is mounted upside down, so its z points down). The path is anchored at the odometry pose when the
-policy takes over, using the LiDAR mount from the model and assuming the torso was upright when odometry
-started (the heightmap node makes the same assumption). The joystick node is then given true goal positions
-and converts them itself.
+Goal frame: ``/goal_pose`` is in the map frame ``hsi_map`` (the torso at odometry start, z up), the frame in
+which the joystick node reads FAST-LIO2's odometry (``frames.torso_in_map``: the G1's MID-360 is mounted
+upside down, so ``camera_init`` has z down and y mirrored). The path is anchored at the torso pose when the
+policy takes over, assuming the torso was upright when odometry started (as the heightmap node does).
 
 The CLI runs each scenario in a fresh process (``run_deploy_isolated``), like a fresh bringup on the robot.
 
@@ -40,6 +39,8 @@ from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_r
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.frames import quat_xyzw_to_matrix
+from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.sim.process import SimProcess, SimProcessError, _die_with_parent
 
 STANDUP_TIMEOUT_S = 10.0
@@ -56,44 +57,31 @@ def _wait(pred: Callable[[], bool], timeout_s: float, dt: float = 0.02) -> bool:
     return pred()
 
 
-def _yaw_xyzw(x: float, y: float, z: float, w: float) -> float:
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def _matrix_xyzw(x: float, y: float, z: float, w: float) -> np.ndarray:
-    from hsi_robot_nodes.heightmap.core import quat_xyzw_to_matrix
-
-    return quat_xyzw_to_matrix(np.array([x, y, z, w]))
-
-
 @dataclass(frozen=True)
-class OdometryAnchor:
-    """The start frame of a path (x forward, y left, z up at the torso) expressed in ``camera_init``.
+class PathAnchor:
+    """The start frame of a path (x forward, y left at the torso) as a pose in the map frame ``hsi_map``.
 
-    ``camera_init`` is the LiDAR frame when odometry started; with the MID-360 upside down its z points down,
-    so "left" and "counter-clockwise" flip sign there. Built from one odometry pose and the LiDAR mount
-    (``R_mount``: LiDAR orientation in the torso frame), assuming the torso was upright when odometry started.
+    ``/goal_pose`` is in the map frame (the torso at odometry start, z up), which is how the joystick node
+    reads FAST-LIO2's odometry too (``frames.torso_in_map``). The path is anchored at the torso pose when the
+    policy takes over.
     """
 
-    origin: np.ndarray  # (3,) LiDAR position at the anchor, camera_init
-    forward: np.ndarray  # (3,) unit, horizontal: the torso's heading
-    left: np.ndarray  # (3,) unit, horizontal
-    up: np.ndarray  # (3,) unit: world up
+    x: float
+    y: float
+    yaw: float
 
     @classmethod
-    def from_odometry(cls, p: np.ndarray, R: np.ndarray, R_mount: np.ndarray) -> OdometryAnchor:
-        up = R_mount.T @ np.array([0.0, 0.0, 1.0])  # world up in camera_init (torso upright at the start)
-        fwd = R @ R_mount.T @ np.array([1.0, 0.0, 0.0])  # the torso's forward axis now
-        fwd = fwd - up * float(fwd @ up)
-        fwd /= max(float(np.linalg.norm(fwd)), 1e-9)
-        return cls(np.asarray(p, dtype=np.float64).copy(), fwd, np.cross(up, fwd), up)
+    def from_odometry(cls, p, R, extrinsic: tuple[np.ndarray, np.ndarray]) -> PathAnchor:
+        """From FAST-LIO2's LiDAR pose in camera_init and the LiDAR mount (position, rotation in torso)."""
+        from hsi_robot_nodes.frames import torso_in_map, yaw_of
+
+        torso, R_torso = torso_in_map(p, R, *extrinsic)
+        return cls(float(torso[0]), float(torso[1]), yaw_of(R_torso))
 
     def goal(self, x: float, y: float, yaw: float) -> tuple[np.ndarray, float]:
-        """Position (camera_init) and yaw about camera_init's z of the pose (x, y, yaw) of the start frame:
-        what ``/goal_pose`` must say for the joystick node, which compares it with ``/Odometry``."""
-        pos = self.origin + x * self.forward + y * self.left
-        heading = math.cos(yaw) * self.forward + math.sin(yaw) * self.left
-        return pos, math.atan2(heading[1], heading[0])
+        """Position and yaw in the map frame of the pose (x, y, yaw) of the start frame."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        return np.array([self.x + c * x - s * y, self.y + s * x + c * y, 0.0]), self.yaw + yaw
 
 
 class PathOperator:
@@ -109,7 +97,7 @@ class PathOperator:
         from rclpy.node import Node
         from std_msgs.msg import Float64MultiArray
 
-        from hsi_robot_nodes.heightmap.core import lidar_extrinsic_from_model
+        from hsi_robot_nodes.frames import lidar_extrinsic_from_model
 
         self.scenario = scenario
         self.node = Node("evaluation_operator", context=context)
@@ -119,7 +107,7 @@ class PathOperator:
         self.node.create_subscription(PoseStamped, topics.ROOT_TARGET, self._on_target, 10)
         self.node.create_subscription(Float64MultiArray, topics.POLICY_TIMING, self._on_timing, 50)
         self.node.create_timer(1.0 / rate_hz, self._tick)
-        self._R_mount = lidar_extrinsic_from_model(dof)[1]  # LiDAR orientation in the torso frame
+        self._extrinsic = lidar_extrinsic_from_model(dof)  # LiDAR mount in the torso frame
         self._lock = threading.Lock()
         self.odom: tuple[float, np.ndarray, np.ndarray] | None = None  # (t, p, R) latest, camera_init
         self.targets: list[tuple[float, float, float, float]] = []
@@ -127,19 +115,19 @@ class PathOperator:
         self.periods: list[tuple[float, float]] = []
         self.goals_sent = 0
         self._t0: float | None = None
-        self._anchor: OdometryAnchor | None = None
+        self._anchor: PathAnchor | None = None
 
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_odom(self, msg) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         now = time.monotonic()
         with self._lock:
-            self.odom = (now, np.array([p.x, p.y, p.z]), _matrix_xyzw(o.x, o.y, o.z, o.w))
+            self.odom = (now, np.array([p.x, p.y, p.z]), quat_xyzw_to_matrix((o.x, o.y, o.z, o.w)))
         self.odom_times.append(now)
 
     def _on_target(self, msg) -> None:
         p, o = msg.pose.position, msg.pose.orientation
-        self.targets.append((time.monotonic(), p.x, p.y, _yaw_xyzw(o.x, o.y, o.z, o.w)))
+        self.targets.append((time.monotonic(), p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w)))
 
     def _on_timing(self, msg) -> None:
         if len(msg.data) >= 1:
@@ -156,7 +144,7 @@ class PathOperator:
             if self.odom is None:
                 raise RuntimeError("no odometry to anchor the path at")
             _, p, R = self.odom
-        self._anchor = OdometryAnchor.from_odometry(p, R, self._R_mount)
+        self._anchor = PathAnchor.from_odometry(p, R, self._extrinsic)
         self._t0 = t0
 
     def end(self) -> None:
@@ -169,7 +157,7 @@ class PathOperator:
         pos, yaw = self._anchor.goal(x, y, yaw)
         msg = self._pose_type()
         msg.header.stamp = self.node.get_clock().now().to_msg()
-        msg.header.frame_id = "camera_init"
+        msg.header.frame_id = "hsi_map"
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
         msg.pose.orientation.z, msg.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
         self.pub_goal.publish(msg)

@@ -19,39 +19,12 @@ import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-import mujoco
 import numpy as np
 
-from hsi_robot_nodes.contract import LIDAR_SITE, TORSO_LINK
+from hsi_robot_nodes.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMap, ElevationMapConfig
 from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, sample_heightmap
 from hsi_robot_nodes.heightmap.self_filter import SelfFilter
-from hsi_robot_nodes.model.mjcf_builder import model_path
-
-
-def quat_xyzw_to_matrix(q: np.ndarray) -> np.ndarray:
-    """ROS (x, y, z, w) quaternion -> rotation matrix (normalised; raises on zero/non-finite)."""
-    q = np.asarray(q, dtype=np.float64)
-    n = float(np.linalg.norm(q))
-    if q.shape != (4,) or not math.isfinite(n) or n < 1e-6:
-        raise ValueError(f"orientation quaternion {q.tolist()} is not a valid rotation")
-    x, y, z, w = q / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-def lidar_extrinsic_from_model(dof: int = 23, site: str = LIDAR_SITE) -> tuple[np.ndarray, np.ndarray]:
-    """(position, rotation) of the LiDAR site in the torso frame, from the project's MJCF."""
-    m = mujoco.MjModel.from_xml_path(str(model_path(dof)))
-    d = mujoco.MjData(m)
-    mujoco.mj_kinematics(m, d)
-    s = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, site)
-    b = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, TORSO_LINK)
-    if s < 0 or b < 0:
-        raise ValueError(f"the G1 model lacks site '{site}' or body '{TORSO_LINK}'")
-    Rb = d.xmat[b].reshape(3, 3)
-    return Rb.T @ (d.site_xpos[s] - d.xpos[b]), Rb.T @ d.site_xmat[s].reshape(3, 3)
 
 
 @dataclass(frozen=True)
@@ -130,9 +103,8 @@ class HeightmapCore:
 
     def torso_pose(self, pose: _Pose) -> tuple[np.ndarray, float]:
         """Torso position in the map frame and its yaw, from a LiDAR pose in camera_init."""
-        R = self.R_tl @ pose.R @ self.R_tl.T
-        p = self.R_tl @ pose.p + self.t_tl - R @ self.t_tl
-        return p, math.atan2(R[1, 0], R[0, 0])
+        p, R = torso_in_map(pose.p, pose.R, self.t_tl, self.R_tl)
+        return p, yaw_of(R)
 
     def _pose_at(self, t: float) -> _Pose | None:
         best = min(self._odom, key=lambda o: abs(o.t - t), default=None)

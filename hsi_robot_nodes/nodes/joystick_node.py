@@ -1,7 +1,11 @@
 """rclpy shell around the root-command core: parameters, topics and a timer only (logic in joystick/).
 
 Reads a sensor_msgs/Joy (the Unitree remote republished by the bridge, or any gamepad through a profile),
-an optional goal pose (PoseStamped, odometry frame) and odometry (nav_msgs/Odometry); publishes the root
+an optional goal pose (PoseStamped in the map frame ``hsi_map``: the torso at odometry start, x forward,
+z up, the frame the heightmap node's operator view uses) and odometry (nav_msgs/Odometry; by default
+FAST-LIO2's LiDAR pose in ``camera_init``, converted to the torso pose by ``frames.torso_in_map`` because the
+upside-down MID-360 mirrors y and yaw; ``odom_source: torso`` for an odometry of the torso already in a
+gravity-aligned frame); publishes the root
 target (PoseStamped: x, y, yaw offset in the heading frame) at ``rate_hz``, bridge events (String) on button
 presses and the policy selection (String) on B. A Joy stream that stops for ``joy_timeout_s`` reads as
 centred sticks, so a lost gamepad cannot keep commanding. X clears the goal.
@@ -20,6 +24,7 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import String
 
 from hsi_robot_nodes import topics
+from hsi_robot_nodes.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
 from hsi_robot_nodes.joystick.buttons import ButtonMapper
 from hsi_robot_nodes.joystick.profiles import get_profile, read_joy
 from hsi_robot_nodes.joystick.root_command import RootCommand, RootCommandConfig, yaw_from_quat_xyzw
@@ -33,7 +38,8 @@ DEFAULTS = {
     "max_rate_xy": _CFG.max_rate_xy, "max_rate_yaw": _CFG.max_rate_yaw, "odom_timeout_s": _CFG.odom_timeout_s,
     "joy_topic": topics.REMOTE, "goal_topic": topics.GOAL_POSE, "odom_topic": topics.ODOMETRY,
     "root_target_topic": topics.ROOT_TARGET, "event_topic": topics.BRIDGE_EVENT,
-    "policy_select_topic": topics.POLICY_SELECT, "frame_id": "base_heading",
+    "policy_select_topic": topics.POLICY_SELECT, "frame_id": "base_heading", "odom_source": "lidar",
+    "dof": 23,
 }
 GOAL_CLEAR_BUTTON = "X"
 
@@ -56,6 +62,11 @@ class JoystickNode(Node):
             rate = float(g("rate_hz"))
             if not (math.isfinite(rate) and rate > 0):
                 raise ValueError(f"rate_hz must be positive, got {rate}")
+            self.odom_source = str(g("odom_source"))
+            if self.odom_source not in ("lidar", "torso"):
+                raise ValueError(f"odom_source must be lidar or torso, got '{self.odom_source}'")
+            self._extrinsic = (lidar_extrinsic_from_model(int(g("dof"))) if self.odom_source == "lidar"
+                               else None)
         except ValueError:
             self.destroy_node()
             raise
@@ -98,7 +109,16 @@ class JoystickNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
-        self.command.set_odometry(p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w), time.monotonic())
+        if self._extrinsic is None:
+            self.command.set_odometry(p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w), time.monotonic())
+            return
+        try:
+            R = quat_xyzw_to_matrix((o.x, o.y, o.z, o.w))
+        except ValueError as e:
+            self.get_logger().warning(f"odometry ignored: {e}", throttle_duration_sec=1.0)
+            return
+        torso, R_torso = torso_in_map((p.x, p.y, p.z), R, *self._extrinsic)
+        self.command.set_odometry(float(torso[0]), float(torso[1]), yaw_of(R_torso), time.monotonic())
 
     def _tick(self) -> None:
         now = time.monotonic()
