@@ -27,8 +27,8 @@ HOW = (
     "Unitree DDS LowState/LowCmd with CRC, simulated MID-360 + odometry), the bridge, policy, joystick and "
     "heightmap nodes on rclpy. The evaluation is the operator: start (stand up on the gantry), release the "
     "band, A (run), select at the end. While the policy runs it publishes the scenario path as goal poses on "
-    "`/goal_pose` (odometry frame); the joystick node's goal mode turns them into the root target (clamped "
-    "to 0.5 m / 0.3 rad, 5 cm dead band, rate limited).",
+    "`/goal_pose` (map frame `hsi_map`: the torso at odometry start); the joystick node's goal mode turns "
+    "them into the root target (clamped to 0.5 m / 0.3 rad, 5 cm dead band, rate limited).",
     "**training env**: `TrackingEnv` (200 Hz physics, decimation 4) on the same terrain, with a reference "
     "clip whose root follows the scenario path (default-pose joints); the policy gets the env's own student "
     "observation, whose root target is the next reference frame minus odometry, as in training (unclamped); "
