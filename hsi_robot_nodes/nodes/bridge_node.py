@@ -33,7 +33,10 @@ class BridgeNode(Node):
         g = lambda k: self.get_parameter(k).value  # noqa: E731
         self.bridge = UnitreeBridge(BridgeConfig(dof=g("dof"), domain=g("domain"), interface=g("interface")))
         self.names = list(self.bridge.contract.joint_names)
-        self._decim = max(1, int(g("joint_state_decimation")))
+        # joint states + IMU once per ``decimation`` x 2 ms slot of the LowState receive clock (not every N-th
+        # message: a LowState lost on a busy machine would otherwise stretch the policy's period)
+        self._slot_s = 0.002 * max(1, int(g("joint_state_decimation")))
+        self._slot = -1
         self._n = 0
         self._imu_frame = g("imu_frame")
         self.pub_js = self.create_publisher(JointState, g("joint_states_topic"), 10)
@@ -74,9 +77,11 @@ class BridgeNode(Node):
             self.get_logger().error(f"PD targets rejected: {err}", throttle_duration_sec=1.0)
 
     def _on_lowstate(self, low, remote) -> None:
-        self._n += 1
-        if self._n % self._decim:
+        slot = int(low.t / self._slot_s)
+        if slot == self._slot:
             return
+        self._slot = slot
+        self._n += 1
         stamp = self.get_clock().now().to_msg()
         sec, nsec = divmod(int(low.t * 1e9), 1_000_000_000)
         js = JointState()
@@ -92,7 +97,7 @@ class BridgeNode(Node):
         imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z = map(float, low.gyro)
         imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = map(float, low.acc)
         self.pub_imu.publish(imu)
-        if self._n % (10 * self._decim) == 0:
+        if self._n % 10 == 0:
             joy = Joy()
             joy.header.stamp = stamp
             joy.axes = [float(getattr(remote, a.lower() if a != "L2" else "l2")) for a in AXES]

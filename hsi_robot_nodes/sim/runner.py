@@ -127,21 +127,6 @@ def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
     stop.set()
 
 
-def _spin_at_normal_priority(executor) -> None:
-    """Spin the simulated LiDAR at normal (non-real-time) priority.
-
-    Ray casting a tall heightfield keeps a core busy for 0.2-0.4 s per scan; at the real-time priority the
-    process inherits it holds that core for whole 100 ms SCHED_RR slices, and the 500 Hz physics thread (and
-    the onboard nodes) wait behind it: LowState gaps of 100-400 ms. A real MID-360 is a device of its own.
-    """
-    import contextlib
-    import os
-
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # pid 0 = the calling thread on Linux
-    executor.spin()
-
-
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.paths import realtime_interpreter
     from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
@@ -174,7 +159,11 @@ def run(args: argparse.Namespace) -> int:
                                   OdometryNoise(seed=args.seed), ray_model=build_ray_model(sim.robot.scene))
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(lidar.node)
-        threading.Thread(target=_spin_at_normal_priority, args=(executor,), daemon=True).start()
+        # same (real-time) priority as the physics thread: a lower-priority thread holding the interpreter
+        # lock while preempted would stall the physics (priority inversion). Scans cost ~5-8 ms since the
+        # LiDAR casts against terrain boxes (scene.build_ray_model); a 0.2-0.4 s heightfield scan at real-time
+        # priority used to hold a core for whole 100 ms slices.
+        threading.Thread(target=executor.spin, daemon=True).start()
     if args.stdin_control:
         threading.Thread(target=_read_stdin, args=(script, stop), daemon=True).start()
     t0 = time.monotonic()
