@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fps", type=float, default=30.0, help="solve at this rate (input is resampled; default 30)"
     )
     p.add_argument("--preset", choices=tuple(PRESETS), default="default")
-    p.add_argument("--iterations", type=int, default=40, help="Levenberg-Marquardt iteration cap")
+    p.add_argument(
+        "--iterations", type=int, default=None, help="Levenberg-Marquardt iteration cap (default 40)"
+    )
     p.add_argument("--re-retarget", action="store_true", help="solve G1 inputs again from their keypoints")
     p.add_argument("--no-picture", action="store_true")
 
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     src = Path(args.input)
     out = args.out or (src if src.is_dir() else src.with_name(src.stem + "_g1"))
-    if args.fps <= 0 or args.iterations < 1:
+    if args.fps <= 0 or (args.iterations is not None and args.iterations < 1):
         raise UserError("--fps must be positive and --iterations at least 1")
     data = open_input(src, args.format, args.dof)
     if isinstance(data, MotionClip):

@@ -6,7 +6,7 @@ and ``retarget.png``. The clip's ``provenance`` records the source, weights, sol
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,18 @@ def retarget_clip(
     human: HumanMotion,
     dof: int = 23,
     weights: RetargetWeights | None = None,
-    max_iterations: int = 40,
+    max_iterations: int | None = None,
     terrain_ref: str = "",
+    cfg: SolverConfig | None = None,
 ) -> tuple[MotionClip, RetargetResult, QualityReport]:
-    """Solve and measure; the clip's contacts are the human's (what the trainer should reproduce)."""
+    """Solve and measure; the clip's contacts are the human's (what the trainer should reproduce).
+
+    ``cfg`` defaults to ``SolverConfig()`` (the one place solver defaults live); ``dof`` and
+    ``max_iterations`` (when given) override it."""
     weights = weights or RetargetWeights()
-    cfg = SolverConfig(max_iterations=max_iterations, dof=dof)
+    cfg = replace(cfg or SolverConfig(), dof=dof)
+    if max_iterations is not None:
+        cfg = replace(cfg, max_iterations=max_iterations)
     result = retarget(human, weights, cfg)
     clip = make_clip(
         human.fps,
@@ -43,7 +49,7 @@ def retarget_clip(
             "method": "pyroki_jaxls_trajopt",
             "weights": asdict(weights),
             "solver": cfg.solver,
-            "max_iterations": max_iterations,
+            "max_iterations": cfg.max_iterations,
             "solve_seconds": round(result.solve_seconds, 3),
             "iterations": result.iterations,
             "scales": np.round(result.scales, 4).tolist(),
