@@ -15,6 +15,7 @@ demo: setup
 # Each test file runs in its own process: the Unitree SDK's DDS domain is process-wide and rclpy/cyclonedds
 # state must not leak between files.
 test: setup
+	$(PY) -m ruff check .
 	@set -e; for f in tests/test_*.py; do $(PY) -m pytest -q -ra -p no:cacheprovider $$f; done
 
 lint: setup
