@@ -90,8 +90,8 @@ class SolverConfig:
     solver: str = "banded"  # "banded": block-tridiagonal direct LM (banded.py); "jaxls_cg": jaxls + CG
     cost_tolerance: float = 1e-4  # stop when an accepted step lowers the cost by less than this fraction
     lambda_initial: float = 1e-2
-    lambda_up: float = 4.0  # banded: damping times this after a rejected step
-    lambda_down: float = 3.0  # banded: damping divided by this after an accepted step
+    lambda_up: float = 10.0  # banded: damping times this after a rejected step
+    lambda_down: float = 5.0  # banded: damping divided by this after an accepted step
     marquardt: float = 0.0  # banded: damping lam * (1 + marquardt * diag(J^T J)); 0 = lam * I like jaxls
     max_step_tries: int = 12  # banded: rejected LM steps (damping raised) before giving up
 
