@@ -126,3 +126,19 @@ def test_banded_solve_lowers_the_cost_like_a_dense_newton_step(small_window):
         float(summary["cost"]), rel=1e-4
     )
     np.testing.assert_allclose(np.linalg.norm(np.asarray(r2[:, :4]), axis=1), 1.0, atol=1e-5)
+
+
+def test_strided_ik_warm_start_interpolates_between_solved_frames():
+    from hsi_offline.retarget.baseline_mink import mink_solve
+    from hsi_offline.retarget.human import HumanMotion
+
+    h = stair_climb()
+    sl = slice(45, 75)
+    h = HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test")
+    r1, q1, j1, _ = mink_solve(h, 23, iterations=4, stride=1)
+    r3, q3, j3, _ = mink_solve(h, 23, iterations=4, stride=3)
+    assert r3.shape == r1.shape and j3.shape == j1.shape
+    np.testing.assert_allclose(np.linalg.norm(q3, axis=1), 1.0, atol=1e-9)
+    contract_lower, contract_upper = get_retarget_robot(23).lower, get_retarget_robot(23).upper
+    assert np.all(j3 >= contract_lower - 1e-9) and np.all(j3 <= contract_upper + 1e-9)
+    assert np.abs(r3 - r1).max() < 0.05  # interpolated frames stay close to the per-frame solution

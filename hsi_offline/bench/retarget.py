@@ -121,7 +121,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     import numpy as np
 
     from hsi_offline.retarget.banded import SETTINGS, make_solver
-    from hsi_offline.retarget.baseline_mink import mink_retarget
+    from hsi_offline.retarget.baseline_mink import mink_solve
     from hsi_offline.retarget.problem import nominal_scales, swing_clearance, window_problem
     from hsi_offline.retarget.weights import RetargetWeights
 
@@ -129,7 +129,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     t_ik = []
     for _ in range(max(1, min(repeats, 3))):
         t0 = time.perf_counter()
-        ik, _ = mink_retarget(human, cfg.dof, iterations=cfg.ik_iterations)
+        root, quat, q, _ = mink_solve(human, cfg.dof, cfg.ik_iterations, cfg.ik_stride)
         t_ik.append(time.perf_counter() - t0)
     n = min(human.num_frames, cfg.window)
     idx = np.arange(n)
@@ -140,9 +140,9 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
         nominal,
         nominal,
         RetargetWeights(),
-        ik.root_pos[idx],
-        ik.root_quat[idx],
-        ik.joint_pos[idx],
+        root[idx],
+        quat[idx],
+        q[idx],
         clear,
     )
     solve, pieces = make_solver(cfg.dof)

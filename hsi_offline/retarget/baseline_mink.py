@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import mink
-import mujoco
 import numpy as np
 
 from hsi_offline.motion.clip import MotionClip, make_clip
@@ -25,8 +24,12 @@ from .quality import TREE_EDGES
 from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS
 
 
-def mink_retarget(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tuple[MotionClip, float]:
-    """Return the baseline clip and its solve time (s)."""
+def mink_solve(
+    human: HumanMotion, dof: int = 23, iterations: int = 8, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per-frame IK: root positions (T,3), quaternions (T,4 wxyz), joints (T,dof) clamped to the limits, and
+    the solve time (s). ``stride`` > 1 solves every stride-th frame (and the last) and interpolates between
+    them (linear for positions and joints, normalised lerp for quaternions): a cheaper warm start."""
     human.validate()
     model = load_model(dof)
     contract = get_contract(dof)
@@ -53,9 +56,10 @@ def mink_retarget(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tup
     posture.set_target(q0)
     tasks = [pelvis_task, *link_tasks.values(), posture]
     limits = [mink.ConfigurationLimit(model)]
+    frames = np.unique(np.append(np.arange(0, T, max(1, stride)), T - 1))
     out_root, out_quat, out_q = np.zeros((T, 3)), np.zeros((T, 4)), np.zeros((T, dof))
     t0 = time.perf_counter()
-    for t in range(T):
+    for t in frames:
         pelvis_task.set_target(mink.SE3.from_rotation_and_translation(mink.SO3(quat[t]), root[t]))
         for k, task in link_tasks.items():
             task.set_target(mink.SE3.from_translation(targets[t, KEYPOINTS.index(k)]))
@@ -64,9 +68,23 @@ def mink_retarget(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tup
             config.integrate_inplace(vel, 0.05)
         q = config.q
         out_root[t], out_quat[t], out_q[t] = q[:3], q[3:7], q[addrs]
+    if len(frames) < T:
+        ts = np.arange(T)
+        quat_k = out_quat[frames].copy()
+        for i in range(1, len(quat_k)):  # same hemisphere as the previous key: lerp the short way
+            if np.dot(quat_k[i], quat_k[i - 1]) < 0:
+                quat_k[i] = -quat_k[i]
+        out_root = np.stack([np.interp(ts, frames, out_root[frames, i]) for i in range(3)], axis=1)
+        out_q = np.stack([np.interp(ts, frames, out_q[frames, i]) for i in range(dof)], axis=1)
+        out_quat = np.stack([np.interp(ts, frames, quat_k[:, i]) for i in range(4)], axis=1)
+        out_quat /= np.linalg.norm(out_quat, axis=1, keepdims=True)
     seconds = time.perf_counter() - t0
-    out_q = contract.clamp_to_limits(out_q)
-    mujoco.mj_kinematics(model, config.data)
+    return out_root, out_quat, contract.clamp_to_limits(out_q), seconds
+
+
+def mink_retarget(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tuple[MotionClip, float]:
+    """Return the baseline clip and its solve time (s)."""
+    out_root, out_quat, out_q, seconds = mink_solve(human, dof, iterations)
     clip = make_clip(
         human.fps,
         out_root,

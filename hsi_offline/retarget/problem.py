@@ -81,6 +81,7 @@ class SolverConfig:
     dof: int = 23
     warm_start: str = "ik"  # "ik": per-frame mink IK (~2 ms/frame); "pose": default pose under the pelvis
     ik_iterations: int = 4  # mink steps per frame of the IK warm start (8: 0.25 s more, no better solves)
+    ik_stride: int = 1  # IK on every ik_stride-th frame, interpolated between
     # Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step near the end.
     cg_tolerance_min: float = 1e-3
     cg_tolerance_max: float = 1e-2
@@ -501,10 +502,9 @@ def retarget(
     nominal = nominal_scales(human, cfg.dof)
     t_init = time.perf_counter()
     if cfg.warm_start == "ik":
-        from .baseline_mink import mink_retarget
+        from .baseline_mink import mink_solve
 
-        ik, _ = mink_retarget(human, cfg.dof, iterations=cfg.ik_iterations)
-        init_root, init_quat, init_q = ik.root_pos.copy(), ik.root_quat.copy(), ik.joint_pos.copy()
+        init_root, init_quat, init_q, _ = mink_solve(human, cfg.dof, cfg.ik_iterations, cfg.ik_stride)
     elif cfg.warm_start == "pose":
         init_root, init_quat = warm_start(human, nominal, human.terrain)
         init_q = np.tile(contract.default_q, (T, 1))
