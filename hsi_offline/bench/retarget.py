@@ -109,6 +109,59 @@ def _median_time(fn, repeats: int) -> float:
     return float(np.median(ts))
 
 
+def compile_probe(dof: int = 23) -> dict:
+    """Trace and XLA-compile the banded solve for the 300-frame speed case, timed (run this in a fresh
+    process with an empty ``HSI_JAX_CACHE``, see ``compile_probe_subprocess``)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from hsi_offline.retarget.banded import SETTINGS, make_solver
+    from hsi_offline.retarget.problem import SolverConfig, nominal_scales, warm_start, window_problem
+    from hsi_offline.retarget.weights import RetargetWeights
+
+    cfg = SolverConfig(dof=dof)
+    h = speed_clip()
+    nominal = nominal_scales(h, dof)
+    root, quat = warm_start(h, nominal, h.terrain)
+    q = np.zeros((h.num_frames, dof))
+    idx = np.arange(min(h.num_frames, cfg.window))
+    wp = window_problem(
+        h, idx, nominal, nominal, RetargetWeights(), root, quat, q, np.zeros((h.num_frames, 2))
+    )
+    solve, _ = make_solver(dof)
+    settings = {
+        k: (jnp.int32 if k in ("max_iterations", "max_step_tries") else jnp.float32)(getattr(cfg, k))
+        for k in SETTINGS
+    }
+    t0 = time.perf_counter()
+    lowered = solve.lower(wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
+    t1 = time.perf_counter()
+    lowered.compile()
+    return {"trace_s": t1 - t0, "compile_s": time.perf_counter() - t1}
+
+
+def compile_probe_subprocess(cfg) -> dict:
+    """XLA compile time of the solve without any cache: a fresh interpreter with an empty disk cache."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "HSI_JAX_CACHE": cache}
+        code = (
+            "import json; from hsi_offline.bench.retarget import compile_probe; "
+            f"print('PROBE' + json.dumps(compile_probe({cfg.dof})))"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+        )
+    for line in res.stdout.splitlines():
+        if line.startswith("PROBE"):
+            return json.loads(line[5:])
+    return {"compile_error": res.stderr[-500:]}
+
+
 def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict:
     """Where the time of one banded solve goes, measured piece by piece on the clip's first window.
 
@@ -153,16 +206,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     args = (wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
     out = {"frames": n, "padded_frames": wp.n_pad, "warm_start_s": float(np.median(t_ik))}
     if compile_time:
-        enabled = jax.config.jax_enable_compilation_cache
-        jax.config.update("jax_enable_compilation_cache", False)
-        try:
-            t0 = time.perf_counter()
-            lowered = solve.lower(*args)
-            t1 = time.perf_counter()
-            lowered.compile()
-            out["trace_s"], out["compile_s"] = t1 - t0, time.perf_counter() - t1
-        finally:
-            jax.config.update("jax_enable_compilation_cache", enabled)
+        out.update(compile_probe_subprocess(cfg))
     jax.block_until_ready(solve(*args))
     out["solve_s"] = _median_time(lambda: solve(*args), repeats)
     *_, summary = solve(*args)
