@@ -149,17 +149,22 @@ def make_solver(dof: int):
         return pair_terms(jaxlie.SE3(ra7), jaxlie.SE3(rb7), qa, qb, sa, sb, cb, w)
 
     def pair_lin(ra7, rb7, qa, qb, sxy_a, sxy_b, Ja, Jb, cb, w):
-        """Pair residual and its Jacobians w.r.t. both frames' tangents; the soles enter linearised through
-        the frames' sole Jacobians (exact at the linearisation point)."""
+        """Pair residual and its Jacobians w.r.t. both frames' tangents. Forward mode one input at a time (so
+        each pushforward skips the terms that do not depend on it: 6+6 root tangents through the SE(3) log,
+        joints and sole corners through linear terms); the soles then chain through the frames' sole
+        Jacobians Ja, Jb."""
 
-        def f(da, db):
-            ra = (jaxlie.SE3(ra7) @ jaxlie.SE3.exp(da[:6])).wxyz_xyz
-            rb = (jaxlie.SE3(rb7) @ jaxlie.SE3.exp(db[:6])).wxyz_xyz
-            return pair_res_xy(ra, rb, qa + da[6:], qb + db[6:], sxy_a + Ja @ da, sxy_b + Jb @ db, cb, w)
+        def f(da6, db6, qa_, qb_, sa_, sb_):
+            ra = (jaxlie.SE3(ra7) @ jaxlie.SE3.exp(da6)).wxyz_xyz
+            rb = (jaxlie.SE3(rb7) @ jaxlie.SE3.exp(db6)).wxyz_xyz
+            return pair_res_xy(ra, rb, qa_, qb_, sa_, sb_, cb, w)
 
-        z = jnp.zeros(n)
-        r = f(z, z)
-        Pa, Pb = jax.jacfwd(f, argnums=(0, 1))(z, z)
+        z6 = jnp.zeros(6)
+        args = (z6, z6, qa, qb, sxy_a, sxy_b)
+        r = f(*args)
+        J = [jax.jacfwd(f, argnums=i)(*args) for i in range(6)]
+        Pa = jnp.concatenate([J[0], J[2]], axis=1) + J[4] @ Ja
+        Pb = jnp.concatenate([J[1], J[3]], axis=1) + J[5] @ Jb
         return r, Pa, Pb
 
     def residuals(roots, q, s, data, cb, w):
