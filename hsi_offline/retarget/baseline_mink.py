@@ -24,6 +24,19 @@ from .quality import TREE_EDGES
 from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS
 
 
+def ik_targets(human: HumanMotion, dof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The IK's targets: root positions (T,3) and yaw-only orientations (T,4 wxyz) from the warm-start rule,
+    and the human skeleton rebuilt from the pelvis with the nominal per-edge scales (T,K,3)."""
+    scales = nominal_scales(human, dof)
+    root, quat = warm_start(human, scales, human.terrain)
+    offset = np.array(ROBOT_KEYPOINTS["pelvis"][1])
+    targets = np.zeros_like(human.keypoints)
+    targets[:, 0] = root + np.einsum("tij,j->ti", to_matrix(quat), offset)
+    for e, (a, b) in enumerate(TREE_EDGES):
+        targets[:, b] = targets[:, a] + scales[e] * (human.keypoints[:, b] - human.keypoints[:, a])
+    return root, quat, targets
+
+
 def mink_solve(
     human: HumanMotion, dof: int = 23, iterations: int = 8, stride: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -33,14 +46,8 @@ def mink_solve(
     human.validate()
     model = load_model(dof)
     contract = get_contract(dof)
-    scales = nominal_scales(human, dof)
-    root, quat = warm_start(human, scales, human.terrain)
+    root, quat, targets = ik_targets(human, dof)
     T = human.num_frames
-    offset = np.array(ROBOT_KEYPOINTS["pelvis"][1])
-    targets = np.zeros_like(human.keypoints)
-    targets[:, 0] = root + np.einsum("tij,j->ti", to_matrix(quat), offset)
-    for e, (a, b) in enumerate(TREE_EDGES):
-        targets[:, b] = targets[:, a] + scales[e] * (human.keypoints[:, b] - human.keypoints[:, a])
     config = mink.Configuration(model)
     addrs = joint_qpos_addresses(dof)
     q0 = model.qpos0.copy()
