@@ -1,16 +1,20 @@
-"""The retargeting problem, assembled in one place: variables, costs, warm start and the jaxls solve.
+"""The retargeting problem, assembled in one place: variables, costs, warm start and the solve.
 
 One Levenberg-Marquardt problem per window of frames (VideoMimic's formulation): per-frame SE(3) root and
-joint angles, plus one vector of per-edge scales shared by the whole clip.
+joint angles, plus one vector of per-edge scales shared by the whole clip. Two solvers over the same
+residuals: ``banded`` (default, ``banded.py``: exact block-tridiagonal solve of the normal equations) and
+``jaxls_cg`` (jaxls' LM with conjugate gradient, the original, ~40x slower here).
 
 Where the speed comes from (measured in ``hsi-offline bench retarget``):
+- the banded direct linear solve (see ``banded.py``) instead of conjugate gradient;
 - all per-frame terms live in ONE cost, so forward kinematics runs once per frame and Jacobian, not once per
-  term; the two-frame terms (skating, smoothness) in a second cost;
+  term, and its Jacobian is the analytic geometric one (``robot_model.point_jacobians``); the two-frame
+  terms (skating, smoothness) reuse the frames' sole Jacobians;
 - shapes are fixed: frames are padded to a multiple of ``PAD``, the terrain enters as an 81x81 patch per
   frame around the pelvis (not the whole heightfield), weights are a runtime array: one compilation per
   (DoF, padded length), reused by every clip and weight preset;
 - self-collision is checked on a pruned list of capsule pairs (``robot_model``);
-- a warm start puts the root under the human pelvis at leg-scaled height, facing where the hips face.
+- the warm start is the mink per-frame IK (4 steps a frame), so LM needs 12-25 iterations.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ jax.config.update("jax_enable_x64", False)
 
 
 def enable_compilation_cache() -> None:
-    """Keep compiled solver programs on disk (``HSI_JAX_CACHE``, default ~/.cache/hsi_robot/jax): the solve
-    compiles for about a minute on this CPU, once per (DoF, padded length, iteration cap), not per process."""
+    """Keep compiled solver programs on disk (``HSI_JAX_CACHE``, default ~/.cache/hsi_robot/jax): the banded
+    solve compiles in ~8 s on this CPU (jaxls CG: 50-100 s), once per (DoF, padded length), not per run."""
     if jax.config.jax_compilation_cache_dir:
         return
     path = os.environ.get("HSI_JAX_CACHE", str(Path.home() / ".cache" / "hsi_robot" / "jax"))
@@ -77,24 +81,33 @@ WORLD_XY_KEYPOINTS = np.array([K["pelvis"], *FOOT_KEYPOINTS, *TOE_KEYPOINTS])
 
 @dataclass
 class SolverConfig:
-    max_iterations: int = 40
+    """Every solver setting, with its default: the one place they live (weights are in ``weights.py``).
+
+    The banded settings are runtime values of the compiled solve (changing them never recompiles); a compiled
+    program exists per (DoF, padded window length). Figures behind the defaults: docs/retargeting.md."""
+
     dof: int = 23
-    warm_start: str = "ik"  # "ik": per-frame mink IK (~2 ms/frame); "pose": default pose under the pelvis
-    ik_iterations: int = 4  # mink steps per frame of the IK warm start (8: 0.25 s more, no better solves)
-    ik_stride: int = 1  # IK on every ik_stride-th frame, interpolated between
-    # Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step near the end.
+    solver: str = "banded"  # "banded": block-tridiagonal direct LM (banded.py); "jaxls_cg": jaxls + CG
+    max_iterations: int = 40  # LM cap; the banded solve usually stops by itself after 12-25
+    cost_tolerance: float = 1e-4  # stop when an accepted step lowers the cost by less than this fraction
+    # warm start
+    warm_start: str = "ik"  # "ik": per-frame mink IK (~1 ms/frame); "pose": default pose under the pelvis
+    ik_iterations: int = 4  # mink steps per frame (8: 0.25 s more on 300 frames, no better solves)
+    ik_stride: int = 1  # IK on every ik_stride-th frame, interpolated (2-3: worse minima, measured)
+    # windows: clips longer than ``window`` are solved in overlapping windows, each padded to PAD multiples
+    window: int = WINDOW
+    overlap: int = OVERLAP
+    # Levenberg-Marquardt damping (both solvers)
+    lambda_initial: float = 1e-2
+    lambda_min: float = 1e-5
+    # banded solver only
+    lambda_up: float = 10.0  # damping times this after a rejected step
+    lambda_down: float = 5.0  # damping divided by this after an accepted step
+    marquardt: float = 0.0  # damping lam * (1 + marquardt * diag(J^T J)); 0 = lam * I (1: worse minima)
+    max_step_tries: int = 12  # rejected steps in a row (damping raised each time) before stopping
+    # jaxls_cg only. Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step.
     cg_tolerance_min: float = 1e-3
     cg_tolerance_max: float = 1e-2
-    window: int = WINDOW  # frames per LM problem; longer clips are solved in overlapping windows
-    overlap: int = OVERLAP
-    lambda_min: float = 1e-5  # LM damping floor (a higher floor keeps the CG systems well conditioned)
-    solver: str = "banded"  # "banded": block-tridiagonal direct LM (banded.py); "jaxls_cg": jaxls + CG
-    cost_tolerance: float = 1e-4  # stop when an accepted step lowers the cost by less than this fraction
-    lambda_initial: float = 1e-2
-    lambda_up: float = 10.0  # banded: damping times this after a rejected step
-    lambda_down: float = 5.0  # banded: damping divided by this after an accepted step
-    marquardt: float = 0.0  # banded: damping lam * (1 + marquardt * diag(J^T J)); 0 = lam * I like jaxls
-    max_step_tries: int = 12  # banded: rejected LM steps (damping raised) before giving up
 
 
 @dataclass
