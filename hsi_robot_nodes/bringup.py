@@ -69,9 +69,17 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> NodeProcess:
+        import os
+
         from hsi_robot_nodes.sim.process import _die_with_parent
 
-        self.proc = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent)
+        # HSI_RT_PRIORITY=0: the node's realtime_interpreter() drops the real-time scheduling it inherits.
+        # These nodes have a process of their own because they are CPU-heavy (scan integration); at SCHED_RR
+        # a busy thread keeps a core for whole 100 ms round-robin slices, which delayed the simulator's and
+        # the bridge's threads by 100 ms (LowState stale trips at stand-up); at normal priority the kernel
+        # preempts it within a millisecond for them.
+        self.proc = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent,
+                                     env=dict(os.environ, HSI_RT_PRIORITY="0"))
         return self
 
     def stop(self) -> int | None:

@@ -28,7 +28,7 @@ def config_dir() -> Path:
 
 
 GIL_SWITCH_INTERVAL_S = 0.0005
-DEFAULT_RT_PRIORITY = 10
+DEFAULT_RT_PRIORITY = 0
 
 
 def realtime_interpreter() -> str:
@@ -37,11 +37,13 @@ def realtime_interpreter() -> str:
     1. Hand the interpreter lock between threads every 0.5 ms instead of Python's default 5 ms: the onboard
        processes run a DDS reader (500 Hz LowState), a 2 ms LowCmd writer and the rclpy executor as threads of
        one interpreter, and with the default a thread woken by a LowState can wait 5 ms for the lock.
-    2. Real-time round-robin scheduling (``SCHED_RR``, priority ``$HSI_RT_PRIORITY``, default 10; 0 disables),
-       as deploy stacks run their control threads: measured on the 2-core workstation, a busy machine
-       (load 3) otherwise starves the nodes for > 60 ms and trips the bridge's stale-target check. Threads and
-       child processes started afterwards inherit it; the kernel's RT throttling still leaves 5 % of each core
-       to everything else. Without the privilege (not root / no CAP_SYS_NICE) it carries on unprivileged.
+    2. Optional real-time round-robin scheduling (``SCHED_RR`` at priority ``$HSI_RT_PRIORITY``; default 0 =
+       off), as deploy stacks run their control threads. Measured on the 2-core workstation: it keeps the
+       loop alive under a load of 3 from other jobs, but any CPU-bound thread at that priority (start-up
+       imports, a ray cast) then holds a core for whole 100 ms round-robin slices and delayed LowState by
+       100 ms on an otherwise quiet machine, so it is off unless asked for. Threads and child processes
+       started afterwards inherit it; a process started with 0 drops an inherited one. Without the privilege
+       (not root / no CAP_SYS_NICE) it carries on at normal priority.
     """
     import os
     import sys
@@ -52,6 +54,11 @@ def realtime_interpreter() -> str:
     except ValueError:
         prio = DEFAULT_RT_PRIORITY
     if prio <= 0:
+        if os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO):  # inherited: give it back
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            except OSError as e:
+                return f"inherited real-time scheduling kept ({e.strerror})"
         return "normal scheduling (HSI_RT_PRIORITY=0)"
     if os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO):
         return "real-time scheduling inherited"

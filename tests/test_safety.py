@@ -54,12 +54,12 @@ def test_sequence_and_stale_policy_trips_within_three_cycles():
 def test_lowstate_stale_trips_but_not_on_the_first_tick_after_the_bridge_itself_stalled():
     sm, t = _running_machine()
     sm.on_targets(_targets(C.default_q), t)
-    t += 0.080  # the bridge process was descheduled for 80 ms: its readers have not run yet
+    t += 0.120  # the bridge process was descheduled for 120 ms: its readers have not run yet
     sm.tick(t)
     assert sm.state == State.RUN and sm.self_stalls == 1
-    t += 0.002  # next punctual tick: the LowState is still 82 ms old, the policy's targets too -> trip
+    t += 0.002  # next punctual tick: the LowState is still 122 ms old, the policy's targets too -> trip
     sm.tick(t)
-    assert sm.state == State.DAMPING and "LowState stale for 82 ms" in sm.reason
+    assert sm.state == State.DAMPING and "LowState stale for 122 ms" in sm.reason
 
 
 def test_nan_target_and_tilt_trip_damping():

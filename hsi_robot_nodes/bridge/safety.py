@@ -36,7 +36,7 @@ EVENTS = ("start", "run", "damp", "estop", "reset")
 @dataclass
 class SafetyConfig:
     stand_up_s: float = 2.0
-    lowstate_timeout_s: float = 0.05  # 25 LowState periods, 2.5 policy cycles
+    lowstate_timeout_s: float = 0.1  # 50 LowState periods, 5 policy cycles (the motors hold the last target)
     policy_period_s: float = 0.02
     policy_stale_cycles: int = 3
     max_tilt_rad: float = 1.0  # ~57 deg between the pelvis z axis and vertical

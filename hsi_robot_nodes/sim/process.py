@@ -6,6 +6,7 @@ real one, and the simulator's 500 Hz physics thread never competes with the node
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -17,15 +18,17 @@ from pathlib import Path
 
 from hsi_robot_nodes.sim.runner import READY
 
+try:
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded here: nothing may be imported after fork
+except OSError:
+    _LIBC = None
+
 
 def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the parent dies, so no orphaned simulator keeps a core busy."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    """Linux, in the child between fork and exec: SIGTERM when the parent dies, so no orphaned simulator or
+    node keeps a core busy. Only a system call: no import or allocation-heavy work may happen here."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class SimProcessError(RuntimeError):
