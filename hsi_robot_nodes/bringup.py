@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from hsi_robot_nodes.paths import config_dir, models_dir, realtime_interpreter
+from hsi_robot_nodes.paths import config_dir, freeze_heap, models_dir, realtime_interpreter
 
 
 def load_node_list(path: Path | None = None) -> list[dict]:
@@ -147,6 +147,7 @@ class Bringup:
                          else MultiThreadedExecutor(num_threads=threads, context=self.context))
         for n in self.nodes:
             self.executor.add_node(n)
+        freeze_heap()  # before the loop starts: no full collection pauses it later
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
         return self

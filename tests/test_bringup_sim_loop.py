@@ -81,7 +81,9 @@ def test_stalled_policy_node_trips_damping_within_three_cycles(dds_domain):
         t_damp = bridge.safety.transitions[-1][0]
         gap = t_damp - bridge.safety.targets_t
         assert "policy targets stale" in bridge.safety.reason
-        assert gap <= 3 * 0.02 + 0.001 + 0.004, gap  # 3 policy cycles (+1 ms slack, 2 writer ticks)
+        # 3 policy cycles + 1 ms (the rule, exact in tests/test_safety.py) + up to 10 ms for the bridge's 2 ms
+        # tick and its own scheduling on a shared 2-core machine
+        assert gap <= 3 * 0.02 + 0.001 + 0.010, gap
     finally:
         b.stop()
 

@@ -22,6 +22,9 @@ def run_node(name: str, build: Callable[[], object],
         print(f"{name}: refusing to start: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    from hsi_robot_nodes.paths import freeze_heap
+
+    freeze_heap()
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

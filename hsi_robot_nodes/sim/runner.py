@@ -166,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=executor.spin, daemon=True).start()
     if args.stdin_control:
         threading.Thread(target=_read_stdin, args=(script, stop), daemon=True).start()
+    from hsi_robot_nodes.paths import freeze_heap
+
+    freeze_heap()  # no full garbage collection pauses the 500 Hz physics later
     t0 = time.monotonic()
     print(f"{READY}: G1 {args.dof}-DoF on '{sim.robot.scene.name}', DDS domain {args.domain} on "
           f"{args.interface}{', lidar' if lidar else ''}; Ctrl-C to stop", flush=True)
