@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hsi_offline.retarget import problem as rp
-from hsi_offline.retarget.banded import arrow_solve, make_solver
+from hsi_offline.retarget.banded import arrow_solve, make_solver, solver_settings
 from hsi_offline.retarget.robot_model import get_retarget_robot, point_jacobians, world_link_poses
 from hsi_offline.retarget.synthetic import stair_climb
 from hsi_offline.retarget.weights import RetargetWeights
@@ -110,16 +110,7 @@ def test_normal_equations_match_autodiff(small_window):
 def test_banded_solve_lowers_the_cost_like_a_dense_newton_step(small_window):
     roots, q, s, data, cb, w = small_window
     solve, pieces = make_solver(23)
-    settings = {
-        "max_iterations": jnp.int32(15),
-        "cost_tolerance": jnp.float32(1e-5),
-        "lambda_initial": jnp.float32(1e-2),
-        "lambda_min": jnp.float32(1e-5),
-        "lambda_up": jnp.float32(4.0),
-        "lambda_down": jnp.float32(3.0),
-        "marquardt": jnp.float32(0.0),
-        "max_step_tries": jnp.int32(8),
-    }
+    settings = solver_settings(rp.SolverConfig(max_iterations=15, cost_tolerance=1e-5))
     r2, q2, s2, summary = solve(roots, q, s, data, cb, w, settings)
     assert int(summary["it"]) >= 2 and float(summary["cost"]) < 0.2 * float(summary["cost0"])
     assert float(pieces["total_cost"](r2, q2, s2, data, cb, w)) == pytest.approx(

@@ -112,10 +112,9 @@ def _median_time(fn, repeats: int) -> float:
 def compile_probe(dof: int = 23) -> dict:
     """Trace and XLA-compile the banded solve for the 300-frame speed case, timed (run this in a fresh
     process with an empty ``HSI_JAX_CACHE``, see ``compile_probe_subprocess``)."""
-    import jax.numpy as jnp
     import numpy as np
 
-    from hsi_offline.retarget.banded import SETTINGS, make_solver
+    from hsi_offline.retarget.banded import make_solver, solver_settings
     from hsi_offline.retarget.problem import SolverConfig, nominal_scales, warm_start, window_problem
     from hsi_offline.retarget.weights import RetargetWeights
 
@@ -129,10 +128,7 @@ def compile_probe(dof: int = 23) -> dict:
         h, idx, nominal, nominal, RetargetWeights(), root, quat, q, np.zeros((h.num_frames, 2))
     )
     solve, _ = make_solver(dof)
-    settings = {
-        k: (jnp.int32 if k in ("max_iterations", "max_step_tries") else jnp.float32)(getattr(cfg, k))
-        for k in SETTINGS
-    }
+    settings = solver_settings(cfg)
     t0 = time.perf_counter()
     lowered = solve.lower(wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
     t1 = time.perf_counter()
@@ -173,7 +169,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     import jax.numpy as jnp
     import numpy as np
 
-    from hsi_offline.retarget.banded import SETTINGS, make_solver
+    from hsi_offline.retarget.banded import make_solver, solver_settings
     from hsi_offline.retarget.baseline_mink import mink_solve
     from hsi_offline.retarget.problem import nominal_scales, swing_clearance, window_problem
     from hsi_offline.retarget.weights import RetargetWeights
@@ -199,10 +195,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
         clear,
     )
     solve, pieces = make_solver(cfg.dof)
-    settings = {
-        k: (jnp.int32 if k in ("max_iterations", "max_step_tries") else jnp.float32)(getattr(cfg, k))
-        for k in SETTINGS
-    }
+    settings = solver_settings(cfg)
     args = (wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
     out = {"frames": n, "padded_frames": wp.n_pad, "warm_start_s": float(np.median(t_ik))}
     if compile_time:

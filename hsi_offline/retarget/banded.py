@@ -105,7 +105,14 @@ SETTINGS = (
     "lambda_down",
     "marquardt",
     "max_step_tries",
+    "backtrack",
 )
+
+
+def solver_settings(cfg) -> dict:
+    """The runtime settings of the compiled solve from a ``problem.SolverConfig``."""
+    ints = ("max_iterations", "max_step_tries", "backtrack")
+    return {k: (jnp.int32 if k in ints else jnp.float32)(getattr(cfg, k)) for k in SETTINGS}
 
 
 @cache
@@ -237,20 +244,42 @@ def make_solver(dof: int):
             def inner_body(inn):
                 lam = inn["lam"]
                 dx, ds = damped_step(eqs, lam, dmp_x, dmp_s)
-                r2, q2, s2 = _retract(st["roots"], st["q"], st["s"], dx, ds)
-                new_cost = total_cost(r2, q2, s2, data, cb, w)
-                # predicted reduction of the linear model: h^T g + lam h^T diag(dmp) h
-                pred = (
-                    jnp.sum(dx * gx)
-                    + jnp.sum(ds * gs)
-                    + lam * (jnp.sum(dmp_x * dx * dx) + jnp.sum(dmp_s * ds * ds))
+                hg = jnp.sum(dx * gx) + jnp.sum(ds * gs)
+                hdh = jnp.sum(dmp_x * dx * dx) + jnp.sum(dmp_s * ds * ds)
+
+                def trial(alpha):
+                    """Cost at the step scaled by alpha, and the quadratic model's predicted reduction."""
+                    r2, q2, s2 = _retract(st["roots"], st["q"], st["s"], alpha * dx, alpha * ds)
+                    new_cost = total_cost(r2, q2, s2, data, cb, w)
+                    # model: (H + lam D) h = g, so h^T H h = h^T g - lam h^T D h
+                    pred = 2.0 * alpha * hg - alpha**2 * (hg - lam * hdh)
+                    rho = (cost - new_cost) / jnp.maximum(pred, 1e-12)
+                    ok = jnp.isfinite(new_cost) & (new_cost < cost) & (rho > 1e-3)
+                    return ok, new_cost, pred, (r2, q2, s2)
+
+                # the full step, then (when it fails) up to ``backtrack`` halvings along the same direction:
+                # a cost evaluation is 3x cheaper than a new factorisation, and the direction is often right
+                # where the model's length is not (kinks of the terrain, hinge terms switching on)
+                ok, new_cost, pred, vals = trial(1.0)
+
+                def bt_cond(c):
+                    return ~c[0] & (c[4] < st_["backtrack"])
+
+                def bt_body(c):
+                    alpha = 0.5 ** (c[4] + 1)
+                    ok2, cost2, _, vals2 = trial(alpha)
+                    return ok2, cost2, vals2, alpha, c[4] + 1
+
+                ok, new_cost, vals, alpha, _ = jax.lax.while_loop(
+                    bt_cond, bt_body, (ok, new_cost, vals, jnp.float32(1.0), jnp.int32(0))
                 )
-                rho = (cost - new_cost) / jnp.maximum(pred, 1e-12)
-                ok = jnp.isfinite(new_cost) & (new_cost < cost) & (rho > 1e-3)
-                # the model itself promises less than a tenth of the stopping tolerance: converged (or stuck)
+                r2, q2, s2 = vals
+                # the model promises less than a tenth of the stopping tolerance: converged (or stuck)
                 stalled = ~ok & (pred < 0.1 * st_["cost_tolerance"] * cost)
                 lam_next = jnp.where(
-                    ok, jnp.maximum(lam / st_["lambda_down"], st_["lambda_min"]), lam * st_["lambda_up"]
+                    ok,
+                    jnp.where(alpha < 1.0, lam, jnp.maximum(lam / st_["lambda_down"], st_["lambda_min"])),
+                    lam * st_["lambda_up"],
                 )
                 return {
                     "accepted": ok,

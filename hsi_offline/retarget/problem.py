@@ -105,6 +105,7 @@ class SolverConfig:
     lambda_down: float = 5.0  # damping divided by this after an accepted step
     marquardt: float = 0.0  # damping lam * (1 + marquardt * diag(J^T J)); 0 = lam * I (1: worse minima)
     max_step_tries: int = 12  # rejected steps in a row (damping raised each time) before stopping
+    backtrack: int = 2  # halvings of a rejected step tried before raising the damping (0: worse minima)
     # jaxls_cg only. Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step.
     cg_tolerance_min: float = 1e-3
     cg_tolerance_max: float = 1e-2
@@ -407,13 +408,10 @@ def window_problem(
 
 
 def _solve_banded(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.Array, jax.Array, dict]:
-    from .banded import SETTINGS, make_solver
+    from .banded import make_solver, solver_settings
 
     solve, _ = make_solver(cfg.dof)
-    settings = {
-        k: (jnp.int32 if k in ("max_iterations", "max_step_tries") else jnp.float32)(getattr(cfg, k))
-        for k in SETTINGS
-    }
+    settings = solver_settings(cfg)
     roots7, q, scales, summary = solve(wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w, settings)
     info = {k: float(v) for k, v in summary.items() if np.ndim(v) == 0}
     it = min(int(info["it"]), len(summary["cost_hist"]))
