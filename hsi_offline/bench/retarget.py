@@ -203,7 +203,7 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     jax.block_until_ready(solve(*args))
     out["solve_s"] = _median_time(lambda: solve(*args), repeats)
     *_, summary = solve(*args)
-    it, solves = int(summary["it"]), int(summary["solves"])
+    it, solves, evals = int(summary["it"]), int(summary["solves"]), int(summary["evals"])
     state = (wp.roots7, wp.q, wp.scales, wp.data, wp.contact_both, wp.w)
     jac = pieces["jacobians"](*state)
     eqs, _ = pieces["assemble"](*jac)
@@ -221,12 +221,12 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     out["assemble_s"] = _median_time(lambda: pieces["assemble"](*jac), reps)
     out["linear_solve_s"] = _median_time(lambda: pieces["damped_step"](eqs, lam, *dmp), reps)
     out["cost_eval_s"] = _median_time(lambda: pieces["total_cost"](*state), reps)
-    out["iterations"], out["linear_solves"] = it, solves
+    out["iterations"], out["linear_solves"], out["cost_evals"] = it, solves, evals
     est = {
         "jacobians": it * out["jacobians_s"],
         "assembly": it * out["assemble_s"],
         "linear_solves": solves * out["linear_solve_s"],
-        "trial_costs": solves * out["cost_eval_s"],
+        "trial_costs": evals * out["cost_eval_s"],
     }
     est["loop_and_fusion_rest"] = out["solve_s"] - sum(est.values())
     out["solve_split_s"] = est
@@ -330,7 +330,8 @@ def run(args: argparse.Namespace) -> int:
             f"  warm start (mink IK, {cfg.ik_iterations} steps/frame): {b['warm_start_s']:.2f} s\n"
             f"  LM solve: {b['solve_s']:.2f} s = {b['iterations']} iterations"
             f" x {ms['per_iteration_s']:.0f} ms "
-            f"({b['linear_solves']} linear solves, {b['padded_frames']} padded frames)\n"
+            f"({b['linear_solves']} linear solves, {b['cost_evals']} trial costs, "
+            f"{b['padded_frames']} padded frames)\n"
             f"  per piece: Jacobians {ms['jacobians_s']:.1f} ms, assembly {ms['assemble_s']:.1f} ms, "
             f"linear solve {ms['linear_solve_s']:.1f} ms, cost {ms['cost_eval_s']:.1f} ms"
         )

@@ -270,7 +270,7 @@ def make_solver(dof: int):
                     ok2, cost2, _, vals2 = trial(alpha)
                     return ok2, cost2, vals2, alpha, c[4] + 1
 
-                ok, new_cost, vals, alpha, _ = jax.lax.while_loop(
+                ok, new_cost, vals, alpha, halvings = jax.lax.while_loop(
                     bt_cond, bt_body, (ok, new_cost, vals, jnp.float32(1.0), jnp.int32(0))
                 )
                 r2, q2, s2 = vals
@@ -285,6 +285,7 @@ def make_solver(dof: int):
                     "accepted": ok,
                     "stalled": stalled,
                     "tries": inn["tries"] + 1,
+                    "evals": inn["evals"] + 1 + halvings,
                     "lam": lam_next,
                     "roots": jnp.where(ok, r2, inn["roots"]),
                     "q": jnp.where(ok, q2, inn["q"]),
@@ -299,6 +300,7 @@ def make_solver(dof: int):
                     "accepted": jnp.array(False),
                     "stalled": jnp.array(False),
                     "tries": jnp.array(0),
+                    "evals": jnp.array(0),
                     "lam": st["lam"],
                     "roots": st["roots"],
                     "q": st["q"],
@@ -315,6 +317,7 @@ def make_solver(dof: int):
                 "lam": inn["lam"],
                 "it": st["it"] + 1,
                 "solves": st["solves"] + inn["tries"],
+                "evals": st["evals"] + inn["evals"],
                 "cost0": st["cost0"],
                 "cost": inn["cost"],
                 "done": done,
@@ -334,6 +337,7 @@ def make_solver(dof: int):
                 "lam": st_["lambda_initial"],
                 "it": jnp.array(0),
                 "solves": jnp.array(0),
+                "evals": jnp.array(0),
                 "cost0": cost0,
                 "cost": cost0,
                 "done": jnp.array(False),
@@ -343,7 +347,8 @@ def make_solver(dof: int):
             },
         )
         summary = {
-            k: st[k] for k in ("it", "solves", "cost0", "cost", "lam", "cost_hist", "tries_hist", "lam_hist")
+            k: st[k]
+            for k in ("it", "solves", "evals", "cost0", "cost", "lam", "cost_hist", "tries_hist", "lam_hist")
         }
         return st["roots"], st["q"], st["s"], summary
 
