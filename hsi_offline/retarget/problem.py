@@ -14,7 +14,7 @@ Where the speed comes from (measured in ``hsi-offline bench retarget``):
   frame around the pelvis (not the whole heightfield), weights are a runtime array: one compilation per
   (DoF, padded length), reused by every clip and weight preset;
 - self-collision is checked on a pruned list of capsule pairs (``robot_model``);
-- the warm start is the mink per-frame IK (4 steps a frame), so LM needs 12-25 iterations.
+- the warm start is the mink per-frame IK (2 steps a frame), so LM needs 12-25 iterations (clean inputs).
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ class SolverConfig:
 
     dof: int = 23
     solver: str = "banded"  # "banded": block-tridiagonal direct LM (banded.py); "jaxls_cg": jaxls + CG
-    max_iterations: int = 40  # LM cap; the banded solve usually stops by itself after 12-25
+    max_iterations: int = 40  # LM cap; clean clips stop by themselves after 12-25, noisy ones use it all
     cost_tolerance: float = 1e-4  # stop when an accepted step lowers the cost by less than this fraction
     # warm start
-    warm_start: str = "ik"  # "ik": per-frame mink IK (~1 ms/frame); "pose": default pose under the pelvis
-    ik_iterations: int = 4  # mink steps per frame (8: 0.25 s more on 300 frames, no better solves)
+    warm_start: str = "ik"  # "ik": per-frame mink IK (~0.5 ms/frame); "pose": default pose under the pelvis
+    ik_iterations: int = 2  # mink steps per frame (1: worse minima; 4, 8: +0.1, +0.35 s, no better solves)
     ik_stride: int = 1  # IK on every ik_stride-th frame, interpolated (2-3: worse minima, measured)
     # windows: clips longer than ``window`` are solved in overlapping windows, each padded to PAD multiples
     window: int = WINDOW
