@@ -56,6 +56,16 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
 
 
+def wait_until(pred, timeout_s: float, poll_s: float = 0.02) -> bool:
+    """Poll ``pred`` until it is true or ``timeout_s`` passed (operator scripts: demo, bench, tests)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(poll_s)
+    return bool(pred())
+
+
 class NodeProcess:
     """A node of the list in a process of its own, started exactly as ``ros2 launch`` would start it
     (``python -m <module> --ros-args -p name:=value ...``); it dies with its parent."""

@@ -11,6 +11,7 @@ from std_msgs.msg import Float64MultiArray
 
 from hsi_robot_nodes import bringup, topics
 from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.bringup import wait_until
 from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.msgs import pd_targets
 
@@ -25,23 +26,15 @@ def _args(dds_domain: int, *extra: str):
     return p.parse_args(["--sim", "--domain", str(dds_domain), *extra])
 
 
-def _wait(pred, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
-
-
 def _stand_and_run(b) -> object:
     bridge = b.node("unitree_bridge").bridge
     b.sim.send("start")
-    assert _wait(lambda: bridge.state == State.HOLD, 8.0), (bridge.safety.reason, bridge.safety.transitions)
+    assert wait_until(lambda: bridge.state == State.HOLD, 8.0), (bridge.safety.reason,
+                                                                bridge.safety.transitions)
     b.sim.send("release")
     time.sleep(0.5)
     b.sim.send("A")
-    assert _wait(lambda: bridge.state == State.RUN, 3.0), bridge.safety.transitions
+    assert wait_until(lambda: bridge.state == State.RUN, 3.0), bridge.safety.transitions
     return bridge
 
 
@@ -54,7 +47,7 @@ def test_start_a_run_ten_seconds_select_ends_in_damping_standing(dds_domain):
         time.sleep(10.0)
         assert bridge.state == State.RUN, bridge.safety.reason  # 10 s of policy without a trip
         b.sim.send("select")
-        assert _wait(lambda: bridge.state == State.DAMPING, 1.0)
+        assert wait_until(lambda: bridge.state == State.DAMPING, 1.0)
         policy = b.node("policy_node")
         published = policy.published
     finally:
@@ -77,7 +70,7 @@ def test_stalled_policy_node_trips_damping_within_three_cycles(dds_domain):
         bridge = _stand_and_run(b)
         time.sleep(1.0)
         b.executor.remove_node(b.node("policy_node"))  # the policy node stops answering (stalled / killed)
-        assert _wait(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+        assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
         t_damp = bridge.safety.transitions[-1][0]
         gap = t_damp - bridge.safety.targets_t
         assert "policy targets stale" in bridge.safety.reason
@@ -99,7 +92,7 @@ def test_nan_target_on_the_wire_trips_damping_and_is_never_sent(dds_domain):
         zeros = np.zeros(23)
         bad = pd_targets.PdTargets(C.joint_names, q, zeros, zeros, C.kp, C.kd, time.monotonic_ns())
         pub.publish(pd_targets.encode(bad))
-        assert _wait(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+        assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
         assert bridge.safety.reason == "non-finite PD target"
     finally:
         trace = b.stop()

@@ -82,6 +82,7 @@ def loop_figures(answers: list[tuple[float, int]], period_s: float = PERIOD_S) -
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes import bringup
     from hsi_robot_nodes.bridge.safety import State
+    from hsi_robot_nodes.bringup import wait_until
 
     p = argparse.ArgumentParser()
     bringup.add_arguments(p)
@@ -102,11 +103,11 @@ def run(args: argparse.Namespace) -> int:
                                               lambda m: timing.append(list(m.data)), 50)
     try:
         b.sim.send("start")
-        _wait(lambda: bridge.state == State.HOLD, 10.0)
+        wait_until(lambda: bridge.state == State.HOLD, 10.0)
         b.sim.send("release")
         time.sleep(0.5)
         b.sim.send("A")
-        if not _wait(lambda: bridge.state == State.RUN, 5.0):
+        if not wait_until(lambda: bridge.state == State.RUN, 5.0):
             raise RuntimeError(f"the bridge did not enter RUN: {bridge.state.value} ({bridge.safety.reason})")
         time.sleep(1.0)  # settle: measure steady state only
         bridge.answer_log.clear()
@@ -152,11 +153,3 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(args.json, result)
     return 0 if final_state == "run" else 1
 
-
-def _wait(pred, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
