@@ -12,7 +12,7 @@ import pytest
 
 from hsi_robot_nodes.contract import get_contract, stand_gains
 from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
-from hsi_robot_nodes.unitree import sdk
+from hsi_robot_nodes.unitree import dds, sdk
 from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
 
 
@@ -47,8 +47,8 @@ def test_lowcmd_moves_joints_and_bad_crc_is_dropped(sim):
             if lowstate_crc(m) != m.crc:
                 bad.append(m.tick)
 
-    sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, on_state, 1)
-    pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
+    sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, on_state)
+    pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
     time.sleep(0.5)
     assert states and states[-1][2] == 4  # 23-DoF rev 1.0
     good = _stand_cmd(4, knee=0.9)
@@ -57,9 +57,9 @@ def test_lowcmd_moves_joints_and_bad_crc_is_dropped(sim):
     for msg in (good, tampered):  # 1 s of good commands, then 1 s of commands with a wrong CRC
         t0 = time.monotonic()
         while time.monotonic() - t0 < 1.0:
-            pub.Write(msg)
+            pub.write(msg)
             time.sleep(0.004)
-    sub.Close()
+    sub.close()
     assert sim.stats.lowcmd_bad_crc > 100
     assert abs(states[-1][1] - 0.9) < 0.1, "the good command moved the knee; the bad-CRC one never did"
     ticks = [s[0] for s in states]

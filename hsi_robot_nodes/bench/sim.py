@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.contract import get_contract, stand_gains
     from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
-    from hsi_robot_nodes.unitree import sdk
+    from hsi_robot_nodes.unitree import dds, sdk
     from hsi_robot_nodes.unitree.crc import lowcmd_crc
 
     cfg = SimConfig(dof=args.dof, domain=args.domain, interface=args.interface, band=True)
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
                 probe["rtt"].append(now - probe["sent"])
                 probe["marker"] = None
 
-    sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, on_state, 1)
-    pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
+    sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, on_state)
+    pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
     cmd = sdk.new_lowcmd()
     cmd.mode_machine = sim.robot.mode_machine
     for i, j in enumerate(c.joints):
@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
         cmd.crc = lowcmd_crc(cmd)
         with lock:
             probe["marker"], probe["sent"] = sign, time.monotonic()
-        pub.Write(cmd)
+        pub.write(cmd)
         time.sleep(0.05)
         sign = -sign
     wall = time.monotonic() - t_start
     rtf = (sim.sim_time - sim_start) / wall
-    sub.Close()
+    sub.close()
     sim.stop()
     per = np.diff(np.array(sim.stats.publish_times[-int(wall * 500):])) * 1e3
     rx = np.diff(np.array(recv[n0:])) * 1e3

@@ -17,8 +17,8 @@ import numpy as np
 
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
 from hsi_robot_nodes.contract import MODE_MACHINE, MODE_PR, get_contract
+from hsi_robot_nodes.unitree import dds, sdk
 from hsi_robot_nodes.unitree import remote as remote_codec
-from hsi_robot_nodes.unitree import sdk
 from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
 
 
@@ -60,26 +60,25 @@ class UnitreeBridge:
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> UnitreeBridge:
-        sdk.init_channels(self.cfg.domain, self.cfg.interface)
-        if self.cfg.check_other_controller and sdk.someone_publishes(sdk.TOPIC_LOWCMD, sdk.LowCmd_):
+        dds.init_channels(self.cfg.domain, self.cfg.interface)
+        if self.cfg.check_other_controller and dds.someone_publishes(sdk.TOPIC_LOWCMD, sdk.LowCmd_):
             raise BridgeError(f"another controller already publishes rt/lowcmd on DDS domain "
                               f"{self.cfg.domain}: stop it first (only one writer may drive the motors)")
         first = threading.Event()
         self._first = first
-        # queue 1 (latest sample, handled on the SDK's reader thread): running the handler inside the DDS
-        # listener (queue 0) segfaulted cyclonedds' Python binding when another reader was created meanwhile
-        self._sub = sdk.subscriber(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, 1)
+        # the handler runs on the reader's own thread with the newest sample (unitree/dds.py says why)
+        self._sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, name="bridge-lowstate")
         if not first.wait(self.cfg.wait_lowstate_s):
-            self._sub.Close()
+            self._sub.close()
             raise BridgeError(f"no LowState on rt/lowstate (domain {self.cfg.domain}, {self.cfg.interface}) "
                               f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
                               "interface right?")
         if not self.contract.accepts_mode_machine(self._mode_machine or 0):
-            self._sub.Close()
+            self._sub.close()
             got = MODE_MACHINE.get(self._mode_machine or 0, "unknown")
             raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
                               f"is configured for {self.cfg.dof} DoF: fix --dof")
-        self._pub = sdk.publisher(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
+        self._pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
         self._msg = sdk.new_lowcmd()
         self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
         self._thread.start()
@@ -90,7 +89,7 @@ class UnitreeBridge:
         if self._thread is not None:
             self._thread.join(timeout=2)
         if hasattr(self, "_sub"):
-            self._sub.Close()
+            self._sub.close()
 
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_lowstate(self, msg) -> None:
@@ -174,7 +173,7 @@ class UnitreeBridge:
             mc.q, mc.dq, mc.tau = float(cmd.q[i]), float(cmd.dq[i]), float(cmd.tau[i])
             mc.kp, mc.kd = float(cmd.kp[i]), float(cmd.kd[i])
         m.crc = lowcmd_crc(m)
-        self._pub.Write(m)
+        self._pub.write(m)
         self.lowcmd_written += 1
 
     def _writer(self) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 from hsi_robot_nodes.contract import MODE_PR
 from hsi_robot_nodes.sim.robot_sim import MotorCommand, SimRobot
 from hsi_robot_nodes.sim.scene import build_scene
+from hsi_robot_nodes.unitree import dds, sdk
 from hsi_robot_nodes.unitree import remote as remote_codec
-from hsi_robot_nodes.unitree import sdk
 from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
 
 
@@ -94,12 +94,12 @@ class DdsSimulator:
 
     # ---- DDS ----------------------------------------------------------------------------------------
     def start(self) -> DdsSimulator:
-        sdk.init_channels(self.cfg.domain, self.cfg.interface)
-        if self.cfg.check_other_sim and sdk.someone_publishes(sdk.TOPIC_LOWSTATE, sdk.LowState_):
+        dds.init_channels(self.cfg.domain, self.cfg.interface)
+        if self.cfg.check_other_sim and dds.someone_publishes(sdk.TOPIC_LOWSTATE, sdk.LowState_):
             raise sdk.DdsSetupError(f"something already publishes rt/lowstate on DDS domain {self.cfg.domain}"
                                     f" ({self.cfg.interface}): stop the other simulator or pick --domain")
-        self._pub = sdk.publisher(sdk.TOPIC_LOWSTATE, sdk.LowState_)
-        self._sub = sdk.subscriber(sdk.TOPIC_LOWCMD, sdk.LowCmd_, self._on_lowcmd, 1)
+        self._pub = dds.Writer(sdk.TOPIC_LOWSTATE, sdk.LowState_)
+        self._sub = dds.Reader(sdk.TOPIC_LOWCMD, sdk.LowCmd_, self._on_lowcmd, name="sim-lowcmd")
         self._thread = threading.Thread(target=self._run, name="g1-sim", daemon=True)
         self._thread.start()
         return self
@@ -108,9 +108,9 @@ class DdsSimulator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for ep in ("_sub",):
+        for ep in ("_sub", "_pub"):
             if hasattr(self, ep):
-                getattr(self, ep).Close()
+                getattr(self, ep).close()
 
     def __enter__(self) -> DdsSimulator:
         return self.start()
@@ -178,7 +178,7 @@ class DdsSimulator:
             self.stats.steps += substeps
             msg = self._fill_lowstate()
             now = time.monotonic()
-            self._pub.Write(msg)
+            self._pub.write(msg)
             self.stats.publish_times.append(now)
             if len(self.stats.publish_times) > 200_000:
                 del self.stats.publish_times[:100_000]

@@ -1,9 +1,9 @@
-"""Import the Unitree SDK 2 Python package despite its broken wheel, and open its DDS channels.
+"""Import the Unitree SDK 2 Python package despite its broken wheel: its IDL message types for the G1 (hg).
 
 ``unitree_sdk2==1.0.1``'s ``__init__`` imports a ``b2`` subpackage the wheel does not contain, so a plain
 ``import unitree_sdk2py`` fails. We register the package object without running that ``__init__`` (its
 subpackages ``idl`` and ``core`` are complete) instead of editing site-packages. The SDK's CRC helper needs a
-missing shared library; ``unitree.crc`` replaces it.
+missing shared library; ``unitree.crc`` replaces it. The DDS endpoints are ours: ``unitree.dds``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ def _register_package() -> None:
 
 _register_package()
 hg = importlib.import_module("unitree_sdk2py.idl.unitree_hg.msg.dds_")
-channel = importlib.import_module("unitree_sdk2py.core.channel")
 
 LowCmd_ = hg.LowCmd_
 LowState_ = hg.LowState_
@@ -64,55 +63,3 @@ def check_interface(name: str) -> None:
     if not Path("/sys/class/net", name).exists():
         have = ", ".join(sorted(os.listdir("/sys/class/net"))) if Path("/sys/class/net").is_dir() else "?"
         raise DdsSetupError(f"network interface '{name}' does not exist (have: {have}); pass --interface")
-
-
-_INITIALISED: tuple[int, str] | None = None
-
-
-def init_channels(domain: int, interface: str) -> None:
-    """Initialise the SDK's (process-wide, single) DDS domain on ``interface``. Idempotent for equal args."""
-    global _INITIALISED
-    if _INITIALISED is not None:
-        if (domain, interface) != _INITIALISED:
-            raise DdsSetupError(f"this process already joined DDS domain {_INITIALISED[0]} on "
-                                f"{_INITIALISED[1]}; one domain per process")
-        return
-    if not 0 <= domain <= 232:
-        raise DdsSetupError(f"DDS domain {domain} is out of range 0..232")
-    check_interface(interface)
-    try:
-        channel.ChannelFactoryInitialize(domain, interface)
-    except Exception as e:  # cyclonedds raises DDSException with a numeric code
-        raise DdsSetupError(f"cannot join DDS domain {domain} on '{interface}' ({e}); check the interface "
-                            "and permissions") from None
-    _INITIALISED = (domain, interface)
-
-
-def publisher(topic: str, msg_type):
-    pub = channel.ChannelPublisher(topic, msg_type)
-    pub.Init()
-    return pub
-
-
-def subscriber(topic: str, msg_type, handler=None, queue_len: int = 0):
-    sub = channel.ChannelSubscriber(topic, msg_type)
-    sub.Init(handler, queue_len)
-    return sub
-
-
-def someone_publishes(topic: str, msg_type, wait_s: float = 0.4) -> bool:
-    """True when samples arrive on ``topic`` within ``wait_s``: another writer (robot, simulator or
-    controller, all of which publish at 500 Hz) already owns it on this domain.
-
-    Polls a reader WITHOUT a listener: dropping a reader whose listener is delivering 500 Hz samples on the
-    DDS thread segfaulted cyclonedds' Python binding now and then (seen in the simulator tests).
-    """
-    import contextlib
-    import io
-
-    sub = subscriber(topic, msg_type, None, 0)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints "[Reader] take sample timeout"
-            return sub.Read(wait_s) is not None
-    finally:
-        sub.Close()
