@@ -120,3 +120,46 @@ def test_training_and_onboard_grids_are_identical(scene):
         assert smooth.sum() > 60
         tol = 0.004 if scene == "rough" else 1e-6  # rough: curvature inside a 2 cm cell
         np.testing.assert_allclose(onboard[smooth], train[smooth], atol=tol)
+
+
+def _step_map(gap: tuple[float, float], upper: float = 0.15, cfg: ElevationMapConfig | None = None,
+              far_side: bool = True) -> ElevationMap:
+    """An upper tread (x < gap[0]) and, if ``far_side``, a lower tread at 0 (x >= gap[1]), |y| < 0.3; the
+    strip between them never observed (the shadow behind a step nose)."""
+    m = ElevationMap(cfg or ElevationMapConfig())
+    r = m.config.resolution
+    xs = np.arange(-0.4, 1.0, r) + r / 2
+    ys = np.arange(-0.3, 0.3, r) + r / 2
+    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+    keep = (gx < gap[0]) | ((gx >= gap[1]) & far_side)
+    gz = np.where(gx < gap[0], upper, 0.0)
+    m.integrate(np.column_stack([gx[keep], gy[keep], gz[keep]]), SENSOR, 0.0)
+    return m
+
+
+def test_occlusion_fill_bridges_a_narrow_shadow_with_the_lower_flank():
+    m = _step_map((0.40, 0.52))
+    pts = np.array([[0.43, 0.0], [0.47, 0.1], [0.49, -0.1], [0.2, 0.0], [0.7, 0.0]])  # gap: 0.40-0.52
+    z, sigma, valid, inferred = m.lookup(pts)
+    assert valid.all()
+    np.testing.assert_allclose(z[:3], 0.0, atol=1e-9)  # the lower tread, not the nose
+    assert inferred[:3].all() and not inferred[3:].any()
+    assert (sigma[:3] > 0.075).all()  # half the 0.15 m step + 3 cm, in quadrature: not a confident cell
+    assert (sigma[3:] < 0.03).all()
+    assert z[3] == pytest.approx(0.15) and z[4] == pytest.approx(0.0)
+    # height_fn (what sample_heightmap reads) reports the same cells valid
+    np.testing.assert_array_equal(m.height_fn(pts)[1], valid)
+
+
+@pytest.mark.parametrize("case", ["wide", "drop", "open", "off"])
+def test_occlusion_fill_leaves_what_it_cannot_bound_unknown(case):
+    cfg = ElevationMapConfig(occlusion_fill_max_gap=0.0) if case == "off" else None
+    m = _step_map({"wide": (0.40, 0.62)}.get(case, (0.40, 0.52)), upper=0.40 if case == "drop" else 0.15,
+                  cfg=cfg, far_side=case != "open")
+    z, _, valid, inferred = m.lookup(np.array([[0.44, 0.0], [0.48, 0.0]]))
+    assert not valid.any() and not inferred.any() and np.isnan(z).all()
+
+
+def test_bad_occlusion_fill_config_is_one_line_error():
+    with pytest.raises(ValueError, match="occlusion_fill"):
+        ElevationMapConfig(occlusion_fill_max_gap=-0.1)

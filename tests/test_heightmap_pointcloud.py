@@ -9,7 +9,12 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import PointCloud2, PointField
 
-from hsi_robot_nodes.heightmap.message import decode_heightmap_msg, encode_heightmap_msg, encode_map_msg
+from hsi_robot_nodes.heightmap.message import (
+    decode_heightmap_inferred,
+    decode_heightmap_msg,
+    encode_heightmap_msg,
+    encode_map_msg,
+)
 from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz, decode_cloud, encode_cloud, encode_xyz
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, grid_offsets
 
@@ -82,6 +87,11 @@ def test_heightmap_message_round_trip_and_layout():
     v, ok, stamp, stale = decode_heightmap_msg(msg, spec)
     np.testing.assert_allclose(v, values, atol=1e-6)
     np.testing.assert_array_equal(ok, valid)
+    assert not decode_heightmap_inferred(msg).any()
+    inferred = rng.uniform(size=121) > 0.7
+    with_inf = encode_heightmap_msg(values, valid, 1.0, False, spec, inferred=inferred)
+    np.testing.assert_array_equal(decode_heightmap_inferred(with_inf), inferred & valid)  # only valid cells
+    assert not decode_heightmap_inferred(encode_xyz(np.zeros((121, 3), np.float32), "torso_yaw")).any()
     assert stamp == pytest.approx(12.345, abs=1e-6) and not stale
     pts = decode_cloud(msg)
     np.testing.assert_allclose(np.column_stack([pts["x"], pts["y"]]), grid_offsets(spec), atol=1e-6)

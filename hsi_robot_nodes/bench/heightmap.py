@@ -2,7 +2,8 @@
 
 Accuracy: scripted walks (``heightmap.sim_walk.WALKS``) with the simulated MID-360 and drifting odometry;
 RMSE / p95 / max absolute error of the valid cells against ``sample_heightmap`` on the true terrain at the
-true torso pose, and coverage (valid fraction), over the scans after the first ``--after`` seconds.
+true torso pose, and coverage (valid fraction, occlusion-filled cells included; the observed-only coverage
+and the filled cells' own errors are reported beside it), over the scans after the first ``--after`` seconds.
 Speed (the process pinned to one CPU core): PointCloud2 decode, scan integration (self filter + map update)
 for ~20k-point scans, heightmap publish (sample + encode), and the processing latency from a received scan
 to the heightmap message built from it; each as wall time and as the thread's CPU time (on a loaded machine
@@ -84,7 +85,7 @@ def _speed(reps: int, n_points: int) -> dict:
         err = core.on_cloud(t, "body", xyz)
         w2, c2 = time.perf_counter(), time.thread_time()
         out = core.heightmap(t)
-        hm = encode_heightmap_msg(out.values, out.valid, out.stamp, out.stale)
+        hm = encode_heightmap_msg(out.values, out.valid, out.stamp, out.stale, inferred=out.inferred)
         w3, c3 = time.perf_counter(), time.thread_time()
         if err is not None:
             raise RuntimeError(f"speed benchmark scan rejected: {err}")
@@ -247,8 +248,8 @@ def run(args: argparse.Namespace) -> int:
             out["accuracy"] = {}
             print(f"accuracy (scans after {args.after} s, drifting odometry, MID-360 2 cm noise):")
             print(f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} "
-                  f"{'coverage':>8s} "
-                  f"{'min_cov':>8s} {'stale':>6s}")
+                  f"{'coverage':>8s} {'min_cov':>8s} {'stale':>6s} | {'observed':>8s} {'obs_rmse':>8s} "
+                  f"{'inferred':>8s} {'inf_rmse':>8s} {'inf_p95':>8s} {'inf_max':>7s}")
             for s in scenes:
                 t0 = time.perf_counter()
                 r = run_walk(s)
@@ -257,7 +258,10 @@ def run(args: argparse.Namespace) -> int:
                 out["accuracy"][s] = summ
                 print(f"  {s:12s} {summ['scans']:5d} {summ['rmse_m']:8.4f} {summ['p95_abs_m']:8.4f} "
                       f"{summ['max_abs_m']:7.3f} {summ['coverage']:8.3f} {summ['min_coverage']:8.3f} "
-                      f"{summ['stale_fraction']:6.2f}", flush=True)
+                      f"{summ['stale_fraction']:6.2f} | {summ['observed_coverage']:8.3f} "
+                      f"{summ['observed_rmse_m']:8.4f} {summ['inferred_fraction']:8.3f} "
+                      f"{summ['inferred_rmse_m']:8.4f} {summ['inferred_p95_abs_m']:8.4f} "
+                      f"{summ['inferred_max_abs_m']:7.3f}", flush=True)
     finally:
         if pinned:
             os.sched_setaffinity(0, pinned)

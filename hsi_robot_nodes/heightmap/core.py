@@ -63,6 +63,7 @@ class HeightmapOutput:
     stamp: float  # time of the torso pose used (s); -inf before any odometry
     stale: bool
     reason: str  # why stale ('' when fresh)
+    inferred: np.ndarray  # (size*size,) bool: valid by the occlusion fill (ElevationMap.lookup), not seen
 
 
 @dataclass
@@ -93,6 +94,7 @@ class HeightmapCore:
         self._joint_t = -math.inf
         self.counts: Counter[str] = Counter()
         self.last_error = ""
+        self.last_inferred_cells = 0  # policy cells valid by the occlusion fill in the last heightmap
 
     # ---- helpers --------------------------------------------------------------------------------
     def reject(self, kind: str, reason: str) -> str:
@@ -229,11 +231,20 @@ class HeightmapCore:
         reason = self.stale_reason(now)
         if not self._odom:
             return HeightmapOutput(np.full(spec.num_cells, spec.fill), np.zeros(spec.num_cells, bool),
-                                   -math.inf, True, reason)
+                                   -math.inf, True, reason, np.zeros(spec.num_cells, bool))
         pose = self._odom[-1]
         torso, yaw = self.torso_pose(pose)
-        values, valid = sample_heightmap(self.map.height_fn, torso, np.array(yaw), spec)
-        return HeightmapOutput(values, valid, pose.t, bool(reason), reason)
+        looked: list[np.ndarray] = []
+
+        def height_fn(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z, _sigma, ok, inferred = self.map.lookup(xy)
+            looked.append(inferred)
+            return z, ok
+
+        values, valid = sample_heightmap(height_fn, torso, np.array(yaw), spec)
+        inferred = looked[0].reshape(-1)
+        self.last_inferred_cells = int(inferred.sum())
+        return HeightmapOutput(values, valid, pose.t, bool(reason), reason, inferred)
 
     @property
     def last_cloud_stamp(self) -> float:

@@ -45,6 +45,9 @@ class ElevationMapConfig:
     max_age_s: float = 20.0  # s without an observation before a cell is cleared
     max_height_above_sensor: float = 0.1  # m, points higher than the LiDAR are ceilings, not ground
     hole_fill_max_spread: float = 0.04  # m, an unknown cell is filled from neighbours only if they agree
+    occlusion_fill_max_gap: float = 0.16  # m, widest unknown run bridged by the occlusion fill (0: off)
+    occlusion_fill_max_step: float = 0.25  # m, flanks further apart in height are not bridged (a drop)
+    occlusion_fill_sigma: float = 0.03  # m, added (in quadrature) to an inferred cell's sigma
 
     def __post_init__(self) -> None:
         for name in ("resolution", "length", "range_sigma", "min_variance", "max_variance",
@@ -52,6 +55,9 @@ class ElevationMapConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"elevation map {name} must be a positive number, got {v!r}")
+        if not (self.occlusion_fill_max_gap >= 0 and self.occlusion_fill_max_step >= 0
+                and self.occlusion_fill_sigma >= 0):
+            raise ValueError("elevation map occlusion_fill_* must be numbers >= 0")
         if self.length / self.resolution > 2000:
             raise ValueError(f"elevation map of {self.length} m at {self.resolution} m is over 2000 cells "
                              "a side")
@@ -127,10 +133,62 @@ def _expire(height, var, stamp, scan, max_var, min_stamp, add_var):  # pragma: n
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread):  # pragma: no cover - compiled
+def _known(height, gx0, gy0, cx, cy):  # pragma: no cover - compiled
+    n_cells = height.shape[0]
+    if cx < gx0 or cx >= gx0 + n_cells or cy < gy0 or cy >= gy0 + n_cells:
+        return np.nan
+    return height[cy % n_cells, cx % n_cells]
+
+
+@numba.njit(cache=True, nogil=True)
+def _occlusion_fill(height, var, gx0, gy0, gx, gy, res, max_gap, max_step):  # pragma: no cover - compiled
+    """Lower flank's height and variance across the shortest bounded unknown run through (gx, gy), or NaN.
+
+    Along each of 4 lines (x, y, both diagonals) the first known cell on either side is looked for; the
+    unknown run between them must be at most ``max_gap`` long and the flanks at most ``max_step`` apart.
+    """
+    n_cells = height.shape[0]
+    best_gap, best_h, best_v = np.inf, np.nan, np.inf
+    for d in range(4):
+        ddx = 1 if d != 1 else 0
+        ddy = 0 if d == 0 else (1 if d != 3 else -1)
+        step = res * math.sqrt(ddx * ddx + ddy * ddy)
+        max_n = int(max_gap / step) + 1
+        hp, vp, np_ = np.nan, 0.0, 0
+        for i in range(1, max_n + 1):
+            h = _known(height, gx0, gy0, gx + i * ddx, gy + i * ddy)
+            if not math.isnan(h):
+                hp, vp, np_ = h, var[(gy + i * ddy) % n_cells, (gx + i * ddx) % n_cells], i
+                break
+        if math.isnan(hp):
+            continue
+        hm, vm, nm = np.nan, 0.0, 0
+        for i in range(1, max_n + 1):
+            h = _known(height, gx0, gy0, gx - i * ddx, gy - i * ddy)
+            if not math.isnan(h):
+                hm, vm, nm = h, var[(gy - i * ddy) % n_cells, (gx - i * ddx) % n_cells], i
+                break
+        if math.isnan(hm):
+            continue
+        gap = (np_ + nm - 1) * step
+        if gap > max_gap or abs(hp - hm) > max_step or gap >= best_gap:
+            continue
+        best_gap = gap
+        if hp <= hm:
+            best_h, best_v = hp, vp + 0.25 * (hm - hp) ** 2
+        else:
+            best_h, best_v = hm, vm + 0.25 * (hp - hm) ** 2
+    return best_h, best_v
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread, occ_gap, occ_step,
+            occ_var):  # pragma: no cover - compiled
     n_cells = height.shape[0]
     z = np.full(xs.shape[0], np.nan)
+    sig = np.full(xs.shape[0], np.inf)
     valid = np.zeros(xs.shape[0], dtype=np.bool_)
+    inferred = np.zeros(xs.shape[0], dtype=np.bool_)
     hs = np.empty(9)
     vs = np.empty(9)
     for k in range(xs.shape[0]):
@@ -151,14 +209,18 @@ def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread):  # pragma: no
                 hs[m] = h
                 vs[m] = var[cy % n_cells, cx % n_cells]
                 m += 1
-        if m == 0:
-            continue
-        if not ok0:
+        usable = m > 0
+        if usable and not ok0:
             lo, hi = hs[0], hs[0]
             for i in range(m):
                 lo, hi = min(lo, hs[i]), max(hi, hs[i])
-            if hi - lo > max_spread:
-                continue
+            usable = hi - lo <= max_spread
+        if not usable:
+            if occ_gap > 0.0:
+                h, v = _occlusion_fill(height, var, gx0, gy0, gx, gy, res, occ_gap, occ_step)
+                if not math.isnan(h):
+                    z[k], sig[k], valid[k], inferred[k] = h, math.sqrt(v + occ_var), True, True
+            continue
         wsum, acc = 0.0, 0.0
         for i in range(m):
             if ok0 and abs(hs[i] - h0) > gate * math.sqrt(vs[i] + v0):
@@ -168,8 +230,9 @@ def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread):  # pragma: no
             acc += w * hs[i]
         if wsum > 0.0:
             z[k] = acc / wsum
+            sig[k] = math.sqrt(1.0 / wsum)
             valid[k] = True
-    return z, valid
+    return z, sig, valid, inferred
 
 
 class ElevationMap:
@@ -277,15 +340,35 @@ class ElevationMap:
         noise of sparsely hit cells, at a step edge the other level is left out so the edge stays sharp. An
         unknown centre cell takes the same average over its known neighbours if they agree within
         ``hole_fill_max_spread`` (closes one-cell gaps of a sparse scan, never more, never across an edge).
-        Otherwise the point is unknown.
+        Otherwise the occlusion fill of ``lookup`` may bridge a narrow shadow; else the point is unknown.
+        """
+        z, _sigma, valid, _inferred = self.lookup(xy)
+        return z, valid
+
+    def lookup(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(height, sigma, valid, inferred)`` at each point (...), the rule of ``height_fn`` plus the
+        occlusion fill.
+
+        Occlusion fill (why): the head LiDAR never sees the strip of a lower tread right behind a step nose
+        (walking down stairs, a kerb), nor, once it is close, the ground there at all; that strip stays
+        unknown for good. A point whose neighbourhood is unknown is filled when, along one of 4 lines (x, y,
+        both diagonals), the unknown run through it is at most ``occlusion_fill_max_gap`` long and its two
+        known flanks are at most ``occlusion_fill_max_step`` apart in height; it gets the LOWER flank's
+        height (the hidden ground of a shadow is the lower level) and ``inferred = True``, with sigma = the
+        flank's sigma + half the flank difference + ``occlusion_fill_sigma`` in quadrature. Wider holes,
+        bigger drops and holes open on one side stay unknown. Limit: something lower than the sight line
+        (at most the step height, right at the nose) could hide in the shadow; consumers see the flag.
         """
         xy = np.asarray(xy, dtype=np.float64)
         flat = xy.reshape(-1, 2)
         c = self.config
-        z, valid = _lookup(np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), self.height,
-                           self.variance, self.origin_index[0], self.origin_index[1], c.resolution,
-                           c.mahalanobis_gate, c.hole_fill_max_spread)
-        return z.reshape(xy.shape[:-1]), valid.reshape(xy.shape[:-1])
+        z, sig, valid, inferred = _lookup(
+            np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), self.height, self.variance,
+            self.origin_index[0], self.origin_index[1], c.resolution, c.mahalanobis_gate,
+            c.hole_fill_max_spread, c.occlusion_fill_max_gap, c.occlusion_fill_max_step,
+            c.occlusion_fill_sigma**2)
+        shape = xy.shape[:-1]
+        return z.reshape(shape), sig.reshape(shape), valid.reshape(shape), inferred.reshape(shape)
 
     def cells_xyz(self) -> tuple[np.ndarray, np.ndarray]:
         """Known cells as (M, 3) centre points (map frame) and their variances, for visualisation."""

@@ -10,9 +10,10 @@ RViz draws it as it is. Layout:
 - fields: ``x``, ``y`` float32 (sample offset in the torso's yaw-aligned frame, metres), ``z`` float32
   (= -value: the ground point relative to the torso, so RViz shows the terrain under the robot), ``value``
   float32 (what the policy consumes: torso height above the ground, ``spec.fill`` where unknown), ``valid``
-  uint8 (1 = the map knows this cell), ``stale`` uint8 (the same in every point: 1 = the map cannot be
-  trusted now: odometry or scans missing, old or jumping; a consumer should fall back to a blind policy
-  or stop).
+  uint8 (1 = the map knows this cell), ``inferred`` uint8 (1 = valid only by the elevation map's occlusion
+  fill: a narrow shadow bridged with its lower flank's height, see ``ElevationMap.lookup``), ``stale``
+  uint8 (the same in every point: 1 = the map cannot be trusted now: odometry or scans missing, old or
+  jumping; a consumer should fall back to a blind policy or stop).
 - ``header.frame_id``: the yaw-aligned torso frame name (default ``torso_yaw``); ``header.stamp``: time of the
   odometry pose used.
 """
@@ -28,6 +29,7 @@ from hsi_robot_nodes.heightmap.pointcloud import decode_cloud, encode_cloud
 from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, grid_offsets
 
 FIELDS = ("x", "y", "z", "value", "valid", "stale")
+"""Fields a decoder needs; ``inferred`` is added by this encoder but optional on decode (older senders)."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,15 +50,18 @@ def stamp_to_sec(stamp: Any) -> float:
 
 def encode_heightmap_msg(values: np.ndarray, valid: np.ndarray, stamp: float, stale: bool,
                          spec: HeightmapSpec = DEFAULT_SPEC, frame_id: str = "torso_yaw",
-                         msg: Any = None) -> Any:
-    """The PointCloud2 above from the sampler's output (flat ``size*size`` arrays)."""
+                         msg: Any = None, inferred: np.ndarray | None = None) -> Any:
+    """The PointCloud2 above from the sampler's output (flat ``size*size`` arrays; ``inferred`` default
+    all False)."""
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     valid = np.asarray(valid, dtype=bool).reshape(-1)
-    if values.shape != (spec.num_cells,) or valid.shape != (spec.num_cells,):
+    inferred = np.zeros(valid.shape, bool) if inferred is None else np.asarray(inferred, bool).reshape(-1)
+    if values.shape != (spec.num_cells,) or valid.shape != (spec.num_cells,) or inferred.shape != valid.shape:
         raise ValueError(f"heightmap needs {spec.num_cells} values and flags, got "
-                         f"{values.shape}/{valid.shape}")
+                         f"{values.shape}/{valid.shape}/{inferred.shape}")
     off = _offsets32(spec)
     fields = {"x": off[:, 0], "y": off[:, 1], "z": -values, "value": values, "valid": valid.astype(np.uint8),
+              "inferred": (inferred & valid).astype(np.uint8),
               "stale": np.full(spec.num_cells, 1 if stale else 0, np.uint8)}
     out = encode_cloud(fields, frame_id, _to_time(stamp), height=spec.size, msg=msg)
     out.is_dense = bool(valid.all())
@@ -90,6 +95,14 @@ def decode_heightmap_msg(msg: Any, spec: HeightmapSpec | None = None
     valid = np.asarray(pts["valid"]) != 0
     stale = bool(np.any(np.asarray(pts["stale"]) != 0)) or not np.all(np.isfinite(values))
     return values, valid, stamp_to_sec(msg.header.stamp), stale
+
+
+def decode_heightmap_inferred(msg: Any) -> np.ndarray:
+    """(size*size,) bool: cells valid only by the occlusion fill (all False if the sender lacks the field)."""
+    pts = decode_cloud(msg)
+    if "inferred" not in (pts.dtype.names or ()):
+        return np.zeros(len(pts), bool)
+    return np.asarray(pts["inferred"]) != 0
 
 
 def encode_map_msg(xyz: np.ndarray, variance: np.ndarray, stamp: float, frame_id: str,

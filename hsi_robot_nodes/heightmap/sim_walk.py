@@ -52,6 +52,8 @@ class WalkResult:
     times: list[float] = field(default_factory=list)
     errors: list[np.ndarray] = field(default_factory=list)  # est - truth over valid cells, per scan
     coverage: list[float] = field(default_factory=list)  # valid fraction per scan
+    inferred: list[np.ndarray] = field(default_factory=list)  # per scan: which scored errors are inferred
+    inferred_fraction: list[float] = field(default_factory=list)  # per scan: occlusion-filled fraction
     stale: list[bool] = field(default_factory=list)
     integrate_ms: list[float] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
@@ -60,13 +62,24 @@ class WalkResult:
     def summary(self, after_s: float = 2.0) -> dict[str, float]:
         sel = [i for i, t in enumerate(self.times) if t >= after_s]
         err = np.concatenate([self.errors[i] for i in sel]) if sel else np.zeros(0)
+        inf = np.concatenate([self.inferred[i] for i in sel]) if sel else np.zeros(0, bool)
+        e_obs, e_inf = err[~inf], err[inf]
+        inf_frac = float(np.mean([self.inferred_fraction[i] for i in sel])) if sel else 0.0
         return {"scans": len(sel),
                 "rmse_m": float(np.sqrt(np.mean(err**2))) if err.size else math.nan,
                 "p95_abs_m": float(np.percentile(np.abs(err), 95)) if err.size else math.nan,
                 "max_abs_m": float(np.max(np.abs(err))) if err.size else math.nan,
                 "coverage": float(np.mean([self.coverage[i] for i in sel])) if sel else 0.0,
                 "min_coverage": float(np.min([self.coverage[i] for i in sel])) if sel else 0.0,
-                "stale_fraction": float(np.mean([self.stale[i] for i in sel])) if sel else 1.0}
+                "stale_fraction": float(np.mean([self.stale[i] for i in sel])) if sel else 1.0,
+                # the occlusion fill's share and its errors alone; "observed" = without the fill
+                "observed_coverage": float(np.mean([self.coverage[i] - self.inferred_fraction[i]
+                                                    for i in sel])) if sel else 0.0,
+                "inferred_fraction": inf_frac,
+                "observed_rmse_m": float(np.sqrt(np.mean(e_obs**2))) if e_obs.size else math.nan,
+                "inferred_rmse_m": float(np.sqrt(np.mean(e_inf**2))) if e_inf.size else math.nan,
+                "inferred_p95_abs_m": float(np.percentile(np.abs(e_inf), 95)) if e_inf.size else math.nan,
+                "inferred_max_abs_m": float(np.max(np.abs(e_inf))) if e_inf.size else math.nan}
 
 
 class ScriptedRobot:
@@ -146,6 +159,8 @@ def run_walk(scene_name: str, path: WalkPath | None = None, lidar: LidarConfig |
         use = out.valid & tvalid
         res.times.append(t)
         res.errors.append(out.values[use] - truth[use])
+        res.inferred.append(out.inferred[use])
+        res.inferred_fraction.append(float(out.inferred.mean()))
         res.coverage.append(float(out.valid.mean()))
         res.stale.append(out.stale)
     res.self_points_in_map = int(core.counts["self_points"])

@@ -129,7 +129,7 @@ class HeightmapNode(Node):
         out = self.core.heightmap(now)
         stamp = out.stamp if math.isfinite(out.stamp) else now
         msg = encode_heightmap_msg(out.values, out.valid, stamp, out.stale, self.core.config.spec,
-                                   self.core.config.heightmap_frame, msg=self._msg)
+                                   self.core.config.heightmap_frame, msg=self._msg, inferred=out.inferred)
         self.pub_map.publish(msg)
         self.publish_times.append(time.monotonic())
         self.publish_log.append((now, self.core.last_cloud_stamp))
@@ -147,6 +147,7 @@ class HeightmapNode(Node):
                               message=reason or "ok")
         st.values = [KeyValue(key=k, value=str(v)) for k, v in sorted(self.core.counts.items())]
         st.values.append(KeyValue(key="last_error", value=self.core.last_error))
+        st.values.append(KeyValue(key="inferred_cells", value=str(self.core.last_inferred_cells)))
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(arr)
