@@ -20,8 +20,7 @@ from hsi_robot_nodes.model.kinematics import joint_qpos_addresses, load_model
 
 from .human import HumanMotion
 from .problem import nominal_scales, warm_start
-from .quality import TREE_EDGES
-from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS
+from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS, TREE_EDGES
 
 
 def ik_targets(human: HumanMotion, dof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

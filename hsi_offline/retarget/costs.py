@@ -21,6 +21,23 @@ def local_pose(robot_kp, human_kp, scales, edges, conf):
     return (w * (d_r - scales[:, None] * d_h)).reshape(-1)
 
 
+def rooted_chain(robot_kp, human_kp, scales, tree_edges, conf):
+    """Keypoints relative to the pelvis vs the human skeleton rebuilt from the pelvis with scaled edges.
+
+    The local term matches each edge on its own, so small per-edge errors add up along a limb (knee, ankle and
+    toe drift several cm from where the scaled human puts them); this term (VideoMimic's end-effector idea,
+    applied to every keypoint of the tree) ties the chain's accumulated position, which is also what the
+    quality report's keypoint error measures. tree_edges (14,2) parent-first, rooted at keypoint 0.
+    Residual ((K-1)*3,).
+    """
+    target = [robot_kp[0]] + [None] * (robot_kp.shape[0] - 1)
+    for e in range(tree_edges.shape[0]):
+        a, b = int(tree_edges[e, 0]), int(tree_edges[e, 1])
+        target[b] = target[a] + scales[e] * (human_kp[b] - human_kp[a])
+    target = jnp.stack(target[1:])
+    return (conf[1:, None] * (robot_kp[1:] - target)).reshape(-1)
+
+
 def direction(robot_kp, human_kp, edges, conf):
     """1 - cos(angle) between robot and human edge directions (scale free). Residual (E,)."""
     d_r = robot_kp[edges[:, 1]] - robot_kp[edges[:, 0]]

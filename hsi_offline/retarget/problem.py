@@ -52,6 +52,7 @@ from .skeleton import (
     ROBOT_KEYPOINTS,
     SYMMETRIC_EDGES,
     TOE_KEYPOINTS,
+    TREE_EDGES,
     K,
 )
 from .weights import WEIGHT_INDEX, RetargetWeights
@@ -284,6 +285,7 @@ def _problem_parts(dof: int):
         return jnp.concatenate(
             [
                 w[Wi["local"]] * costs.local_pose(kp, human_kp, s, edges, conf),
+                w[Wi["rooted"]] * costs.rooted_chain(kp, human_kp, s, TREE_EDGES, conf),
                 w[Wi["direction"]] * costs.direction(kp, human_kp, edges, conf),
                 w[Wi["world_xy"]] * costs.world_xy(kp, human_kp, xy_idx, conf),
                 w[Wi["contact"]] * foot[:8],

@@ -29,9 +29,7 @@ from hsi_robot_nodes.model.kinematics import fk_links
 
 from .human import HumanMotion
 from .robot_model import get_retarget_robot
-from .skeleton import EDGE_INDEX, SOLE_CORNERS
-
-TREE_EDGES = EDGE_INDEX[:14]  # the tree part of the edges (rooted at the pelvis), in parent-first order
+from .skeleton import SOLE_CORNERS, TREE_EDGES
 
 
 @dataclass

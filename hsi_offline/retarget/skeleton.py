@@ -70,6 +70,8 @@ EDGES: tuple[tuple[str, str], ...] = (
 """Adjacent keypoint pairs of the kinematic tree (plus the hip and shoulder bars) used by the local costs."""
 
 EDGE_INDEX = np.array([(K[a], K[b]) for a, b in EDGES], dtype=np.int64)
+TREE_EDGES = EDGE_INDEX[:14]
+"""The tree part of the edges (rooted at the pelvis, parent-first): the scaled human is built along these."""
 
 
 def _mirror(name: str) -> str:

@@ -17,12 +17,13 @@ import numpy as np
 @dataclass(frozen=True)
 class RetargetWeights:
     local: float = 8.0  # kinematic-tree edge vectors vs scaled human edges
+    rooted: float = 10.0  # keypoints rel. to the pelvis vs the scaled human chain (what kp error measures)
     direction: float = 2.0  # edge direction agreement (scale free)
     world_xy: float = 3.0  # pelvis and feet horizontal positions follow the human
     contact: float = 30.0  # sole on the terrain while the foot is in contact
     clearance: float = 3.0  # swing-foot height above the terrain follows the human's
     penetration: float = 200.0  # any collision point below the terrain surface (60 left 3 cm at nosings)
-    self_collision: float = 20.0  # capsule pairs closer than the margin
+    self_collision: float = 200.0  # capsule pairs closer than the margin (20: hands into thighs once rooted)
     limits: float = 100.0  # joint range
     skating: float = 40.0  # sole motion while in contact, per frame
     joint_smooth: float = 0.6  # joint velocity per frame
