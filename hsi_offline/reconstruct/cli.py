@@ -150,8 +150,15 @@ def _summary(report: dict, out: Path) -> None:
         )
         or "none"
     )
+    up = np.asarray(report["gravity_up_in_camera"], dtype=float)
+    # the camera's own "up" is -y (OpenCV axes): the angle between them is how far the camera is tilted
+    tilt = float(np.degrees(np.arccos(np.clip(-up[1] / max(np.linalg.norm(up), 1e-9), -1.0, 1.0))))
+    perc = report.get("perception", {}).get("perception_ms_per_frame")
     print(
         f"clip folder: {out}\n  tracked {report['tracked_frames']}/{report['frames']} frames, body height "
         f"{report['body_height_m']:.2f} m, ground {report['ground_level_m']:.2f} m, seats: {seats}, "
-        f"support levels {report['support_levels_m']}, fit {report['fit_seconds']:.2f} s"
+        f"support levels {report['support_levels_m']}\n  gravity up in camera axes "
+        f"({up[0]:.2f}, {up[1]:.2f}, {up[2]:.2f}) (camera tilted {tilt:.0f} deg from level), camera "
+        f"{'static' if report.get('camera_static') else 'moving'}, fit {report['fit_seconds']:.2f} s"
+        + (f", perception {perc:.0f} ms/frame" if perc is not None else "")
     )

@@ -67,26 +67,28 @@ def detect_contacts(
     fps: float,
     speed_thresh: float = 0.3,
     min_frames: int = 3,
-    lower_foot_fallback: bool = True,
+    slower_foot_fallback: bool = True,
 ) -> np.ndarray:
     """(T, 2) contacts of a gravity-aligned (+z up) motion: a foot whose smoothed speed is low is planted.
 
-    The lower foot is also planted when both move (a foot cannot leave the support while the other is in the
-    air... except in running, which this pipeline does not target): keeps at least one support per frame
-    when the body is not airborne.
+    When both feet move, the slower one is planted too (a foot cannot leave the support while the other is
+    in the air... except in running, which this pipeline does not target): keeps at least one support per
+    frame when the body is not airborne. The slower foot, not the lower one: stepping down, the swing foot
+    passes below the stance foot long before it lands, and a "lower foot" rule planted it in mid-air (on
+    the synthetic stairs-down walk that spread a lower tread's height over the step above).
     """
     T = X.shape[0]
     win = max(3, int(round(fps * 0.1)) | 1)
     out = np.zeros((T, 2), dtype=bool)
-    heights = []
+    speeds = []
     for side, feet in enumerate((sk.left_foot, sk.right_foot)):
         p = uniform_filter1d(X[:, list(feet)].mean(axis=1), win, axis=0, mode="nearest")
         v = np.linalg.norm(np.gradient(p, axis=0), axis=1) * fps
         out[:, side] = v < speed_thresh
-        heights.append(X[:, list(feet), 2].min(axis=1))
-    neither = ~out.any(axis=1) & lower_foot_fallback
-    lower = np.where(heights[0] <= heights[1], 0, 1)
-    out[neither, lower[neither]] = True
+        speeds.append(v)
+    neither = ~out.any(axis=1) & slower_foot_fallback
+    slower = np.where(speeds[0] <= speeds[1], 0, 1)
+    out[neither, slower[neither]] = True
     for side in range(2):  # drop contact runs shorter than min_frames
         c = out[:, side]
         start = None

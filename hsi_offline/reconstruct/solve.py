@@ -77,12 +77,12 @@ def reconstruct(
     contacts = detect_contacts(f1.joints @ Rg.T, sk, obs.fps, cfg.contact_speed)
     alpha, X1 = f1.alpha, f1.joints
     if cams.translates:  # planted feet fix the scene scale; contacts and scale agree after a few rounds
-        strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, lower_foot_fallback=False)
+        strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, slower_foot_fallback=False)
         for _ in range(4):
             new = refine_alpha(X1, alpha, cams, strict, (sk.left_foot, sk.right_foot))
             X1 = X1 + (new - alpha) * cams.c[:, None, :]  # same camera-frame joints, rescaled camera path
             alpha = new
-            strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, lower_foot_fallback=False)
+            strict = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed, slower_foot_fallback=False)
         contacts = detect_contacts(X1 @ Rg.T, sk, obs.fps, cfg.contact_speed)
     f2 = fit_motion(obs, cams, contacts, cfg.fit, init=X1, alpha0=alpha)
     up = estimate_up(f2.joints, sk, contacts, obs.valid)
