@@ -84,7 +84,8 @@ def _scene_frames(people: list[list[tuple[float, float, float]]], w: int = 360, 
 
 def test_cartoon_person_is_tracked(tmp_path: Path) -> None:
     """The positive control for the video-level bad-input tests below: one person is tracked throughout."""
-    p = write_video(tmp_path / "one.mp4", _scene_frames([[(150 + 2 * i, 40, 1.0)] for i in range(20)]), fps=30)
+    frames = _scene_frames([[(150 + 2 * i, 40, 1.0)] for i in range(20)])
+    p = write_video(tmp_path / "one.mp4", frames, fps=30)
     obs, stats = run_mediapipe(str(p))
     assert stats["tracked_frames"] >= 18 and obs.num_frames == 20
     assert stats["several_people_seen"] == 0 and obs.fps == pytest.approx(30.0)
