@@ -16,10 +16,11 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState, PointCloud2
 
 from hsi_robot_nodes import topics
-from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
+from hsi_robot_nodes.heightmap.message import decode_heightmap_msg, stamp_to_sec
 from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
+from hsi_robot_nodes.heightmap.tf_dds import DdsTransformStamped, TfReader, TfTransform, TfWriter, dds_topic
 from hsi_robot_nodes.nodes.heightmap_node import build_node
 from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
 
@@ -68,27 +69,42 @@ class Sensors:
         self.recording, self.names, self.k = recording, joint_names, 0
         self.frame = "body"
         self.playing = False
-        self.node.create_timer(0.1, self._play)
+        self.tf: TfWriter | None = None  # set: odometry goes out as /tf instead of /Odometry
+        self.tf_parent = "camera_init"
+        self.send_odometry = True
+        self._joints_sent = False
+        self.node.create_timer(0.05, self._play)
 
     def _on_map(self, msg):
         self.maps.append(msg)
         self.arrivals.append(time.monotonic())
 
     def _play(self):
+        """Every 0.1 s: the joint state of a scan, then 50 ms later its odometry and cloud. The self filter
+        uses the newest joint state when a scan is fused; the bridge sends them at 500 Hz on the robot, this
+        10 Hz playback sends each one ahead so no race between callbacks can pair a scan with the last one."""
         if not self.playing or self.k >= len(self.recording):
             return
         pts, p, quat, q, _ = self.recording[self.k]
-        self.k += 1
         stamp = self.node.get_clock().now().to_msg()
-        js = JointState(name=list(self.names), position=[float(v) for v in q])
-        js.header.stamp = stamp
-        self.pub_joints.publish(js)
-        od = Odometry()
-        od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, "camera_init", "body"
-        pp, oo = od.pose.pose.position, od.pose.pose.orientation
-        pp.x, pp.y, pp.z = (float(v) for v in p)
-        oo.x, oo.y, oo.z, oo.w = (float(v) for v in quat)
-        self.pub_odom.publish(od)
+        if not self._joints_sent:
+            js = JointState(name=list(self.names), position=[float(v) for v in q])
+            js.header.stamp = stamp
+            self.pub_joints.publish(js)
+            self._joints_sent = True
+            return
+        self._joints_sent = False
+        self.k += 1
+        if self.tf is not None and self.send_odometry:
+            other = TfTransform(stamp_to_sec(stamp), "body", "livox", np.zeros(3), np.array([0, 0, 0, 1.0]))
+            self.tf.publish([other, TfTransform(stamp_to_sec(stamp), self.tf_parent, "body", p, quat)])
+        elif self.send_odometry:
+            od = Odometry()
+            od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, "camera_init", "body"
+            pp, oo = od.pose.pose.position, od.pose.pose.orientation
+            pp.x, pp.y, pp.z = (float(v) for v in p)
+            oo.x, oo.y, oo.z, oo.w = (float(v) for v in quat)
+            self.pub_odom.publish(od)
         self.pub_cloud.publish(encode_xyz(pts, self.frame, stamp))
 
 
@@ -198,3 +214,113 @@ def test_sim_lidar_publisher_feeds_the_node(ctx):
         pub.destroy()
         node.destroy_node()
         walker.destroy_node()
+
+
+def test_tf_wire_format_matches_ros_transform_stamped(ctx):
+    """The /tf reader's element type against rclpy's own geometry_msgs/TransformStamped, both directions."""
+    from cyclonedds.core import Policy, Qos
+    from cyclonedds.domain import DomainParticipant
+    from cyclonedds.pub import DataWriter
+    from cyclonedds.sub import DataReader
+    from cyclonedds.topic import Topic
+    from geometry_msgs.msg import TransformStamped
+
+    node = rclpy.create_node("tf_wire", context=ctx)
+    pub = node.create_publisher(TransformStamped, "/hsi_tf_wire_a", 10)
+    got: list[TransformStamped] = []
+    node.create_subscription(TransformStamped, "/hsi_tf_wire_b", got.append, 10)
+    dp = DomainParticipant(DOMAIN)
+    qos = Qos(Policy.Reliability.Reliable(max_blocking_time=100_000_000), Policy.History.KeepLast(10))
+    reader = DataReader(dp, Topic(dp, dds_topic("/hsi_tf_wire_a"), DdsTransformStamped), qos=qos)
+    writer = DataWriter(dp, Topic(dp, dds_topic("/hsi_tf_wire_b"), DdsTransformStamped), qos=qos)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    sent = TfTransform(12.000000345, "camera_init", "body", np.array([1.5, -0.25, 3.0]),
+                       np.array([0.0, 0.0, 0.6, 0.8]))
+    from hsi_robot_nodes.heightmap.tf_dds import to_message
+    dds_msg = to_message([sent]).transforms[0]
+    received = []
+    try:
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end and not (received and got):
+            m = TransformStamped()
+            m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id = 7, 500, "odom"
+            m.child_frame_id = "base"
+            m.transform.translation.x, m.transform.translation.z = 0.5, -2.0
+            m.transform.rotation.y, m.transform.rotation.w = 0.6, 0.8
+            pub.publish(m)
+            writer.write(dds_msg)
+            ex.spin_once(timeout_sec=0.05)
+            received += list(reader.take(N=10))
+        assert received and got, "no exchange between rclpy and the /tf wire types"
+        r = received[0]
+        assert (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id, r.child_frame_id) == \
+            (7, 500, "odom", "base")
+        assert (r.transform.translation.x, r.transform.translation.z, r.transform.rotation.y,
+                r.transform.rotation.w) == (0.5, -2.0, 0.6, 0.8)
+        g = got[0]
+        assert (g.header.stamp.sec, g.header.stamp.nanosec, g.header.frame_id, g.child_frame_id) == \
+            (12, 345, "camera_init", "body")
+        assert (g.transform.translation.x, g.transform.translation.y, g.transform.translation.z) == \
+            (1.5, -0.25, 3.0)
+        assert (g.transform.rotation.z, g.transform.rotation.w) == (0.6, 0.8)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+
+
+def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recording):
+    rec, names = recording
+    node = build_node(context=ctx, odom_source="tf")
+    sensors = Sensors(ctx, rec, names)
+    sensors.tf = TfWriter(DOMAIN)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(sensors.node)
+    spec = HeightmapSpec()
+    try:
+        sensors.playing = True
+        _spin(ex, 2.6)
+        assert node.core.counts["scans"] >= 18, node.core.counts
+        values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
+        assert not stale and valid.mean() > 0.9
+        np.testing.assert_allclose(values[valid], rec[-1][4], atol=0.04)
+        # the other transform of the tree (body -> livox) is ignored, not counted as bad input
+        assert node.core.counts["unknown_frame"] == 0
+        # TF stops (clouds would go on): the map is flagged stale once the transform is too old
+        sensors.k, sensors.send_odometry = 0, False
+        _spin(ex, 0.6)
+        _, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
+        assert stale and "odometry is" in node.core.stale_reason(node._now())
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        sensors.node.destroy_node()
+        sensors.tf.close()
+
+
+def test_node_with_tf_in_the_wrong_parent_frame_stays_stale(ctx, recording):
+    rec, names = recording
+    node = build_node(context=ctx, odom_source="tf")
+    sensors = Sensors(ctx, rec[:8], names)
+    sensors.tf = TfWriter(DOMAIN)
+    sensors.tf_parent = "map"
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    ex.add_node(sensors.node)
+    try:
+        sensors.playing = True
+        _spin(ex, 1.0)
+        assert node.core.counts["unknown_frame"] >= 3 and node.core.counts["scans"] == 0
+        _, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], HeightmapSpec())
+        assert stale and not valid.any() and node.core.stale_reason(node._now()) == "no odometry"
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        sensors.node.destroy_node()
+        sensors.tf.close()
+    with pytest.raises(ValueError, match="odom_source"):
+        build_node(context=ctx, odom_source="gps")
+    reader = TfReader(DOMAIN)  # nothing published: polling is empty, never blocks
+    assert reader.poll() == []
+    reader.close()

@@ -34,6 +34,7 @@ class HeightmapNodeConfig:
     spec: HeightmapSpec = DEFAULT_SPEC
     map: ElevationMapConfig = field(default_factory=ElevationMapConfig)
     dof: int = 23
+    odom_source: str = "odometry"  # "odometry": nav_msgs/Odometry; "tf": /tf odom_frame -> body_frame
     odom_frame: str = "camera_init"  # FAST-LIO2 world frame (registered clouds)
     body_frame: str = "body"  # FAST-LIO2 body frame (body clouds)
     heightmap_frame: str = "torso_yaw"
@@ -52,6 +53,9 @@ class HeightmapNodeConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"heightmap node {name} must be a positive number, got {v!r}")
+        if self.odom_source not in ("odometry", "tf"):
+            raise ValueError(f"heightmap node odom_source must be 'odometry' or 'tf', "
+                             f"got {self.odom_source!r}")
         if self.odom_frame == self.body_frame:
             raise ValueError("heightmap node odom_frame and body_frame must differ")
 

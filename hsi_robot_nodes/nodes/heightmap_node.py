@@ -2,10 +2,11 @@
 
 Subscribes to the LiDAR cloud (sensor_msgs/PointCloud2, FAST-LIO2 ``/cloud_registered_body`` in ``body`` or
 ``/cloud_registered`` in ``camera_init``), the odometry (nav_msgs/Odometry, ``/Odometry``, camera_init ->
-body) and the joint states (for the self filter). Publishes at ``rate_hz`` (50) the policy heightmap
-(PointCloud2, layout in ``heightmap/message.py``; decode with ``decode_heightmap_msg``), at ``viz_rate_hz``
-the whole elevation map for operators (PointCloud2 x, y, z, variance in ``map_frame``) and at 1 Hz
-diagnostics (diagnostic_msgs/DiagnosticArray: rejected inputs by kind, stale reason).
+body; or, with ``odom_source: tf``, the ``odom_frame -> body_frame`` transform on ``/tf``, read through
+``heightmap/tf_dds.py``) and the joint states (for the self filter). Publishes at ``rate_hz`` (50) the
+policy heightmap (PointCloud2, layout in ``heightmap/message.py``; decode with ``decode_heightmap_msg``),
+at ``viz_rate_hz`` the whole elevation map for operators (PointCloud2 x, y, z, variance in ``map_frame``) and
+at 1 Hz diagnostics (diagnostic_msgs/DiagnosticArray: rejected inputs by kind, stale reason).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from hsi_robot_nodes.heightmap.elevation_map import ElevationMapConfig
 from hsi_robot_nodes.heightmap.message import encode_heightmap_msg, encode_map_msg, stamp_to_sec
 from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+from hsi_robot_nodes.heightmap.tf_dds import TfReader
 from hsi_robot_nodes.nodes.run import run_node
 
 _CFG = HeightmapNodeConfig()
 _SPEC = HeightmapSpec()
 DEFAULTS = {
-    "dof": _CFG.dof, "rate_hz": 50.0, "viz_rate_hz": 2.0,
+    "dof": _CFG.dof, "rate_hz": 50.0, "viz_rate_hz": 2.0, "odom_source": _CFG.odom_source,
+    "tf_topic": "/tf", "tf_poll_hz": 100.0,
     "size": _SPEC.size, "resolution": _SPEC.resolution, "fill": _SPEC.fill,
     "map_resolution": _CFG.map.resolution, "map_length": _CFG.map.length,
     "odom_frame": _CFG.odom_frame, "body_frame": _CFG.body_frame, "heightmap_frame": _CFG.heightmap_frame,
@@ -59,17 +62,23 @@ class HeightmapNode(Node):
         g = lambda k: self.get_parameter(k).value  # noqa: E731
         try:
             rate, viz_rate = float(g("rate_hz")), float(g("viz_rate_hz"))
+            tf_poll = float(g("tf_poll_hz"))
             if not (math.isfinite(rate) and rate > 0 and math.isfinite(viz_rate) and viz_rate >= 0):
                 raise ValueError(f"rate_hz must be positive and viz_rate_hz >= 0, got {rate}, {viz_rate}")
+            if not (math.isfinite(tf_poll) and tf_poll > 0):
+                raise ValueError(f"tf_poll_hz must be positive, got {tf_poll}")
             spec = HeightmapSpec(int(g("size")), float(g("resolution")), float(g("fill")))
             cfg = HeightmapNodeConfig(
                 spec=spec, map=ElevationMapConfig(float(g("map_resolution")), float(g("map_length"))),
-                dof=int(g("dof")), odom_frame=g("odom_frame"), body_frame=g("body_frame"),
+                dof=int(g("dof")), odom_source=str(g("odom_source")), odom_frame=g("odom_frame"),
+                body_frame=g("body_frame"),
                 heightmap_frame=g("heightmap_frame"), map_frame=g("map_frame"),
                 odom_timeout_s=float(g("odom_timeout_s")), cloud_timeout_s=float(g("cloud_timeout_s")),
                 max_cloud_odom_dt=float(g("max_cloud_odom_dt")), max_speed=float(g("max_speed")),
                 self_filter_inflate=float(g("self_filter_inflate")))
             self.core = HeightmapCore(cfg)
+            self.tf = TfReader(self.context.get_domain_id(), str(g("tf_topic"))) \
+                if cfg.odom_source == "tf" else None
         except (ValueError, TypeError) as e:
             self.destroy_node()
             raise ValueError(f"heightmap_node: {e}") from None
@@ -78,7 +87,10 @@ class HeightmapNode(Node):
         self.pub_viz = self.create_publisher(PointCloud2, g("viz_topic"), 1)
         self.pub_diag = self.create_publisher(DiagnosticArray, g("diagnostics_topic"), 10)
         self.create_subscription(PointCloud2, g("cloud_topic"), self._on_cloud, qos_profile_sensor_data)
-        self.create_subscription(Odometry, g("odom_topic"), self._on_odom, qos_profile_sensor_data)
+        if self.tf is None:
+            self.create_subscription(Odometry, g("odom_topic"), self._on_odom, qos_profile_sensor_data)
+        else:
+            self.create_timer(1.0 / tf_poll, self._poll_tf)
         self.create_subscription(JointState, g("joint_states_topic"), self._on_joints, 10)
         self._msg = PointCloud2()
         self.publish_times: list[float] = []  # monotonic, for tests and the timing report
@@ -113,6 +125,25 @@ class HeightmapNode(Node):
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         self._warn(self.core.on_odometry(stamp_to_sec(msg.header.stamp), np.array([p.x, p.y, p.z]),
                                          np.array([o.x, o.y, o.z, o.w]), received=self._now()))
+
+    def _poll_tf(self) -> None:
+        """Odometry from /tf: every ``odom_frame -> body_frame`` transform received since the last poll."""
+        c = self.core.config
+        now = self._now()
+        for tr in self.tf.poll():
+            if tr.child != c.body_frame:
+                continue  # other frames of the tf tree: not ours
+            if tr.parent != c.odom_frame:
+                self._warn(self.core.reject("unknown_frame", f"tf {tr.parent} -> {tr.child}: expected "
+                                                             f"{c.odom_frame} -> {c.body_frame}"))
+                continue
+            self._warn(self.core.on_odometry(tr.stamp, tr.translation, tr.quat_xyzw, received=now))
+
+    def destroy_node(self) -> None:
+        tf = getattr(self, "tf", None)
+        if tf is not None:
+            tf.close()
+        super().destroy_node()
 
     def _on_joints(self, msg: JointState) -> None:
         index = {n: i for i, n in enumerate(msg.name)}
