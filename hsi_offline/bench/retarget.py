@@ -2,7 +2,9 @@
 
 Cases: procedural stair climbing and sitting down (generated here, with their terrains), and, when given or
 installed, a real BVH walk (``--bvh``), a holosoma G1 clip re-retargeted (from the installed ``holosoma``
-package's data) and a reconstruction clip folder (``--clip-folder``). For each: keypoint error, skating,
+package's data), real box-climbing mocap with its boxes as terrain (``--climb``, from the installed
+``holosoma_retargeting``) and a reconstruction clip folder (``--clip-folder``). For each: keypoint error,
+skating,
 penetration, self-collisions, limit violations, smoothness and time for both methods. Then the speed case:
 a 300-frame clip solved 1 + ``--repeats`` times in one process (the first call compiles or loads the disk
 cache; the median of the warm ones is the figure that matters), then where the time goes
@@ -25,6 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bvh", type=Path, help="a real BVH motion to include")
     p.add_argument("--clip-folder", type=Path, help="a reconstruction clip folder (human_motion.npz)")
     p.add_argument("--no-holosoma", action="store_true", help="skip the installed holosoma G1 clip")
+    p.add_argument(
+        "--climb",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="holosoma-retargeting box-climbing sequences to include (0-4; none: skip)",
+    )
     p.add_argument("--dof", type=int, choices=(23, 29), default=23)
     p.add_argument("--iterations", type=int, default=None, help="LM iteration cap (default: SolverConfig's)")
     p.add_argument("--max-frames", type=int, default=300, help="cap per real input (at 30 fps)")
@@ -67,6 +76,7 @@ def _cases(args):
             trim(load_keypoints_npz(args.clip_folder / "human_motion.npz")),
         )
     if not args.no_holosoma:
+        yield from _climb_cases(args)
         try:
             import holosoma
         except ImportError:
@@ -84,6 +94,28 @@ def _cases(args):
         )
         if path.is_file():
             yield "holosoma G1 re-retargeted", trim(g1_as_human(import_beyondmimic(path, args.dof)))
+
+
+def _climb_cases(args):
+    """holosoma-retargeting's real box-climbing mocap (when installed): the ``--max-frames`` window of each
+    requested sequence where the ground under the feet changes most (the climb), at 30 fps."""
+    try:
+        import holosoma_retargeting
+    except ImportError:
+        return
+    from hsi_offline.retarget.human import resample_human
+    from hsi_offline.retarget.mocap_climb import busiest_window, load_mocap_climb
+
+    root = Path(holosoma_retargeting.__file__).parent / "demo_data" / "climb"
+    for seq in args.climb:
+        folder = root / f"mocap_climb_seq_{seq}"
+        if not folder.is_dir():
+            continue
+        h = resample_human(load_mocap_climb(folder), 30.0)
+        s = busiest_window(h, args.max_frames)
+        e = s + args.max_frames
+        h.keypoints, h.confidence, h.contacts = h.keypoints[s:e], h.confidence[s:e], h.contacts[s:e]
+        yield f"mocap box climb seq {seq} (real)", h
 
 
 def speed_clip():

@@ -1,6 +1,7 @@
 """Open any supported input as either human motion (to retarget) or an already-retargeted G1 clip.
 
 Formats (``auto`` decides by name/keys): a clip folder with ``human_motion.npz`` (+ ``terrain.npz``), a
+holosoma box-climbing mocap sequence folder (``mocap_climb.py``), a
 keypoints ``.npz`` (``human.py``), ``.bvh``, a BeyondMimic/holosoma G1 ``.npz`` (has ``joint_pos`` and
 ``body_pos_w``), a Unitree G1 ``.csv``. A G1 motion can also be turned into keypoints (``g1_as_human``) to be
 re-retargeted, which checks the pipeline end to end on a motion the robot is known to be able to do.
@@ -18,16 +19,19 @@ from hsi_offline.motion.unitree_csv import import_unitree_csv
 
 from .bvh import load_bvh
 from .human import HumanMotion, load_keypoints_npz
+from .mocap_climb import is_climb_folder, load_mocap_climb
 from .skeleton import KEYPOINTS
 
-FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv")
+FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv", "holosoma_climb")
 
 
 def detect_format(path: Path) -> str:
     if path.is_dir():
         if (path / "human_motion.npz").is_file():
             return "keypoints"
-        raise ValueError(f"clip folder '{path}' has no human_motion.npz")
+        if is_climb_folder(path):
+            return "holosoma_climb"
+        raise ValueError(f"folder '{path}' has neither human_motion.npz nor a holosoma climb sequence")
     suffix = path.suffix.lower()
     if suffix == ".bvh":
         return "bvh"
@@ -60,6 +64,8 @@ def open_input(path: str | Path, fmt: str = "auto", dof: int = 23) -> HumanMotio
         return load_bvh(path)
     if fmt == "holosoma":
         return import_beyondmimic(path, dof)
+    if fmt == "holosoma_climb":
+        return load_mocap_climb(path)
     return import_unitree_csv(path, dof)
 
 
