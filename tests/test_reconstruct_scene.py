@@ -46,3 +46,22 @@ def test_planted_feet_fix_step_heights_and_ground() -> None:
     heights = sorted(round(f.height, 3) for f in fp if f.stop - f.start >= 10)
     assert heights == [0.0, 0.0, 0.15, 0.15]
     assert abs(ground_level(fp)) < 0.01
+
+
+def test_a_tread_continues_sideways_within_the_policy_view() -> None:
+    """Footprints on a 0.3 m tread along a path: the tread continues sideways as far as the policy's
+    heightmap looks (0.5 m beside the torso + the foot's offset), beyond that the ground level is assumed."""
+    from hsi_offline.reconstruct.scene import Footprint, Supports
+    from hsi_offline.reconstruct.terrain_build import policy_view_reach, terrain_from_supports
+
+    assert policy_view_reach() == 0.6
+    fp = [
+        Footprint(k % 2, 10 * k, 10 * k + 10, np.array([[x, 0.1 if k % 2 == 0 else -0.1]]), 0.3)
+        for k, x in enumerate(np.arange(0.0, 2.01, 0.3))
+    ]
+    body_xy = np.array([[0.0, 0.0], [2.0, 0.0]])
+    ter = terrain_from_supports(Supports(0.0, fp), body_xy)
+    beside = np.array([[1.0, 0.55], [1.0, -0.55], [0.5, 0.6], [1.5, -0.6]])
+    far = np.array([[1.0, 0.85], [1.0, -0.85]])
+    assert np.allclose(ter.height_at(beside), 0.3)
+    assert np.allclose(ter.height_at(far), 0.0)

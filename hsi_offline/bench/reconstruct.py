@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     keys = ("wa_mpjpe_mm", "w_mpjpe_mm", "support_height_err_cm", "chamfer_cm", "fit_seconds")
     summary = {f"median_{k}": float(np.median([r[k] for r in rows])) for k in keys}
     for cam in ("static", "moving"):
-        for k in keys[:3]:
+        for k in keys[:4]:
             summary[f"median_{k}_{cam}"] = float(np.median([r[k] for r in rows if r["camera"] == cam]))
     if args.video:
         summary["perception_ms_per_frame"] = time_perception(args.video)

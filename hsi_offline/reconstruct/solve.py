@@ -27,6 +27,7 @@ from hsi_offline.reconstruct.scene import (
 from hsi_offline.reconstruct.skeleton import hip_joints_from_blazepose
 from hsi_offline.reconstruct.terrain_build import (
     filter_scene_points,
+    policy_view_reach,
     terrain_from_points,
     terrain_from_supports,
 )
@@ -40,6 +41,7 @@ class SolveConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     terrain_resolution: float = 0.04  # m; 0.02..0.05 is what the simulator and heightmap sampler use
     contact_speed: float = 0.3  # m/s below which a foot is planted
+    support_reach: float = field(default_factory=policy_view_reach)  # m: a footprint extends sideways
 
 
 @dataclass
@@ -104,7 +106,7 @@ def reconstruct(
         P = filter_scene_points(P, Xg)
         terrain = terrain_from_points(P, body_xy, 0.0, cfg.terrain_resolution)
     else:
-        terrain = terrain_from_supports(sup, body_xy, cfg.terrain_resolution)
+        terrain = terrain_from_supports(sup, body_xy, cfg.terrain_resolution, reach=cfg.support_reach)
     R_wc = np.einsum("ij,tjk->tik", Rg, cams.R_wc)
     t_wc = (f2.alpha * cams.c) @ Rg.T
     t_wc[:, 2] -= ground

@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 
 from hsi_offline.reconstruct.scene import Supports
 from hsi_robot_nodes.atomic import atomic_path
+from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC
 from hsi_robot_nodes.terrain import Terrain
 
 
@@ -27,17 +28,31 @@ def _grid(xy: np.ndarray, margin: float, res: float) -> tuple[np.ndarray, np.nda
     return X, Y, (float(lo[0]), float(lo[1]))
 
 
+def policy_view_reach(foot_offset: float = 0.1) -> float:
+    """How far beside a footprint the terrain must be plausible: the policy's heightmap grid reaches
+    (size-1)/2 x resolution to the side of the torso (VideoMimic: 0.5 m), and a foot is ~0.1 m off the torso.
+
+    With a static camera the body shows only where it stood; a support surface is continued sideways this far
+    (nearest footprint) rather than dropped to ground level, which put a fake trench 0.35 m beside every stair
+    tread inside the window the policy sees (synthetic benchmark, stairs: Chamfer 8-11 cm -> 4-7 cm).
+    """
+    return (DEFAULT_SPEC.size - 1) / 2 * DEFAULT_SPEC.resolution + foot_offset
+
+
 def terrain_from_supports(
     sup: Supports,
     body_xy: np.ndarray,
     res: float = 0.04,
     margin: float = 1.0,
-    reach: float = 0.35,
+    reach: float | None = None,
     name: str = "reconstruction",
 ) -> Terrain:
     """Heightfield: each cell within `reach` of a footprint takes the nearest footprint's height, the rest is
-    ground; seats are raised boxes. Nearest-footprint boundaries fall midway between treads, near the risers.
+    ground; seats are raised boxes. Nearest-footprint boundaries fall midway between treads, near the risers;
+    along a path they are strips across it, so a tread or kerb continues sideways (`reach` defaults to
+    `policy_view_reach()`).
     """
+    reach = policy_view_reach() if reach is None else reach
     if not (0.005 <= res <= 0.2):
         raise ValueError(f"terrain resolution {res} m outside 0.005..0.2")
     X, Y, origin = _grid(body_xy, margin, res)
