@@ -280,11 +280,14 @@ def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recordin
     spec = HeightmapSpec()
     try:
         sensors.playing = True
-        _spin(ex, 2.8)
-        assert node.core.counts["scans"] >= 15, node.core.counts  # of 25 (a loaded 2-core machine)
+        end = time.monotonic() + 8.0
+        while sensors.k < len(rec) and time.monotonic() < end:  # the whole 2.5 s walk, however loaded
+            _spin(ex, 0.1)
+        _spin(ex, 0.05)
+        assert node.core.counts["scans"] >= 20, node.core.counts
         values, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], spec)
         assert not stale and valid.mean() > 0.9
-        np.testing.assert_allclose(values[valid], rec[-1][4], atol=0.04)
+        np.testing.assert_allclose(values[valid], rec[-1][4], atol=0.05)
         # the other transform of the tree (body -> livox) is ignored, not counted as bad input
         assert node.core.counts["unknown_frame"] == 0
         # TF stops (clouds would go on): the map is flagged stale once the transform is too old
