@@ -171,3 +171,14 @@ def test_staleness_uses_receipt_time_not_the_sensor_clock(core_factory):
     out = core.heightmap(1000.25)
     assert not out.stale and out.stamp == pytest.approx(0.2)  # the stamp stays on the sensor clock
     assert core.heightmap(1000.2 + core.config.odom_timeout_s + 0.05).stale
+
+
+def test_a_transform_resent_with_its_old_stamp_does_not_keep_the_map_fresh(core_factory):
+    """A tf broadcaster that keeps re-sending its last transform (odom_source tf): rejected as out of order,
+    so the odometry age grows and the map is flagged stale."""
+    core = core_factory()
+    fed(core, 1.0)
+    for k in range(1, 11):
+        assert "not after" in core.on_odometry(1.0, np.zeros(3), Q_ID, received=1.0 + 0.05 * k)
+    out = core.heightmap(1.5)
+    assert out.stale and "odometry is" in out.reason and core.counts["odometry_out_of_order"] == 10
