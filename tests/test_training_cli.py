@@ -57,10 +57,10 @@ def test_train_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_warp_backend_without_gpu_is_a_one_line_error(capsys):
     if torch.cuda.is_available():  # a GPU machine runs the backend instead; this test is about its absence
-        from hsi_offline.training.backends.warp import require_gpu
+        from hsi_offline.training.backends.warp import require_warp
 
         try:
-            require_gpu()
+            require_warp("cuda:0")
         except ValueError as e:
             assert "mujoco-warp" in str(e)
         return

@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.synthetic import sway_clip
 
     if args.backend == "warp":
-        from hsi_offline.training.backends.warp import require_gpu
+        from hsi_offline.training.backends.warp import require_warp
 
-        require_gpu()
+        require_warp("cuda:0")
     threads = args.threads or os.cpu_count() or 1
     if args.backend == "cpu":
         torch.set_num_threads(1)  # see TrackingEnv: torch intra-op threads fight the physics threads

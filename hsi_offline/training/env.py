@@ -50,9 +50,9 @@ from .torch_math import quat_rotate_inverse, roll_pitch_of, rotate_yaw_inverse, 
 class TrackingEnv(VecEnv):
     def __init__(self, cfg: EnvConfig, motion: MotionLibrary | None = None):
         if cfg.backend == "warp":
-            from .backends.warp import require_gpu
+            from .backends.warp import require_warp
 
-            require_gpu()  # one-line error before anything touches a CUDA device
+            require_warp(cfg.device)  # one-line error before anything touches a device
         self.cfg = cfg
         self.device = cfg.device
         self.num_envs = cfg.num_envs
@@ -119,6 +119,9 @@ class TrackingEnv(VecEnv):
                 keys.append(key)
                 terrains.append(e.terrain if e.terrain is not None else make_scene_terrain("flat"))
         self.terrains = terrains
+        if self.cfg.backend == "warp" and len(terrains) > 1:
+            raise ValueError(f"the warp backend runs one terrain per environment batch, these clips have "
+                             f"{len(terrains)}: train them in separate runs or use --backend cpu")
         self.scenes = [build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt) for t in terrains]
         G = len(self.scenes)
         self.group = torch.arange(self.num_envs, device=self.device) % G

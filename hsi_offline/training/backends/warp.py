@@ -1,10 +1,15 @@
-"""GPU physics: MuJoCo Warp, every environment one world of a batched ``nworld`` model on one NVIDIA GPU.
+"""Batched physics: MuJoCo Warp, every environment one world of a batched ``nworld`` model.
 
-Written against mujoco-warp's public API (``put_model``, ``put_data(nworld=...)``, ``step``, ``kinematics``)
-with torch views of its arrays (``wp.to_torch``), so observations and rewards stay on the GPU. The PD law is
-``hsi_offline.training.pd.pd_torque_torch``, tested equal to the simulated robot's. NOT RUN in the session
-that wrote it (no GPU was available); per-environment dynamics randomisation (friction, mass) is not
-applied on this backend yet: gains, delays, noise and pushes are (they live in the environment).
+Written against mujoco-warp's public API (``put_model``, ``put_data(nworld=...)``, ``step``, ``forward``,
+``kinematics``) with torch views of its arrays (``wp.to_torch``), so observations and rewards stay on the
+device. The PD law is ``hsi_offline.training.pd.pd_torque_torch``, tested equal to the simulated robot's.
+
+Devices: ``cuda:N`` is what it is for (thousands of worlds on one NVIDIA GPU). ``cpu`` runs the SAME Warp
+kernels on the CPU: far slower than the CPU backend, but it lets the tests check this backend against the
+CPU one on a machine without a GPU (tests/test_training_warp.py), so the GPU path is not first run on a lent
+GPU. Per-environment dynamics randomisation (friction, mass) is not applied on this backend yet: gains,
+delays, noise and pushes are (they live in the environment). All worlds share one terrain (MuJoCo Warp's
+height-field data is not batched per world); the environment refuses several terrains on this backend.
 """
 
 from __future__ import annotations
@@ -18,36 +23,43 @@ from . import model_index
 
 
 class BackendUnavailableError(ValueError):
-    """The GPU backend cannot run on this machine (one-line message; the CLI exits 2)."""
+    """The Warp backend cannot run on this machine as asked (one-line message; the CLI exits 2)."""
 
 
-def require_gpu():
-    """Import mujoco-warp and warp, or raise a one-line ``BackendUnavailableError``."""
+def require_warp(device: str = "cuda:0"):
+    """Import mujoco-warp and warp for ``device`` ('cpu' or 'cuda[:N]'), or raise a one-line error."""
     try:
         import mujoco_warp as mjw
         import warp as wp
     except ImportError:
-        raise BackendUnavailableError("the warp backend needs the mujoco-warp package and an NVIDIA GPU; "
-                                 "use --backend cpu on this machine") from None
-    if not torch.cuda.is_available():
-        raise BackendUnavailableError("the warp backend needs an NVIDIA GPU (torch sees no CUDA device); "
-                                 "use --backend cpu")
+        raise BackendUnavailableError("the warp backend needs the mujoco-warp package (pip install "
+                                      "-r requirements/runtime.txt)") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailableError(f"the warp backend on {device} needs an NVIDIA GPU (torch sees no CUDA "
+                                      "device); use --backend cpu, or --device cpu to run the Warp kernels "
+                                      "on the CPU (slow, for checks)")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise BackendUnavailableError(f"unknown device '{device}' for the warp backend: cpu or cuda:N")
+    wp.config.quiet = True
+    wp.init()
     return mjw, wp
 
 
 class WarpBackend:
     def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0"):
-        mjw, wp = require_gpu()
+        mjw, wp = require_warp(device)
         self.mjw, self.wp = mjw, wp
         self.num_envs, self.dof, self.decimation = len(models), dof, decimation
-        self.device = device if device.startswith("cuda") else "cuda:0"
+        self.device = device
+        self._wp_device = wp.get_device(device)
         base = models[0]
         self.ix = model_index(base, dof)
         self.mjm = base
         mjd = mujoco.MjData(base)
         mujoco.mj_forward(base, mjd)
-        self.m = mjw.put_model(base)
-        self.d = mjw.put_data(base, mjd, nworld=self.num_envs)
+        with wp.ScopedDevice(self._wp_device):
+            self.m = mjw.put_model(base)
+            self.d = mjw.put_data(base, mjd, nworld=self.num_envs)
         t = wp.to_torch
         self.qpos, self.qvel, self.ctrl = t(self.d.qpos), t(self.d.qvel), t(self.d.ctrl)
         self.xpos, self.xquat = t(self.d.xpos), t(self.d.xquat)
@@ -60,14 +72,21 @@ class WarpBackend:
         self.body_flags = torch.as_tensor(self.ix.body_flags, device=dev)
         self.geom_body = torch.as_tensor(self.ix.geom_body, device=dev)
         self.last_torque = torch.zeros(self.num_envs, dof, device=dev)
-        self._graph = None
+
+    def _scope(self):
+        """Kernels launch on the current Warp device, so every call into mujoco-warp runs inside this."""
+        return self.wp.ScopedDevice(self._wp_device)
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        """Place worlds at (qpos, qvel), zero their controls and solver warm start, recompute what derives
+        from the state (poses, contacts), as the CPU backend's mj_resetData + mj_forward does."""
         ids = torch.as_tensor(env_ids, device=self.qpos.device, dtype=torch.long)
         self.qpos[ids] = torch.as_tensor(qpos, device=self.qpos.device, dtype=self.qpos.dtype)
         self.qvel[ids] = torch.as_tensor(qvel, device=self.qpos.device, dtype=self.qvel.dtype)
         self.ctrl[ids] = 0
-        self.mjw.kinematics(self.m, self.d)
+        self.wp.to_torch(self.d.qacc_warmstart)[ids] = 0
+        with self._scope():
+            self.mjw.forward(self.m, self.d)
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:
         ids = torch.as_tensor(env_ids, device=self.qvel.device, dtype=torch.long)
@@ -79,19 +98,25 @@ class WarpBackend:
             q, dq = self.qpos[:, self.qadr], self.qvel[:, self.vadr]
             tau = pd_torque_torch(tgt, q, dq, kp, kd, self.effort)
             self.ctrl[:, self.act] = tau.to(self.ctrl.dtype)
-            self.mjw.step(self.m, self.d)
+            with self._scope():
+                self.mjw.step(self.m, self.d)
         self.last_torque = tau
-        self.mjw.kinematics(self.m, self.d)
+        with self._scope():  # body poses of the state just reached, not the step's start
+            self.mjw.kinematics(self.m, self.d)
 
     def read(self, device: str = "cuda:0") -> dict[str, torch.Tensor]:
         contact_flags = self._contact_flags()
         f = torch.float32
-        return {"root_pos": self.qpos[:, 0:3].to(f), "root_quat": self.qpos[:, 3:7].to(f),
+
+        def out(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.to(device) for k, v in d.items()}
+
+        return out({"root_pos": self.qpos[:, 0:3].to(f), "root_quat": self.qpos[:, 3:7].to(f),
                 "root_lin_vel_w": self.qvel[:, 0:3].to(f), "root_ang_vel_b": self.qvel[:, 3:6].to(f),
                 "joint_pos": self.qpos[:, self.qadr].to(f), "joint_vel": self.qvel[:, self.vadr].to(f),
                 "body_pos": self.xpos[:, self.bodies].to(f), "body_quat": self.xquat[:, self.bodies].to(f),
                 "foot_contact": torch.stack([(contact_flags & 1) > 0, (contact_flags & 2) > 0], dim=-1),
-                "forbidden_contact": (contact_flags & 4) > 0, "torque": self.last_torque.to(f)}
+                "forbidden_contact": (contact_flags & 4) > 0, "torque": self.last_torque.to(f)})
 
     def _contact_flags(self) -> torch.Tensor:
         """Per-world OR of the body flags of every active contact (contacts are stored flat with worldid)."""
