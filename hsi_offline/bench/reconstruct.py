@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             summary[f"median_{k}_{cam}"] = float(np.median([r[k] for r in rows if r["camera"] == cam]))
     if args.video:
         summary["perception_ms_per_frame"] = time_perception(args.video)
+    else:
+        print("perception: not timed (pass --video VIDEO to time MediaPipe, ms/frame)")
     print("summary: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
     result = {
         "benchmark": "reconstruct",
