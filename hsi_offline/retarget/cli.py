@@ -21,8 +21,11 @@ from .weights import PRESETS, weights_for
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "input", help="clip folder, keypoints .npz, .bvh, holosoma/BeyondMimic .npz or Unitree .csv"
+        "input",
+        help="clip folder, keypoints .npz, .bvh, AMASS .npz, holosoma/BeyondMimic .npz, Unitree .csv, "
+        "VideoMimic .h5 or a holosoma box-climbing sequence folder",
     )
+    p.add_argument("--smpl-model", type=Path, help="SMPL/SMPL-X model file for AMASS inputs")
     p.add_argument("--out", type=Path, help="output clip folder (default: the input folder, or INPUT_g1/)")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--dof", type=int, choices=(23, 29), default=23)
@@ -42,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from .pipeline import retarget_clip, write_clip_folder
 
     src = Path(args.input)
-    out = args.out or (src if src.is_dir() else src.with_name(src.stem + "_g1"))
+    own_folder = src.is_dir() and (src / "human_motion.npz").is_file()  # a clip folder gets its motion.npz
+    out = args.out or (src if own_folder else src.with_name(src.stem + "_g1"))
     if args.fps <= 0 or (args.iterations is not None and args.iterations < 1):
         raise UserError("--fps must be positive and --iterations at least 1")
-    data = open_input(src, args.format, args.dof)
+    data = open_input(src, args.format, args.dof, smpl_model=args.smpl_model)
     if isinstance(data, MotionClip):
         if not args.re_retarget:
             out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """Open any supported input as either human motion (to retarget) or an already-retargeted G1 clip.
 
 Formats (``auto`` decides by name/keys): a clip folder with ``human_motion.npz`` (+ ``terrain.npz``), a
-holosoma box-climbing mocap sequence folder (``mocap_climb.py``), a
-keypoints ``.npz`` (``human.py``), ``.bvh``, a BeyondMimic/holosoma G1 ``.npz`` (has ``joint_pos`` and
-``body_pos_w``), a Unitree G1 ``.csv``. A G1 motion can also be turned into keypoints (``g1_as_human``) to be
-re-retargeted, which checks the pipeline end to end on a motion the robot is known to be able to do.
+holosoma box-climbing mocap sequence folder (``mocap_climb.py``), a keypoints ``.npz`` (``human.py``),
+``.bvh``, an AMASS SMPL ``.npz`` (``poses``/``trans``, with the user's SMPL model), a BeyondMimic/holosoma
+G1 ``.npz`` (has ``joint_pos`` and ``body_pos_w``), a Unitree G1 ``.csv``, a VideoMimic retarget ``.h5``.
+A G1 motion can also be turned into keypoints (``g1_as_human``) to be re-retargeted, which checks the
+pipeline end to end on a motion the robot is known to be able to do.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import numpy as np
 from hsi_offline.motion.beyondmimic import import_beyondmimic
 from hsi_offline.motion.clip import MotionClip
 from hsi_offline.motion.unitree_csv import import_unitree_csv
+from hsi_offline.motion.videomimic_h5 import import_videomimic_h5
 
+from .amass import load_amass
 from .bvh import load_bvh
 from .human import HumanMotion, load_keypoints_npz
 from .mocap_climb import is_climb_folder, load_mocap_climb
 from .skeleton import KEYPOINTS
 
-FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv", "holosoma_climb")
+FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv", "holosoma_climb", "amass", "videomimic_h5")
 
 
 def detect_format(path: Path) -> str:
@@ -37,6 +40,8 @@ def detect_format(path: Path) -> str:
         return "bvh"
     if suffix == ".csv":
         return "unitree_csv"
+    if suffix in (".h5", ".hdf5"):
+        return "videomimic_h5"
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -47,11 +52,16 @@ def detect_format(path: Path) -> str:
             return "holosoma"
         if "joints" in keys:
             return "keypoints"
+        if {"poses", "trans"} <= keys:
+            return "amass"
         raise ValueError(f"'{path}': npz with keys {sorted(keys)[:6]} is neither keypoints nor a G1 motion")
     raise ValueError(f"'{path}': unknown input type (use a clip folder, .npz, .bvh or .csv)")
 
 
-def open_input(path: str | Path, fmt: str = "auto", dof: int = 23) -> HumanMotion | MotionClip:
+def open_input(
+    path: str | Path, fmt: str = "auto", dof: int = 23, smpl_model: str | Path | None = None
+) -> HumanMotion | MotionClip:
+    """Human motion to retarget, or a G1 clip to import (``smpl_model``: the SMPL file AMASS inputs need)."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"input '{path}' does not exist")
@@ -66,6 +76,10 @@ def open_input(path: str | Path, fmt: str = "auto", dof: int = 23) -> HumanMotio
         return import_beyondmimic(path, dof)
     if fmt == "holosoma_climb":
         return load_mocap_climb(path)
+    if fmt == "amass":
+        return load_amass(path, smpl_model)
+    if fmt == "videomimic_h5":
+        return import_videomimic_h5(path, dof)
     return import_unitree_csv(path, dof)
 
 
