@@ -129,7 +129,7 @@ def test_several_people_in_video(tmp_path: Path) -> None:
 
 def test_real_frame_rate_from_timestamps(tmp_path: Path) -> None:
     """A variable-frame-rate file (25 fps with a 1 s recording pause): the container's average rate is
-    40 frames / 2.56 s = 15.6 fps, the real frame interval is 40 ms; the reader reports 25 fps."""
+    40 frames over 2.6 s (about 15 fps), the real frame interval is 40 ms; the reader reports 25 fps."""
     from fractions import Fraction
 
     import av
