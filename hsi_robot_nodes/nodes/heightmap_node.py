@@ -39,6 +39,7 @@ DEFAULTS = {
     "tf_topic": "/tf", "tf_poll_hz": 100.0,
     "size": _SPEC.size, "resolution": _SPEC.resolution, "fill": _SPEC.fill,
     "map_resolution": _CFG.map.resolution, "map_length": _CFG.map.length,
+    "occlusion_fill_max_gap": _CFG.map.occlusion_fill_max_gap,
     "odom_frame": _CFG.odom_frame, "body_frame": _CFG.body_frame, "heightmap_frame": _CFG.heightmap_frame,
     "map_frame": _CFG.map_frame, "odom_timeout_s": _CFG.odom_timeout_s,
     "cloud_timeout_s": _CFG.cloud_timeout_s,
@@ -69,7 +70,8 @@ class HeightmapNode(Node):
                 raise ValueError(f"tf_poll_hz must be positive, got {tf_poll}")
             spec = HeightmapSpec(int(g("size")), float(g("resolution")), float(g("fill")))
             cfg = HeightmapNodeConfig(
-                spec=spec, map=ElevationMapConfig(float(g("map_resolution")), float(g("map_length"))),
+                spec=spec, map=ElevationMapConfig(float(g("map_resolution")), float(g("map_length")),
+                                                  occlusion_fill_max_gap=float(g("occlusion_fill_max_gap"))),
                 dof=int(g("dof")), odom_source=str(g("odom_source")), odom_frame=g("odom_frame"),
                 body_frame=g("body_frame"),
                 heightmap_frame=g("heightmap_frame"), map_frame=g("map_frame"),
