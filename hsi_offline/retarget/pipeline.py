@@ -1,7 +1,8 @@
 """Human motion -> G1 motion clip folder: solve, build the clip, measure, draw, write atomically.
 
-A clip folder holds ``motion.npz`` (the motion clip), ``terrain.npz`` (when not flat), ``quality.json``
-and ``retarget.png``. The clip's ``provenance`` records the source, weights, solver settings and timing.
+A clip folder holds ``motion.npz`` (the motion clip), ``terrain.npz`` (when not flat), ``quality.json``,
+``retarget.png`` and ``retarget_human.npz`` (the keypoints it was solved from). The clip's ``provenance``
+records the source, weights, solver settings and timing.
 """
 
 from __future__ import annotations
@@ -61,13 +62,18 @@ def retarget_clip(
 def write_clip_folder(
     folder: str | Path, clip: MotionClip, human: HumanMotion, report: QualityReport, picture: bool = True
 ) -> Path:
-    """Write motion.npz (+ terrain.npz, quality.json, retarget.png) into ``folder``."""
+    """Write motion.npz (+ terrain.npz, quality.json, retarget.png) into ``folder``, and the 15 keypoints the
+    clip was solved from (``retarget_human.npz``: the viewer draws them; the report can be re-measured)."""
+    from .human import save_keypoints_npz
+    from .view_robot import HUMAN_FILE
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if human.terrain is not None and not human.terrain.is_flat:
         human.terrain.save(folder / "terrain.npz")
         clip.terrain = "terrain.npz"
     clip.save(folder / "motion.npz")
+    save_keypoints_npz(human, folder / HUMAN_FILE)
     report.save(folder / "quality.json")
     if picture:
         from .picture import draw_strip
