@@ -46,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
     src = Path(args.input)
     own_folder = src.is_dir() and (src / "human_motion.npz").is_file()  # a clip folder gets its motion.npz
-    out = args.out or (src if own_folder else src.with_name(src.stem + "_g1"))
+    if args.out is not None:
+        out = args.out
+    elif own_folder:
+        out = src
+    else:  # next to a file; a foreign folder (e.g. an installed package's data) gets NAME_g1 here
+        out = Path(src.name + "_g1") if src.is_dir() else src.with_name(src.stem + "_g1")
     if args.fps <= 0 or (args.iterations is not None and args.iterations < 1):
         raise UserError("--fps must be positive and --iterations at least 1")
     data = open_input(src, args.format, args.dof, smpl_model=args.smpl_model)
