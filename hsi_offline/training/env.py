@@ -35,7 +35,7 @@ from hsi_robot_nodes.observation import (
     push_history,
     reset_history,
 )
-from hsi_robot_nodes.sim.scene import build_scene
+from hsi_robot_nodes.sim.scene import build_scene, build_tiled_model
 from hsi_robot_nodes.terrain import make_scene_terrain
 
 from . import randomisation as rnd
@@ -119,9 +119,6 @@ class TrackingEnv(VecEnv):
                 keys.append(key)
                 terrains.append(e.terrain if e.terrain is not None else make_scene_terrain("flat"))
         self.terrains = terrains
-        if self.cfg.backend == "warp" and len(terrains) > 1:
-            raise ValueError(f"the warp backend runs one terrain per environment batch, these clips have "
-                             f"{len(terrains)}: train them in separate runs or use --backend cpu")
         self.scenes = [build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt) for t in terrains]
         G = len(self.scenes)
         self.group = torch.arange(self.num_envs, device=self.device) % G
@@ -132,8 +129,14 @@ class TrackingEnv(VecEnv):
         randomize = self.cfg.randomization.enabled
         self.models = [copy.copy(base[i % G]) if randomize else base[i % G] for i in range(self.num_envs)]
         self.base_models = base
-        self.backend = make_backend(self.cfg.backend, self.models, self.cfg.dof, self.cfg.decimation,
-                                    self.cfg.threads, self.device)
+        if self.cfg.backend == "warp":  # one model for all worlds: the terrains side by side (tiles)
+            world, offsets = build_tiled_model(terrains, self.cfg.dof, timestep=self.cfg.sim_dt)
+            origins = offsets[self.group.cpu().numpy()]
+            self.backend = make_backend("warp", self.models, self.cfg.dof, self.cfg.decimation,
+                                        device=self.device, world_model=world, origins=origins)
+        else:
+            self.backend = make_backend(self.cfg.backend, self.models, self.cfg.dof, self.cfg.decimation,
+                                        self.cfg.threads, self.device)
         self.qpos0 = np.asarray(base[0].qpos0, dtype=np.float64)
 
     # -- rsl-rl VecEnv ------------------------------------------------------------------------------------

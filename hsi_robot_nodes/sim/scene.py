@@ -33,22 +33,80 @@ def resolve_terrain(scene: str | Path) -> Terrain:
     return make_scene_terrain(text)
 
 
-def add_terrain(spec: mujoco.MjSpec, terrain: Terrain, friction: float = 1.0) -> None:
-    """Add the terrain to a spec's world body as a plane (flat) or a heightfield geom named 'terrain'."""
+def add_terrain(spec: mujoco.MjSpec, terrain: Terrain, friction: float = 1.0, name: str = "terrain",
+                offset: tuple[float, float] = (0.0, 0.0), flat_half_size: float | None = None) -> None:
+    """Add the terrain to a spec's world body as a plane (flat) or a heightfield geom called ``name``, shifted
+    by ``offset`` (x, y). With ``flat_half_size`` a flat terrain becomes a finite slab of that half size
+    instead of an infinite plane (tiles of several terrains in one model must not reach under each other)."""
     common = dict(contype=TERRAIN_CONTYPE, conaffinity=TERRAIN_CONAFFINITY, friction=[friction, 0.02, 0.01],
                   rgba=[0.45, 0.5, 0.45, 1.0], group=0)
+    ox, oy = offset
     if terrain.is_flat:
-        spec.worldbody.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
-                                pos=[0, 0, float(terrain.heights[0, 0])], **common)
+        top = float(terrain.heights[0, 0])
+        if flat_half_size is None:
+            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
+                                    pos=[ox, oy, top], **common)
+        else:
+            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX,
+                                    size=[flat_half_size, flat_half_size, 0.1], pos=[ox, oy, top - 0.1],
+                                    **common)
         return
     ny, nx = terrain.shape
     h = terrain.heights
     lo, span = float(h.min()), max(float(np.ptp(h)), 1e-6)
     xmin, xmax, ymin, ymax = terrain.extent
-    spec.add_hfield(name="terrain", size=[(xmax - xmin) / 2, (ymax - ymin) / 2, span, 0.2], nrow=ny, ncol=nx,
+    spec.add_hfield(name=name, size=[(xmax - xmin) / 2, (ymax - ymin) / 2, span, 0.2], nrow=ny, ncol=nx,
                     userdata=((h - lo) / span).astype(np.float32).ravel().tolist())
-    spec.worldbody.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain",
-                            pos=[(xmin + xmax) / 2, (ymin + ymax) / 2, lo], **common)
+    spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name,
+                            pos=[(xmin + xmax) / 2 + ox, (ymin + ymax) / 2 + oy, lo], **common)
+
+
+FLAT_TILE_HALF_SIZE = 30.0
+"""Half size (m) of a flat terrain's slab in a tiled model: room for a 20 s episode at any walking speed."""
+
+
+def build_tiled_model(terrains: list[Terrain], dof: int = 23, timestep: float = 0.002,
+                      margin: float = 10.0) -> tuple[mujoco.MjModel, np.ndarray]:
+    """One model holding every terrain side by side along x, and each tile's (x, y) offset.
+
+    Why: a batched simulator (MuJoCo Warp) steps many worlds of ONE model, so environments on different
+    terrains stand on different tiles of the same model; the backend shifts a world's robot by its tile's
+    offset and reports positions in the terrain's own frame, so nothing else sees the tiling. Piecewise-flat
+    terrains (stairs, kerbs, benches) become boxes (``terrain_boxes``), others stay height fields.
+    """
+    def half_width(t: Terrain) -> float:
+        if t.is_flat:
+            return FLAT_TILE_HALF_SIZE
+        xmin, xmax, ymin, ymax = t.extent
+        return max(abs(xmin), abs(xmax), abs(ymin), abs(ymax))
+
+    pitch = 2 * max(half_width(t) for t in terrains) + margin
+    offsets = np.array([[k * pitch, 0.0] for k in range(len(terrains))])
+    spec = mujoco.MjSpec.from_file(str(model_path(dof)))
+    spec.option.timestep = timestep
+    slab = FLAT_TILE_HALF_SIZE if len(terrains) > 1 else None  # alone, a flat terrain stays a plane
+    common = dict(contype=TERRAIN_CONTYPE, conaffinity=TERRAIN_CONAFFINITY, friction=[1.0, 0.02, 0.01],
+                  rgba=[0.45, 0.5, 0.45, 1.0], group=0)
+    for k, t in enumerate(terrains):
+        ox = float(offsets[k, 0])
+        boxes = None if t.is_flat else terrain_boxes(t, max_boxes=400)
+        if boxes is None:
+            add_terrain(spec, t, name=f"terrain_{k}", offset=(ox, 0.0), flat_half_size=slab)
+            continue
+        # piecewise-flat terrain as boxes: a batched simulator caps contacts per geom pair (MuJoCo Warp: 50
+        # height-field prisms), which a foot on a 2 cm height field exceeds; boxes collide exactly and cheaply
+        bottom = float(t.heights.min()) - 0.2
+        for j, (x0, x1, y0, y1, top) in enumerate(boxes):
+            spec.worldbody.add_geom(name=f"terrain_{k}_{j}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                                    size=[(x1 - x0) / 2, (y1 - y0) / 2, (top - bottom) / 2],
+                                    pos=[(x0 + x1) / 2 + ox, (y0 + y1) / 2, (top + bottom) / 2], **common)
+    pelvis = spec.body("pelvis")
+    pelvis.pos = [0.0, 0.0, float(terrains[0].height_at(np.zeros(2))) + NOMINAL_ROOT_HEIGHT + 0.02]
+    try:
+        model = spec.compile()
+    except Exception as e:
+        raise TerrainError(f"cannot build the tiled model of {len(terrains)} terrains: {e}") from None
+    return model, offsets
 
 
 def build_scene(scene: str | Path | Terrain = "flat", dof: int = 23, timestep: float = 0.002,

@@ -7,9 +7,14 @@ device. The PD law is ``hsi_offline.training.pd.pd_torque_torch``, tested equal 
 Devices: ``cuda:N`` is what it is for (thousands of worlds on one NVIDIA GPU). ``cpu`` runs the SAME Warp
 kernels on the CPU: far slower than the CPU backend, but it lets the tests check this backend against the
 CPU one on a machine without a GPU (tests/test_training_warp.py), so the GPU path is not first run on a lent
-GPU. Per-environment dynamics randomisation (friction, mass) is not applied on this backend yet: gains,
-delays, noise and pushes are (they live in the environment). All worlds share one terrain (MuJoCo Warp's
-height-field data is not batched per world); the environment refuses several terrains on this backend.
+GPU.
+
+Terrains: MuJoCo Warp batches worlds of ONE model and does not batch height-field data, so environments on
+different terrains stand on different tiles of one model (``sim.scene.build_tiled_model``); a world's robot
+is placed at its tile's offset and every position is reported in the terrain's own frame (``origins``).
+Dynamics randomisation: friction, DoF friction and mass are batched per world (``put_model(batch_sizes)``)
+and copied from the environment's per-environment ``MjModel`` whenever a world is placed (the environment
+re-draws them at reset, just before placing it), exactly the fields the CPU backend reads from its copies.
 """
 
 from __future__ import annotations
@@ -45,22 +50,37 @@ def require_warp(device: str = "cuda:0"):
     return mjw, wp
 
 
+BATCHED_FIELDS = ("geom_friction", "body_mass", "dof_frictionloss")
+"""Model fields that differ per world (what ``training.randomisation.randomize_model`` draws)."""
+
+
 class WarpBackend:
-    def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0"):
+    def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0",
+                 world_model: mujoco.MjModel | None = None, origins: np.ndarray | None = None):
+        """``models``: the environment's per-environment models (their terrain and randomised dynamics);
+        ``world_model``: the model all worlds run (default ``models[0]``; a tiled model when the
+        environments stand on several terrains) with ``origins`` (N, 2): each world's tile offset."""
         mjw, wp = require_warp(device)
         self.mjw, self.wp = mjw, wp
+        self.models = models
         self.num_envs, self.dof, self.decimation = len(models), dof, decimation
         self.device = device
         self._wp_device = wp.get_device(device)
-        base = models[0]
+        base = world_model if world_model is not None else models[0]
         self.ix = model_index(base, dof)
         self.mjm = base
         mjd = mujoco.MjData(base)
         mujoco.mj_forward(base, mjd)
         with wp.ScopedDevice(self._wp_device):
-            self.m = mjw.put_model(base)
+            self.m = mjw.put_model(base, batch_sizes={f: self.num_envs for f in BATCHED_FIELDS})
             self.d = mjw.put_data(base, mjd, nworld=self.num_envs)
         t = wp.to_torch
+        self._batched = {f: t(getattr(self.m, f)) for f in BATCHED_FIELDS}
+        # robot geoms are the same, in the same order, in every scene; the world body's geoms are terrain
+        robot = np.flatnonzero(base.geom_bodyid > 0)
+        self._robot_geoms = torch.as_tensor(robot, device=self._batched["geom_friction"].device)
+        self._terrain_geoms = torch.as_tensor(np.flatnonzero(base.geom_bodyid == 0),
+                                              device=self._batched["geom_friction"].device)
         self.qpos, self.qvel, self.ctrl = t(self.d.qpos), t(self.d.qvel), t(self.d.ctrl)
         self.xpos, self.xquat = t(self.d.xpos), t(self.d.xquat)
         dev = self.qpos.device
@@ -72,6 +92,10 @@ class WarpBackend:
         self.body_flags = torch.as_tensor(self.ix.body_flags, device=dev)
         self.geom_body = torch.as_tensor(self.ix.geom_body, device=dev)
         self.last_torque = torch.zeros(self.num_envs, dof, device=dev)
+        o = np.zeros((self.num_envs, 3))
+        if origins is not None:
+            o[:, :2] = origins
+        self.origins = torch.as_tensor(o, device=dev, dtype=self.qpos.dtype)
 
     def _scope(self):
         """Kernels launch on the current Warp device, so every call into mujoco-warp runs inside this."""
@@ -81,12 +105,26 @@ class WarpBackend:
         """Place worlds at (qpos, qvel), zero their controls and solver warm start, recompute what derives
         from the state (poses, contacts), as the CPU backend's mj_resetData + mj_forward does."""
         ids = torch.as_tensor(env_ids, device=self.qpos.device, dtype=torch.long)
+        self._copy_dynamics(np.asarray(env_ids))
         self.qpos[ids] = torch.as_tensor(qpos, device=self.qpos.device, dtype=self.qpos.dtype)
+        self.qpos[ids, 0:3] += self.origins[ids]
         self.qvel[ids] = torch.as_tensor(qvel, device=self.qpos.device, dtype=self.qvel.dtype)
         self.ctrl[ids] = 0
         self.wp.to_torch(self.d.qacc_warmstart)[ids] = 0
         with self._scope():
             self.mjw.forward(self.m, self.d)
+
+    def _copy_dynamics(self, env_ids: np.ndarray) -> None:
+        """World i takes friction, DoF friction and masses of the environment's model i."""
+        fr, mass, dof_f = (self._batched[f] for f in BATCHED_FIELDS)
+        for i in env_ids.tolist():
+            m = self.models[i]
+            own = torch.as_tensor(m.geom_friction, dtype=fr.dtype, device=fr.device)
+            per_robot = own[torch.as_tensor(np.flatnonzero(m.geom_bodyid > 0), device=fr.device)]
+            fr[i, self._robot_geoms] = per_robot
+            fr[i, self._terrain_geoms] = own[int(np.flatnonzero(m.geom_bodyid == 0)[0])]
+            mass[i] = torch.as_tensor(m.body_mass, dtype=mass.dtype, device=mass.device)
+            dof_f[i] = torch.as_tensor(m.dof_frictionloss, dtype=dof_f.dtype, device=dof_f.device)
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:
         ids = torch.as_tensor(env_ids, device=self.qvel.device, dtype=torch.long)
@@ -111,10 +149,12 @@ class WarpBackend:
         def out(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return {k: v.to(device) for k, v in d.items()}
 
-        return out({"root_pos": self.qpos[:, 0:3].to(f), "root_quat": self.qpos[:, 3:7].to(f),
+        o = self.origins
+        return out({"root_pos": (self.qpos[:, 0:3] - o).to(f), "root_quat": self.qpos[:, 3:7].to(f),
                 "root_lin_vel_w": self.qvel[:, 0:3].to(f), "root_ang_vel_b": self.qvel[:, 3:6].to(f),
                 "joint_pos": self.qpos[:, self.qadr].to(f), "joint_vel": self.qvel[:, self.vadr].to(f),
-                "body_pos": self.xpos[:, self.bodies].to(f), "body_quat": self.xquat[:, self.bodies].to(f),
+                "body_pos": (self.xpos[:, self.bodies] - o[:, None]).to(f),
+                "body_quat": self.xquat[:, self.bodies].to(f),
                 "foot_contact": torch.stack([(contact_flags & 1) > 0, (contact_flags & 2) > 0], dim=-1),
                 "forbidden_contact": (contact_flags & 4) > 0, "torque": self.last_torque.to(f)})
 
@@ -136,7 +176,8 @@ class WarpBackend:
         return flags
 
     def set_model(self, i: int, model: mujoco.MjModel) -> None:
-        """Per-world models are not supported on this backend (dynamics randomisation is CPU-only so far)."""
+        self.models[i] = model
+        self._copy_dynamics(np.array([i]))
 
     def close(self) -> None:
         pass
