@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-import zlib
 
 import mujoco
 import numpy as np
@@ -23,8 +21,6 @@ from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
 from hsi_robot_nodes.heightmap.tf_dds import DdsTransformStamped, TfReader, TfTransform, TfWriter, dds_topic
 from hsi_robot_nodes.nodes.heightmap_node import build_node
 from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
-
-DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +41,6 @@ def recording():
         mujoco.mju_mat2Quat(quat, Rc.reshape(-1))
         out.append((pts, p, np.array([quat[1], quat[2], quat[3], quat[0]]), q, robot.torso_pose()[0][2]))
     return out, robot.contract.joint_names
-
-
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 class Sensors:
@@ -216,7 +204,7 @@ def test_sim_lidar_publisher_feeds_the_node(ctx):
         walker.destroy_node()
 
 
-def test_tf_wire_format_matches_ros_transform_stamped(ctx):
+def test_tf_wire_format_matches_ros_transform_stamped(ctx, ros_domain):
     """The /tf reader's element type against rclpy's own geometry_msgs/TransformStamped, both directions."""
     from cyclonedds.core import Policy, Qos
     from cyclonedds.domain import DomainParticipant
@@ -229,7 +217,7 @@ def test_tf_wire_format_matches_ros_transform_stamped(ctx):
     pub = node.create_publisher(TransformStamped, "/hsi_tf_wire_a", 10)
     got: list[TransformStamped] = []
     node.create_subscription(TransformStamped, "/hsi_tf_wire_b", got.append, 10)
-    dp = DomainParticipant(DOMAIN)
+    dp = DomainParticipant(ros_domain)
     qos = Qos(Policy.Reliability.Reliable(max_blocking_time=100_000_000), Policy.History.KeepLast(10))
     reader = DataReader(dp, Topic(dp, dds_topic("/hsi_tf_wire_a"), DdsTransformStamped), qos=qos)
     writer = DataWriter(dp, Topic(dp, dds_topic("/hsi_tf_wire_b"), DdsTransformStamped), qos=qos)
@@ -269,11 +257,11 @@ def test_tf_wire_format_matches_ros_transform_stamped(ctx):
         node.destroy_node()
 
 
-def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recording):
+def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recording, ros_domain):
     rec, names = recording
     node = build_node(context=ctx, odom_source="tf")
     sensors = Sensors(ctx, rec, names)
-    sensors.tf = TfWriter(DOMAIN)
+    sensors.tf = TfWriter(ros_domain)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     ex.add_node(sensors.node)
@@ -302,11 +290,11 @@ def test_node_with_tf_odometry_builds_the_map_and_flags_missing_tf(ctx, recordin
         sensors.tf.close()
 
 
-def test_node_with_tf_in_the_wrong_parent_frame_stays_stale(ctx, recording):
+def test_node_with_tf_in_the_wrong_parent_frame_stays_stale(ctx, recording, ros_domain):
     rec, names = recording
     node = build_node(context=ctx, odom_source="tf")
     sensors = Sensors(ctx, rec[:8], names)
-    sensors.tf = TfWriter(DOMAIN)
+    sensors.tf = TfWriter(ros_domain)
     sensors.tf_parent = "map"
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
@@ -324,6 +312,6 @@ def test_node_with_tf_in_the_wrong_parent_frame_stays_stale(ctx, recording):
         sensors.tf.close()
     with pytest.raises(ValueError, match="odom_source"):
         build_node(context=ctx, odom_source="gps")
-    reader = TfReader(DOMAIN)  # nothing published: polling is empty, never blocks
+    reader = TfReader(ros_domain)  # nothing published: polling is empty, never blocks
     assert reader.poll() == []
     reader.close()

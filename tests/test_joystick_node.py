@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -19,16 +17,6 @@ from std_msgs.msg import String
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.nodes.joystick_node import build_node
 from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
-
-DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
-
-
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 class Operator:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -23,17 +21,7 @@ from hsi_robot_nodes.observation import make_layout
 from hsi_robot_nodes.paths import models_dir
 
 C = get_contract(23)
-# a ROS domain of its own for this module (the conftest gives each pytest process a base id)
-DOMAIN = 200 + (int(os.environ.get("ROS_DOMAIN_ID", "0")) + zlib.crc32(__name__.encode())) % 30
 HOLD = str(models_dir() / "hold_default_23dof.onnx")
-
-
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 class Robot:
