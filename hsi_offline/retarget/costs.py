@@ -21,21 +21,19 @@ def local_pose(robot_kp, human_kp, scales, edges, conf):
     return (w * (d_r - scales[:, None] * d_h)).reshape(-1)
 
 
-def rooted_chain(robot_kp, human_kp, scales, tree_edges, conf):
+def rooted_chain(robot_kp, human_kp, scales, tree_edges, paths, conf):
     """Keypoints relative to the pelvis vs the human skeleton rebuilt from the pelvis with scaled edges.
 
     The local term matches each edge on its own, so small per-edge errors add up along a limb (knee, ankle and
     toe drift several cm from where the scaled human puts them); this term (VideoMimic's end-effector idea,
     applied to every keypoint of the tree) ties the chain's accumulated position, which is also what the
-    quality report's keypoint error measures. tree_edges (14,2) parent-first, rooted at keypoint 0.
+    quality report's keypoint error measures. tree_edges (14,2) parent-first, rooted at keypoint 0; paths
+    (K,14) edge-on-path incidence (``skeleton.TREE_PATHS``): the chain sum is one small matrix product.
     Residual ((K-1)*3,).
     """
-    target = [robot_kp[0]] + [None] * (robot_kp.shape[0] - 1)
-    for e in range(tree_edges.shape[0]):
-        a, b = int(tree_edges[e, 0]), int(tree_edges[e, 1])
-        target[b] = target[a] + scales[e] * (human_kp[b] - human_kp[a])
-    target = jnp.stack(target[1:])
-    return (conf[1:, None] * (robot_kp[1:] - target)).reshape(-1)
+    d_h = human_kp[tree_edges[:, 1]] - human_kp[tree_edges[:, 0]]  # (14,3)
+    target = paths[1:] @ (scales[: tree_edges.shape[0], None] * d_h)  # (K-1,3) relative to the pelvis
+    return (conf[1:, None] * (robot_kp[1:] - robot_kp[0] - target)).reshape(-1)
 
 
 def direction(robot_kp, human_kp, edges, conf):

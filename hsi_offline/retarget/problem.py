@@ -53,6 +53,7 @@ from .skeleton import (
     SYMMETRIC_EDGES,
     TOE_KEYPOINTS,
     TREE_EDGES,
+    TREE_PATHS,
     K,
 )
 from .weights import WEIGHT_INDEX, RetargetWeights
@@ -249,6 +250,7 @@ def _problem_parts(dof: int):
         """Per-edge human->robot scales, shared by all frames."""
 
     edges = jnp.asarray(EDGE_INDEX)
+    tree_edges, tree_paths = jnp.asarray(TREE_EDGES), jnp.asarray(TREE_PATHS, dtype=jnp.float32)
     sym = jnp.asarray(SYMMETRIC_EDGES)
     xy_idx = jnp.asarray(WORLD_XY_KEYPOINTS)
     lower, upper = jnp.asarray(rr.lower), jnp.asarray(rr.upper)
@@ -285,7 +287,7 @@ def _problem_parts(dof: int):
         return jnp.concatenate(
             [
                 w[Wi["local"]] * costs.local_pose(kp, human_kp, s, edges, conf),
-                w[Wi["rooted"]] * costs.rooted_chain(kp, human_kp, s, TREE_EDGES, conf),
+                w[Wi["rooted"]] * costs.rooted_chain(kp, human_kp, s, tree_edges, tree_paths, conf),
                 w[Wi["direction"]] * costs.direction(kp, human_kp, edges, conf),
                 w[Wi["world_xy"]] * costs.world_xy(kp, human_kp, xy_idx, conf),
                 w[Wi["contact"]] * foot[:8],

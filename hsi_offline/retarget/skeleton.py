@@ -74,6 +74,18 @@ TREE_EDGES = EDGE_INDEX[:14]
 """The tree part of the edges (rooted at the pelvis, parent-first): the scaled human is built along these."""
 
 
+def _tree_paths() -> np.ndarray:
+    paths = np.zeros((len(KEYPOINTS), len(TREE_EDGES)))
+    for e, (a, b) in enumerate(TREE_EDGES):  # parent-first: a's path is complete when b is reached
+        paths[b] = paths[a]
+        paths[b, e] = 1.0
+    return paths
+
+
+TREE_PATHS = _tree_paths()
+"""(K, 14): 1 where tree edge e lies on the path from the pelvis to keypoint k (row 0, the pelvis, is 0)."""
+
+
 def _mirror(name: str) -> str:
     return name.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
 
