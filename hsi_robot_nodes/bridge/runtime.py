@@ -17,9 +17,8 @@ import numpy as np
 
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
 from hsi_robot_nodes.contract import MODE_MACHINE, MODE_PR, get_contract
-from hsi_robot_nodes.unitree import dds, sdk
+from hsi_robot_nodes.unitree import dds, sdk, wire
 from hsi_robot_nodes.unitree import remote as remote_codec
-from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
 
 
 class BridgeError(RuntimeError):
@@ -67,7 +66,8 @@ class UnitreeBridge:
         first = threading.Event()
         self._first = first
         # the handler runs on the reader's own thread with the newest sample (unitree/dds.py says why)
-        self._sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, name="bridge-lowstate")
+        self._sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, name="bridge-lowstate",
+                               raw=True)
         if not first.wait(self.cfg.wait_lowstate_s):
             self._sub.close()
             raise BridgeError(f"no LowState on rt/lowstate (domain {self.cfg.domain}, {self.cfg.interface}) "
@@ -79,7 +79,7 @@ class UnitreeBridge:
             raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
                               f"is configured for {self.cfg.dof} DoF: fix --dof")
         self._pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
-        self._msg = sdk.new_lowcmd()
+        self._payload = wire.LOWCMD.new_payload()
         self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
         self._thread.start()
         return self
@@ -92,26 +92,33 @@ class UnitreeBridge:
             self._sub.close()
 
     # ---- inputs ---------------------------------------------------------------------------------------
-    def _on_lowstate(self, msg) -> None:
+    def _on_lowstate(self, data: bytes) -> None:
         t = time.monotonic()
-        if lowstate_crc(msg) != msg.crc:
+        W = wire.LOWSTATE
+        try:
+            p = W.payload(data)
+        except ValueError:
             self.bad_lowstate_crc += 1
             return
-        self._mode_machine = int(msg.mode_machine)
+        if W.crc(p) != int(W.get(p, "crc")):
+            self.bad_lowstate_crc += 1
+            return
+        self._mode_machine = int(W.get(p, "mode_machine"))
         if not self.contract.accepts_mode_machine(self._mode_machine):
             self._first.set()
             return
-        ms = msg.motor_state
         s = self._slots
-        q = np.array([ms[i].q for i in s])
-        dq = np.array([ms[i].dq for i in s])
-        temp = np.array([max(ms[i].temperature) for i in s], dtype=np.float64)
-        low = LowStateView(q, dq, np.array(msg.imu_state.quaternion, dtype=np.float64),
-                           np.array(msg.imu_state.gyroscope, dtype=np.float64), temp, self._mode_machine, t)
-        low.tau_est = np.array([ms[i].tau_est for i in s])  # type: ignore[attr-defined]
-        low.acc = np.array(msg.imu_state.accelerometer, dtype=np.float64)  # type: ignore[attr-defined]
+
+        def get(path: str) -> np.ndarray:
+            return W.get(p, path).astype(np.float64)
+
+        low = LowStateView(get("motor_state.q")[s], get("motor_state.dq")[s], get("imu_state.quaternion"),
+                           get("imu_state.gyroscope"), get("motor_state.temperature")[s].max(axis=1),
+                           self._mode_machine, t)
+        low.tau_est = get("motor_state.tau_est")[s]  # type: ignore[attr-defined]
+        low.acc = get("imu_state.accelerometer")  # type: ignore[attr-defined]
         try:
-            remote = remote_codec.decode(msg.wireless_remote)
+            remote = remote_codec.decode(W.get(p, "wireless_remote").tobytes())
         except ValueError:
             remote = remote_codec.RemoteState()
         with self._lock:
@@ -165,15 +172,12 @@ class UnitreeBridge:
             self.on_state_change(self.safety.state.value, self.safety.reason)
         if cmd is None:
             return
-        m = self._msg
-        m.mode_pr = MODE_PR
-        m.mode_machine = self._mode_machine or 0
-        for i, mc in enumerate(m.motor_cmd):
-            mc.mode = int(cmd.mode[i])
-            mc.q, mc.dq, mc.tau = float(cmd.q[i]), float(cmd.dq[i]), float(cmd.tau[i])
-            mc.kp, mc.kd = float(cmd.kp[i]), float(cmd.kd[i])
-        m.crc = lowcmd_crc(m)
-        self._pub.write(m)
+        W, p = wire.LOWCMD, self._payload
+        W.set(p, "mode_pr", MODE_PR)
+        W.set(p, "mode_machine", self._mode_machine or 0)
+        for name in ("mode", "q", "dq", "tau", "kp", "kd"):
+            W.set(p, f"motor_cmd.{name}", getattr(cmd, name))
+        self._pub.write_raw(W.seal(p))
         self.lowcmd_written += 1
 
     def _writer(self) -> None:

@@ -18,9 +18,8 @@ import numpy as np
 from hsi_robot_nodes.contract import MODE_PR
 from hsi_robot_nodes.sim.robot_sim import MotorCommand, SimRobot
 from hsi_robot_nodes.sim.scene import build_scene
-from hsi_robot_nodes.unitree import dds, sdk
+from hsi_robot_nodes.unitree import dds, sdk, wire
 from hsi_robot_nodes.unitree import remote as remote_codec
-from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
 
 
 @dataclass
@@ -88,7 +87,9 @@ class DdsSimulator:
         self._pending: MotorCommand | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._msg = sdk.new_lowstate()
+        self._payload = wire.LOWSTATE.new_payload()
+        self._driven_mode = np.zeros(wire.NUM_MOTOR_SLOTS, np.uint8)
+        self._driven_mode[self.robot.contract.motor_slots] = 1
         self.on_lowcmd_hook = None  # optional callable(monotonic_time) for latency measurement
         self.on_lowstate_hook = None
 
@@ -99,7 +100,7 @@ class DdsSimulator:
             raise sdk.DdsSetupError(f"something already publishes rt/lowstate on DDS domain {self.cfg.domain}"
                                     f" ({self.cfg.interface}): stop the other simulator or pick --domain")
         self._pub = dds.Writer(sdk.TOPIC_LOWSTATE, sdk.LowState_)
-        self._sub = dds.Reader(sdk.TOPIC_LOWCMD, sdk.LowCmd_, self._on_lowcmd, name="sim-lowcmd")
+        self._sub = dds.Reader(sdk.TOPIC_LOWCMD, sdk.LowCmd_, self._on_lowcmd, name="sim-lowcmd", raw=True)
         self._thread = threading.Thread(target=self._run, name="g1-sim", daemon=True)
         self._thread.start()
         return self
@@ -121,16 +122,24 @@ class DdsSimulator:
     def release_band(self) -> None:
         self.robot.band.enabled = False
 
-    def _on_lowcmd(self, msg) -> None:
+    def _on_lowcmd(self, data: bytes) -> None:
         t = time.monotonic()
         self.stats.lowcmd_received += 1
-        if lowcmd_crc(msg) != msg.crc:
+        W = wire.LOWCMD
+        try:
+            p = W.payload(data)
+        except ValueError:
             self.stats.lowcmd_bad_crc += 1
             return
-        cmd = MotorCommand(
-            np.array([m.mode for m in msg.motor_cmd], np.uint8), np.array([m.q for m in msg.motor_cmd]),
-            np.array([m.dq for m in msg.motor_cmd]), np.array([m.tau for m in msg.motor_cmd]),
-            np.array([m.kp for m in msg.motor_cmd]), np.array([m.kd for m in msg.motor_cmd]))
+        if W.crc(p) != int(W.get(p, "crc")):
+            self.stats.lowcmd_bad_crc += 1
+            return
+
+        def get(name: str) -> np.ndarray:
+            return W.get(p, f"motor_cmd.{name}").astype(np.float64)
+
+        cmd = MotorCommand(W.get(p, "motor_cmd.mode").copy(), get("q"), get("dq"), get("tau"), get("kp"),
+                           get("kd"))
         finite = np.isfinite(np.stack([cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd]))
         if not finite.all():  # a motor driver would reject a non-finite setpoint; we drop the message
             self.stats.lowcmd_rejected += 1
@@ -141,27 +150,27 @@ class DdsSimulator:
             self.on_lowcmd_hook(t)
 
     # ---- physics thread -----------------------------------------------------------------------------
-    def _fill_lowstate(self):
+    def _fill_lowstate(self) -> tuple[bytes, int]:
+        """The current state as a sealed LowState sample, and its tick."""
         st = self.robot.state()
-        m = self._msg
-        m.mode_pr = MODE_PR
-        m.mode_machine = self.robot.mode_machine
-        m.tick = int(st.tick * self.robot.dt * 1000) & 0xFFFFFFFF
-        imu = m.imu_state
-        imu.quaternion = st.quat_wxyz.astype(float).tolist()
-        imu.gyroscope = st.gyro.tolist()
-        imu.accelerometer = st.acc.tolist()
-        imu.rpy = st.rpy.tolist()
-        imu.temperature = 40
-        q, dq, ddq, tau = st.q.tolist(), st.dq.tolist(), st.ddq.tolist(), st.tau_est.tolist()
-        driven = set(self.robot.contract.motor_slots.tolist())
-        for i, ms in enumerate(m.motor_state):
-            ms.q, ms.dq, ms.ddq, ms.tau_est = q[i], dq[i], ddq[i], tau[i]
-            ms.mode = 1 if i in driven else 0
-            ms.temperature = [35, 35]
-        m.wireless_remote = self.remote.encoded()
-        m.crc = lowstate_crc(m)
-        return m
+        W, p = wire.LOWSTATE, self._payload
+        tick = int(st.tick * self.robot.dt * 1000) & 0xFFFFFFFF
+        W.set(p, "mode_pr", MODE_PR)
+        W.set(p, "mode_machine", self.robot.mode_machine)
+        W.set(p, "tick", tick)
+        W.set(p, "imu_state.quaternion", st.quat_wxyz)
+        W.set(p, "imu_state.gyroscope", st.gyro)
+        W.set(p, "imu_state.accelerometer", st.acc)
+        W.set(p, "imu_state.rpy", st.rpy)
+        W.set(p, "imu_state.temperature", 40)
+        W.set(p, "motor_state.q", st.q)
+        W.set(p, "motor_state.dq", st.dq)
+        W.set(p, "motor_state.ddq", st.ddq)
+        W.set(p, "motor_state.tau_est", st.tau_est)
+        W.set(p, "motor_state.mode", self._driven_mode)
+        W.set(p, "motor_state.temperature", 35)
+        W.set(p, "wireless_remote", self.remote.encoded())
+        return W.seal(p), tick
 
     def _run(self) -> None:
         dt = self.robot.dt
@@ -176,14 +185,14 @@ class DdsSimulator:
                     self._pending = None
             self.robot.step(substeps)
             self.stats.steps += substeps
-            msg = self._fill_lowstate()
+            data, tick = self._fill_lowstate()
             now = time.monotonic()
-            self._pub.write(msg)
+            self._pub.write_raw(data)
             self.stats.publish_times.append(now)
             if len(self.stats.publish_times) > 200_000:
                 del self.stats.publish_times[:100_000]
             if self.on_lowstate_hook is not None:
-                self.on_lowstate_hook(now, msg.tick)
+                self.on_lowstate_hook(now, tick)
             if period:
                 next_t += period
                 delay = next_t - time.monotonic()

@@ -13,6 +13,10 @@ Python binding about once in seven simulator test runs. Here nothing runs on DDS
 
 The message types, the wire format and the network configuration are the Unitree SDK's (the same IDL and
 interface selection), so the robot, the C++ SDK and the simulator all interoperate (tests/test_sim_dds.py).
+
+Raw mode (``Reader(..., raw=True)``, ``Writer.write_raw``) moves the serialized sample as bytes, through the
+binding's own ``ddspy_take``/``ddspy_write``, for the 500 Hz LowState/LowCmd path that ``unitree.wire``
+encodes with numpy; the IDL classes stay for everything else.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from cyclonedds.core import GuardCondition, InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds._clayer import ddspy_take, ddspy_write
+from cyclonedds.core import (
+    DDSException,
+    GuardCondition,
+    InstanceState,
+    ReadCondition,
+    SampleState,
+    ViewState,
+    WaitSet,
+)
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
@@ -93,6 +106,14 @@ class Writer:
             raise RuntimeError(f"writer on {self.topic} is closed")
         self._writer.write(msg)
 
+    def write_raw(self, data: bytes) -> None:
+        """Send an already serialized sample (XCDR1 with its header, length a multiple of 4)."""
+        if self._writer is None:
+            raise RuntimeError(f"writer on {self.topic} is closed")
+        ret = ddspy_write(self._writer._ref, data)
+        if ret < 0:
+            raise DDSException(ret, f"writing a raw sample on {self.topic}")
+
     def close(self) -> None:
         self._writer = None  # the only reference: cyclonedds deletes the entity now
 
@@ -102,13 +123,15 @@ class Reader:
 
     The handler gets the newest valid sample of each wake-up (older ones still queued are dropped: a
     controller wants the latest state, like the SDK's queue of length 1); it runs on the reader's thread, so
-    it must be quick and must not block. Without a handler, call :meth:`take_latest`.
+    it must be quick and must not block. Without a handler, call :meth:`take_latest`. With ``raw`` the
+    sample is its serialized bytes (``unitree.wire`` decodes them).
     """
 
     def __init__(self, topic: str, msg_type: Any, handler: Callable[[Any], None] | None = None,
-                 name: str | None = None):
+                 name: str | None = None, raw: bool = False):
         self.topic = topic
         self._handler = handler
+        self._raw = raw
         self._reader = DataReader(_participant, _topic(topic, msg_type))
         self._data = ReadCondition(self._reader, SampleState.Any | ViewState.Any | InstanceState.Any)
         self._wake = GuardCondition(_participant)
@@ -124,6 +147,14 @@ class Reader:
         _open_readers.add(self)
 
     def _newest(self) -> Any | None:
+        if self._raw:
+            ret = ddspy_take(self._reader._ref, 64)
+            if isinstance(ret, int):
+                raise DDSException(ret, f"taking from {self.topic}")
+            for data, info in reversed(ret):
+                if info.valid_data:
+                    return data
+            return None
         samples = self._reader.take(N=64)
         for s in reversed(samples):
             if not isinstance(s, InvalidSample):
