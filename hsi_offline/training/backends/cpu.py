@@ -114,8 +114,9 @@ class CpuBackend:
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Place worlds at (qpos, qvel), zero their controls and recompute everything derived."""
         d = self._scratch_data(0, 0)
-        for k, i in enumerate(np.asarray(env_ids)):
-            i = int(i)
+        ids = [int(i) for i in np.asarray(env_ids)]
+        geoms, owners = [], []
+        for k, i in enumerate(ids):
             m = self.models[i]
             mujoco.mj_resetData(m, d)
             d.qpos[:] = qpos[k]
@@ -124,7 +125,11 @@ class CpuBackend:
             mujoco.mj_getState(m, d, self.state[i], STATE_SPEC)
             self.qpos[i], self.qvel[i], self.xpos[i], self.xquat[i] = d.qpos, d.qvel, d.xpos, d.xquat
             g = d.contact.geom
-            self._contact_flags([g] if len(g) else [], [i] if len(g) else [], i, i + 1)
+            if len(g):
+                geoms.append(g.copy())
+                owners.append(i)
+        self.contact_flags[ids] = 0
+        self._contact_flags(geoms, owners)
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:
         """Push worlds; the observation of this step keeps the velocity the physics reached, the push acts
@@ -145,16 +150,17 @@ class CpuBackend:
     def body_quat(self) -> np.ndarray:
         return self.xquat[:, self.ix.bodies]
 
-    def _contact_flags(self, geoms: list[np.ndarray], owners: list[int], a: int, b: int) -> None:
-        """Worlds a..b-1: OR of the body flags of their contacts (``geoms[k]``: world ``owners[k]``'s contact
-        geom pairs), in one vectorised pass."""
-        self.contact_flags[a:b] = 0
-        if geoms:
-            counts = np.fromiter((len(g) for g in geoms), np.int64, len(geoms))
-            flags = self.ix.body_flags[self.ix.geom_body[np.concatenate(geoms)]]
-            per_contact = flags[:, 0] | flags[:, 1]
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            self.contact_flags[owners] = np.bitwise_or.reduceat(per_contact, starts)
+    def _contact_flags(self, geoms: list[np.ndarray], owners: list[int]) -> None:
+        """Set the flags of worlds ``owners`` to the OR of the body flags of their contacts (``geoms[k]``:
+        world ``owners[k]``'s contact geom pairs) in one vectorised pass; the caller zeroes worlds without
+        contacts."""
+        if not geoms:
+            return
+        counts = np.array([len(g) for g in geoms])
+        flags = self.ix.body_flags[self.ix.geom_body[np.concatenate(geoms)]]
+        per_contact = flags[:, 0] | flags[:, 1]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.contact_flags[owners] = np.bitwise_or.reduceat(per_contact, starts)
 
     # -- stepping -----------------------------------------------------------------------------------------
     def _scratch_data(self, chunk: int, j: int) -> mujoco.MjData:
@@ -190,6 +196,8 @@ class CpuBackend:
         rec = self.recorder
         ones = np.ones((self.block, self.dof), np.uint8)
         zeros = np.zeros((self.block, self.dof))
+        geoms: list[np.ndarray] = []  # contacts of the whole chunk, flagged in one pass at the end
+        owners: list[int] = []
         for blk in self._chunk_blocks(c):
             s, e = blk.start, blk.stop
             n = e - s
@@ -208,12 +216,10 @@ class CpuBackend:
                     cp(ctrl, row)
                     step(m, d)
             self.last_torque[s:e] = tau
-            geoms: list[np.ndarray] = []
-            owners: list[int] = []
             for i, (m, d, _, _, st) in enumerate(blk.worlds, s):
                 g = d.contact.geom  # found at the start of the last step, as mj_step leaves them
                 if len(g):
-                    geoms.append(g)
+                    geoms.append(g.copy())  # the scratch data takes the next block's worlds
                     owners.append(i)
                 get_state(m, d, st, spec)
                 kinematics(m, d)  # body poses of the state just reached
@@ -221,7 +227,9 @@ class CpuBackend:
             cat(blk.qvel_src, out=blk.qvel_dst)
             cat(blk.xpos_src, out=blk.xpos_dst)
             cat(blk.xquat_src, out=blk.xquat_dst)
-            self._contact_flags(geoms, owners, s, e)
+        a, b = self.chunks[c]
+        self.contact_flags[a:b] = 0
+        self._contact_flags(geoms, owners)
 
     def step(self, target: torch.Tensor, prev_target: torch.Tensor, kp: torch.Tensor, kd: torch.Tensor,
              delay: torch.Tensor) -> None:
