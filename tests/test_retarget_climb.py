@@ -14,7 +14,7 @@ from hsi_offline.retarget.baseline_mink import mink_retarget
 from hsi_offline.retarget.human import resample_human
 from hsi_offline.retarget.inputs import detect_format, open_input
 from hsi_offline.retarget.mesh_terrain import read_obj, terrain_from_meshes
-from hsi_offline.retarget.mocap_climb import MOCAP_53, busiest_window, load_mocap_climb
+from hsi_offline.retarget.mocap_climb import MOCAP_53, ROBOT_SCALE, busiest_window, load_mocap_climb
 from hsi_offline.retarget.pipeline import retarget_clip
 from hsi_offline.retarget.quality import evaluate, soles
 
@@ -135,3 +135,16 @@ def test_retarget_climb_onto_the_boxes():
     assert contact_gap(clip) < 0.01 and contact_gap(clip) < 0.5 * contact_gap(base)
     assert rep.skating_cm_per_contact_frame < ref.skating_cm_per_contact_frame
     assert rep.keypoint_error_cm < ref.keypoint_error_cm + 0.3
+
+
+def test_scaled_scene_scales_person_and_boxes_together():
+    folder = CLIMB / "mocap_climb_seq_1"
+    real = load_mocap_climb(folder)
+    small = load_mocap_climb(folder, scale=ROBOT_SCALE)
+    np.testing.assert_allclose(small.keypoints, real.keypoints * ROBOT_SCALE, atol=1e-9)
+    assert abs(small.terrain.heights.max() - 0.95 * ROBOT_SCALE) < 1e-6
+    feet = small.keypoints[:, [3, 7], :2]  # the feet stand on the same (scaled) box tops
+    diff = small.terrain.height_at(feet) - real.terrain.height_at(feet / ROBOT_SCALE) * ROBOT_SCALE
+    assert np.mean(np.abs(diff) < 0.01) > 0.99  # (the rest: feet right on a box edge, 2 cm grid)
+    with pytest.raises(ValueError, match="scale"):
+        load_mocap_climb(folder, scale=0.0)
