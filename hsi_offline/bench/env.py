@@ -124,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.synthetic import sway_clip
 
     if args.backend == "warp":
-        from hsi_offline.training.backends.warp import require_gpu
+        from hsi_offline.training.backends.warp import require_warp
 
-        require_gpu()
+        require_warp("cuda:0")
     if args.steps < 1 or args.repeats < 1:
         raise SystemExit("--steps and --repeats must be >= 1")
     threads = args.threads or os.cpu_count() or 1
