@@ -116,3 +116,32 @@ def test_long_clips_are_solved_in_overlapping_windows():
     assert report.joint_limit_violations == 0 and report.keypoint_error_cm < 5.0
     with pytest.raises(ValueError, match="overlap"):
         retarget(human, cfg=SolverConfig(window=10, overlap=10))
+
+
+def test_seam_prior_and_switch():
+    """A later window is held to the previous solution over the overlap (weight 1 -> 0) and the clip switches
+    to it where the two agree best inside the overlap's middle half."""
+    from hsi_offline.retarget.problem import _seam_prior, _switch_into
+    from hsi_robot_nodes.contract import NOMINAL_ROOT_HEIGHT, get_contract
+
+    T, o = 24, 16
+    root = np.tile([0.0, 0.0, NOMINAL_ROOT_HEIGHT], (T, 1))
+    quat = np.tile([1.0, 0, 0, 0], (T, 1))
+    q = np.tile(get_contract(23).default_q, (T, 1))
+    prior_q, pel, w = _seam_prior(root, quat, q, o, 23)
+    assert w[0] > 0.99 and w[o - 1] < 0.01 and np.all(np.diff(w[:o]) < 0) and np.all(w[o:] == 0)
+    np.testing.assert_allclose(prior_q, q)
+    np.testing.assert_allclose(pel[:o, 2], pel[0, 2])
+    np.testing.assert_allclose(pel[o:], 0)
+    # the new window differs from the old one by 5 cm of root height except at local frame 9
+    new_root = root + [0, 0, 0.05]
+    new_root[9] = root[9]
+    out_root, out_quat, out_q = root.copy(), quat.copy(), q.copy()
+    k = _switch_into(out_root, out_quat, out_q, 0, o, new_root, quat, q, 23)
+    assert k == 9
+    np.testing.assert_allclose(out_root[:9], root[:9])
+    np.testing.assert_allclose(out_root[9:], new_root[9:])
+    new_root[3] = root[3]  # agreement outside the middle half [4, 12) is not taken
+    new_root[9] += 0.05
+    out_root = root.copy()
+    assert 4 <= _switch_into(out_root, out_quat, out_q, 0, o, new_root, quat, q, 23) < 12

@@ -273,7 +273,23 @@ def _problem_parts(dof: int):
         """(P,3) world points and their (P,3,6+dof) Jacobian w.r.t. (root tangent, joints)."""
         return point_jacobians(rr, world_link_poses(rr, root, q), root, point_link, jnp.asarray(point_local))
 
-    def residual_from_points(points, q, s, human_kp, conf, contact, clearance, hf_h, hf_o, hf_r, nominal, w):
+    def residual_from_points(
+        points,
+        q,
+        s,
+        human_kp,
+        conf,
+        contact,
+        clearance,
+        hf_h,
+        hf_o,
+        hf_r,
+        nominal,
+        prior_q,
+        prior_pel,
+        prior_w,
+        w,
+    ):
         """The weighted residual of one frame from its world points (frame_points), joints and scales."""
         kp = points[:n_kp]
         soles = points[n_kp : n_kp + 8].reshape(2, 4, 3)
@@ -299,6 +315,7 @@ def _problem_parts(dof: int):
                 ),
                 w[Wi["limits"]] * costs.joint_limits(q, lower, upper),
                 w[Wi["scale_reg"]] * costs.scale_regularisation(s, nominal, sym) / 30.0,
+                w[Wi["seam"]] * prior_w * jnp.concatenate([q - prior_q, kp[0] - prior_pel]),
             ]
         )
 
@@ -380,7 +397,11 @@ def window_problem(
     init_quat: np.ndarray,
     init_q: np.ndarray,
     clearance: np.ndarray,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> WindowProblem:
+    """``init_*``, ``prior`` are the window's own frames; ``clearance`` is clip-long. ``prior`` = (joints
+    (n,dof), pelvis keypoint (n,3), weight (n,)) the frames are held to: the previous window's solution over
+    the overlap, weight 0 elsewhere (and everywhere when None)."""
     n = len(idx)
     n_pad = int(np.ceil(n / PAD) * PAD)
     pad = np.concatenate([np.arange(n), np.full(n_pad - n, n - 1)])  # repeat the last frame
@@ -398,6 +419,11 @@ def window_problem(
         f32(hf_o),
         jnp.full((n_pad,), hf_r, jnp.float32),
         f32(nominal)[None].repeat(n_pad, 0),
+        *(
+            (f32(prior[0][pad]), f32(prior[1][pad]), f32(prior[2][pad]))
+            if prior is not None
+            else (f32(init_q[pad]), jnp.zeros((n_pad, 3), jnp.float32), jnp.zeros((n_pad,), jnp.float32))
+        ),
     )
     return WindowProblem(
         n,
@@ -491,14 +517,28 @@ def _solve_window(
     init_quat: np.ndarray,
     init_q: np.ndarray,
     clearance: np.ndarray,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     if cfg.solver not in SOLVERS:
         raise ValueError(f"unknown solver '{cfg.solver}': choose one of {', '.join(SOLVERS)}")
-    wp = window_problem(human, idx, nominal, scales0, weights, init_root, init_quat, init_q, clearance)
+    wp = window_problem(human, idx, nominal, scales0, weights, init_root, init_quat, init_q, clearance, prior)
     roots7, q, scales, info = SOLVERS[cfg.solver](wp, cfg)
     roots7 = np.asarray(roots7, dtype=np.float64)[: wp.n]
     q = np.asarray(q, dtype=np.float64)[: wp.n]
     return roots7[:, 4:], roots7[:, :4], q, np.asarray(scales, dtype=np.float64), info
+
+
+def _seam_prior(root, quat, q, overlap: int, dof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a later window's first ``overlap`` frames are held to: the previous window's joints and pelvis
+    keypoint there, with a weight fading from 1 to 0 across the overlap (smoothstep), 0 after it. Without
+    it, a contact foot in the overlap is free to settle a few cm from where the previous window put it."""
+    o = min(overlap, len(q))
+    u = (np.arange(o) + 0.5) / o
+    w = np.zeros(len(q))
+    w[:o] = 1.0 - u * u * (3 - 2 * u)
+    pel = np.zeros((len(q), 3))
+    pel[:o] = robot_keypoints_np(dof, root[:o], quat[:o], q[:o])[:, 0]
+    return q.copy(), pel, w
 
 
 def _switch_into(out_root, out_quat, out_q, start: int, overlap: int, r, qt, q, dof: int) -> int:
@@ -558,8 +598,19 @@ def retarget(
     while True:
         stop = min(T, start + cfg.window)
         idx = np.arange(start, stop)
+        prior = _seam_prior(out_root[idx], out_quat[idx], out_q[idx], cfg.overlap, cfg.dof) if start else None
         r, qt, q, scales, info = _solve_window(
-            human, idx, nominal, scales, weights, cfg, out_root[idx], out_quat[idx], out_q[idx], clearance
+            human,
+            idx,
+            nominal,
+            scales,
+            weights,
+            cfg,
+            out_root[idx],
+            out_quat[idx],
+            out_q[idx],
+            clearance,
+            prior,
         )
         iters += int(info["it"])
         windows.append(info)

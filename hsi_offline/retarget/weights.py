@@ -29,6 +29,7 @@ class RetargetWeights:
     joint_smooth: float = 0.6  # joint velocity per frame
     root_smooth: float = 1.5  # root twist per frame
     scale_reg: float = 1.0  # scales near nominal, symmetric, non-negative
+    seam: float = 40.0  # a later window's overlap frames held to the previous window's solution (fading)
     self_margin: float = 0.01  # m: wanted clearance between capsule pairs
 
     def as_array(self) -> np.ndarray:
