@@ -1,10 +1,11 @@
 """The CPU backend's batched stepping is exactly plain MuJoCo, and the env benchmark's bare replay is exactly
 the environment's physics.
 
-The backend keeps each world as a compact state and steps blocks of worlds on a few scratch ``MjData``; these
-tests pin that this changes nothing: a world stepped by the backend ends bit-equal to the same world stepped
-with ``mj_step`` in one uninterrupted ``MjData`` under the same PD law, and ``mujoco.rollout`` replaying the
-recorded states and torques (the benchmark's bare rate) lands on the states the environment reached.
+The backend keeps each world as a row of MuJoCo's integration state, steps the rows with ``mujoco.batch`` and
+runs each world's last physics step on a scratch ``MjData``; these tests pin that this changes nothing: a
+world stepped by the backend ends bit-equal to the same world stepped with ``mj_step`` in one uninterrupted
+``MjData`` under the same PD law, and ``mujoco.rollout`` replaying the recorded states and torques (the
+benchmark's bare rate) lands on the states the environment reached.
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.sim.robot_sim import MotorCommand, pd_torque
 
 
-def _env(n: int, threads: int = 1, block: int = 3, randomize: bool = True) -> TrackingEnv:
+def _env(n: int, threads: int = 1, randomize: bool = True) -> TrackingEnv:
     cfg = EnvConfig(num_envs=n, threads=threads, seed=11)
     cfg.randomization.enabled = randomize
-    env = TrackingEnv(cfg, MotionLibrary([sway_clip(seconds=4.0)]))
-    env.backend.block = block  # blocks that do not divide the world count: a short last block
-    return env
+    return TrackingEnv(cfg, MotionLibrary([sway_clip(seconds=4.0)]))
 
 
-def test_blocked_stepping_equals_uninterrupted_mj_step():
-    env = _env(7, threads=2)
+def test_batched_stepping_equals_uninterrupted_mj_step():
+    env = _env(7, threads=2)  # two chunks of unequal size for the last-step pass
     b, c = env.backend, get_contract(23)
     # twins: each world's own MjData at the backend's current state, stepped with plain mj_step
     twins = []

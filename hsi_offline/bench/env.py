@@ -42,8 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=50, help="environment steps per measurement")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="CPU worker threads (0 = all cores)")
-    p.add_argument("--block", type=int, default=None,
-                   help="CPU backend: worlds stepped together (default: the backend's DEFAULT_BLOCK)")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
 
 
@@ -138,8 +136,6 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for n in counts:
         env = TrackingEnv(EnvConfig(num_envs=n, threads=threads, backend=args.backend, device=device), lib)
-        if args.backend == "cpu" and args.block:
-            env.backend.block = args.block
         row = _cpu_row(env, n, args, threads) if args.backend == "cpu" else _warp_row(env, n, args)
         env.close()
         rows.append(row)
@@ -150,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
                      f"{row['after_physics_ms']:.2f} ms, bare {row['bare_ms']:.2f} ms)")
         print(f"{args.backend} envs {n:5d}  env {row['env_steps_per_s']:8.0f} steps/s{extra}", flush=True)
     result = {"backend": args.backend, "threads": threads, "decimation": 4,
-              "block": args.block if args.block else None,
               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
               "steps": args.steps, "repeats": args.repeats, "rows": rows}
     if args.json:
