@@ -110,3 +110,14 @@ def test_not_hdf5(tmp_path):
         import_videomimic_h5(tmp_path / "x.h5")
     with pytest.raises(MotionClipError, match="does not exist"):
         import_videomimic_h5(tmp_path / "none.h5")
+
+
+def test_cli_imports_h5(tmp_path, capsys):
+    from hsi_offline.cli import main as cli_main
+    from hsi_offline.motion.clip import load
+
+    clip = _clip(29)
+    export_videomimic_h5(clip, tmp_path / "retarget_poses_g1.h5")
+    assert cli_main(["retarget", str(tmp_path / "retarget_poses_g1.h5"), "--out", str(tmp_path / "g1")]) == 0
+    back = load(tmp_path / "g1" / "motion.npz")  # 29 -> 23 by name, FK re-derived, validated on load
+    assert back.dof == 23 and back.num_frames == 40 and "imported 40 frames" in capsys.readouterr().out

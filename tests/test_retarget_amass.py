@@ -86,3 +86,17 @@ def test_amass_needs_keys_and_model(tmp_path):
         open_input(tmp_path / "ok.npz")
     with pytest.raises(ValueError, match="does not exist"):
         load_amass(tmp_path / "ok.npz", tmp_path / "missing.pkl")
+
+
+def test_cli_retargets_amass_with_model(tmp_path):
+    from hsi_offline.cli import main as cli_main
+    from hsi_offline.motion.clip import load
+
+    write_fake_smpl_model(tmp_path / "SMPL_NEUTRAL.pkl")
+    _amass(tmp_path / "walk.npz", T=60, fps=60.0)
+    args = ["retarget", str(tmp_path / "walk.npz"), "--out", str(tmp_path / "g1"), "--no-picture"]
+    assert cli_main(args) == 2  # no model: one clear error, exit code 2
+    assert cli_main([*args, "--smpl-model", str(tmp_path / "SMPL_NEUTRAL.pkl")]) == 0
+    clip = load(tmp_path / "g1" / "motion.npz")
+    assert clip.fps == 30.0 and clip.num_frames == 30  # 60 fps input solved at the default 30 fps
+    assert (tmp_path / "g1" / "retarget_human.npz").is_file()
