@@ -31,8 +31,9 @@ def _env(n: int, threads: int = 1, randomize: bool = True) -> TrackingEnv:
 
 
 def test_batched_stepping_equals_uninterrupted_mj_step():
-    env = _env(7, threads=2)  # two chunks of unequal size for the last-step pass
+    env = _env(7, threads=2)
     b, c = env.backend, get_contract(23)
+    b.block = 4  # blocks of 4 and 3 worlds, each split over both threads for the last physics step
     # twins: each world's own MjData at the backend's current state, stepped with plain mj_step
     twins = []
     for i in range(7):

@@ -4,8 +4,9 @@ What is compared (CPU backend), for each environment count N:
 
 - **one env-step** = ``TrackingEnv.step``: ``decimation`` (4) physics steps per world with the motor PD
   every physics step, then observations (shared builders, heightmap, privileged critic state), rewards,
-  terminations and the resets they trigger. Zero actions on a swaying reference clip, randomisation on (the
-  training default), so episodes end and reset during the measurement as they do in training.
+  terminations and the resets they trigger, called under ``torch.inference_mode()`` as rsl-rl's runners
+  call it. Zero actions on a swaying reference clip, randomisation on (the training default), so episodes
+  end and reset during the measurement as they do in training.
 - **bare rate** = the SAME physics steps without the environment: while the environment runs, a recorder
   keeps each world's full physics state and solver warm start at the start of every env-step and the torques
   of every physics step; ``mujoco.rollout`` then replays them (open loop, the same per-world models, the
@@ -68,8 +69,9 @@ def _cpu_row(env, n: int, args: argparse.Namespace, threads: int) -> dict:
 
     b = env.backend
     actions = torch.zeros(n, env.num_actions)
-    for _ in range(3):  # warm-up: first touches of every world's buffers
-        env.step(actions)
+    with torch.inference_mode():
+        for _ in range(3):  # warm-up: first touches of every world's buffers
+            env.step(actions)
     inner = b.step
     phys: list[float] = []
 
@@ -85,9 +87,10 @@ def _cpu_row(env, n: int, args: argparse.Namespace, threads: int) -> dict:
         b.recorder = rec
         phys.clear()
         t = time.perf_counter()
-        for s in range(args.steps):
-            rec.t = s
-            env.step(actions)
+        with torch.inference_mode():  # as rsl-rl's runners step the environment
+            for s in range(args.steps):
+                rec.t = s
+                env.step(actions)
         wall = time.perf_counter() - t
         b.recorder = None
         env_rates.append(n * args.steps / wall)
@@ -108,8 +111,9 @@ def _warp_row(env, n: int, args: argparse.Namespace) -> dict:
     rates = []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        for _ in range(args.steps):
-            env.step(actions)
+        with torch.inference_mode():
+            for _ in range(args.steps):
+                env.step(actions)
         torch.cuda.synchronize()
         rates.append(n * args.steps / (time.perf_counter() - t))
     return {"envs": n, "env_steps_per_s": statistics.median(rates)}
