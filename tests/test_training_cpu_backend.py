@@ -76,8 +76,8 @@ def test_bench_replay_reaches_the_environments_states():
         rec.t = s
         env.step(actions)
     b.recorder = None
-    rate, final = replay_rate(b, rec, threads=1)
-    assert rate > 0
+    rate, final, cpu = replay_rate(b, rec, threads=1)
+    assert rate > 0 and cpu > 0
     full = mujoco.mjtState.mjSTATE_FULLPHYSICS
     d = mujoco.MjData(b.models[0])
     reached = np.zeros_like(final[-1])

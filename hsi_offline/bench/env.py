@@ -15,7 +15,9 @@ What is compared (CPU backend), for each environment count N:
   environment's worlds), so contacts and solver work are the same on both sides. The recorder's own cost
   (one ``mj_getState`` per world and env-step) is charged to the environment.
 - **overhead** = 1 - env_rate / bare_rate (target <= 25%), with env_rate = N * steps / wall time. Each
-  repeat times the environment and then its replay; the figures are medians over ``--repeats``.
+  repeat times the environment and then its replay; the figures are medians over ``--repeats``. The same
+  ratio in process CPU time is reported too (``overhead_cpu``): on a shared machine it is not inflated by
+  the time other jobs hold the cores, which wall time is.
 
 The per-phase split of an env-step (physics incl. PD and state copies / everything after it) is reported
 too, so that what remains of the overhead can be attributed.
@@ -46,9 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
 
 
-def replay_rate(backend, recorder, threads: int) -> tuple[float, np.ndarray]:
+def replay_rate(backend, recorder, threads: int) -> tuple[float, np.ndarray, float]:
     """Env-steps/s of ``mujoco.rollout`` replaying the recorded physics; also returns the final states
-    (``mjSTATE_FULLPHYSICS``, shape (steps, worlds, nstate))."""
+    (``mjSTATE_FULLPHYSICS``, shape (steps, worlds, nstate)) and the replay's process CPU seconds."""
     from mujoco import rollout
 
     steps, n = recorder.raw.shape[:2]
@@ -57,11 +59,11 @@ def replay_rate(backend, recorder, threads: int) -> tuple[float, np.ndarray]:
     nthread = threads if threads > 1 else 0
     datas = [mujoco.MjData(backend.models[0]) for _ in range(max(1, nthread))]
     with rollout.Rollout(nthread=nthread) as r:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         state, _ = r.rollout(models, datas, state0, ctrl, control_spec=mujoco.mjtState.mjSTATE_CTRL,
                              initial_warmstart=warm)
-        dt = time.perf_counter() - t
-    return steps * n / dt, state[:, -1].reshape(steps, n, -1)
+        dt, cpu = time.perf_counter() - t, time.process_time() - c
+    return steps * n / dt, state[:, -1].reshape(steps, n, -1), cpu
 
 
 def _cpu_row(env, n: int, args: argparse.Namespace, threads: int) -> dict:
@@ -81,28 +83,33 @@ def _cpu_row(env, n: int, args: argparse.Namespace, threads: int) -> dict:
         phys.append(time.perf_counter() - t)
 
     b.step = timed_step
-    env_rates, bare_rates, phys_ms, rest_ms = [], [], [], []
+    env_rates, bare_rates, phys_ms, rest_ms, env_cpu, bare_cpu = [], [], [], [], [], []
     for _ in range(args.repeats):
         rec = StepRecorder(b, args.steps)
         b.recorder = rec
         phys.clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with torch.inference_mode():  # as rsl-rl's runners step the environment
             for s in range(args.steps):
                 rec.t = s
                 env.step(actions)
         wall = time.perf_counter() - t
+        env_cpu.append(1e3 * (time.process_time() - c) / args.steps)
         b.recorder = None
         env_rates.append(n * args.steps / wall)
         phys_ms.append(1e3 * sum(phys) / args.steps)
         rest_ms.append(1e3 * (wall - sum(phys)) / args.steps)
-        bare_rates.append(replay_rate(b, rec, threads)[0])
+        rate, _, cpu = replay_rate(b, rec, threads)
+        bare_rates.append(rate)
+        bare_cpu.append(1e3 * cpu / args.steps)
     b.step = inner
     env_rate, bare_rate = statistics.median(env_rates), statistics.median(bare_rates)
     return {"envs": n, "env_steps_per_s": env_rate, "bare_env_steps_per_s": bare_rate,
             "overhead": 1.0 - env_rate / bare_rate,
             "env_step_ms": 1e3 * n / env_rate, "bare_ms": 1e3 * n / bare_rate,
             "physics_ms": statistics.median(phys_ms), "after_physics_ms": statistics.median(rest_ms),
+            "env_cpu_ms": statistics.median(env_cpu), "bare_cpu_ms": statistics.median(bare_cpu),
+            "overhead_cpu": 1.0 - statistics.median(bare_cpu) / statistics.median(env_cpu),
             "overheads": [1.0 - e / r for e, r in zip(env_rates, bare_rates)]}
 
 
@@ -146,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
         extra = ""
         if "overhead" in row:
             extra = (f"  bare {row['bare_env_steps_per_s']:8.0f}/s  overhead {100 * row['overhead']:5.1f}%"
-                     f"  (per env-step: physics {row['physics_ms']:.2f} ms, after it "
-                     f"{row['after_physics_ms']:.2f} ms, bare {row['bare_ms']:.2f} ms)")
+                     f" (CPU time {100 * row['overhead_cpu']:5.1f}%)  per env-step: physics "
+                     f"{row['physics_ms']:.2f} ms, after it {row['after_physics_ms']:.2f} ms, bare "
+                     f"{row['bare_ms']:.2f} ms")
         print(f"{args.backend} envs {n:5d}  env {row['env_steps_per_s']:8.0f} steps/s{extra}", flush=True)
     result = {"backend": args.backend, "threads": threads, "decimation": 4,
               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
