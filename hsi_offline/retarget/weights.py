@@ -17,7 +17,7 @@ import numpy as np
 @dataclass(frozen=True)
 class RetargetWeights:
     local: float = 8.0  # kinematic-tree edge vectors vs scaled human edges
-    rooted: float = 10.0  # keypoints rel. to the pelvis vs the scaled human chain (what kp error measures)
+    rooted: float = 14.0  # keypoints rel. to the pelvis vs the scaled human chain (what kp error measures)
     direction: float = 2.0  # edge direction agreement (scale free)
     world_xy: float = 3.0  # pelvis and feet horizontal positions follow the human
     contact: float = 30.0  # sole on the terrain while the foot is in contact
