@@ -98,6 +98,8 @@ def _like(values: np.ndarray, ref: Any) -> Any:
         import torch
 
         dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
+        if not values.flags.writeable:  # a read-only view (e.g. of a terrain grid): torch wants its own copy
+            values = values.copy()
         return torch.as_tensor(values, dtype=dtype, device=ref.device)
     return values
 
