@@ -10,14 +10,15 @@ Why the loop is shaped the way it is (``hsi-offline bench env`` measures it agai
 - **A world is a row of MuJoCo's integration state** (``mjSTATE_INTEGRATION``: positions, velocities, warm
   start, controls, ...), not a persistent 50 kB ``MjData``: ``mujoco.batch.Batch`` loads each row into one hot
   ``MjData`` per thread, steps it in C and saves it back, bit-identical to stepping one ``MjData`` per world.
-  Rows are plain arrays, so the PD law reads q, dq and writes the torques of ALL worlds in one vectorised
-  call per physics step, and no Python runs per world for the first ``decimation - 1`` physics steps.
+  Rows are plain arrays, so the PD law reads q, dq and writes the torques of a whole block of worlds in one
+  vectorised call per physics step (blocks: ``BLOCK_PER_THREAD``), and no Python runs per world for the first
+  ``decimation - 1`` physics steps.
 - **The last physics step runs per world on a scratch ``MjData``** (set state, ``mj_step``, read its contacts,
   save state, ``mj_kinematics``): Batch exposes no contact list, and the environment needs the contacts MuJoCo
   found in that step (as after a plain ``mj_step``: those of the last step's start state) and the body poses
-  of the state reached. That costs a few microseconds of Python per world and env-step instead of per
-  physics step.
-- Contact flags are one vectorised pass over the chunk's contact pairs.
+  of the state reached. That costs a few microseconds of Python per world and env-step, not per physics
+  step.
+- Contact flags are one vectorised pass over all worlds' contact pairs.
 
 The previous designs are in the git history with their measurements (docs/training.md): one persistent
 ``MjData`` per world stepped all worlds once per physics step (cache-unfriendly, ~8 ms above the bare
