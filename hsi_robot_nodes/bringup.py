@@ -53,8 +53,6 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
                    help="also run the nodes marked `process: own` in config/nodes.yaml in this process")
     p.add_argument("--executor-threads", type=int, default=1,
                    help="1: one SingleThreadedExecutor for all nodes; more: a MultiThreadedExecutor")
-    p.add_argument("--executor-per-node", action="store_true",
-                   help="each in-process node on a SingleThreadedExecutor (and thread) of its own")
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
 
 
@@ -118,9 +116,8 @@ class Bringup:
         self.nodes: list = []
         self.children: list[NodeProcess] = []  # nodes of config/nodes.yaml marked `process: own`
         self.context = None
-        self.executor = None  # spins the nodes (all of them, or none with --executor-per-node) and extras
-        self.node_executors: dict[str, object] = {}  # --executor-per-node: node name -> its executor
-        self._threads: list[threading.Thread] = []
+        self.executor = None
+        self._thread: threading.Thread | None = None
 
     def start(self, script: str = "") -> Bringup:
         import rclpy
@@ -159,23 +156,11 @@ class Bringup:
         self.executor = (SingleThreadedExecutor(context=self.context) if threads <= 1
                          else MultiThreadedExecutor(num_threads=threads, context=self.context))
         for n in self.nodes:
-            if getattr(a, "executor_per_node", False):
-                # a node's wait set holds only its own entities: each wake-up costs less Python, and the
-                # policy's cycle never queues behind another node's timers
-                ex = self.node_executors[n.get_name()] = SingleThreadedExecutor(context=self.context)
-                ex.add_node(n)
-            else:
-                self.executor.add_node(n)
+            self.executor.add_node(n)
         freeze_heap()  # before the loop starts: no full collection pauses it later
-        for name, ex in [("executor", self.executor), *self.node_executors.items()]:
-            t = threading.Thread(target=ex.spin, name=f"spin:{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
         return self
-
-    def executor_of(self, name: str):
-        """The executor that spins the in-process node ``name``."""
-        return self.node_executors.get(name, self.executor)
 
     def node(self, name: str):
         """An in-process node by name (nodes in processes of their own are in ``children``)."""
@@ -185,12 +170,11 @@ class Bringup:
         """Stop the nodes, then the simulator; returns the simulator's ground-truth trace (``--sim``)."""
         import rclpy
 
-        for ex in [self.executor, *self.node_executors.values()]:
-            if ex is not None:
-                ex.shutdown(timeout_sec=2)
-        for t in self._threads:
-            t.join(timeout=2)  # no callback may still run when the nodes are destroyed
-        self._threads, self.executor, self.node_executors = [], None, {}
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=2)
+            if self._thread is not None:
+                self._thread.join(timeout=2)  # no callback may still run when the nodes are destroyed
+            self.executor = None
         for n in reversed(self.nodes):
             n.destroy_node()
         self.nodes = []

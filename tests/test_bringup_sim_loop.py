@@ -69,8 +69,7 @@ def test_stalled_policy_node_trips_damping_within_three_cycles(dds_domain):
     try:
         bridge = _stand_and_run(b)
         time.sleep(1.0)
-        # the policy node stops answering (stalled / killed)
-        b.executor_of("policy_node").remove_node(b.node("policy_node"))
+        b.executor.remove_node(b.node("policy_node"))  # the policy node stops answering (stalled / killed)
         assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
         t_damp = bridge.safety.transitions[-1][0]
         gap = t_damp - bridge.safety.targets_t

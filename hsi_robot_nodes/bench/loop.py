@@ -32,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None, help="ONNX policy (default: the shipped one)")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--executor-threads", type=int, default=1)
-    p.add_argument("--executor-per-node", action="store_true", help="see hsi-robot bringup --help")
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -93,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--policy", args.policy]
     if not args.heightmap:
         argv.append("--no-heightmap")
-    if args.executor_per_node:
-        argv.append("--executor-per-node")
     b = bringup.Bringup(p.parse_args(argv)).start()
     bridge = b.node("unitree_bridge").bridge
     timing: list[list[float]] = []
@@ -139,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
     tm = np.array(timing) if timing else np.zeros((0, 4))
     result = {
         "bench": "loop", "minutes": args.minutes, "scene": args.scene, "heightmap": args.heightmap,
-        "executor": "per-node" if args.executor_per_node else f"shared x{args.executor_threads}",
         "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
         "trip_reason": reason if final_state != "run" else "", **figures,
         "bridge_self_stalls_over_10ms": self_stalls,
