@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from hsi_robot_nodes.paths import config_dir, freeze_heap, models_dir, realtime_interpreter
+from hsi_robot_nodes.paths import (
+    config_dir,
+    freeze_heap,
+    models_dir,
+    realtime_interpreter,
+    realtime_priority,
+)
 
 
 def load_node_list(path: Path | None = None) -> list[dict]:
@@ -124,7 +130,7 @@ class Bringup:
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         a = self.args
-        self.scheduling = realtime_interpreter()
+        realtime_interpreter(priority=False)  # real-time priority once started (realtime_priority: why)
         if a.sim:
             from hsi_robot_nodes.sim.process import SimProcess
 
@@ -160,6 +166,7 @@ class Bringup:
         freeze_heap()  # before the loop starts: no full collection pauses it later
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
+        self.scheduling = realtime_priority()  # every thread of this process, now that start-up is over
         return self
 
     def node(self, name: str):

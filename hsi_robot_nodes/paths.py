@@ -31,42 +31,69 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 DEFAULT_RT_PRIORITY = 0
 
 
-def realtime_interpreter() -> str:
+def realtime_interpreter(priority: bool = True) -> str:
     """Make this process fit for a 2 ms control loop; returns a one-line description of what was set.
 
     1. Hand the interpreter lock between threads every 0.5 ms instead of Python's default 5 ms: the onboard
        processes run a DDS reader (500 Hz LowState), a 2 ms LowCmd writer and the rclpy executor as threads of
        one interpreter, and with the default a thread woken by a LowState can wait 5 ms for the lock.
-    2. Optional real-time round-robin scheduling (``SCHED_RR`` at priority ``$HSI_RT_PRIORITY``; default 0 =
-       off), as deploy stacks run their control threads. Measured on the 2-core workstation: it keeps the
-       loop alive under a load of 3 from other jobs, but any CPU-bound thread at that priority (start-up
-       imports, a ray cast) then holds a core for whole 100 ms round-robin slices and delayed LowState by
-       100 ms on an otherwise quiet machine, so it is off unless asked for. Threads and child processes
-       started afterwards inherit it; a process started with 0 drops an inherited one. Without the privilege
-       (not root / no CAP_SYS_NICE) it carries on at normal priority.
+    2. With ``priority``: :func:`realtime_priority` (off unless ``$HSI_RT_PRIORITY`` > 0). Without: only drop
+       real-time scheduling inherited from a parent (a process that should not have it, e.g. a node started
+       by a real-time bringup), so that it can be raised later, after start-up (``Bringup.start``).
     """
     import os
     import sys
 
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    if priority and rt_priority() > 0:
+        return realtime_priority()
+    if os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO):  # inherited: give it back
+        try:
+            _set_all_threads(os.SCHED_OTHER, 0)
+        except OSError as e:
+            return f"inherited real-time scheduling kept ({e.strerror})"
+    return "normal scheduling (HSI_RT_PRIORITY=0)"
+
+
+def rt_priority() -> int:
+    """``$HSI_RT_PRIORITY`` (0 = off, the default), capped at 49 (below the kernel's own threads)."""
+    import os
+
     try:
-        prio = int(os.environ.get("HSI_RT_PRIORITY", DEFAULT_RT_PRIORITY))
+        return min(int(os.environ.get("HSI_RT_PRIORITY", DEFAULT_RT_PRIORITY)), 49)
     except ValueError:
-        prio = DEFAULT_RT_PRIORITY
+        return DEFAULT_RT_PRIORITY
+
+
+def _set_all_threads(policy: int, prio: int) -> None:
+    """Apply a scheduling policy to every thread of this process (Linux applies it per thread)."""
+    import os
+
+    for tid in os.listdir("/proc/self/task"):
+        os.sched_setscheduler(int(tid), policy, os.sched_param(prio))
+
+
+def realtime_priority() -> str:
+    """Real-time round-robin scheduling (``SCHED_RR`` at ``$HSI_RT_PRIORITY``) for every thread of this
+    process and the threads it starts later, as deploy stacks run their control threads.
+
+    Call it AFTER start-up: measured on the 2-core workstation, a process that imports, loads ONNX sessions
+    and builds nodes at real-time priority holds a core for whole 100 ms round-robin slices and starved the
+    simulator's LowState (110 ms stale at stand-up). Raised once the nodes run, the control process (~45 % of
+    a core) preempts the simulator and the heightmap process instead of being descheduled for 30-60 ms when
+    their LiDAR bursts coincide (seen on the default scheduler). Without the privilege (not root / no
+    CAP_SYS_NICE) it carries on at normal priority.
+    """
+    import os
+
+    prio = rt_priority()
     if prio <= 0:
-        if os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO):  # inherited: give it back
-            try:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-            except OSError as e:
-                return f"inherited real-time scheduling kept ({e.strerror})"
         return "normal scheduling (HSI_RT_PRIORITY=0)"
-    if os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO):
-        return "real-time scheduling inherited"
     try:
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(min(prio, 49)))
+        _set_all_threads(os.SCHED_RR, prio)
     except (PermissionError, OSError) as e:
         return f"normal scheduling (SCHED_RR {prio} not permitted: {e.strerror})"
-    return f"real-time scheduling SCHED_RR {prio} (HSI_RT_PRIORITY=0 disables)"
+    return f"real-time scheduling SCHED_RR {prio} after start-up (HSI_RT_PRIORITY=0 disables)"
 
 
 def freeze_heap() -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from hsi_robot_nodes.paths import rt_priority
 from hsi_robot_nodes.sim.runner import READY
 
 try:
@@ -65,7 +66,10 @@ class SimProcess:
     def start(self, timeout_s: float = 60.0) -> SimProcess:
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=_die_with_parent)
+                                     # the robot's stand-in runs just below the control process's priority
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1",
+                                              HSI_RT_PRIORITY=str(max(rt_priority() - 1, 0))),
+                                     preexec_fn=_die_with_parent)
         ready = threading.Event()
 
         def pump() -> None:

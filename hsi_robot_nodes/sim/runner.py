@@ -128,10 +128,12 @@ def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_robot_nodes.paths import realtime_interpreter
+    from hsi_robot_nodes.paths import realtime_interpreter, realtime_priority
     from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
 
-    realtime_interpreter()  # the 500 Hz physics thread must not wait 5 ms behind the LiDAR or the DDS reader
+    # the 500 Hz physics thread must not wait 5 ms behind the LiDAR or the DDS reader; real-time priority
+    # (if asked for) only once started, as in bringup
+    realtime_interpreter(priority=False)
     script = parse_remote_script(args.remote_script)
     if args.trace_hz <= 0:
         raise ValueError("--trace-hz must be positive")
@@ -169,9 +171,10 @@ def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.paths import freeze_heap
 
     freeze_heap()  # no full garbage collection pauses the 500 Hz physics later
+    scheduling = realtime_priority()
     t0 = time.monotonic()
     print(f"{READY}: G1 {args.dof}-DoF on '{sim.robot.scene.name}', DDS domain {args.domain} on "
-          f"{args.interface}{', lidar' if lidar else ''}; Ctrl-C to stop", flush=True)
+          f"{args.interface}{', lidar' if lidar else ''}; {scheduling}; Ctrl-C to stop", flush=True)
     trace: list[list[float]] = []
     events: list[tuple[float, str]] = []
     next_sample = t0

@@ -1,0 +1,49 @@
+"""Real-time scheduling of the onboard processes: raised for every thread after start-up, dropped when
+inherited by a process that should not have it (each case in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import os, threading, time
+    from hsi_robot_nodes.paths import realtime_interpreter, realtime_priority
+    stop = threading.Event()
+    early = threading.Thread(target=stop.wait, daemon=True)
+    early.start()  # a thread started before the priority is raised (like the bridge's reader)
+    print(realtime_interpreter(priority=False))
+    print(realtime_priority())
+    late = threading.Thread(target=stop.wait, daemon=True)
+    late.start()
+    time.sleep(0.05)
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    print(sorted({os.sched_getscheduler(t) for t in tids}), os.SCHED_RR)
+    print(realtime_interpreter(priority=False))
+    print(sorted({os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}), os.SCHED_OTHER)
+""")
+
+
+def _run(prio: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=dict(os.environ, HSI_RT_PRIORITY=prio),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_priority_reaches_every_thread_and_can_be_dropped():
+    lines = _run("5")
+    if "not permitted" in lines[1]:  # no CAP_SYS_NICE: it must say so and carry on at normal priority
+        assert lines[2].startswith(f"[{os.SCHED_OTHER}]")
+        return
+    assert lines[1].startswith("real-time scheduling SCHED_RR 5")
+    assert lines[2] == f"[{os.SCHED_RR}] {os.SCHED_RR}", "every thread, earlier and later ones, is SCHED_RR"
+    assert lines[4] == f"[{os.SCHED_OTHER}] {os.SCHED_OTHER}", "an inherited priority is given back"
+
+
+def test_priority_is_off_by_default():
+    lines = _run("0")
+    assert lines[1] == "normal scheduling (HSI_RT_PRIORITY=0)"
+    assert lines[2] == f"[{os.SCHED_OTHER}] {os.SCHED_RR}"
