@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_offline.npz import read_npz
 from hsi_offline.reconstruct.skeleton import SMPL_24
 
 from .human import HumanMotion, estimate_contacts, to_keypoints
@@ -24,13 +25,7 @@ POSE_WIDTHS = {72: "SMPL", 156: "SMPL+H", 165: "SMPL-X"}
 def load_amass_params(path: str | Path) -> dict[str, np.ndarray]:
     """Read and check an AMASS npz: poses, trans, betas and the frame rate (one clear error otherwise)."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"AMASS file '{path}' does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: np.asarray(f[k]) for k in f.files}
-    except Exception as e:
-        raise ValueError(f"'{path}' is not a readable AMASS npz ({type(e).__name__}: {e})") from None
+    d = read_npz(path, "AMASS")
     missing = [k for k in ("poses", "trans", "betas") if k not in d]
     rate = next((k for k in ("mocap_framerate", "mocap_frame_rate", "fps") if k in d), None)
     if missing or rate is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_offline.npz import read_npz
 from hsi_offline.reconstruct.fit import CameraPoses
 from hsi_offline.reconstruct.observations import Observations
 
@@ -28,20 +29,8 @@ def load_depth_cameras(
     path: str | Path, obs: Observations, stride: int = 4, edge_rel: float = 0.05, every: int = 2
 ) -> DepthCameras:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"depth/camera file '{path}' does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = {"depths", "cam_c2w", "intrinsic"} - set(f.files)
-            if missing:
-                raise ValueError(f"'{path}' lacks {sorted(missing)} (expected depths, cam_c2w, intrinsic)")
-            D = np.asarray(f["depths"], dtype=np.float64)
-            P = np.asarray(f["cam_c2w"], dtype=np.float64)
-            Kd = np.asarray(f["intrinsic"], dtype=np.float64)
-    except ValueError:
-        raise
-    except Exception as e:
-        raise ValueError(f"'{path}' is not a readable depth/camera .npz ({e})") from None
+    f = read_npz(path, "depth/camera", ("depths", "cam_c2w", "intrinsic"))
+    D, P, Kd = (f[k].astype(np.float64) for k in ("depths", "cam_c2w", "intrinsic"))
     T = obs.num_frames
     if D.ndim != 3 or P.shape != (D.shape[0], 4, 4) or Kd.shape != (3, 3):
         raise ValueError(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_offline.npz import read_npz
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.perception import PerceptionConfig, check_tracking
 from hsi_offline.reconstruct.skeleton import SMPL
@@ -21,16 +22,7 @@ REQUIRED = ("global_orient", "body_pose", "betas", "transl", "K", "width", "heig
 
 def load_smpl_params(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SMPL parameter file '{path}' does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: np.asarray(f[k]) for k in f.files}
-    except Exception as e:
-        raise ValueError(f"'{path}' is not a readable .npz of SMPL parameters ({e})") from None
-    missing = [k for k in REQUIRED if k not in d]
-    if missing:
-        raise ValueError(f"'{path}' lacks {missing} (expected {', '.join(REQUIRED)})")
+    d = read_npz(path, "SMPL parameter", REQUIRED)
     T = d["global_orient"].shape[0]
     for k, w in (("global_orient", 3), ("transl", 3)):
         if d[k].shape != (T, w):
