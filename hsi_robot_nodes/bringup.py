@@ -6,9 +6,9 @@ launch starts them; ``--single-process`` puts them all in this process.
 
 ``--sim`` also starts the simulated G1 (DDS domain 1 on lo, simulated MID-360 + odometry) as a child process,
 the way the robot is a machine of its own: its 500 Hz physics never competes with the nodes for one Python
-interpreter lock. The nodes share one rclpy executor (``--executor-threads``). ``hsi-robot demo`` (what
-``make demo`` runs) is bringup --sim with a scripted operator on the virtual remote: start (stand up),
-release the gantry, A (run the policy), select (damping), and prints what it measured.
+interpreter lock. The nodes share one rclpy executor (``--executor``, default rclpy's C++ EventsExecutor).
+``hsi-robot demo`` (what ``make demo`` runs) is bringup --sim with a scripted operator on the virtual remote:
+start (stand up), release the gantry, A (run the policy), select (damping), and prints what it measured.
 """
 
 from __future__ import annotations
@@ -44,6 +44,43 @@ def load_node_list(path: Path | None = None) -> list[dict]:
     return nodes
 
 
+EXECUTORS = ("events", "single", "multi")
+
+
+def make_executor(kind: str, context):
+    """The executor the in-process nodes share. 'events' (default) is rclpy's C++ EventsExecutor: it
+    dispatches each ready entity from C++ instead of rebuilding a wait set in Python every spin, which is
+    most of the cost of a hop between two nodes here (see docs/policy.md for the measured A/B)."""
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor(context=context)
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    if kind == "single":
+        return SingleThreadedExecutor(context=context)
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=2, context=context)
+    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not '{kind}'")
+
+
+SPIN_POLL_S = 0.05
+"""How often the executor thread looks at its stop flag when nothing is ready."""
+
+
+def spin_while(executor, running: threading.Event) -> None:
+    """Run callbacks until ``running`` is cleared. spin_once in a loop, not ``spin()``: the EventsExecutor's
+    ``spin()`` run on a thread other than the main one never dispatched a callback here (rclpy 9.1.2), and a
+    stop flag lets ``Bringup.stop`` end the thread before the nodes are destroyed."""
+    while running.is_set() and executor.context.ok():
+        try:
+            executor.spin_once(timeout_sec=SPIN_POLL_S)
+        except Exception:  # the context was shut down under us (Ctrl-C): nothing left to run
+            if running.is_set() and executor.context.ok():
+                raise
+            return
+
+
 def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--sim", action="store_true", default=demo, help="also start the simulated G1")
     p.add_argument("--scene", default="flat")
@@ -57,8 +94,9 @@ def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--duration", type=float, default=18.0 if demo else 0.0, help="seconds (0 = until Ctrl-C)")
     p.add_argument("--single-process", action="store_true",
                    help="also run the nodes marked `process: own` in config/nodes.yaml in this process")
-    p.add_argument("--executor-threads", type=int, default=1,
-                   help="1: one SingleThreadedExecutor for all nodes; more: a MultiThreadedExecutor")
+    p.add_argument("--executor", choices=EXECUTORS, default="events",
+                   help="rclpy executor shared by the in-process nodes: events (rclpy's C++ EventsExecutor), "
+                        "single (SingleThreadedExecutor) or multi (MultiThreadedExecutor)")
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
 
 
@@ -124,10 +162,10 @@ class Bringup:
         self.context = None
         self.executor = None
         self._thread: threading.Thread | None = None
+        self._spinning = threading.Event()
 
     def start(self, script: str = "") -> Bringup:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         a = self.args
         realtime_interpreter(priority=False)  # real-time priority once started (realtime_priority: why)
@@ -158,13 +196,13 @@ class Bringup:
         except BaseException:
             self.stop()
             raise
-        threads = int(getattr(a, "executor_threads", 1))
-        self.executor = (SingleThreadedExecutor(context=self.context) if threads <= 1
-                         else MultiThreadedExecutor(num_threads=threads, context=self.context))
+        self.executor = make_executor(getattr(a, "executor", "events"), self.context)
         for n in self.nodes:
             self.executor.add_node(n)
         freeze_heap()  # before the loop starts: no full collection pauses it later
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinning.set()
+        self._thread = threading.Thread(target=spin_while, args=(self.executor, self._spinning), daemon=True,
+                                        name="executor")
         self._thread.start()
         self.scheduling = realtime_priority()  # every thread of this process, now that start-up is over
         return self
@@ -178,9 +216,10 @@ class Bringup:
         import rclpy
 
         if self.executor is not None:
-            self.executor.shutdown(timeout_sec=2)
+            self._spinning.clear()
             if self._thread is not None:
                 self._thread.join(timeout=2)  # no callback may still run when the nodes are destroyed
+            self.executor.shutdown()
             self.executor = None
         for n in reversed(self.nodes):
             n.destroy_node()

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domain", type=int, default=1)
     p.add_argument("--policy", default=None, help="ONNX policy (default: the shipped one)")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
-    p.add_argument("--executor-threads", type=int, default=1)
+    p.add_argument("--executor", choices=("events", "single", "multi"), default="events")
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     p = argparse.ArgumentParser()
     bringup.add_arguments(p)
     argv = ["--sim", "--scene", args.scene, "--dof", str(args.dof), "--domain", str(args.domain),
-            "--executor-threads", str(args.executor_threads)]
+            "--executor", args.executor]
     if args.policy:
         argv += ["--policy", args.policy]
     if not args.heightmap:
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         pids = {"nodes": os.getpid(), "simulator": b.sim.proc.pid}
         cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
         busy0, tot0 = _machine_busy()
+        stalls0 = bridge.safety.self_stalls
         t0 = time.monotonic()
         end = t0 + args.minutes * 60.0
         next_print = t0 + 10.0
@@ -128,17 +129,23 @@ def run(args: argparse.Namespace) -> int:
         cpu = {k: round(100.0 * (_cpu_seconds(v) - cpu0[k]) / wall, 1) for k, v in pids.items()}
         busy1, tot1 = _machine_busy()
         answers = list(bridge.answer_log)
+        gaps = [(round(a - t0, 2), round(g * 1e3, 1)) for a, g in bridge.lowstate_gaps if a >= t0]
         final_state, reason = bridge.state.value, bridge.safety.reason
-        self_stalls = bridge.safety.self_stalls
+        self_stalls = bridge.safety.self_stalls - stalls0
     finally:
         b.stop()
     figures = loop_figures(answers)
     tm = np.array(timing) if timing else np.zeros((0, 4))
     result = {
-        "bench": "loop", "minutes": args.minutes, "scene": args.scene, "heightmap": args.heightmap,
+        "bench": "loop", "minutes": args.minutes, "executor": args.executor, "scene": args.scene,
+        "heightmap": args.heightmap,
         "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
         "trip_reason": reason if final_state != "run" else "", **figures,
         "bridge_self_stalls_over_10ms": self_stalls,
+        "late_answers_at_s": [round(t - t0, 2) for t, g in zip(
+            [a for a, _ in answers[1:]], np.diff([a for a, _ in answers])) if g > 1.5 * PERIOD_S][:50],
+        "lowstate_gaps_over_8ms": {"count": len(gaps), "worst_ms": max((g for _, g in gaps), default=0.0),
+                                   "at_s_ms": gaps[:50]},
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
         "machine_busy_percent": round(100.0 * (busy1 - busy0) / max(tot1 - tot0, 1.0), 1),

@@ -25,6 +25,10 @@ class BridgeError(RuntimeError):
     """The bridge refuses to start (one line, says what to do)."""
 
 
+LOWSTATE_GAP_LOG_S = 0.008
+"""LowState inter-arrival gaps above this (4 robot periods) are logged in ``UnitreeBridge.lowstate_gaps``."""
+
+
 @dataclass
 class BridgeConfig:
     dof: int = 23
@@ -56,6 +60,10 @@ class UnitreeBridge:
         # (monotonic time the LowCmd left, stamp_ns = bridge receive time of the LowState it answers): one
         # entry per policy answer, for the control-path latency benchmark; bounded to the last ~2 h at 50 Hz.
         self.answer_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=400_000)
+        # (arrival, gap) of each LowState more than LOWSTATE_GAP_LOG_S after the previous one: tells a late
+        # robot/simulator apart from a late bridge when a policy cycle is missed (bench loop reports it)
+        self.lowstate_gaps: collections.deque[tuple[float, float]] = collections.deque(maxlen=10_000)
+        self._last_arrival = 0.0
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> UnitreeBridge:
@@ -94,6 +102,9 @@ class UnitreeBridge:
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_lowstate(self, data: bytes) -> None:
         t = time.monotonic()
+        if self._last_arrival and t - self._last_arrival > LOWSTATE_GAP_LOG_S:
+            self.lowstate_gaps.append((t, t - self._last_arrival))
+        self._last_arrival = t
         W = wire.LOWSTATE
         try:
             p = W.payload(data)

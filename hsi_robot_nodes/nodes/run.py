@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 
 import rclpy
@@ -25,11 +26,18 @@ def run_node(name: str, build: Callable[[], object],
     from hsi_robot_nodes.paths import freeze_heap
 
     freeze_heap()
+    from hsi_robot_nodes.bringup import make_executor, spin_while
+
+    executor = make_executor("events", node.context)  # the executor bringup uses (make_executor says why)
+    executor.add_node(node)
+    running = threading.Event()
+    running.set()
     try:
-        rclpy.spin(node)
+        spin_while(executor, running)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
