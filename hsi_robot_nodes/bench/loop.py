@@ -41,11 +41,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
+def _machine_busy() -> tuple[float, float, float]:
+    """(busy, total, steal) jiffies of all CPUs from /proc/stat. Steal is time the hypervisor ran something
+    else while this VM's CPUs wanted to run: no scheduling priority inside the VM can win it back."""
     vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = vals[3] + vals[4]
-    return float(sum(vals) - idle), float(sum(vals))
+    return float(sum(vals) - idle), float(sum(vals)), float(vals[7] if len(vals) > 7 else 0)
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         timing.clear()
         pids = {"nodes": os.getpid(), "simulator": b.sim.proc.pid}
         cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
-        busy0, tot0 = _machine_busy()
+        busy0, tot0, steal0 = _machine_busy()
         stalls0 = bridge.safety.self_stalls
         t0 = time.monotonic()
         end = t0 + args.minutes * 60.0
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{len(bridge.answer_log)}", flush=True)
         wall = time.monotonic() - t0
         cpu = {k: round(100.0 * (_cpu_seconds(v) - cpu0[k]) / wall, 1) for k, v in pids.items()}
-        busy1, tot1 = _machine_busy()
+        busy1, tot1, steal1 = _machine_busy()
         answers = list(bridge.answer_log)
         gaps = [(round(a - t0, 2), round(g * 1e3, 1)) for a, g in bridge.lowstate_gaps if a >= t0]
         final_state, reason = bridge.state.value, bridge.safety.reason
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
         "machine_busy_percent": round(100.0 * (busy1 - busy0) / max(tot1 - tot0, 1.0), 1),
+        "hypervisor_steal_ms": round(1e3 * (steal1 - steal0) / os.sysconf("SC_CLK_TCK"), 1),
         "cores": os.cpu_count(), "targets": {"latency_p99_ms": 2.0, "missed_cycles": 0},
     }
     import json
