@@ -69,26 +69,38 @@ class Terrain:
         """
         ny, nx = self.shape
         if type(xy).__module__.startswith("torch"):
-            import torch
-
-            h = self._heights_like(xy)
-            # clamp the index, not the coordinate: float32 cannot represent nx - 1 - 1e-9
-            u = ((xy[..., 0] - self.origin[0]) / self.resolution).clamp(0.0, nx - 1)
-            v = ((xy[..., 1] - self.origin[1]) / self.resolution).clamp(0.0, ny - 1)
-            i, j = u.floor().long().clamp(max=nx - 2), v.floor().long().clamp(max=ny - 2)
-            where = torch.where
-        else:
-            xy = np.asarray(xy, dtype=np.float64)
-            u = np.clip((xy[..., 0] - self.origin[0]) / self.resolution, 0.0, nx - 1 - 1e-9)
-            v = np.clip((xy[..., 1] - self.origin[1]) / self.resolution, 0.0, ny - 1 - 1e-9)
-            i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-            h, where = self.heights, np.where
+            return self._height_at_torch(xy)
+        xy = np.asarray(xy, dtype=np.float64)
+        u = np.clip((xy[..., 0] - self.origin[0]) / self.resolution, 0.0, nx - 1 - 1e-9)
+        v = np.clip((xy[..., 1] - self.origin[1]) / self.resolution, 0.0, ny - 1 - 1e-9)
+        i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        h = self.heights
         fu, fv = u - i, v - j
         h00, h10, h01, h11 = h[j, i], h[j, i + 1], h[j + 1, i], h[j + 1, i + 1]
         lower = fu >= fv  # triangle (00, 10, 11)
         z_lower = h00 + fu * (h10 - h00) + fv * (h11 - h10)
         z_upper = h00 + fv * (h01 - h00) + fu * (h11 - h01)
-        return where(lower, z_lower, z_upper)
+        return np.where(lower, z_lower, z_upper)
+
+    def _height_at_torch(self, xy):  # torch is an optional import here, hence no annotations
+        """``height_at`` on a tensor: the same formula and operation order as the numpy branch (so the same
+        float rounding as before), with the four corner heights gathered from the flat grid by one linear
+        index (``torch.take``) instead of four two-index lookups, and in-place updates of temporaries."""
+        import torch
+
+        ny, nx = self.shape
+        h = self._heights_like(xy).view(-1)
+        # clamp the index, not the coordinate: float32 cannot represent nx - 1 - 1e-9
+        u = ((xy[..., 0] - self.origin[0]) / self.resolution).clamp_(0.0, nx - 1)
+        v = ((xy[..., 1] - self.origin[1]) / self.resolution).clamp_(0.0, ny - 1)
+        i, j = u.floor().long().clamp_(max=nx - 2), v.floor().long().clamp_(max=ny - 2)
+        fu, fv = u - i, v - j
+        k = j.mul_(nx).add_(i)  # flat index of corner (i, j)
+        h00, h10, h01, h11 = h.take(k), h.take(k + 1), h.take(k + nx), h.take(k + (nx + 1))
+        lower = fu >= fv  # triangle (00, 10, 11)
+        z_lower = h00 + fu * (h10 - h00) + fv * (h11 - h10)
+        z_upper = h00 + fv * (h01 - h00) + fu * (h11 - h01)
+        return torch.where(lower, z_lower, z_upper)
 
     def _heights_like(self, ref):  # torch is an optional import here, hence no annotations
         """``heights`` as a tensor on ``ref``'s device and float dtype, cached: training calls it often."""

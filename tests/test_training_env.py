@@ -3,6 +3,8 @@ randomisation ranges."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -227,3 +229,66 @@ def test_clip_mix_weights_and_failure_weighting(tmp_path):
     assert w[0] > 1 and w[1] == pytest.approx(1 / 3) and w[0] <= 3
     with pytest.raises(ValueError, match="one positive weight per clips entry"):
         MotionLibrary.from_paths([str(a)], path_weights=[0.5, 0.5])
+
+
+# -- a recorded trajectory: what the environment computes must not change when its code is made faster -----
+TRAJECTORY = Path(__file__).resolve().parent / "data" / "training_env_trajectory.npz"
+"""Recorded by ``python tests/test_training_env.py --write-trajectory``; rewrite it only when what the
+environment computes changes on purpose (and say so in the commit)."""
+
+
+def _run_trajectory(steps: int = 60, n: int = 13) -> dict[str, np.ndarray]:
+    """A fixed-seed run on two terrains (flat, rough) with randomisation on and random actions, so pushes,
+    terminations, time-outs and resets all happen: rewards, dones, time-outs, a projection of every
+    observation group at every step (one number per environment) and the last critic observation."""
+    torch.set_num_threads(1)
+    rough = make_scene_terrain("rough")
+    lib = MotionLibrary([sway_clip(seconds=2.0), standing_clip(seconds=1.5), sway_clip(seconds=3.0)],
+                        terrains=[None, rough, rough])
+    env = TrackingEnv(EnvConfig(num_envs=n, threads=1, seed=5), lib)
+    gen = torch.Generator().manual_seed(3)
+    groups = ("policy", "teacher", "student", "critic")
+    w = {g: np.random.default_rng(k).standard_normal(env.get_observations()[g].shape[1])
+         for k, g in enumerate(groups)}
+    rec: dict[str, list[np.ndarray]] = {k: [] for k in ("reward", "done", "time_out") + groups}
+    with torch.inference_mode():
+        for _ in range(steps):
+            obs, rew, done, extras = env.step(torch.randn(n, 23, generator=gen) * 0.6)
+            rec["reward"].append(rew.numpy().copy())
+            rec["done"].append(done.numpy().copy())
+            rec["time_out"].append(extras["time_outs"].numpy().copy())
+            for g in groups:
+                rec[g].append(obs[g].numpy().astype(np.float64) @ w[g])
+    out = {k: np.stack(v) for k, v in rec.items()}
+    out["last_critic"] = obs["critic"].numpy().copy()
+    env.close()
+    return out
+
+
+def test_environment_reproduces_the_recorded_trajectory():
+    import mujoco
+
+    want = np.load(TRAJECTORY)
+    versions = (mujoco.__version__, torch.__version__.split("+")[0])
+    if tuple(str(v) for v in want["versions"]) != versions:
+        pytest.skip(f"trajectory recorded with mujoco/torch {want['versions']}, running {versions}")
+    got = _run_trajectory()
+    assert want["done"].sum() >= 10 and want["time_out"].any()  # resets of both kinds are exercised
+    for k in ("done", "time_out"):
+        assert np.array_equal(got[k], want[k]), k
+    for k in ("reward", "policy", "teacher", "student", "critic", "last_critic"):
+        # recorded bit for bit; a tolerance only for other CPUs' vectorised math
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write-trajectory"]:
+        raise SystemExit("usage: python tests/test_training_env.py --write-trajectory")
+    import mujoco
+
+    TRAJECTORY.parent.mkdir(exist_ok=True)
+    np.savez_compressed(TRAJECTORY, versions=np.array([mujoco.__version__, torch.__version__.split("+")[0]]),
+                        **_run_trajectory())
+    print(f"wrote {TRAJECTORY}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -96,6 +97,7 @@ class TrackingEnv(VecEnv):
         self.hm_age = torch.zeros(N, dtype=torch.long, device=dev)
         max_delay = cfg.randomization.heightmap_delay_steps[1] if cfg.randomization.enabled else 0
         self.hm_hist = torch.full((max_delay + 1, N, self.hm_spec.num_cells), self.hm_spec.fill, **f32)
+        self.hm_head = 0  # the slot of hm_hist holding the newest map (a ring: slot head + d is d steps old)
         self.hm_offsets = torch.as_tensor(grid_offsets(self.hm_spec), **f32)
         self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
         self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation,
@@ -122,6 +124,7 @@ class TrackingEnv(VecEnv):
         self.scenes = [build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt) for t in terrains]
         G = len(self.scenes)
         self.group = torch.arange(self.num_envs, device=self.device) % G
+        self.group_rows = [(self.group == g).nonzero().flatten() for g in range(G)]
         clip_group = [keys.index(id(e.terrain) if e.terrain is not None else 0) for e in self.motion.entries]
         self.allowed = torch.tensor([[cg == g for cg in clip_group] for g in range(G)], device=self.device)
         self.height_fns = [terrain_height_fn(t) for t in terrains]
@@ -172,8 +175,9 @@ class TrackingEnv(VecEnv):
             dv = rnd.push_velocity(r, len(ids), self.gen, self.device)
             self.backend.add_root_velocity(ids.cpu().numpy(), dv.cpu().numpy())
 
-    def _state(self) -> dict[str, torch.Tensor]:
-        s = self.backend.read(self.device)
+    def _state(self, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every world's state, or only worlds ``ids``' (rows in the order of ``ids``)."""
+        s = self.backend.read(self.device, None if ids is None else ids.cpu().numpy())
         s["link_pos"] = s["body_pos"][:, :-1]
         s["torso_pos"] = s["body_pos"][:, -1]
         s["torso_quat"] = s["body_quat"][:, -1]
@@ -230,10 +234,12 @@ class TrackingEnv(VecEnv):
         qvel[:, ix.vadr] = ref["joint_vel"].cpu().numpy()
         return qpos, qvel, ref
 
-    def _set_reference_state(self, ids: torch.Tensor, frames: torch.Tensor) -> None:
-        qpos, qvel, _ = self._reference_qpos(frames)
+    def _set_reference_state(self, ids: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Place worlds ``ids`` on the reference at ``frames``; returns that reference."""
+        qpos, qvel, ref = self._reference_qpos(frames)
         self.backend.set_state(ids.cpu().numpy(), qpos, qvel)
         self.frame[ids] = frames
+        return ref
 
     def _reset_idx(self, ids: torch.Tensor) -> None:
         n = len(ids)
@@ -244,8 +250,7 @@ class TrackingEnv(VecEnv):
                 rnd.randomize_model(self.models[i], self.base_models[int(self.group[i])], r, self.rng,
                                     self.backend.ix.root_body)
         self.clip_id[ids] = clip_ids
-        self._set_reference_state(ids, frames)
-        ref = self.motion.get(frames)
+        ref = self._set_reference_state(ids, frames)
         self.episode_length_buf[ids] = 0
         self.last_action[ids] = 0.0
         self.prev_target[ids] = ref["joint_pos"]
@@ -258,12 +263,11 @@ class TrackingEnv(VecEnv):
                                       self.device)
         for name in vars(p):
             getattr(self.params, name)[ids] = getattr(p, name)
-        state = self._state()
-        if hasattr(self, "state"):
-            for k, v in state.items():
-                self.state[k][ids] = v[ids]
+        if hasattr(self, "state"):  # only the reset worlds are read back
+            for k, v in self._state(ids).items():
+                self.state[k][ids] = v
         else:
-            self.state = state
+            self.state = self._state()
         self.state["link_vel"] = self.link_vel
 
     def _sample_starts(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,23 +288,36 @@ class TrackingEnv(VecEnv):
         if r.enabled:
             yaw = yaw + rnd.uniform(-r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen,
                                     self.device)
-        values = torch.empty(self.num_envs, self.hm_spec.num_cells, device=self.device)
-        for g, fn in enumerate(self.height_fns):
-            sel = (self.group == g).nonzero().flatten()
-            values[sel] = sample_heightmap(fn, s["torso_pos"][sel], yaw[sel], self.hm_spec)[0].float()
+        spec, fns = self.hm_spec, self.height_fns
+        values = self._per_group(lambda g, pos, y: sample_heightmap(fns[g], pos, y, spec)[0].float(),
+                                 s["torso_pos"], yaw)
         if r.enabled:
             values = rnd.heightmap_tilt(values, self.params.hm_tilt, self.hm_offsets)
-        values = rnd.heightmap_noise(r, values + self.params.hm_offset, self.hm_spec.fill, self.gen)
+        values = rnd.heightmap_noise(r, values + self.params.hm_offset, spec.fill, self.gen)
         # latency: a ring of past maps; a freshly reset environment has no past, so it sees the current map
-        self.hm_hist = torch.cat([values[None], self.hm_hist[:-1]], dim=0)
+        slots = len(self.hm_hist)
+        self.hm_head = (self.hm_head - 1) % slots
+        self.hm_hist[self.hm_head] = values
         new = self.hm_age >= 10**6
         if new.any():
             self.hm_hist[:, new] = values[new]
-        values = self.hm_hist[self.params.hm_delay, torch.arange(self.num_envs, device=self.device)]
-        refresh = self.hm_age >= self.params.hm_refresh
-        self.hm = torch.where(refresh[:, None], values, self.hm)
-        self.hm_age = torch.where(refresh, torch.zeros_like(self.hm_age), self.hm_age + 1)
+        # environments due for a refresh take the map of hm_delay steps ago; the others keep theirs
+        due = (self.hm_age >= self.params.hm_refresh).nonzero().flatten()
+        self.hm[due] = self.hm_hist[(self.hm_head + self.params.hm_delay[due]) % slots, due]
+        self.hm_age += 1
+        self.hm_age[due] = 0
         return self.hm
+
+    def _per_group(self, fn: Callable[..., torch.Tensor], *per_env: torch.Tensor) -> torch.Tensor:
+        """``fn(g, *rows)`` on each terrain group g's rows of the ``per_env`` tensors, put back together in
+        environment order; one call on all environments when there is one terrain."""
+        if len(self.group_rows) == 1:
+            return fn(0, *per_env)
+        parts = [fn(g, *(t[rows] for t in per_env)) for g, rows in enumerate(self.group_rows)]
+        out = parts[0].new_empty((self.num_envs, *parts[0].shape[1:]))
+        for rows, part in zip(self.group_rows, parts):
+            out[rows] = part
+        return out
 
     def _observations(self, reset_ids: torch.Tensor) -> TensorDict:
         s, r, N = self.state, self.cfg.randomization, self.num_envs
@@ -327,7 +344,7 @@ class TrackingEnv(VecEnv):
         self.odom = torch.where(fresh[:, None], meas, self.odom)
         self.odom_age = torch.where(fresh, torch.zeros_like(self.odom_age), self.odom_age + 1)
         nxt = torch.minimum(self.frame + 1, self.motion.last_frame(self.clip_id))
-        tgt = self.motion.get(nxt)
+        tgt = self.motion.get(nxt, ("root_pos", "root_quat", "joint_pos", "link_pos", "contacts"))
         target_xy = rotate_yaw_inverse(self.odom[:, 2], tgt["root_pos"][:, :2] - self.odom[:, :2])
         target_yaw = wrap_angle(yaw_of(tgt["root_quat"]) - self.odom[:, 2])[:, None]
         extras = {"target_xy": target_xy, "target_yaw": target_yaw, "ref_joint_pos": tgt["joint_pos"],
@@ -348,11 +365,9 @@ class TrackingEnv(VecEnv):
         rel_h = torch.cat([rotate_yaw_inverse(heading, rel[..., :2]), rel[..., 2:]], dim=-1)
         err = tgt["link_pos"] - s["link_pos"]
         err_h = torch.cat([rotate_yaw_inverse(heading, err[..., :2]), err[..., 2:]], dim=-1)
-        ground = torch.empty(N, device=self.device)
-        for g, t in enumerate(self.terrains):
-            sel = (self.group == g).nonzero().flatten()
-            ground[sel] = torch.as_tensor(t.height_at(s["root_pos"][sel, :2]), dtype=torch.float32,
-                                          device=self.device)
+        terrains = self.terrains
+        ground = self._per_group(lambda g, xy: torch.as_tensor(terrains[g].height_at(xy), dtype=torch.float32,
+                                                               device=self.device), s["root_pos"][:, :2])
         return torch.cat([quat_rotate_inverse(s["root_quat"], s["root_lin_vel_w"]),
                           (s["root_pos"][:, 2] - ground)[:, None], roll_pitch_of(s["root_quat"]),
                           rel_h.flatten(1), err_h.flatten(1), 0.1 * self.link_vel.flatten(1),

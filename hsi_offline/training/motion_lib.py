@@ -11,6 +11,7 @@ Sampling (VideoMimic): a clip's weight follows its recent failure rate relative 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,9 +168,11 @@ class MotionLibrary:
     def last_frame(self, clip_ids: torch.Tensor) -> torch.Tensor:
         return self.clip_start[clip_ids] + self.clip_length[clip_ids] - 1
 
-    def get(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The reference state at global frame numbers (N,)."""
-        return {k: v[frames] for k, v in self.frames.items()}
+    def get(self, frames: torch.Tensor, keys: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """The reference state at global frame numbers (N,): every field, or only ``keys``."""
+        if keys is None:
+            return {k: v[frames] for k, v in self.frames.items()}
+        return {k: self.frames[k][frames] for k in keys}
 
     def success_rate(self) -> torch.Tensor:
         return 1.0 - self.failures / self.episodes.clamp(min=1e-6)

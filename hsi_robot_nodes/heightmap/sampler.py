@@ -136,7 +136,8 @@ def sample_points(torso_xy: Any, yaw: Any, spec: HeightmapSpec = DEFAULT_SPEC) -
     if torch_mode:
         import torch
 
-        return torch.stack([x, y], dim=-1)
+        # a (2, ..., n) block seen as (..., n, 2): each coordinate stays contiguous for the height source
+        return torch.stack([x, y]).movedim(0, -1)
     return np.stack([x, y], axis=-1)
 
 
@@ -162,8 +163,7 @@ def sample_heightmap(height_fn: HeightFn, torso_pos: Any, yaw: Any,
 
         valid = valid.to(torch.bool)
         diff = diff.to(torso_pos.dtype)
-        values = torch.where(valid, diff, torch.full_like(diff, spec.fill))
-        return values, valid
+        return torch.where(valid, diff, spec.fill), valid
     valid = np.asarray(valid, dtype=bool)
     return np.where(valid, diff, spec.fill), valid
 

@@ -206,19 +206,22 @@ class CpuBackend:
         self.contact_flags[:] = 0
         self._contact_flags(geoms, owners)
 
-    def read(self, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """Current state of every world as float32 tensors (bodies: tracked links then torso)."""
+    def read(self, device: str = "cpu", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """State of every world, or of worlds ``ids`` only (rows in that order), as float32 tensors (bodies:
+        tracked links then torso)."""
         def t(x: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(x, dtype=torch.float32, device=device)
 
-        qs, vs = self._q, self._v
-        flags = torch.as_tensor(self.contact_flags, device=device)
-        return {"root_pos": t(self.qpos[:, 0:3]), "root_quat": t(self.qpos[:, 3:7]),
-                "root_lin_vel_w": t(self.qvel[:, 0:3]), "root_ang_vel_b": t(self.qvel[:, 3:6]),
-                "joint_pos": t(self.qpos[:, qs]), "joint_vel": t(self.qvel[:, vs]),
-                "body_pos": t(self.body_pos), "body_quat": t(self.body_quat),
+        rows = slice(None) if ids is None else np.asarray(ids)
+        qpos, qvel, qs, vs = self.qpos[rows], self.qvel[rows], self._q, self._v
+        flags = torch.as_tensor(self.contact_flags[rows], device=device)
+        bodies = self.ix.bodies
+        return {"root_pos": t(qpos[:, 0:3]), "root_quat": t(qpos[:, 3:7]),
+                "root_lin_vel_w": t(qvel[:, 0:3]), "root_ang_vel_b": t(qvel[:, 3:6]),
+                "joint_pos": t(qpos[:, qs]), "joint_vel": t(qvel[:, vs]),
+                "body_pos": t(self.xpos[rows][:, bodies]), "body_quat": t(self.xquat[rows][:, bodies]),
                 "foot_contact": torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
-                "forbidden_contact": (flags & 4) > 0, "torque": t(self.last_torque)}
+                "forbidden_contact": (flags & 4) > 0, "torque": t(self.last_torque[rows])}
 
     def close(self) -> None:
         if self.pool is not None:

@@ -142,12 +142,14 @@ class WarpBackend:
         with self._scope():  # body poses of the state just reached, not the step's start
             self.mjw.kinematics(self.m, self.d)
 
-    def read(self, device: str = "cuda:0") -> dict[str, torch.Tensor]:
+    def read(self, device: str = "cuda:0", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """State of every world, or of worlds ``ids`` only (rows in that order)."""
         contact_flags = self._contact_flags()
         f = torch.float32
+        rows = None if ids is None else torch.as_tensor(np.asarray(ids), device=self.qpos.device)
 
         def out(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: v.to(device) for k, v in d.items()}
+            return {k: (v if rows is None else v[rows]).to(device) for k, v in d.items()}
 
         o = self.origins
         return out({"root_pos": (self.qpos[:, 0:3] - o).to(f), "root_quat": self.qpos[:, 3:7].to(f),
