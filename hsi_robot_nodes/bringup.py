@@ -29,8 +29,10 @@ import yaml
 
 from hsi_robot_nodes.paths import (
     config_dir,
+    control_cpus,
     freeze_heap,
     models_dir,
+    pin_control,
     realtime_interpreter,
     realtime_priority,
 )
@@ -169,6 +171,7 @@ class Bringup:
 
         a = self.args
         realtime_interpreter(priority=False)  # real-time priority once started (realtime_priority: why)
+        control_cpus()  # a malformed HSI_CONTROL_CPUS is refused before anything starts
         if a.sim:
             from hsi_robot_nodes.sim.process import SimProcess
 
@@ -205,6 +208,10 @@ class Bringup:
                                         name="executor")
         self._thread.start()
         self.scheduling = realtime_priority()  # every thread of this process, now that start-up is over
+        kids = [c.proc.pid for c in self.children if c.proc is not None]
+        if self.sim is not None and self.sim.proc is not None:
+            kids.append(self.sim.proc.pid)
+        self.scheduling += "; " + pin_control(kids)
         return self
 
     def node(self, name: str):

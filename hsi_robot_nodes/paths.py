@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -107,3 +108,51 @@ def freeze_heap() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+def control_cpus() -> set[int] | None:
+    """``$HSI_CONTROL_CPUS`` (e.g. ``1`` or ``2,3``): the cores reserved for the control process, or None
+    (unset/empty: no pinning, the default). One-line ValueError for a malformed or unavailable set."""
+    import os
+
+    text = os.environ.get("HSI_CONTROL_CPUS", "").strip()
+    if not text:
+        return None
+    try:
+        cpus = {int(c) for c in text.split(",") if c.strip()}
+    except ValueError:
+        raise ValueError(f"HSI_CONTROL_CPUS='{text}': expected core numbers like '1' or '2,3'") from None
+    allowed = os.sched_getaffinity(0)
+    if not cpus or not cpus <= allowed or cpus == allowed:
+        raise ValueError(f"HSI_CONTROL_CPUS='{text}': must be a non-empty proper subset of the cores this "
+                         f"process may use {sorted(allowed)}")
+    return cpus
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of process ``pid`` (Linux sets affinity per thread) to ``cpus``; threads it
+    starts later inherit it. A process that has gone away meanwhile is ignored."""
+    import os
+
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return
+    for tid in tids:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def pin_control(children: list[int]) -> str:
+    """With ``$HSI_CONTROL_CPUS``: this process on those cores, ``children`` (simulator, heightmap node) on
+    the others, so the 50 Hz loop never waits behind a LiDAR burst for a core. Returns a one-line summary."""
+    import os
+
+    cpus = control_cpus()
+    if cpus is None:
+        return "no core pinning (HSI_CONTROL_CPUS unset)"
+    rest = os.sched_getaffinity(0) - cpus
+    pin_process(os.getpid(), cpus)
+    for pid in children:
+        pin_process(pid, rest)
+    return f"control on cores {sorted(cpus)}, other processes on {sorted(rest)}"

@@ -47,3 +47,56 @@ def test_priority_is_off_by_default():
     lines = _run("0")
     assert lines[1] == "normal scheduling (HSI_RT_PRIORITY=0)"
     assert lines[2] == f"[{os.SCHED_OTHER}] {os.SCHED_RR}"
+
+
+PIN_SCRIPT = textwrap.dedent("""
+    import os, subprocess, sys, threading
+    from hsi_robot_nodes.paths import pin_control
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        print(pin_control([child.pid]))
+        late = threading.Thread(target=stop.wait, daemon=True)
+        late.start()
+        own = {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
+        kid = {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{child.pid}/task")}
+        print(sorted(map(sorted, own)), sorted(map(sorted, kid)))
+    finally:
+        child.kill()
+""")
+
+
+def _pin(value: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PIN_SCRIPT], env=dict(os.environ, HSI_CONTROL_CPUS=value),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_control_process_and_children_get_disjoint_cores():
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:  # one core: no proper subset exists, and it must say so in one line
+        out = _pin(str(cores[0]))
+        assert out.returncode != 0 and "proper subset" in out.stderr
+        return
+    mine, rest = cores[-1], cores[:-1]
+    out = _pin(str(mine))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"control on cores [{mine}], other processes on {rest}"
+    assert lines[1] == f"[[{mine}]] [{rest}]", "every thread here on the control core, the child's elsewhere"
+
+
+def test_bad_core_sets_are_refused_in_one_line():
+    from hsi_robot_nodes.paths import control_cpus
+
+    for bad, why in (("one", "expected core numbers"), ("999", "proper subset"),
+                     (",".join(map(str, sorted(os.sched_getaffinity(0)))), "proper subset")):
+        os.environ["HSI_CONTROL_CPUS"] = bad
+        try:
+            control_cpus()
+            raise AssertionError(f"HSI_CONTROL_CPUS={bad} accepted")
+        except ValueError as e:
+            assert why in str(e) and "\n" not in str(e)
+        finally:
+            del os.environ["HSI_CONTROL_CPUS"]
+    assert control_cpus() is None
