@@ -95,8 +95,9 @@ class Terrain:
         v = ((xy[..., 1] - self.origin[1]) / self.resolution).clamp_(0.0, ny - 1)
         i, j = u.floor().long().clamp_(max=nx - 2), v.floor().long().clamp_(max=ny - 2)
         fu, fv = u - i, v - j
-        k = j.mul_(nx).add_(i)  # flat index of corner (i, j)
-        h00, h10, h01, h11 = h.take(k), h.take(k + 1), h.take(k + nx), h.take(k + (nx + 1))
+        # flat index of corner (i, j); the other corners: the same index into the grid shifted by 1, nx, nx+1
+        k = j.mul_(nx).add_(i)
+        h00, h10, h01, h11 = h.take(k), h[1:].take(k), h[nx:].take(k), h[nx + 1:].take(k)
         lower = fu >= fv  # triangle (00, 10, 11)
         z_lower = h00 + fu * (h10 - h00) + fv * (h11 - h10)
         z_upper = h00 + fv * (h01 - h00) + fu * (h11 - h01)

@@ -189,13 +189,15 @@ class TrackingEnv(VecEnv):
         self.link_vel = (s["link_pos"] - prev_link) / self.dt
         s["link_vel"] = self.link_vel
         self.episode_length_buf += 1
-        self.frame = torch.minimum(self.frame + 1, self.motion.last_frame(self.clip_id))
+        last = self.motion.last_frame(self.clip_id)
+        self.frame = torch.minimum(self.frame + 1, last)
         ref = self.motion.get(self.frame)
         finite = torch.isfinite(s["root_pos"]).all(-1) & torch.isfinite(s["joint_vel"]).all(-1)
+        link_err = terminations.link_error(s["link_pos"], ref["link_pos"])
         term = terminations.terminated(s["link_pos"], ref["link_pos"], self.cfg.termination_distance,
-                                       s["forbidden_contact"], self.cfg.forbidden_contacts, finite)
+                                       s["forbidden_contact"], self.cfg.forbidden_contacts, finite, link_err)
         tout = terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame,
-                                      self.motion.last_frame(self.clip_id)) & ~term
+                                      last) & ~term
         reward, terms = compute_rewards(self.cfg.rewards, self.dt, s, ref, a, self.last_action, term,
                                         self.lower, self.upper, self.ankle_idx)
         reward = torch.nan_to_num(reward, nan=0.0, posinf=0.0, neginf=0.0)
@@ -208,7 +210,7 @@ class TrackingEnv(VecEnv):
         dones = term | tout
         done_ids = dones.nonzero().flatten()
         log = {f"Episode_Reward/{k}": v.mean() for k, v in terms.items()}
-        log["Metrics/link_error_max"] = terminations.link_error(s["link_pos"], ref["link_pos"]).mean()
+        log["Metrics/link_error_max"] = link_err.mean()
         if len(done_ids):
             self.motion.record(self.clip_id[done_ids], term[done_ids])
             log["Metrics/episode_tracking_reward"] = self.ep_tracking[done_ids].mean()
@@ -352,14 +354,15 @@ class TrackingEnv(VecEnv):
         hm = self._heightmap(s) if self.cfg.heightmap else None
         teacher = assemble(lay, self.history, extras, hm)
         student = assemble(self.student_layout, self.history, extras, hm)
-        critic = torch.cat([teacher, self._privileged(s, tgt)], dim=-1)
+        critic = torch.cat([teacher, self._privileged(s, tgt, yaw)], dim=-1)
         return TensorDict({"policy": teacher, "teacher": teacher, "student": student, "critic": critic},
                           batch_size=[N], device=self.device)
 
-    def _privileged(self, s: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Critic-only state: true velocities, height, link layout and errors, contacts."""
+    def _privileged(self, s: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor],
+                    yaw: torch.Tensor) -> torch.Tensor:
+        """Critic-only state: true velocities, height, link layout and errors, contacts (``yaw``: the
+        root's true yaw)."""
         N = self.num_envs
-        yaw = yaw_of(s["root_quat"])
         heading = yaw[:, None].expand(N, len(TRACKED_LINKS))
         rel = s["link_pos"] - s["root_pos"][:, None]
         rel_h = torch.cat([rotate_yaw_inverse(heading, rel[..., :2]), rel[..., 2:]], dim=-1)

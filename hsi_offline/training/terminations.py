@@ -20,9 +20,13 @@ def link_too_far(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: f
 
 
 def terminated(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: float,
-               forbidden_contact: torch.Tensor, use_contacts: bool, finite: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: tracking lost, a forbidden body touches the terrain, or the simulation blew up."""
-    out = link_too_far(link_pos, link_pos_ref, distance) | ~finite
+               forbidden_contact: torch.Tensor, use_contacts: bool, finite: torch.Tensor,
+               error: torch.Tensor | None = None) -> torch.Tensor:
+    """(N,) bool: tracking lost, a forbidden body touches the terrain, or the simulation blew up.
+    ``error``: ``link_error(link_pos, link_pos_ref)`` if the caller has it already."""
+    if error is None:
+        error = link_error(link_pos, link_pos_ref)
+    out = (error > distance) | ~finite
     if use_contacts:
         out = out | forbidden_contact
     return out

@@ -84,6 +84,18 @@ class CpuBackend:
         self._zeros = np.zeros((N, dof))
         self.recorder: StepRecorder | None = None  # set by the benchmark only
 
+    @property
+    def block(self) -> int:
+        """Worlds stepped through all their physics steps before the next ones (see BLOCK_PER_THREAD)."""
+        return self._block
+
+    @block.setter
+    def block(self, n: int) -> None:
+        self._block = n
+        # the ids of each block, in the dtype mujoco.batch takes them (no conversion per call)
+        self._block_ids = [np.arange(s, min(s + n, self.num_envs), dtype=np.int32)
+                           for s in range(0, self.num_envs, n)]
+
     # -- state ------------------------------------------------------------------------------------------
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Place worlds at (qpos, qvel), zero their controls and recompute everything derived.
@@ -163,6 +175,11 @@ class CpuBackend:
             cp(xquat[i], dq)
         return geoms, owners
 
+    def _pd(self, s: int, e: int, target: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> np.ndarray:
+        """Worlds s..e-1's motor torques: ``pd_torque`` on the q, dq of their state rows."""
+        cmd = MotorCommand(self._ones[s:e], target[s:e], self._zeros[s:e], self._zeros[s:e], kp[s:e], kd[s:e])
+        return pd_torque(cmd, self._bq[s:e, self._q], self._bv[s:e, self._v], self.ix.effort)
+
     def step(self, target: torch.Tensor, prev_target: torch.Tensor, kp: torch.Tensor, kd: torch.Tensor,
              delay: torch.Tensor) -> None:
         """``decimation`` physics steps; world i uses ``prev_target`` for its first ``delay[i]`` steps."""
@@ -175,20 +192,18 @@ class CpuBackend:
             rec.capture_start(self)
         geoms: list[np.ndarray] = []
         owners: list[int] = []
-        for s in range(0, self.num_envs, self.block):
-            e = min(s + self.block, self.num_envs)
-            ids = np.arange(s, e)
+        # the first physics step's torques depend only on the states the worlds start from: all at once
+        self._bc[:, self._a] = self._pd(0, self.num_envs, targets[0], kp_, kd_)
+        for ids in self._block_ids:
+            s, e = int(ids[0]), int(ids[-1]) + 1
             for k in range(self.decimation):
-                # the PD law for the block's worlds at once, on the q, dq the last physics step reached
-                cmd = MotorCommand(self._ones[s:e], targets[k][s:e], self._zeros[s:e], self._zeros[s:e],
-                                   kp_[s:e], kd_[s:e])
-                tau = pd_torque(cmd, self._bq[s:e, self._q], self._bv[s:e, self._v], self.ix.effort)
-                self._bc[s:e, self._a] = tau
+                if k:  # the PD law for the block's worlds at once, on the q, dq the last physics step reached
+                    self._bc[s:e, self._a] = self._pd(s, e, targets[k], kp_, kd_)
                 if rec is not None:
                     rec.capture_ctrl(self, s, e, k)
                 if k < self.decimation - 1:
                     self.batch.step(ids)
-            self.last_torque[s:e] = tau
+            self.last_torque[s:e] = self._bc[s:e, self._a]
             if self.pool is None:
                 g, o = self._last_step(0, s, e)
                 geoms += g
@@ -213,12 +228,12 @@ class CpuBackend:
             return torch.as_tensor(x, dtype=torch.float32, device=device)
 
         rows = slice(None) if ids is None else np.asarray(ids)
-        qpos, qvel, qs, vs = self.qpos[rows], self.qvel[rows], self._q, self._v
+        qpos, qvel = t(self.qpos[rows]), t(self.qvel[rows])  # one conversion each; the fields are views
         flags = torch.as_tensor(self.contact_flags[rows], device=device)
         bodies = self.ix.bodies
-        return {"root_pos": t(qpos[:, 0:3]), "root_quat": t(qpos[:, 3:7]),
-                "root_lin_vel_w": t(qvel[:, 0:3]), "root_ang_vel_b": t(qvel[:, 3:6]),
-                "joint_pos": t(qpos[:, qs]), "joint_vel": t(qvel[:, vs]),
+        return {"root_pos": qpos[:, 0:3], "root_quat": qpos[:, 3:7],
+                "root_lin_vel_w": qvel[:, 0:3], "root_ang_vel_b": qvel[:, 3:6],
+                "joint_pos": qpos[:, self._q], "joint_vel": qvel[:, self._v],
                 "body_pos": t(self.xpos[rows][:, bodies]), "body_quat": t(self.xquat[rows][:, bodies]),
                 "foot_contact": torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
                 "forbidden_contact": (flags & 4) > 0, "torque": t(self.last_torque[rows])}
