@@ -98,7 +98,10 @@ class CpuBackend:
 
     # -- state ------------------------------------------------------------------------------------------
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
-        """Place worlds at (qpos, qvel), zero their controls and recompute everything derived.
+        """Place worlds at (qpos, qvel), zero their controls and compute what the environment reads of them:
+        body poses and contacts. That is ``mj_forward``'s position stage (with its checks of q and dq); its
+        velocity and acceleration stages (the constraint solver) change nothing that is kept, since a world
+        keeps only its integration state, and cost most of a reset.
 
         The environment re-draws a world's dynamics in its ``MjModel`` just before placing it, so the batch
         is handed the models again here (it reads them; cheap)."""
@@ -110,7 +113,9 @@ class CpuBackend:
             mujoco.mj_resetData(m, d)
             d.qpos[:] = qpos[k]
             d.qvel[:] = qvel[k]
-            mujoco.mj_forward(m, d)
+            mujoco.mj_checkPos(m, d)
+            mujoco.mj_checkVel(m, d)
+            mujoco.mj_fwdPosition(m, d)
             mujoco.mj_getState(m, d, self.state[i], STATE_SPEC)
             self.qpos[i], self.qvel[i], self.xpos[i], self.xquat[i] = d.qpos, d.qvel, d.xpos, d.xquat
             g = d.contact.geom
