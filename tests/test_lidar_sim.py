@@ -110,3 +110,15 @@ def test_ray_model_boxes_reproduce_the_stairs_and_rough_terrain_stays_a_heightfi
             assert abs((3.0 - dist) - gx) < 1e-6, (x, y)
     rough = build_scene("rough")
     assert terrain_boxes(rough.terrain) is None and build_ray_model(rough) is rough.model
+
+
+def test_a_scan_cast_in_parts_equals_one_cast(robot):
+    """The simulator casts each scan in parts (SimLidarPublisher.chunks) so no single cast holds a core for
+    long; from one pose the parts must give exactly the rays, hits and noise of one whole cast."""
+    cfg = LidarConfig(points_per_scan=5000, seed=3)
+    whole = SimLidar(robot.model, cfg).scan(robot.data)
+    parted = SimLidar(robot.model, cfg)
+    parts = [parted.scan(robot.data, rays) for rays in (1000, 1000, 1000, 1000, 1000)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError, match="rays must be 1..5000"):
+        parted.scan(robot.data, 5001)

@@ -67,11 +67,13 @@ class SimLidar:
         self._dist = np.zeros(n)
         self._groups = np.array([1, 1, 1, 1, 1, 1] if self.config.see_robot else [1, 0, 0, 0, 0, 0], np.uint8)
 
-    def directions(self) -> np.ndarray:
-        """The next scan's unit ray directions (N, 3) in the sensor frame (advances the pattern)."""
+    def directions(self, rays: int | None = None) -> np.ndarray:
+        """The next ``rays`` (default: a whole scan) unit ray directions (N, 3) in the sensor frame (advances
+        the pattern)."""
         c = self.config
-        k = self._index + np.arange(c.points_per_scan, dtype=np.float64)
-        self._index += c.points_per_scan
+        rays = c.points_per_scan if rays is None else rays
+        k = self._index + np.arange(rays, dtype=np.float64)
+        self._index += rays
         u, v = (0.5 + _A1 * k) % 1.0, (0.5 + _A2 * k) % 1.0
         az = 2 * np.pi * u
         s0, s1 = math.sin(math.radians(c.elevation_min_deg)), math.sin(math.radians(c.elevation_max_deg))
@@ -83,17 +85,22 @@ class SimLidar:
         """World position (3,) and rotation (3, 3) of the sensor (``data`` must be forward-computed)."""
         return data.site_xpos[self.site].copy(), data.site_xmat[self.site].reshape(3, 3).copy()
 
-    def scan(self, data: mujoco.MjData) -> np.ndarray:
-        """One scan: (M, 3) float32 points in the sensor frame (misses and out-of-range returns dropped)."""
+    def scan(self, data: mujoco.MjData, rays: int | None = None) -> np.ndarray:
+        """One scan, or its next ``rays`` rays: (M, 3) float32 points in the sensor frame (misses and
+        out-of-range returns dropped)."""
         c = self.config
-        dirs = self.directions()
+        rays = c.points_per_scan if rays is None else rays
+        if not 1 <= rays <= c.points_per_scan:
+            raise ValueError(f"rays must be 1..{c.points_per_scan}, not {rays}")
+        dirs = self.directions(rays)
         pos, R = self.sensor_pose(data)
         world = np.ascontiguousarray((dirs @ R.T).reshape(-1))
-        mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, self._geomid,
-                           self._dist, None, c.points_per_scan, c.range_max)
-        hit = (self._geomid >= 0) & (self._dist >= c.range_min) & (self._dist <= c.range_max)
-        self.last_geomid = self._geomid[hit].copy()  # which geom each returned point hit (ground truth)
-        rng = self._dist[hit] + self._rng.normal(0.0, c.range_sigma, int(hit.sum()))
+        geomid, dist = self._geomid[:rays], self._dist[:rays]
+        mujoco.mj_multiRay(self.model, data, pos, world, self._groups, True, self._body, geomid,
+                           dist, None, rays, c.range_max)
+        hit = (geomid >= 0) & (dist >= c.range_min) & (dist <= c.range_max)
+        self.last_geomid = geomid[hit].copy()  # which geom each returned point hit (ground truth)
+        rng = dist[hit] + self._rng.normal(0.0, c.range_sigma, int(hit.sum()))
         return (dirs[hit] * rng[:, None]).astype(np.float32)
 
 
@@ -169,8 +176,9 @@ def _quat_xyzw(R: np.ndarray) -> np.ndarray:
 class SimLidarPublisher:
     """rclpy node publishing the simulated MID-360 and odometry as FAST-LIO2 would, from a running simulator.
 
-    Every ``1/rate_hz`` it copies ``qpos`` of the simulator's ``data`` into its own ``MjData`` (the physics
-    thread keeps stepping; ray casting never touches its state), ray-casts a scan and publishes
+    It copies ``qpos`` of the simulator's ``data`` into its own ``MjData`` (the physics thread keeps
+    stepping; ray casting never touches its state), ray-casts a scan in ``chunks`` parts and every
+    ``1/rate_hz`` publishes
     ``/cloud_registered_body`` (PointCloud2 in ``body``, stamped with the node clock) and ``/Odometry``
     (``camera_init`` -> ``body``, the same stamp). ``bringup --sim`` can add it next to the heightmap node.
     """
@@ -179,9 +187,10 @@ class SimLidarPublisher:
                  lidar: LidarConfig | None = None, odom: OdometryNoise | None = None,
                  cloud_topic: str = "/cloud_registered_body", odom_topic: str = "/Odometry",
                  odom_frame: str = "camera_init", body_frame: str = "body",
-                 ray_model: mujoco.MjModel | None = None):
+                 ray_model: mujoco.MjModel | None = None, chunks: int = 5):
         """``ray_model``: the same robot with a cheaper terrain for ray casting (``scene.build_ray_model``);
-        it must share ``model``'s qpos layout. Default: cast against ``model`` itself."""
+        it must share ``model``'s qpos layout. Default: cast against ``model`` itself. ``chunks``: parts a
+        scan is cast in (see below)."""
         import rclpy
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import PointCloud2
@@ -199,15 +208,34 @@ class SimLidarPublisher:
         self.pub_odom = self.node.create_publisher(Odometry, odom_topic, 10)
         self._odom_type = Odometry
         self.scans = 0
-        self.node.create_timer(1.0 / self.lidar.config.rate_hz, self.publish_scan)
+        # a scan is cast in ``chunks`` parts spread over its 100 ms, as the real sensor gathers its points
+        # over the frame: one 20k-ray cast holds a core for 5-8 ms, which on a core shared with the physics
+        # thread (same real-time priority, round-robin) delayed the simulated LowState by as much
+        c = self.lidar.config
+        self.chunks = max(1, min(int(chunks), c.points_per_scan))
+        self._rays = [c.points_per_scan // self.chunks + (i < c.points_per_scan % self.chunks)
+                      for i in range(self.chunks)]
+        self._parts: list[np.ndarray] = []  # world-frame points of this scan's parts so far
+        self.node.create_timer(1.0 / (c.rate_hz * self.chunks), self.cast_part)
 
-    def publish_scan(self) -> None:
-        from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
-
+    def cast_part(self) -> None:
+        """Cast the next part of the scan from the robot's current pose; after the last part, publish."""
         self.data.qpos[:] = self.source.qpos
         mujoco.mj_kinematics(self.model, self.data)
-        pts = self.lidar.scan(self.data)
-        p, R = self.odometry.odometry(*self.lidar.sensor_pose(self.data))
+        pts = self.lidar.scan(self.data, self._rays[len(self._parts)])
+        pos, R = self.lidar.sensor_pose(self.data)
+        self._parts.append(pos + pts.astype(np.float64) @ R.T)
+        if len(self._parts) == self.chunks:
+            self.publish_scan(pos, R)
+
+    def publish_scan(self, pos: np.ndarray, R: np.ndarray) -> None:
+        """Publish the gathered parts in the sensor frame at the last part's pose (deskewed with the true
+        motion, as FAST-LIO2 deskews with its IMU) and the odometry of that pose."""
+        from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
+
+        pts = ((np.concatenate(self._parts) - pos) @ R).astype(np.float32)
+        self._parts = []
+        p, R = self.odometry.odometry(pos, R)
         stamp = self.node.get_clock().now().to_msg()
         od = self._odom_type()
         od.header.stamp, od.header.frame_id, od.child_frame_id = stamp, self.frames[0], self.frames[1]
