@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hsi_robot_nodes.bench.loop import loop_figures
+from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures
 
 
 def test_latency_jitter_and_missed_cycles_from_an_answer_log():
@@ -31,3 +31,11 @@ def test_latency_jitter_and_missed_cycles_from_an_answer_log():
 def test_no_answers_is_an_error():
     with pytest.raises(ValueError, match="never ran"):
         loop_figures([(1.0, 0)])
+
+
+def test_late_answers_are_attributed_to_nearby_steal_windows_only():
+    windows = [(10.2, 20.0), (300.4, 10.0)]
+    # 10.05 ends in the 10.2 window; 300.3 is one window before 300.4's end; 150.0 has no steal near it
+    assert late_answers_near([10.05, 150.0, 300.3], windows) == 2
+    assert late_answers_near([150.0], windows) == 0
+    assert late_answers_near([10.05], []) == 0

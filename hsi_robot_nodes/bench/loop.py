@@ -80,6 +80,20 @@ def loop_figures(answers: list[tuple[float, int]], period_s: float = PERIOD_S) -
     }
 
 
+def late_answers_near(late_at_s: list[float], steal_windows: list[tuple[float, float]],
+                      window_s: float = 0.2) -> int:
+    """How many late answers fall in (or next to) a sampling window in which the hypervisor stole CPU time.
+
+    /proc/stat counts steal in 10 ms ticks and the bench samples it every ``window_s``; a window is stamped at
+    its end, so a late answer at t belongs to a window ending in [t, t + window_s], widened by one window on
+    each side for the sampling thread's own lateness.
+    """
+    ends = np.array([t for t, _ in steal_windows])
+    if not len(ends):
+        return 0
+    return int(sum(bool(np.any((ends >= t - window_s) & (ends <= t + 2 * window_s))) for t in late_at_s))
+
+
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes import bringup
     from hsi_robot_nodes.bridge.safety import State
@@ -120,8 +134,15 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         end = t0 + args.minutes * 60.0
         next_print = t0 + 10.0
+        steal_windows: list[tuple[float, float]] = []  # (s since start, steal ms): 0.2 s windows with steal
+        steal_prev = steal0
         while time.monotonic() < end and bridge.state == State.RUN:
             time.sleep(0.2)
+            steal_now = _machine_busy()[2]
+            if steal_now > steal_prev:
+                steal_windows.append((round(time.monotonic() - t0, 2),
+                                      round(1e3 * (steal_now - steal_prev) / os.sysconf("SC_CLK_TCK"), 1)))
+            steal_prev = steal_now
             if time.monotonic() >= next_print:
                 next_print += 10.0
                 print(f"  {time.monotonic() - t0:6.0f} s / {args.minutes * 60:.0f} s  answers "
@@ -136,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         trace = b.stop()
     figures = loop_figures(answers)
+    late_at = [round(t - t0, 2) for t, g in zip([a for a, _ in answers[1:]], np.diff([a for a, _ in answers]))
+               if g > 1.5 * PERIOD_S]
     tm = np.array(timing) if timing else np.zeros((0, 4))
     result = {
         "bench": "loop", "minutes": args.minutes, "executor": args.executor, "scene": args.scene,
@@ -143,14 +166,15 @@ def run(args: argparse.Namespace) -> int:
         "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
         "trip_reason": reason if final_state != "run" else "", **figures,
         "bridge_self_stalls_over_10ms": self_stalls,
-        "late_answers_at_s": [round(t - t0, 2) for t, g in zip(
-            [a for a, _ in answers[1:]], np.diff([a for a, _ in answers])) if g > 1.5 * PERIOD_S][:50],
+        "late_answers_at_s": late_at[:50],
+        "late_answers_during_hypervisor_steal": late_answers_near(late_at, steal_windows),
         "lowstate_gaps_over_8ms": {"count": len(gaps), "worst_ms": max((g for _, g in gaps), default=0.0),
                                    "at_s_ms": gaps[:50]},
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
         "machine_busy_percent": round(100.0 * (busy1 - busy0) / max(tot1 - tot0, 1.0), 1),
         "hypervisor_steal_ms": round(1e3 * (steal1 - steal0) / os.sysconf("SC_CLK_TCK"), 1),
+        "hypervisor_steal_windows_0.2s": {"count": len(steal_windows), "at_s_ms": steal_windows[:50]},
         "simulator_whole_run": (trace or {}).get("summary", {}),  # its overruns: a late robot, not bridge
         "scheduling": b.scheduling,
         "cores": os.cpu_count(), "targets": {"latency_p99_ms": 2.0, "missed_cycles": 0},
