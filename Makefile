@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint models bench clean
+.PHONY: setup demo test lint models bench clean train-cpu
 
 setup:
 	bash scripts/setup.sh
@@ -20,6 +20,19 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check .
+
+# The four training stages end to end at CPU scale on procedural flat-ground clips (about an hour on 2 cores;
+# docs/training.md), then export with the golden check and the sim2sim evaluation through the onboard nodes.
+CPU_RUNS := runs/cpu
+train-cpu: setup
+	$(VENV)/bin/hsi-offline clips --out $(CPU_RUNS)/clips
+	$(VENV)/bin/hsi-offline train --stage mpt --config config/training/cpu/mpt.yaml --out $(CPU_RUNS)/mpt
+	$(VENV)/bin/hsi-offline train --stage track --config config/training/cpu/track.yaml --out $(CPU_RUNS)/track
+	$(VENV)/bin/hsi-offline train --stage distill --config config/training/cpu/distill.yaml --out $(CPU_RUNS)/distill
+	$(VENV)/bin/hsi-offline train --stage finetune --config config/training/cpu/finetune.yaml \
+		--out $(CPU_RUNS)/finetune
+	$(VENV)/bin/hsi-offline export $(CPU_RUNS)/finetune/model_149.pt --out $(CPU_RUNS)/policy.onnx
+	$(VENV)/bin/hsi-offline evaluate $(CPU_RUNS)/policy.onnx --json $(CPU_RUNS)/eval.json
 
 models: setup
 	$(VENV)/bin/hsi-robot model build

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconstruct": ("hsi_offline.reconstruct.cli", "video -> human motion and terrain (clip folder)"),
     "view": ("hsi_offline.reconstruct.view", "interactive 3D view (viser) of a clip folder"),
     "retarget": ("hsi_offline.retarget.cli", "human motion / mocap -> G1 motion clip"),
+    "clips": ("hsi_offline.training.clips_cli", "write procedural flat-ground clips (standing, sway)"),
     "train": ("hsi_offline.training.cli", "train a policy stage: mpt | track | distill | finetune"),
     "export": ("hsi_offline.training.export", "export a checkpoint to ONNX with metadata"),
     "evaluate": ("hsi_offline.evaluation.cli", "sim2sim evaluation of an exported policy"),

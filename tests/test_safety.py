@@ -62,6 +62,45 @@ def test_lowstate_stale_trips_but_not_on_the_first_tick_after_the_bridge_itself_
     assert sm.state == State.DAMPING and "LowState stale for 122 ms" in sm.reason
 
 
+def test_a_lowstate_gap_is_not_blamed_on_the_policy_but_a_policy_silent_after_it_is():
+    # the robot's LowState stops for 70 ms (longer than 3 policy cycles, shorter than the 100 ms LowState
+    # limit): the policy had nothing to answer, so this is not a policy fault
+    sm, t = _running_machine()
+    for _ in range(5):
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.tick(t)
+    sm.on_targets(_targets(C.default_q), t)
+    t_gap = t
+    while t < t_gap + 0.070:
+        t += 0.002
+        sm.tick(t)
+    assert sm.state == State.RUN, sm.reason
+    t += 0.002
+    sm.on_lowstate(_low(t))  # input resumes; the policy answers it 2 ms later
+    t_resumed = t
+    t += 0.002
+    sm.tick(t)
+    sm.on_targets(_targets(C.default_q), t)
+    assert sm.state == State.RUN
+    # ... but a policy that then stays silent while state flows trips within 3 cycles of the resumption
+    t_answer = t
+    while sm.state == State.RUN:
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.tick(t)
+    assert "policy targets stale" in sm.reason
+    assert t - t_answer <= 3 * 0.02 + 0.004
+    assert t_resumed > t_gap
+    # and without any input the LowState limit (100 ms) still trips
+    sm2, t = _running_machine()
+    t0 = t
+    while sm2.state == State.RUN:
+        t += 0.002
+        sm2.tick(t)
+    assert "LowState stale" in sm2.reason and t - t0 <= 0.1 + 0.004
+
+
 def test_nan_target_and_tilt_trip_damping():
     sm, t = _running_machine()
     q = C.default_q.copy()

@@ -3,9 +3,9 @@
 States: WAIT_STATE -> ZERO_TORQUE -(start)-> STAND_UP (2 s interpolation to the default pose, stiff gains)
 -> HOLD -(run)-> RUN (policy PD targets) -(damp / estop / any fault)-> DAMPING -(reset)-> ZERO_TORQUE.
 Every 2 ms ``tick`` returns the motor command to write. Faults that trip DAMPING: LowState stale, policy
-targets stale for more than ``policy_stale_cycles`` policy periods, NaN/inf anywhere, base tilt beyond the
-limit (from projected gravity), joint speed or temperature beyond limits. Every target is clamped inside the
-joint limits with a margin, rate-limited per tick, gains bounded: nothing unbounded reaches a motor.
+targets stale for more than ``policy_stale_cycles`` policy periods of fresh input, NaN/inf anywhere, base tilt
+beyond the limit (from projected gravity), joint speed or temperature beyond limits. Every target is clamped
+inside the joint limits with a margin, rate-limited per tick, gains bounded: nothing unbounded reaches motors.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ class SafetyMachine:
         self.low: LowStateView | None = None
         self.targets: PdTargets | None = None
         self.targets_t = -np.inf
+        # receive time of the first LowState after a gap longer than one policy period: the policy answers
+        # state, so it cannot be late for a period in which it was given none (that is LowState staleness)
+        self._inputs_resumed_t = -np.inf
         self._stand_kp, self._stand_kd = stand_gains(self.contract)
         self._stand_from: np.ndarray | None = None
         self._stand_t0 = 0.0
@@ -95,6 +98,8 @@ class SafetyMachine:
             self.state, self.reason = state, reason
 
     def on_lowstate(self, low: LowStateView) -> None:
+        if self.low is not None and low.t - self.low.t > self.cfg.policy_period_s:
+            self._inputs_resumed_t = low.t
         self.low = low
         if self.state == State.WAIT_STATE:
             self._go(State.ZERO_TORQUE, low.t, "LowState received")
@@ -158,7 +163,13 @@ class SafetyMachine:
                 return f"joint {self.contract.joint_names[int(np.argmax(fast))]} too fast"
         if (low.temperature > c.max_temperature_c).any():
             return "motor over temperature"
-        if self.state == State.RUN and t - self.targets_t > self._policy_timeout and not stalled:
+        # Policy staleness counts only time in which the policy had fresh state to answer: during a LowState
+        # gap (bounded by lowstate_timeout_s above) it is not judged, and after one it gets its full
+        # policy_stale_cycles again from the first LowState. With input flowing this is plain target age, so a
+        # dead policy trips within 3 cycles.
+        input_gap = t - low.t > c.policy_period_s
+        waited = t - max(self.targets_t, self._inputs_resumed_t)
+        if self.state == State.RUN and waited > self._policy_timeout and not (stalled or input_gap):
             return f"policy targets stale for {1000 * (t - self.targets_t):.0f} ms"
         return None
 

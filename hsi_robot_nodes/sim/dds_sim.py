@@ -64,9 +64,16 @@ class VirtualRemote:
             return remote_codec.encode(self._state)
 
 
+PUBLISH_GAP_LOG_S = 0.008  # 4 LowState periods, as the bridge's arrival-gap log
+
+
 @dataclass
 class SimStats:
-    publish_times: list[float] = field(default_factory=list)  # monotonic s of each LowState write
+    publish_times: list[float] = field(default_factory=list)  # monotonic s of the recent LowState writes
+    published: int = 0  # all LowState writes (publish_times keeps only the recent ones)
+    # (monotonic s, gap s) of each write more than PUBLISH_GAP_LOG_S after the previous one: a late robot,
+    # told apart from a late transport or bridge by comparing with the bridge's own arrival gaps
+    publish_gaps: list[tuple[float, float]] = field(default_factory=list)
     lowcmd_received: int = 0
     lowcmd_bad_crc: int = 0
     lowcmd_rejected: int = 0
@@ -188,6 +195,11 @@ class DdsSimulator:
             data, tick = self._fill_lowstate()
             now = time.monotonic()
             self._pub.write_raw(data)
+            st = self.stats
+            gap = now - st.publish_times[-1] if st.publish_times else 0.0
+            if gap > PUBLISH_GAP_LOG_S and len(st.publish_gaps) < 10_000:
+                st.publish_gaps.append((now, gap))
+            st.published += 1
             self.stats.publish_times.append(now)
             if len(self.stats.publish_times) > 200_000:
                 del self.stats.publish_times[:100_000]

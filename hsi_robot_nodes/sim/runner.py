@@ -204,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
         sim.stop()
     s = sim.stats
     summary = {"sim_time_s": round(sim.sim_time, 3), "wall_s": round(s.wall_s, 3),
-               "lowstate_published": len(s.publish_times), "lowcmd_received": s.lowcmd_received,
+               "lowstate_published": s.published, "lowcmd_received": s.lowcmd_received,
+               "lowstate_publish_gaps_over_8ms": {"count": len(s.publish_gaps), "worst_ms": round(
+                   1e3 * max((g for _, g in s.publish_gaps), default=0.0), 1)},
                "lowcmd_bad_crc": s.lowcmd_bad_crc, "lowcmd_rejected": s.lowcmd_rejected,
                "overruns": s.overruns, "base_height_m": round(sim.robot.base_height(), 4)}
     print(json.dumps(summary), flush=True)
