@@ -206,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
     summary = {"sim_time_s": round(sim.sim_time, 3), "wall_s": round(s.wall_s, 3),
                "lowstate_published": s.published, "lowcmd_received": s.lowcmd_received,
                "lowstate_publish_gaps_over_8ms": {"count": len(s.publish_gaps), "worst_ms": round(
-                   1e3 * max((g for _, g in s.publish_gaps), default=0.0), 1)},
+                   1e3 * max((g for _, g in s.publish_gaps), default=0.0), 1),
+                   # monotonic s (system-wide clock, comparable with the bridge's) and ms of the recent ones
+                   "at_monotonic_s_ms": [(round(t, 3), round(1e3 * g, 1)) for t, g in s.publish_gaps[-200:]]},
                "lowcmd_bad_crc": s.lowcmd_bad_crc, "lowcmd_rejected": s.lowcmd_rejected,
                "overruns": s.overruns, "base_height_m": round(sim.robot.base_height(), 4)}
     print(json.dumps(summary), flush=True)
