@@ -67,3 +67,39 @@ def test_warp_backend_without_gpu_is_a_one_line_error(capsys):
     assert main(["bench", "env", "--backend", "warp", "--envs", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NVIDIA GPU" in err[0]
+
+
+def test_clips_command_writes_valid_procedural_clips(tmp_path, capsys):
+    from hsi_offline.motion.clip import load
+    from hsi_robot_nodes.contract import get_contract
+
+    out = tmp_path / "clips"
+    assert main(["clips", "--out", str(out), "--seconds", "2"]) == 0
+    stand, sway = load(out / "standing.npz"), load(out / "sway.npz")
+    assert stand.num_frames == sway.num_frames == 101 and stand.terrain == "" == sway.terrain
+    q0 = get_contract(23).default_q
+    assert abs(stand.joint_pos - q0).max() == 0.0
+    assert abs(sway.joint_pos - q0).max() > 0.1  # the arms swing
+    assert main(["clips", "--out", str(out), "--seconds", "0"]) == 2
+    assert "--seconds" in capsys.readouterr().err
+
+
+def test_cpu_stage_configs_chain_into_each_other_and_the_makefile():
+    """config/training/cpu: each stage starts from the previous stage's LAST checkpoint, and make train-cpu
+    exports the last fine-tuning checkpoint (a changed iteration count must change all three places)."""
+    import re
+    from pathlib import Path
+
+    from hsi_offline.training.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfgs = {s: load_config(root / "config/training/cpu" / f"{s}.yaml") for s in
+            ("mpt", "track", "distill", "finetune")}
+    for prev, stage in (("mpt", "track"), ("track", "distill"), ("distill", "finetune")):
+        assert cfgs[stage].init_from == f"runs/cpu/{prev}/model_{cfgs[prev].iterations - 1}.pt", stage
+    for c in cfgs.values():
+        assert c.env.backend == "cpu" and c.env.clips == ["runs/cpu/clips"]
+        assert c.policy.actor_hidden == cfgs["mpt"].policy.actor_hidden
+    make = (root / "Makefile").read_text()
+    last = cfgs["finetune"].iterations - 1
+    assert re.search(rf"export \$\(CPU_RUNS\)/finetune/model_{last}\.pt", make), last
