@@ -40,6 +40,10 @@ def test_train_cli_writes_checkpoints_curves_and_resumes(tmp_path, capsys):
         assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out), "--iterations", "1",
                      "--resume", str(out / "model_1.pt")]) == 0
         assert (out / "model_2.pt").is_file()
+        import json
+
+        its = [row["iteration"] for row in json.loads((out / "history.json").read_text())]
+        assert its == [0, 1, 2], its  # the resumed run's curves include the first part
     finally:
         torch.set_num_threads(threads)
 

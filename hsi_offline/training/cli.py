@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{cfg.stage}")
     runner = make_runner(env, cfg, str(out))
     if args.resume:
-        load_checkpoint(args.resume)
+        ckpt = load_checkpoint(args.resume)
         runner.load(args.resume)
+        # the curves continue where the checkpoint's run left off (history.json and the plot cover both parts)
+        runner.history[:] = list(((ckpt.get("infos") or {}).get("hsi_robot") or {}).get("history") or [])
         runner.current_learning_iteration += 1  # rsl-rl stores the last finished iteration
     elif cfg.init_from:
         init_weights(runner, cfg.stage, cfg.init_from)
