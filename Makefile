@@ -21,7 +21,7 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 
-# The four training stages end to end at CPU scale on procedural flat-ground clips (about an hour on 2 cores;
+# The four training stages end to end at CPU scale on procedural flat-ground clips (about 50 min on 2 cores;
 # docs/training.md), then export with the golden check and the sim2sim evaluation through the onboard nodes.
 CPU_RUNS := runs/cpu
 train-cpu: setup
@@ -31,7 +31,7 @@ train-cpu: setup
 	$(VENV)/bin/hsi-offline train --stage distill --config config/training/cpu/distill.yaml --out $(CPU_RUNS)/distill
 	$(VENV)/bin/hsi-offline train --stage finetune --config config/training/cpu/finetune.yaml \
 		--out $(CPU_RUNS)/finetune
-	$(VENV)/bin/hsi-offline export $(CPU_RUNS)/finetune/model_149.pt --out $(CPU_RUNS)/policy.onnx
+	$(VENV)/bin/hsi-offline export $(CPU_RUNS)/finetune --out $(CPU_RUNS)/policy.onnx
 	$(VENV)/bin/hsi-offline evaluate $(CPU_RUNS)/policy.onnx --json $(CPU_RUNS)/eval.json
 
 models: setup

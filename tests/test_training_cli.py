@@ -90,7 +90,7 @@ def test_clips_command_writes_valid_procedural_clips(tmp_path, capsys):
 
 def test_cpu_stage_configs_chain_into_each_other_and_the_makefile():
     """config/training/cpu: each stage starts from the previous stage's LAST checkpoint, and make train-cpu
-    exports the last fine-tuning checkpoint (a changed iteration count must change all three places)."""
+    exports the fine-tuning run's last checkpoint."""
     import re
     from pathlib import Path
 
@@ -105,5 +105,17 @@ def test_cpu_stage_configs_chain_into_each_other_and_the_makefile():
         assert c.env.backend == "cpu" and c.env.clips == ["runs/cpu/clips"]
         assert c.policy.actor_hidden == cfgs["mpt"].policy.actor_hidden
     make = (root / "Makefile").read_text()
-    last = cfgs["finetune"].iterations - 1
-    assert re.search(rf"export \$\(CPU_RUNS\)/finetune/model_{last}\.pt", make), last
+    assert re.search(r"export \$\(CPU_RUNS\)/finetune ", make)  # the run folder: its last checkpoint
+
+
+def test_export_of_a_run_folder_takes_its_last_checkpoint(tmp_path, capsys):
+    from hsi_offline.training.export import last_checkpoint
+
+    for it in (0, 50, 178, 29):
+        (tmp_path / f"model_{it}.pt").write_bytes(b"")
+    (tmp_path / "model_best.pt").write_bytes(b"")
+    assert last_checkpoint(tmp_path).name == "model_178.pt"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", str(empty)]) == 2
+    assert "no model_<iteration>.pt" in capsys.readouterr().err

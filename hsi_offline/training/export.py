@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from hsi_offline.cli import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", nargs="?", type=Path, help="training checkpoint (.pt) with hsi_meta")
+    p.add_argument("checkpoint", nargs="?", type=Path,
+                   help="training checkpoint (.pt) with hsi_meta, or a run folder (its last model_<it>.pt)")
     p.add_argument("--out", type=Path, default=None, help="ONNX file to write (default: CHECKPOINT.onnx)")
     p.add_argument("--hold-default", action="store_true", help="export the zero-action hold-default policy")
     p.add_argument("--dof", type=int, default=23, choices=(23, 29), help="DoF for --hold-default")
@@ -23,6 +25,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "check (default: the checkpoint's recorded_obs, else synthetic ones)")
     p.add_argument("--tol", type=float, default=1e-4, help="max abs torch/onnxruntime difference allowed")
     p.add_argument("--show", type=Path, default=None, help="print the metadata of an exported ONNX policy")
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """The highest-numbered ``model_<it>.pt`` of a run folder (the iteration a stage ended on depends on
+    its warm-up and resume history, so scripts name the folder, not the file)."""
+    found = sorted((int(m.group(1)), f) for f in run_dir.glob("model_*.pt")
+                   if (m := re.fullmatch(r"model_(\d+)\.pt", f.name)))
+    if not found:
+        raise UserError(f"run folder {run_dir} has no model_<iteration>.pt checkpoint")
+    return found[-1][1]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.checkpoint is None:
             raise UserError("give a CHECKPOINT to export, or --hold-default, or --show POLICY.onnx")
+        if args.checkpoint.is_dir():
+            args.checkpoint = last_checkpoint(args.checkpoint)
         ck = load_checkpoint(args.checkpoint)
         obs = ck.recorded_obs
         if args.golden_obs is not None:
