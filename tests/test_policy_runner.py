@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hsi_offline.export import export_policy
-from hsi_robot_nodes.contract import get_contract
+from hsi_robot_nodes.contract import get_contract, stand_gains
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.observation import make_layout, projected_gravity
 from hsi_robot_nodes.policy.runner import HOLD, PolicyRunner, RunnerConfig
@@ -165,7 +165,10 @@ def test_hold_when_no_usable_policy(policies):
     res = r.step(MS)
     assert res.active == HOLD and res.targets.policy == HOLD
     np.testing.assert_allclose(res.targets.q, C.default_q)
-    np.testing.assert_allclose(res.targets.kp, C.kp * 1.1)
+    kp, kd = stand_gains(C)  # stiff, like the bridge's own hold: the policy's soft gains cannot hold a pose
+    np.testing.assert_allclose(res.targets.kp, kp)
+    np.testing.assert_allclose(res.targets.kd, kd)
+    assert kp.max() > 2 * C.kp.max()
 
 
 def test_reset_restarts_history_with_zero_last_action(policies):

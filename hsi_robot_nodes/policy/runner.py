@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.contract import RobotContract, get_contract
+from hsi_robot_nodes.contract import RobotContract, get_contract, stand_gains
 from hsi_robot_nodes.msgs.pd_targets import PdTargets
 from hsi_robot_nodes.observation import (
     COMMAND_TERMS,
@@ -159,7 +159,11 @@ class PolicyRunner:
         self.policies = {n: LoadedPolicy(n, p, self.contract, heightmap_available)
                          for n, p in paths.items()}
         first = self.policies[next(s for s in SLOTS if s in self.policies)]
-        self.hold_q, self.hold_kp, self.hold_kd = first.meta.default_q.copy(), first.meta.kp, first.meta.kd
+        # No usable policy (a heightmap policy without a fresh map and no blind one): hold the default pose on
+        # the stand gains, as the bridge holds it before A. The policy's own gains are too soft for a constant
+        # target (VideoMimic's ankles, Kp 20): the demo robot fell 0.8 s after A holding on them.
+        self.hold_q = first.meta.default_q.copy()
+        self.hold_kp, self.hold_kd = stand_gains(self.contract)
         # the heightmap ('terrain') slot is the main policy when present; B toggles to 'blind'
         self.selected = initial or ("terrain" if "terrain" in self.policies else "blind")
         if self.selected not in self.policies:
