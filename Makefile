@@ -26,11 +26,14 @@ lint: setup
 CPU_RUNS := runs/cpu
 train-cpu: setup
 	$(VENV)/bin/hsi-offline clips --out $(CPU_RUNS)/clips
-	$(VENV)/bin/hsi-offline train --stage mpt --config config/training/cpu/mpt.yaml --out $(CPU_RUNS)/mpt
-	$(VENV)/bin/hsi-offline train --stage track --config config/training/cpu/track.yaml --out $(CPU_RUNS)/track
-	$(VENV)/bin/hsi-offline train --stage distill --config config/training/cpu/distill.yaml --out $(CPU_RUNS)/distill
+	$(VENV)/bin/hsi-offline train --stage mpt --config config/training/cpu/mpt.yaml --clips $(CPU_RUNS)/clips \
+		--out $(CPU_RUNS)/mpt
+	$(VENV)/bin/hsi-offline train --stage track --config config/training/cpu/track.yaml --clips $(CPU_RUNS)/clips \
+		--init-from $(CPU_RUNS)/mpt --out $(CPU_RUNS)/track
+	$(VENV)/bin/hsi-offline train --stage distill --config config/training/cpu/distill.yaml \
+		--clips $(CPU_RUNS)/clips --init-from $(CPU_RUNS)/track --out $(CPU_RUNS)/distill
 	$(VENV)/bin/hsi-offline train --stage finetune --config config/training/cpu/finetune.yaml \
-		--out $(CPU_RUNS)/finetune
+		--clips $(CPU_RUNS)/clips --init-from $(CPU_RUNS)/distill --out $(CPU_RUNS)/finetune
 	$(VENV)/bin/hsi-offline export $(CPU_RUNS)/finetune --out $(CPU_RUNS)/policy.onnx
 	$(VENV)/bin/hsi-offline evaluate $(CPU_RUNS)/policy.onnx --json $(CPU_RUNS)/eval.json
 

@@ -112,6 +112,11 @@ PELVIS_LINK = "pelvis"
 IMU_SITE = "imu_in_pelvis"
 LIDAR_SITE = "mid360"
 NOMINAL_ROOT_HEIGHT = 0.78
+TARGET_LIMIT_MARGIN = 0.02
+"""rad inside each joint limit: every PD position target is clamped to [lower + margin, upper - margin], by
+the bridge before the motors and by the training environment before its PD law. Training must clamp too: a
+CPU-trained student learned to command the ankle pitch 0.4 rad beyond its limit for 20 N*m more torque than
+the robot would give it, stood in training and fell within 2 s on the bridge's clamped targets."""
 """Pelvis height of the default pose standing on flat ground (VideoMimic's initial root height)."""
 
 FORBIDDEN_CONTACT_LINKS = ("pelvis", "torso_link", "left_knee_link", "right_knee_link",
@@ -201,6 +206,10 @@ class RobotContract:
     def clamp_to_limits(self, q: np.ndarray, margin: float = 0.0) -> np.ndarray:
         """Clip joint positions into [lower + margin, upper - margin]."""
         return np.clip(q, self.lower + margin, self.upper - margin)
+
+    def target_bounds(self, margin: float = TARGET_LIMIT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+        """The range a PD position target may take (see ``TARGET_LIMIT_MARGIN``)."""
+        return self.lower + margin, self.upper - margin
 
 
 @cache

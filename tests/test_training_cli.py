@@ -37,9 +37,13 @@ def test_train_cli_writes_checkpoints_curves_and_resumes(tmp_path, capsys):
         assert (out / "learning_curves.png").is_file() and (out / "history.json").is_file()
         assert load_checkpoint(out / "model_1.pt")["iter"] == 1
         assert "[mpt] it 2/2" in capsys.readouterr().out
+        # a new run into a folder that holds checkpoints would mix runs: refused in one line
+        assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out)]) == 2
+        assert "already holds checkpoints" in capsys.readouterr().err
         assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out), "--iterations", "1",
                      "--resume", str(out / "model_1.pt")]) == 0
         assert (out / "model_2.pt").is_file()
+        assert load_checkpoint(out)["iter"] == 2  # a run folder stands for its last checkpoint (init_from)
         import json
 
         its = [row["iteration"] for row in json.loads((out / "history.json").read_text())]
@@ -99,12 +103,13 @@ def test_cpu_stage_configs_chain_into_each_other_and_the_makefile():
     root = Path(__file__).resolve().parents[1]
     cfgs = {s: load_config(root / "config/training/cpu" / f"{s}.yaml") for s in
             ("mpt", "track", "distill", "finetune")}
+    make = (root / "Makefile").read_text()
     for prev, stage in (("mpt", "track"), ("track", "distill"), ("distill", "finetune")):
-        assert cfgs[stage].init_from == f"runs/cpu/{prev}/model_{cfgs[prev].iterations - 1}.pt", stage
+        assert cfgs[stage].init_from == f"runs/cpu/{prev}", stage  # the folder: its last checkpoint
+        assert f"--init-from $(CPU_RUNS)/{prev} --out $(CPU_RUNS)/{stage}" in make, stage
     for c in cfgs.values():
         assert c.env.backend == "cpu" and c.env.clips == ["runs/cpu/clips"]
         assert c.policy.actor_hidden == cfgs["mpt"].policy.actor_hidden
-    make = (root / "Makefile").read_text()
     assert re.search(r"export \$\(CPU_RUNS\)/finetune ", make)  # the run folder: its last checkpoint
 
 

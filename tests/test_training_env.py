@@ -16,7 +16,7 @@ from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.pd import pd_torque_torch
 from hsi_offline.training.randomisation import randomize_model, sample_episode_params
 from hsi_offline.training.synthetic import standing_clip, sway_clip
-from hsi_robot_nodes.contract import TORSO_LINK, TRACKED_LINKS, get_contract
+from hsi_robot_nodes.contract import TARGET_LIMIT_MARGIN, TORSO_LINK, TRACKED_LINKS, get_contract
 from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.observation import make_layout
 from hsi_robot_nodes.sim.robot_sim import MotorCommand, pd_torque
@@ -70,7 +70,11 @@ def test_cpu_backend_applies_pd_every_physics_step(lib):
     env = _env(lib, n=2)
     b = env.backend
     q0, dq0 = b.qpos[:, b.ix.qadr].copy(), b.qvel[:, b.ix.vadr].copy()
-    target = env.default_q.repeat(2, 1) + 0.3
+    # 0.3 rad above the default pose: beyond the ankle roll's and a hip roll's limit, so the clamp matters
+    c = get_contract(23)
+    lo, hi = c.target_bounds()
+    target = np.clip(c.default_q + 0.3, lo, hi)
+    assert (target < c.default_q + 0.3).sum() >= 2
     env.step(torch.full((2, 23), 0.3 / env.cfg.action_scale))
     # the last physics step's torque is the PD law on the state before that step: recompute it from a twin
     import mujoco
@@ -80,9 +84,12 @@ def test_cpu_backend_applies_pd_every_physics_step(lib):
     qpos, qvel, _ = env._reference_qpos(env.frame[:1] - 1)
     d.qpos[:], d.qvel[:] = qpos[0], qvel[0]
     mujoco.mj_forward(m, d)
-    c = get_contract(23)
-    cmd = MotorCommand(np.ones(23, np.uint8), target[0].double().numpy(), np.zeros(23), np.zeros(23),
-                       c.kp, c.kd)
+    # the same target the bridge would send: clamped inside the joint limits with the bridge's margin
+    from hsi_robot_nodes.bridge.safety import SafetyConfig
+
+    assert SafetyConfig().joint_limit_margin == TARGET_LIMIT_MARGIN
+    cmd = MotorCommand(np.ones(23, np.uint8), np.asarray(target, np.float32).astype(np.float64), np.zeros(23),
+                       np.zeros(23), c.kp, c.kd)
     for _ in range(4):
         d.ctrl[b.ix.act] = pd_torque(cmd, d.qpos[b.ix.qadr], d.qvel[b.ix.vadr], c.effort)
         mujoco.mj_step(m, d)

@@ -93,7 +93,12 @@ def test_checkpoint_round_trip_and_stage_handover(tmp_path):
     from hsi_offline.training.runner import warmup_critic
 
     critic0 = [p.clone() for p in r5.alg.critic.parameters()]
-    warmup_critic(r5, 2)
+    lr0 = [g["lr"] for g in r5.alg.optimizer.param_groups]
+    # window 1, any change counts as settled: it stops after the second window, not at the maximum
+    assert warmup_critic(r5, 5, 1e-3, window=1, settle=float("inf")) == 2
+    assert [h["learning_rate"] for h in r5.history] == [1e-3, 1e-3]  # its own rate, then the stage's again
+    assert [g["lr"] for g in r5.alg.optimizer.param_groups] == lr0
+    assert [h["iteration"] for h in r5.history] == [0, 1] and r5.current_learning_iteration == 2
     assert torch.allclose(r5.get_inference_policy()(obs), a_student)
     assert any(not torch.equal(a, b) for a, b in zip(critic0, r5.alg.critic.parameters()))
     assert all(p.requires_grad for p in r5.alg.actor.parameters() if p is not r5.alg.actor.mlp.gate)

@@ -44,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, over)
     if not cfg.env.clips:
         raise UserError("no motion clips: set env.clips in the config or pass --clips")
+    out = Path(args.out or f"runs/{cfg.stage}")
+    if not args.resume and any(out.glob("model_*.pt")):
+        # the next stage starts from a run folder's last checkpoint: an old run's would be taken silently
+        raise UserError(f"{out} already holds checkpoints of an earlier run: pass another --out, remove "
+                        "them, or --resume one")
     from .env import TrackingEnv
     from .runner import load_checkpoint, make_runner
 
@@ -52,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(1)  # small batched tensors: intra-op threads only fight the physics threads
     env = TrackingEnv(cfg.env)
-    out = Path(args.out or f"runs/{cfg.stage}")
     runner = make_runner(env, cfg, str(out))
     if args.resume:
         ckpt = load_checkpoint(args.resume)
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg.stage == "finetune":
             from .runner import warmup_critic
 
-            warmup_critic(runner, cfg.critic_warmup_iterations)
+            warmup_critic(runner, cfg.critic_warmup_iterations, cfg.critic_warmup_learning_rate)
     runner.learn(cfg.iterations)
     png = runner.finish()
     env.close()

@@ -149,7 +149,9 @@ class TrainConfig:
     num_steps_per_env: int = 24
     save_interval: int = 200
     init_from: str = ""  # checkpoint whose weights start this stage (stage 2 from stage 1, ...)
-    critic_warmup_iterations: int = 0  # finetune: train the fresh critic with the actor frozen first
+    critic_warmup_iterations: int = 0  # finetune: at most this many critic-only iterations (until it settles)
+    # the warm-up's own rate: the stage's 3e-5 barely moves a fresh critic
+    critic_warmup_learning_rate: float = 1.0e-3
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)

@@ -1,7 +1,8 @@
 """The G1 motion-tracking environment: one definition for both physics backends, an rsl-rl ``VecEnv``.
 
 Physics at 200 Hz with decimation 4 (policy at 50 Hz); PD actuation exactly as the simulated robot and the
-motor driver do it, from ``q* = q_default + action_scale * clip(a, +-action_clip)``. Observations are built
+motor driver do it, from ``q* = q_default + action_scale * clip(a, +-action_clip)`` clamped inside the joint
+limits exactly as the bridge clamps it (``contract.target_bounds``). Observations are built
 with the shared observation contract (``hsi_robot_nodes.observation``) and the shared heightmap sampler
 (``hsi_robot_nodes.heightmap.sampler``), so the onboard policy node computes the same vector. Groups:
 
@@ -81,6 +82,9 @@ class TrackingEnv(VecEnv):
         self.kd = torch.as_tensor(self.contract.kd, **f32)
         self.lower = torch.as_tensor(self.contract.lower, **f32)
         self.upper = torch.as_tensor(self.contract.upper, **f32)
+        # the bridge clamps every target to these before the motors; the PD here must see the same targets
+        lo, hi = self.contract.target_bounds()
+        self.target_lo, self.target_hi = torch.as_tensor(lo, **f32), torch.as_tensor(hi, **f32)
         self.ankle_idx = torch.tensor([i for i, n in enumerate(self.contract.joint_names) if "ankle" in n],
                                       device=dev)
         self.episode_length_buf = torch.zeros(N, dtype=torch.long, device=dev)
@@ -148,7 +152,7 @@ class TrackingEnv(VecEnv):
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         a = actions.to(self.device).clamp(-self.cfg.action_clip, self.cfg.action_clip)
-        target = self.default_q + self.cfg.action_scale * a
+        target = torch.clamp(self.default_q + self.cfg.action_scale * a, self.target_lo, self.target_hi)
         kp = self.kp * self.params.kp_scale
         kd = self.kd * self.params.kd_scale
         self.backend.step(target, self.prev_target, kp, kd, self.params.delay_steps)

@@ -15,7 +15,7 @@ from enum import Enum
 
 import numpy as np
 
-from hsi_robot_nodes.contract import RobotContract, stand_gains
+from hsi_robot_nodes.contract import TARGET_LIMIT_MARGIN, RobotContract, stand_gains
 from hsi_robot_nodes.msgs.pd_targets import PdTargets
 from hsi_robot_nodes.observation import projected_gravity
 from hsi_robot_nodes.sim.robot_sim import MotorCommand
@@ -40,7 +40,7 @@ class SafetyConfig:
     policy_period_s: float = 0.02
     policy_stale_cycles: int = 3
     max_tilt_rad: float = 1.0  # ~57 deg between the pelvis z axis and vertical
-    joint_limit_margin: float = 0.02  # rad inside each limit
+    joint_limit_margin: float = TARGET_LIMIT_MARGIN  # rad inside each limit (training clamps the same)
     max_target_rate: float = 15.0  # rad/s of commanded position change
     max_kp: float = 400.0
     max_kd: float = 20.0
@@ -88,8 +88,7 @@ class SafetyMachine:
         self._last_tick_t: float | None = None
         self.self_stalls = 0  # ticks that came > self_stall_s late (see SafetyConfig.self_stall_s)
         c = self.contract
-        self._lo = c.lower + self.cfg.joint_limit_margin
-        self._hi = c.upper - self.cfg.joint_limit_margin
+        self._lo, self._hi = c.target_bounds(self.cfg.joint_limit_margin)
 
     # ---- inputs ------------------------------------------------------------------------------------
     def _go(self, state: State, t: float, reason: str) -> None:
