@@ -34,7 +34,7 @@ def test_hold_policy_flat_walk_through_the_onboard_nodes(dds_domain, tmp_path):
     assert d == json.loads((out / "summary.json").read_text())
     (sc,) = d["scenarios"]
     assert sc["name"] == "flat" and abs(sc["duration_s"] - 2.1) < 1e-9
-    for side in ("deploy", "training_env"):
+    for side in ("deploy", "lockstep", "training_env"):
         m = sc[side]
         assert set(m) >= FIELDS, FIELDS - set(m)
         assert m["ran_s"] > 1.0, m  # the policy was in control (deploy: the bridge was in RUN)
@@ -44,9 +44,12 @@ def test_hold_policy_flat_walk_through_the_onboard_nodes(dds_domain, tmp_path):
         assert 0.0 < m["max_torque_ratio"] < 1.0 and m["min_joint_limit_margin_rad"] > 0.0
     assert 20.0 < sc["deploy"]["policy_rate_hz"] < 60.0  # measured on the deploy path
     assert sc["training_env"]["policy_rate_hz"] is None  # simulated time: exactly 50 Hz by construction
+    assert sc["lockstep"]["policy_rate_hz"] == pytest.approx(50.0)  # simulated time, one cycle per 10 steps
     assert "gap" in sc and d["totals"]["deploy"]["falls"] == 0
+    assert set(sc["gaps"]) == {"deploy-training_env", "lockstep-training_env", "deploy-lockstep"}
     text = (out / "report.md").read_text()
     assert "## flat" in text and "(flat.png)" in text and "wall-clock dependent" in text
+    assert "Gap (lock-step (node cores) - training env)" in text
     assert (out / "flat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -116,3 +119,36 @@ def test_goal_poses_are_in_the_frame_the_joystick_node_reads_odometry_in():
     goal, goal_yaw = anchor.goal(1.0, 0.0, 0.0)
     local = goal_to_local((goal[0], goal[1], goal_yaw), torso_xy_yaw())
     assert local[1] == pytest.approx(-0.2, abs=0.02)  # go right, back onto the path
+
+
+def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_a_fall(tmp_path):
+    """The lock-step side drives the bridge's safety machine, the policy runner and the joystick core against
+    the simulated robot: the placeholder stands (the bridge hands over from its stand gains), two runs are
+    identical, and a policy that holds a constant target on VideoMimic's soft gains (it cannot stand: the
+    ankles' Kp 20 is far below what the body's weight needs) falls and is stopped by the bridge's tilt
+    limit, as on the robot."""
+    from hsi_offline.evaluation.lockstep import run_lockstep
+    from hsi_offline.evaluation.metrics import score
+    from hsi_offline.export.hold_default import ACTION_CLIP, ACTION_SCALE, zero_actor
+    from hsi_offline.export.onnx_export import export_policy
+    from hsi_robot_nodes.contract import get_contract
+    from hsi_robot_nodes.observation import make_layout
+
+    (sc,) = get_scenarios(["flat"], 0.3)
+    a, b = run_lockstep(sc, HOLD, seed=1), run_lockstep(sc, HOLD, seed=1)
+    assert a.ended == "duration" and a.side == "lockstep"
+    for name in ("t", "xy", "z", "tilt", "tau_ratio", "target"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    m = score(a, sc)
+    assert not m.fell and m.ran_s >= sc.duration_s - 0.05 and 0.7 < m.final_height_m < 0.85
+    assert len(a.target) == len(a.t) and np.abs(a.target[:, :2]).max() > 0.05  # the path reached the policy
+
+    c = get_contract(23)
+    layout = make_layout(23, role="student", heightmap=False)
+    soft = tmp_path / "soft_hold.onnx"
+    export_policy(zero_actor(layout.dim, 23), layout, None, 23, ACTION_SCALE, ACTION_CLIP, c.kp, c.kd,
+                  c.default_q, None, {"kind": "test: constant target on the policy gains"}, soft)
+    r = run_lockstep(sc, soft)
+    assert r.ended.startswith("safety: base tilt"), r.ended
+    ms = score(r, sc)
+    assert ms.fell and ms.ran_s < 1.5

@@ -1,7 +1,8 @@
 """``hsi-offline evaluate POLICY``: sim-to-sim evaluation of an exported ONNX policy.
 
 Runs each scenario (flat walk, stairs up, stairs down, kerb, bench sit/stand) through the onboard nodes
-against the simulated robot and in the training environment, and writes ``report.md`` + PNGs +
+against the simulated robot (``deploy``), through the same nodes' cores in lock-step with the simulated robot
+(``lockstep``: no DDS, exact heightmap) and in the training environment, and writes ``report.md`` + PNGs +
 ``summary.json`` into ``--out`` (default: beside the policy, ``POLICY.eval/``). A policy that fails
 scenarios is a result, not an error: the exit code is 0 when every run produced data, 1 when the stack itself
 could not run a scenario, and 2 (one line) for bad input: a missing or corrupt ONNX file, metadata that
@@ -31,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration-scale", type=float, default=1.0,
                    help="play every scenario this many times as long (< 1: shorter, for tests)")
     p.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES),
-                   help="deploy (onboard nodes + simulated robot) and/or training_env")
+                   help="deploy (onboard nodes + simulated robot), lockstep (their cores in lock-step with "
+                        "the simulated robot, exact heightmap) and/or training_env")
     p.add_argument("--randomise", action="store_true",
                    help="training env with its training randomisation (seeded) instead of nominal dynamics")
     p.add_argument("--domain", type=int, default=1, help="Unitree DDS domain of the simulated robot (not 0)")
@@ -85,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
             from hsi_offline.evaluation.training_env import run_training_env
 
             rollouts["training_env"] = run_training_env(sc, policy_path, seed, args.randomise)
+        if "lockstep" in args.sides:
+            from hsi_offline.evaluation.lockstep import run_lockstep
+
+            rollouts["lockstep"] = run_lockstep(sc, policy_path, seed)
         if "deploy" in args.sides:
             for attempt in range(args.deploy_attempts):
                 r = run_deploy_isolated(sc, args.duration_scale, policy_path, seed, args.domain,

@@ -148,12 +148,12 @@ GAP_FIELDS = ("goal_error_m", "track_rms_m", "track_final_m", "yaw_rms_rad", "fi
               "max_torque_ratio", "min_joint_limit_margin_rad", "root_target_mean_m")
 
 
-def gap(deploy: ScenarioMetrics, train: ScenarioMetrics) -> dict[str, float | bool]:
-    """Deploy minus training env for the numeric figures, and whether the verdicts agree."""
-    out: dict[str, float | bool] = {"same_verdict": deploy.completed == train.completed
-                                    and deploy.fell == train.fell}
+def gap(a: ScenarioMetrics, b: ScenarioMetrics) -> dict[str, float | bool]:
+    """``a`` minus ``b`` for the numeric figures (e.g. deploy minus training env), and whether the verdicts
+    agree."""
+    out: dict[str, float | bool] = {"same_verdict": a.completed == b.completed and a.fell == b.fell}
     for f in GAP_FIELDS:
-        out[f] = float(getattr(deploy, f)) - float(getattr(train, f))
+        out[f] = float(getattr(a, f)) - float(getattr(b, f))
     return out
 
 

@@ -20,8 +20,14 @@ from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 
 SCHEMA = "hsi_robot.evaluation/1"
-SIDE_LABEL = {"deploy": "deploy (onboard nodes)", "training_env": "training env"}
-SIDE_STYLE = {"deploy": dict(color="tab:red"), "training_env": dict(color="tab:blue", linestyle="--")}
+SIDE_LABEL = {"deploy": "deploy (onboard nodes)", "lockstep": "lock-step (node cores)",
+              "training_env": "training env"}
+SIDE_STYLE = {"deploy": dict(color="tab:red"), "lockstep": dict(color="tab:green", linestyle="-."),
+              "training_env": dict(color="tab:blue", linestyle="--")}
+GAPS = (("deploy", "training_env"), ("lockstep", "training_env"), ("deploy", "lockstep"))
+"""Which differences are reported: lock-step minus training env is the controller-logic gap (bridge, policy
+node, joystick node, 500 Hz motor PD), deploy minus lock-step the transport and perception gap (DDS and
+scheduling, the LiDAR map and odometry)."""
 HOW = (
     "**deploy**: `hsi-robot bringup --sim` in-process: the simulated G1 in its own process (500 Hz MuJoCo, "
     "Unitree DDS LowState/LowCmd with CRC, simulated MID-360 + odometry), the bridge, policy, joystick and "
@@ -35,6 +41,11 @@ HOW = (
     "no terminations (falls are scored from the ground truth); the policy's metadata gains. It starts at "
     "rest in the default pose on the ground; the deploy side starts where the bridge's stand-up and 1 s of "
     "standing off the gantry left the robot.",
+    "**lock-step**: the bridge's safety state machine, the policy node's runner and the joystick node's "
+    "root command (the objects those nodes wrap) driven in lock-step with the simulated G1 (500 Hz), with "
+    "the same operator script as deploy; the heightmap is the training environment's (the shared sampler on "
+    "the true terrain), odometry is ground truth, the command arrives one physics step (2 ms) after the "
+    "state. No DDS, no threads, no LiDAR: deterministic.",
     "**command**: `p(t)` = the scenario's keyframes, given one policy frame ahead (`p(t + 0.02 s)`); errors "
     "are pelvis xy against `p(t)` placed at the pelvis pose when the policy took over.",
     "**completed**: ran the whole scenario with no fall (pelvis tilt > 57 deg, or pelvis below the "
@@ -42,10 +53,11 @@ HOW = (
     "the path's end, standing at the end (pelvis >= 0.6 m above the terrain); the bench also needs the "
     "pelvis down to <= 0.62 m above the floor at some point.",
     "**margins**: torque = largest |tau| / effort limit (robot contract) over joints and time; joint limit = "
-    "smallest distance of any joint to its limit (rad, negative = beyond). Sampled at 50 Hz on both sides "
+    "smallest distance of any joint to its limit (rad, negative = beyond). Sampled at 50 Hz on every side "
     "(deploy: the simulator's ground-truth trace).",
 )
 EXACT = ("training_env: every figure (MuJoCo, single-threaded onnxruntime, seeded generator)",
+         "lockstep: every figure (no randomness, no threads)",
          "the scenario scripts, paths, durations and goal regions; the simulated LiDAR/odometry noise seeds")
 WALL_CLOCK = ("deploy: every figure. The stack runs in real time (DDS, rclpy, threads, the OS scheduler): "
               "when the policy's cycles land relative to the 500 Hz physics, LiDAR scan timing and thus the "
@@ -195,11 +207,12 @@ def markdown(results: list[ScenarioResult], header: dict, pngs: dict[str, str]) 
             cells = [_fmt(v, digits) if digits is not None or isinstance(v, bool) or v is None
                      else (str(v) if v != "" else "-") for v in vals]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
-        if len([s for s in sides if s in r.metrics]) == 2:
-            g = gap(r.metrics["deploy"], r.metrics["training_env"])
-            out += ["", "Gap (deploy - training env): " + ", ".join(
-                f"{k} {v:+.3f}" for k, v in g.items() if not isinstance(v, bool) and math.isfinite(v))
-                + (". Same verdict." if g["same_verdict"] else ". **Different verdicts.**")]
+        for a, b in GAPS:
+            if a in r.metrics and b in r.metrics:
+                g = gap(r.metrics[a], r.metrics[b])
+                out += ["", f"Gap ({SIDE_LABEL[a]} - {SIDE_LABEL[b]}): " + ", ".join(
+                    f"{k} {v:+.3f}" for k, v in g.items() if not isinstance(v, bool) and math.isfinite(v))
+                    + (". Same verdict." if g["same_verdict"] else ". **Different verdicts.**")]
         notes = [f"{s}: {n}" for s in sides if s in r.rollouts for n in r.rollouts[s].notes]
         if notes:
             out += [""] + [f"- {n}" for n in notes]
@@ -219,9 +232,13 @@ def summary_json(results: list[ScenarioResult], header: dict) -> dict:
             if s in r.metrics:
                 ro = r.rollouts[s]
                 entry[s] = {**r.metrics[s].to_dict(), "ended": ro.ended, "seed": ro.seed, "notes": ro.notes}
-        if "deploy" in r.metrics and "training_env" in r.metrics:
-            entry["gap"] = {k: (round(v, 4) if isinstance(v, float) else v)
-                            for k, v in gap(r.metrics["deploy"], r.metrics["training_env"]).items()}
+        gaps = {f"{a}-{b}": {k: (round(v, 4) if isinstance(v, float) else v)
+                             for k, v in gap(r.metrics[a], r.metrics[b]).items()}
+                for a, b in GAPS if a in r.metrics and b in r.metrics}
+        if "deploy-training_env" in gaps:
+            entry["gap"] = gaps["deploy-training_env"]  # schema 1's field
+        if gaps:
+            entry["gaps"] = gaps
         scen.append(entry)
     tot = {s: totals([r.metrics[s] for r in results if s in r.metrics]) for s in sides}
     return {"schema": SCHEMA, **header, "totals": tot, "scenarios": scen,

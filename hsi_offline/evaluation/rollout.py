@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-SIDES = ("deploy", "training_env")
+SIDES = ("deploy", "lockstep", "training_env")
 
 
 @dataclass
 class Rollout:
     """Ground truth sampled at 50 Hz while the policy was in control, plus what the policy was told."""
 
-    side: str  # 'deploy' | 'training_env'
+    side: str  # 'deploy' | 'lockstep' | 'training_env'
     scenario: str
     t: np.ndarray  # (N,) s since the policy took over
     xy: np.ndarray  # (N, 2) pelvis, world

@@ -92,8 +92,12 @@ TRACE_COLUMNS = ("t", "x", "y", "z", "height", "tilt", "yaw", "tau_ratio", "tau_
 
 
 def _sample(sim) -> list[float]:
-    """One trace row (``TRACE_COLUMNS``) of the pelvis and motors from the physics state (ground truth)."""
-    robot = sim.robot
+    """One trace row of the running simulator, stamped with the monotonic clock."""
+    return trace_row(sim.robot, time.monotonic())
+
+
+def trace_row(robot, t: float) -> list[float]:
+    """One trace row (``TRACE_COLUMNS``) of the pelvis and motors of a ``SimRobot`` (ground truth)."""
     qpos = robot.data.qpos[:7].copy()
     w, x, y, z = qpos[3:7]
     up_z = 1.0 - 2.0 * (x * x + y * y)  # z of the pelvis' up axis in world
@@ -105,7 +109,7 @@ def _sample(sim) -> list[float]:
     q = c.slots_to_joints(st.q)
     margin = np.minimum(q - c.lower, c.upper - q)
     i_tau, i_q = int(np.argmax(tau_ratio)), int(np.argmin(margin))
-    return [time.monotonic(), *(round(float(v), 5) for v in qpos[:3]), round(h, 5),
+    return [t, *(round(float(v), 5) for v in qpos[:3]), round(h, 5),
             round(math.acos(max(-1.0, min(1.0, up_z))), 5), round(yaw, 5), round(float(tau_ratio[i_tau]), 5),
             i_tau, round(float(margin[i_q]), 5), i_q]
 
