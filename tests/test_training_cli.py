@@ -46,7 +46,9 @@ def test_train_cli_writes_checkpoints_curves_and_resumes(tmp_path, capsys):
         assert load_checkpoint(out)["iter"] == 2  # a run folder stands for its last checkpoint (init_from)
         import json
 
-        its = [row["iteration"] for row in json.loads((out / "history.json").read_text())]
+        rows = json.loads((out / "history.json").read_text())
+        its = [row["iteration"] for row in rows]
+        assert all("success_rate" in row for row in rows)  # issue 5's tracking success rate, per iteration
         assert its == [0, 1, 2], its  # the resumed run's curves include the first part
     finally:
         torch.set_num_threads(threads)

@@ -163,6 +163,7 @@ def test_terminations_fire_on_tracking_loss_and_forbidden_contact(lib):
     assert done.tolist() == [True, False] and not extras["time_outs"].any()
     assert env.last_reward_terms["termination"][0] == pytest.approx(env.cfg.rewards.termination * env.dt)
     assert env.episode_length_buf[0] == 0  # reset happened
+    assert list(env.success_buffer) == [0.0]  # a termination is a failed episode
     env.close()
 
 
@@ -171,6 +172,7 @@ def test_clip_end_is_a_time_out():
     env = _env(lib, n=1)
     outs = [env.replay_step()[3]["time_outs"].item() for _ in range(6)]
     assert any(outs)
+    assert list(env.success_buffer) == [1.0] * sum(outs)  # tracked to the clip's end: a success
     env.close()
 
 

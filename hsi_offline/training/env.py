@@ -110,6 +110,9 @@ class TrackingEnv(VecEnv):
         self.ep_return = torch.zeros(N, **f32)
         self.ep_tracking = torch.zeros(N, **f32)
         self.tracking_buffer: deque[float] = deque(maxlen=100)  # tracking return of finished episodes
+        # 1 per finished episode that tracked its clip to the end (or the episode limit), 0 per termination:
+        # issue 5's "tracking success rate" over the last 100 episodes
+        self.success_buffer: deque[float] = deque(maxlen=100)
         all_ids = torch.arange(N, device=dev)
         self._reset_idx(all_ids)
         self.obs = self._observations(all_ids)
@@ -219,6 +222,7 @@ class TrackingEnv(VecEnv):
             self.motion.record(self.clip_id[done_ids], term[done_ids])
             log["Metrics/episode_tracking_reward"] = self.ep_tracking[done_ids].mean()
             self.tracking_buffer.extend(self.ep_tracking[done_ids].tolist())
+            self.success_buffer.extend((~term[done_ids]).float().tolist())
             log["Metrics/terminated_fraction"] = term[done_ids].float().mean()
             log["Metrics/clip_success_rate"] = self.motion.success_rate().mean()
             self._reset_idx(done_ids)

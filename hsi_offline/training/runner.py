@@ -98,11 +98,14 @@ class _RunMixin:
                "learning_rate": float(kw["learning_rate"])}
         buf = getattr(self.env, "tracking_buffer", None)
         row["tracking_reward"] = statistics.mean(buf) if buf else float("nan")
+        ok = getattr(self.env, "success_buffer", None)
+        row["success_rate"] = statistics.mean(ok) if ok else float("nan")
         self.history.append(row)
         print(f"[{self.run_cfg.stage}] it {kw['it'] + 1}/{kw['total_it']}  reward {row['mean_reward']:8.2f}  "
               f"ep_len {row['mean_episode_length']:6.1f}  "
               + "  ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
-              + f"  lr {row['learning_rate']:.2e}  {kw['collect_time'] + kw['learn_time']:.2f}s", flush=True)
+              + f"  success {row['success_rate']:.2f}  lr {row['learning_rate']:.2e}  "
+              f"{kw['collect_time'] + kw['learn_time']:.2f}s", flush=True)
 
     def finish(self) -> Path | None:
         """Write history.json and learning_curves.png into the run folder."""
@@ -137,7 +140,9 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ["mean_reward", "tracking_reward", "mean_episode_length"] + sorted(
+    keys = ["mean_reward", "tracking_reward", "mean_episode_length"]
+    keys += ["success_rate"] if any("success_rate" in h for h in history) else []
+    keys += sorted(
         {k for h in history for k in h if k.startswith("loss_")})
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * len(keys)), sharex=True)
     its = [h["iteration"] for h in history]
