@@ -100,3 +100,20 @@ def test_bad_core_sets_are_refused_in_one_line():
         finally:
             del os.environ["HSI_CONTROL_CPUS"]
     assert control_cpus() is None
+
+
+def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(monkeypatch, dds_domain):
+    """At one shared SCHED_RR level the simulator's LiDAR, DDS and trace threads delayed its 500 Hz physics
+    by whole CPU bursts; the physics thread is one level up, every other thread stays at the process's."""
+    from hsi_robot_nodes.sim.process import SimProcess
+    from hsi_robot_nodes.sim.runner import READY
+
+    monkeypatch.setenv("HSI_RT_PRIORITY", "6")  # the simulator child runs one level below: 5
+    with SimProcess("flat", 23, dds_domain, "lo", band=True, lidar=True) as sim:
+        ready = next(ln for ln in sim.lines if ln.startswith(READY))
+        if "not permitted" in ready:  # no CAP_SYS_NICE: it says so and runs at normal priority
+            return
+        assert "real-time scheduling SCHED_RR 5" in ready and "physics thread SCHED_RR 6" in ready, ready
+        prios = sorted(os.sched_getparam(int(tid)).sched_priority
+                       for tid in os.listdir(f"/proc/{sim.proc.pid}/task"))
+        assert prios.count(6) == 1 and set(prios) == {5, 6} and len(prios) > 3, prios  # physics, the rest

@@ -9,6 +9,7 @@ DDS domain is 1 on ``lo`` so it never talks to a real robot on domain 0.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class DdsSimulator:
         self._payload = wire.LOWSTATE.new_payload()
         self._driven_mode = np.zeros(wire.NUM_MOTOR_SLOTS, np.uint8)
         self._driven_mode[self.robot.contract.motor_slots] = 1
+        self.physics_tid: int | None = None  # the physics thread's kernel id, once it runs
         self.on_lowcmd_hook = None  # optional callable(monotonic_time) for latency measurement
         self.on_lowstate_hook = None
 
@@ -125,6 +127,25 @@ class DdsSimulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def raise_physics_priority(self) -> str:
+        """Put the physics thread one real-time level above this process's other threads (call after
+        ``paths.realtime_priority``); returns what was done, for the start-up line.
+
+        Why: the simulated robot's process also runs the simulated LiDAR's casting and publishing thread, the
+        DDS receive threads and the operator/trace loop. At one shared ``SCHED_RR`` level a woken physics
+        thread waits behind whichever of them holds its core, for the rest of that thread's burst (the robot's
+        LowState publish gaps of 8-40 ms seen by ``hsi-robot bench loop``). One level up it preempts them at
+        once, and waits at most one interpreter switch interval (0.5 ms) for the lock they may hold.
+        """
+        if self.physics_tid is None or os.sched_getscheduler(0) not in (os.SCHED_RR, os.SCHED_FIFO):
+            return "physics thread at the process's priority"
+        prio = os.sched_getparam(0).sched_priority + 1
+        try:
+            os.sched_setscheduler(self.physics_tid, os.SCHED_RR, os.sched_param(prio))
+        except OSError as e:
+            return f"physics thread at the process's priority ({e.strerror})"
+        return f"physics thread SCHED_RR {prio}"
 
     def release_band(self) -> None:
         self.robot.band.enabled = False
@@ -180,6 +201,7 @@ class DdsSimulator:
         return W.seal(p), tick
 
     def _run(self) -> None:
+        self.physics_tid = threading.get_native_id()
         dt = self.robot.dt
         substeps = max(1, int(round(1.0 / (self.cfg.lowstate_hz * dt))))
         period = dt * substeps / self.cfg.speed if self.cfg.speed > 0 else 0.0

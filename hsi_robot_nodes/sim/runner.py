@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
 
     freeze_heap()  # no full garbage collection pauses the 500 Hz physics later
     scheduling = realtime_priority()
+    if scheduling.startswith("real-time"):
+        scheduling += "; " + sim.raise_physics_priority()
     t0 = time.monotonic()
     print(f"{READY}: G1 {args.dof}-DoF on '{sim.robot.scene.name}', DDS domain {args.domain} on "
           f"{args.interface}{', lidar' if lidar else ''}; {scheduling}; Ctrl-C to stop", flush=True)
