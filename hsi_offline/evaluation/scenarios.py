@@ -75,6 +75,9 @@ class Scenario:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
+    # the baseline every shipped policy must pass before any walking: hold the start pose on flat ground
+    Scenario("stand", "flat", "stand still on flat ground for 10 s (root target: the start pose)",
+             ((0.0, 0.0, 0.0, 0.0),), 10.0, goal_tolerance_m=0.15),
     Scenario("flat", "flat", "walk 2 m forward on flat ground (0.4 m/s), then stand",
              ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (5.5, 2.0, 0.0, 0.0)), 7.0),
     Scenario("stairs_up", "stairs", "walk 2.6 m forward up four 0.15 m steps onto the landing (0.3 m/s)",
