@@ -4,10 +4,9 @@ Runs each scenario (stand still, flat walk, stairs up, stairs down, kerb, bench 
 onboard nodes against the simulated robot (``deploy``), through the same nodes' cores in lock-step with the
 simulated robot (``lockstep``: no DDS, exact heightmap) and in the training environment, and writes
 ``report.md`` + PNGs + ``summary.json`` into ``--out`` (default: beside the policy, ``POLICY.eval/``). A
-policy that fails
-scenarios is a result, not an error: the exit code is 0 when every run produced data, 1 when the stack itself
-could not run a scenario, and 2 (one line) for bad input: a missing or corrupt ONNX file, metadata that
-disagrees with the robot contract, an unknown scenario.
+policy that fails scenarios is a result, not an error: the exit code is 0 when every run produced data, 1
+when the stack itself could not run a scenario, and 2 (one line) for bad input: a missing or corrupt ONNX
+file, metadata that disagrees with the robot contract, an unknown scenario.
 """
 
 from __future__ import annotations
