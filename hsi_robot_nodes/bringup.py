@@ -83,14 +83,23 @@ def spin_while(executor, running: threading.Event) -> None:
             return
 
 
+DEMO_POLICY = "g1_23dof_student_cpu.onnx"
+"""The best policy the project has trained (``models/``, with its ``.eval/`` report): the CPU-scale distilled
+student of ``make train-cpu``. It balances standing on VideoMimic's soft gains; it does not walk (trained on
+standing clips only). ``hsi-robot bringup`` on a robot keeps the stiff hold-default placeholder unless a
+policy is given."""
+
+
 def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--sim", action="store_true", default=demo, help="also start the simulated G1")
     p.add_argument("--scene", default="flat")
     p.add_argument("--dof", type=int, default=23, choices=(23, 29))
     p.add_argument("--domain", type=int, default=1)
     p.add_argument("--interface", default="lo")
-    p.add_argument("--policy", default=str(models_dir() / "hold_default_23dof.onnx"),
-                   help="ONNX policy (with hsi_robot metadata)")
+    policy = DEMO_POLICY if demo else "hold_default_23dof.onnx"
+    p.add_argument("--policy", default=str(models_dir() / policy),
+                   help="ONNX policy (with hsi_robot metadata); demo: the shipped trained student, bringup: "
+                        "the hold-default-pose placeholder")
     p.add_argument("--blind-policy", default="", help="optional blind policy for the B-button switch")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--duration", type=float, default=18.0 if demo else 0.0, help="seconds (0 = until Ctrl-C)")

@@ -152,3 +152,26 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     assert r.ended.startswith("safety: base tilt"), r.ended
     ms = score(r, sc)
     assert ms.fell and ms.ran_s < 1.5
+
+
+def test_the_demo_policy_is_a_trained_policy_that_stands_in_lock_step_and_in_training():
+    """``make demo`` runs the best trained policy shipped in models/, with its evaluation report beside it;
+    it must at least stand still 10 s through the node cores (lock-step, deterministic) and in training."""
+    import argparse
+
+    from hsi_offline.evaluation.lockstep import run_lockstep
+    from hsi_offline.evaluation.metrics import score
+    from hsi_robot_nodes import bringup
+    from hsi_robot_nodes.policy.metadata import load_metadata
+
+    p = argparse.ArgumentParser()
+    bringup.add_arguments(p, demo=True)
+    path = p.parse_args([]).policy
+    meta = load_metadata(path)
+    assert meta.provenance.get("stage") == "distill" and meta.layout.heightmap_size  # trained, not a stub
+    report = json.loads((models_dir() / "g1_23dof_student_cpu.eval" / "summary.json").read_text())
+    assert report["policy_sha256"] == __import__("hashlib").sha256(open(path, "rb").read()).hexdigest()
+    (sc,) = get_scenarios(["stand"])
+    for r in (run_lockstep(sc, path), run_training_env(sc, path, seed=0)):
+        m = score(r, sc)
+        assert m.completed and not m.fell, (r.side, m.why_not)
