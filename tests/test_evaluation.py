@@ -158,6 +158,8 @@ def test_the_demo_policy_is_a_trained_policy_that_stands_in_lock_step_and_in_tra
     """``make demo`` runs the best trained policy shipped in models/, with its evaluation report beside it;
     it must at least stand still 10 s through the node cores (lock-step, deterministic) and in training."""
     import argparse
+    import hashlib
+    from pathlib import Path
 
     from hsi_offline.evaluation.lockstep import run_lockstep
     from hsi_offline.evaluation.metrics import score
@@ -170,7 +172,7 @@ def test_the_demo_policy_is_a_trained_policy_that_stands_in_lock_step_and_in_tra
     meta = load_metadata(path)
     assert meta.provenance.get("stage") == "distill" and meta.layout.heightmap_size  # trained, not a stub
     report = json.loads((models_dir() / "g1_23dof_student_cpu.eval" / "summary.json").read_text())
-    assert report["policy_sha256"] == __import__("hashlib").sha256(open(path, "rb").read()).hexdigest()
+    assert report["policy_sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
     (sc,) = get_scenarios(["stand"])
     for r in (run_lockstep(sc, path), run_training_env(sc, path, seed=0)):
         m = score(r, sc)
