@@ -32,6 +32,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from hsi_offline.evaluation.deploy import PathAnchor
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyMachine, State
@@ -40,7 +41,7 @@ from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, t
 from hsi_robot_nodes.joystick.root_command import RootCommand
 from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner
-from hsi_robot_nodes.sim.robot_sim import SimRobot
+from hsi_robot_nodes.sim.robot_sim import SimRobot, quat_to_rpy
 from hsi_robot_nodes.sim.runner import TRACE_COLUMNS, trace_row
 from hsi_robot_nodes.sim.scene import build_scene
 
@@ -50,8 +51,7 @@ POLICY_EVERY = 10  # physics steps (500 Hz) per policy cycle (50 Hz)
 
 
 def _yaw(q_wxyz: np.ndarray) -> float:
-    w, x, y, z = q_wxyz
-    return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
+    return float(quat_to_rpy(q_wxyz)[2])
 
 
 def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
@@ -96,7 +96,7 @@ def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
             t_run = t
             runner.reset()  # what the policy node does when the bridge reports RUN
             pos = robot.data.xpos[torso]
-            anchor = (float(pos[0]), float(pos[1]), _yaw(robot.data.xquat[torso]))
+            anchor = PathAnchor(float(pos[0]), float(pos[1]), _yaw(robot.data.xquat[torso]))
         if tick % POLICY_EVERY == 0:
             now = int(round(t * 1e9))
             runner.update_joint_state(q, dq, now, now)
@@ -106,10 +106,8 @@ def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
                 runner.update_heightmap(sample_heightmap(height_fn, pos, yaw, spec)[0], now)
             root.set_odometry(float(pos[0]), float(pos[1]), yaw, t)
             if t_run is not None:
-                x, y, gyaw = scenario.path_at(t - t_run + scenario.lookahead_s)
-                ax, ay, ayaw = anchor
-                ca, sa = np.cos(ayaw), np.sin(ayaw)
-                root.set_goal(ax + ca * x - sa * y, ay + sa * x + ca * y, ayaw + gyaw)
+                goal, goal_yaw = anchor.goal(*scenario.path_at(t - t_run + scenario.lookahead_s))
+                root.set_goal(float(goal[0]), float(goal[1]), goal_yaw)
                 offset = root.step(POLICY_EVERY * dt, t)
                 runner.update_root_target(*offset)
                 targets.append([t - t_run, *offset])
