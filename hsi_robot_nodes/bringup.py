@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S
 from hsi_robot_nodes.paths import (
     config_dir,
     control_cpus,
@@ -266,10 +267,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_SCRIPT = ((1.0, "start"), (3.5, "release"), (4.5, "A"), (14.5, "select"))
-"""The scripted operator (seconds after the nodes are up): stand up, let go of the gantry, stand 1 s on the
-bridge's stand gains (as ``hsi-offline evaluate`` does: the robot still settles from the release before
-that), run 10 s, damp."""
+DEMO_SCRIPT = ((1.0, "start"), (3.5, "release"), (3.5 + HANDOVER_SETTLE_S, "A"),
+               (13.5 + HANDOVER_SETTLE_S, "select"))
+"""The scripted operator (seconds after the nodes are up): stand up, let go of the gantry, stand
+``HANDOVER_SETTLE_S`` on the bridge's stand gains (the robot still settles from the release before that),
+run 10 s, damp."""
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ BENCHES = {
     "sim": "hsi_robot_nodes.bench.sim",
     "loop": "hsi_robot_nodes.bench.loop",
     "heightmap": "hsi_robot_nodes.bench.heightmap",
+    "machine": "hsi_robot_nodes.bench.stalls",
 }
 
 

@@ -1,11 +1,18 @@
-"""The loop benchmark's arithmetic on hand-made answer logs (the benchmark itself is a command, not a
-test)."""
+"""The loop benchmark's arithmetic on hand-made answer logs, and its machine-stall witness (the benchmark
+itself is a command, not a test)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
+
 import pytest
 
+from hsi_robot_nodes import cli
 from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures
+from hsi_robot_nodes.bench.stalls import Stall, StallWitness, explained_missed_cycles, stall_summary
 
 
 def test_latency_jitter_and_missed_cycles_from_an_answer_log():
@@ -39,3 +46,47 @@ def test_late_answers_are_attributed_to_nearby_steal_windows_only():
     assert late_answers_near([10.05, 150.0, 300.3], windows) == 2
     assert late_answers_near([150.0], windows) == 0
     assert late_answers_near([10.05], []) == 0
+
+
+def test_missed_cycles_are_put_on_the_machine_only_when_a_long_enough_stall_overlaps_them():
+    # answers every 20 ms with three holes: 60 ms (2 missed), 40 ms (1 missed), 40 ms (1 missed)
+    t = [0.00, 0.02, 0.08, 0.10, 0.14, 0.16, 0.18, 0.22]
+    stalls = [Stall(0, 0.03, 0.035),   # inside the 60 ms hole and >= half its 40 ms excess: the machine's
+              Stall(1, 0.03, 0.035),   # the same stall seen on the other core: counted once
+              Stall(1, 0.105, 0.004),  # overlaps the first 40 ms hole but is too short to explain 20 ms
+              Stall(0, 0.185, 0.006), Stall(1, 0.20, 0.006),  # together 12 ms of the last 40 ms hole
+              Stall(1, 0.30, 0.050)]   # long but after every answer
+    assert explained_missed_cycles(t, stalls, 0.02) == (3, 1)
+    assert explained_missed_cycles(t, stalls[:3], 0.02) == (2, 2)
+    assert explained_missed_cycles(t, [], 0.02) == (0, 4)
+    s = stall_summary(stalls, 0.0, [0, 1, 2])
+    assert s["per_cpu"]["0"] == {"count": 2, "over_8ms": 1, "worst_ms": 35.0}
+    assert s["per_cpu"]["1"]["count"] == 4 and s["per_cpu"]["2"]["count"] == 0
+    assert s["at_s_cpu_ms"][2] == (0.105, 1, 4.0)
+
+
+def test_the_stall_witness_sees_a_process_that_is_not_allowed_to_run():
+    # SIGSTOP is a stall the witness cannot tell from a preempted virtual CPU: 80 ms of not running
+    with StallWitness(cpus=[0], threshold_s=0.02) as w:
+        time.sleep(0.3)
+        os.kill(w.procs[0].pid, signal.SIGSTOP)
+        time.sleep(0.08)
+        os.kill(w.procs[0].pid, signal.SIGCONT)
+        time.sleep(0.3)
+    assert [s.cpu for s in w.stalls] == [0]
+    assert 0.07 <= w.stalls[0].late_s <= 0.5
+    assert w.scheduling
+
+
+def test_a_witness_on_a_core_that_does_not_exist_is_a_one_line_error():
+    with pytest.raises(RuntimeError, match="stall witness on core 4096 did not start: .*cannot run on core"):
+        StallWitness(cpus=[4096]).start()
+
+
+def test_bench_machine_writes_the_stall_figures_of_every_core(tmp_path):
+    out = tmp_path / "machine.json"
+    assert cli.main(["bench", "machine", "--minutes", "0.01", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["bench"] == "machine" and d["cores"] == sorted(os.sched_getaffinity(0))
+    assert set(d["per_cpu"]) == {str(c) for c in d["cores"]}
+    assert d["stalls_over_20ms"] <= sum(v["count"] for v in d["per_cpu"].values())

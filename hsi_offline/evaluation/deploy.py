@@ -38,13 +38,12 @@ import numpy as np
 from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes import topics
-from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
 from hsi_robot_nodes.frames import quat_xyzw_to_matrix
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.sim.process import SimProcess, SimProcessError, _die_with_parent
 
 STANDUP_TIMEOUT_S = 10.0
-RELEASE_SETTLE_S = 1.0
 WARMUP_S = 3.0  # on its own feet, held by the bridge's stand gains, before the policy takes over
 
 
@@ -251,7 +250,7 @@ def _operate(sim: SimProcess, bridge, op: PathOperator) -> str:
     if not _wait(lambda: bridge.state == State.HOLD, STANDUP_TIMEOUT_S):
         return f"error: the robot did not stand up (bridge {bridge.state.value}: {bridge.safety.reason})"
     sim.send("release")
-    time.sleep(RELEASE_SETTLE_S)
+    time.sleep(HANDOVER_SETTLE_S)
     if bridge.state != State.HOLD:
         return f"error: the robot did not hold its stance off the gantry ({bridge.safety.reason})"
     if not _wait(op.odometry_fresh, 3.0):

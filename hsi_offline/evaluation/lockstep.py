@@ -35,7 +35,7 @@ import numpy as np
 from hsi_offline.evaluation.deploy import PathAnchor
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
-from hsi_robot_nodes.bridge.safety import LowStateView, SafetyMachine, State
+from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, LowStateView, SafetyMachine, State
 from hsi_robot_nodes.contract import TORSO_LINK
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.joystick.root_command import RootCommand
@@ -46,7 +46,6 @@ from hsi_robot_nodes.sim.runner import TRACE_COLUMNS, trace_row
 from hsi_robot_nodes.sim.scene import build_scene
 
 ZERO_TORQUE_S = 1.0  # hanging on the band before the operator presses start
-RELEASE_SETTLE_S = 1.0  # on its own feet on the stand gains after the band is released, as deploy waits
 POLICY_EVERY = 10  # physics steps (500 Hz) per policy cycle (50 Hz)
 
 
@@ -69,7 +68,7 @@ def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
     torso = mujoco.mj_name2id(robot.model, mujoco.mjtObj.mjOBJ_BODY, TORSO_LINK)
     t_start = ZERO_TORQUE_S
     t_release = t_start + safety.cfg.stand_up_s + 0.1
-    t_a = t_release + RELEASE_SETTLE_S
+    t_a = t_release + HANDOVER_SETTLE_S
     t_end = t_a + scenario.duration_s
     pending: deque = deque()  # (tick at which the bridge receives them, targets)
     rows, targets = [], []

@@ -7,7 +7,9 @@ fed by the simulated MID-360), stands the robot up, runs the policy for N minute
   through JointState -> policy -> PD targets) to the LowCmd that answers it leaving the bridge (p50/p99/max);
 - 50 Hz period jitter: the spacing of those answers against the 20 ms period (p50/p99/max deviation);
 - missed cycles: 20 ms slots in which no answer left (the bridge then re-sends the previous targets);
-- CPU use of the nodes' process and of the simulator process (% of one core), and machine load.
+- CPU use of the nodes' process and of the simulator process (% of one core), and machine load;
+- machine stalls seen by an idle top-priority witness on every core (:mod:`.stalls`), and how many missed
+  cycles fell in one (the machine's) or not (the stack's).
 
 Targets on the 2-core workstation (issue 3): p99 latency below 2 ms, zero missed cycles in 10 minutes.
 """
@@ -96,9 +98,11 @@ def late_answers_near(late_at_s: list[float], steal_windows: list[tuple[float, f
 
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes import bringup
-    from hsi_robot_nodes.bridge.safety import State
+    from hsi_robot_nodes.bench.stalls import StallWitness, explained_missed_cycles, stall_summary
+    from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
     from hsi_robot_nodes.bringup import wait_until
 
+    all_cpus = sorted(os.sched_getaffinity(0))  # before bringup pins this process to the control cores
     p = argparse.ArgumentParser()
     bringup.add_arguments(p)
     argv = ["--sim", "--scene", args.scene, "--dof", str(args.dof), "--domain", str(args.domain),
@@ -120,10 +124,13 @@ def run(args: argparse.Namespace) -> int:
         b.sim.send("start")
         wait_until(lambda: bridge.state == State.HOLD, 10.0)
         b.sim.send("release")
-        time.sleep(0.5)
+        time.sleep(HANDOVER_SETTLE_S)
         b.sim.send("A")
         if not wait_until(lambda: bridge.state == State.RUN, 5.0):
             raise RuntimeError(f"the bridge did not enter RUN: {bridge.state.value} ({bridge.safety.reason})")
+        # the witnesses' start-up (two interpreters importing) is a CPU burst: before the settling second,
+        # so it is not measured as the stack's
+        witness = StallWitness(all_cpus).start()
         time.sleep(1.0)  # settle: measure steady state only
         bridge.answer_log.clear()
         timing.clear()
@@ -154,16 +161,22 @@ def run(args: argparse.Namespace) -> int:
         gaps = [(round(a - t0, 2), round(g * 1e3, 1)) for a, g in bridge.lowstate_gaps if a >= t0]
         final_state, reason = bridge.state.value, bridge.safety.reason
         self_stalls = bridge.safety.self_stalls - stalls0
+        machine_stalls = [s for s in witness.stop() if s.t >= t0]
     finally:
         trace = b.stop()
     figures = loop_figures(answers)
+    missed_in_stalls, missed_other = explained_missed_cycles([a for a, _ in answers], machine_stalls,
+                                                             PERIOD_S)
     sim_summary = dict((trace or {}).get("summary", {}))
     sim_gap_log = dict(sim_summary.get("lowstate_publish_gaps_over_8ms", {}))
     sim_gaps = [(round(t - t0, 2), g) for t, g in sim_gap_log.pop("at_monotonic_s_ms", [])]
     if sim_gap_log:  # the simulator's gaps in bench time, like the bridge's arrival gaps
         sim_summary["lowstate_publish_gaps_over_8ms"] = {**sim_gap_log, "at_s_ms": sim_gaps[:50]}
-    late_at = [round(t - t0, 2) for t, g in zip([a for a, _ in answers[1:]], np.diff([a for a, _ in answers]))
-               if g > 1.5 * PERIOD_S]
+    # each late answer: when (bench s), the gap it closed, and its own latency (normal latency = the LowState
+    # it answers came late; long latency = the stack was slow)
+    late = [(round(t - t0, 3), round(1e3 * g, 1), round(1e3 * (t - s * 1e-9), 1))
+            for (t, s), g in zip(answers[1:], np.diff([a for a, _ in answers])) if g > 1.5 * PERIOD_S]
+    late_at = [t for t, _, _ in late]
     tm = np.array(timing) if timing else np.zeros((0, 4))
     result = {
         "bench": "loop", "minutes": args.minutes, "executor": args.executor, "scene": args.scene,
@@ -171,7 +184,12 @@ def run(args: argparse.Namespace) -> int:
         "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
         "trip_reason": reason if final_state != "run" else "", **figures,
         "bridge_self_stalls_over_10ms": self_stalls,
+        "missed_cycles_during_machine_stalls": missed_in_stalls,
+        "missed_cycles_without_machine_stall": missed_other,
+        "machine_stalls_over_4ms": {"witness": f"one process per core, {witness.scheduling}, 2 ms period",
+                                    **stall_summary(machine_stalls, t0, witness.cpus)},
         "late_answers_at_s": late_at[:50],
+        "late_answers_s_gap_ms_latency_ms": late[:50],
         "late_answers_during_hypervisor_steal": late_answers_near(late_at, steal_windows),
         # the simulated robot's own LowState publish gaps (its process late on the shared core), in bench time
         "late_answers_during_simulator_publish_gaps": late_answers_near(late_at, sim_gaps, window_s=0.05),

@@ -31,6 +31,11 @@ class State(str, Enum):
 
 
 EVENTS = ("start", "run", "damp", "estop", "reset")
+HANDOVER_SETTLE_S = 1.0
+"""Operator procedure: seconds between letting go of the gantry and pressing A (HOLD -> RUN). On the stand
+gains the freed robot sways 3-4 deg forward for about 0.7 s; the CPU-trained students fell when handed over
+0.5-0.7 s after the release and stood at 0.1-0.3 s and 1-2 s (lock-step sweep, docs/training.md). The demo,
+the loop benchmark and evaluation all wait this long."""
 
 
 @dataclass
