@@ -143,6 +143,23 @@ def pin_process(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(tid), cpus)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process started by ``pid`` and by those, from /proc (Linux); [] for a process that is gone."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tasks:
+            with contextlib.suppress(FileNotFoundError):
+                kids = [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+                out += kids
+                todo += kids
+    return out
+
+
 def pin_control(children: list[int]) -> str:
     """With ``$HSI_CONTROL_CPUS``: this process on those cores, ``children`` (simulator, heightmap node) on
     the others, so the 50 Hz loop never waits behind a LiDAR burst for a core. Returns a one-line summary."""
@@ -154,5 +171,6 @@ def pin_control(children: list[int]) -> str:
     rest = os.sched_getaffinity(0) - cpus
     pin_process(os.getpid(), cpus)
     for pid in children:
-        pin_process(pid, rest)
+        for p in (pid, *descendants(pid)):  # the simulator's own LiDAR process too
+            pin_process(p, rest)
     return f"control on cores {sorted(cpus)}, other processes on {sorted(rest)}"

@@ -10,7 +10,7 @@ import numpy as np
 from std_msgs.msg import Float64MultiArray
 
 from hsi_robot_nodes import bringup, topics
-from hsi_robot_nodes.bridge.safety import State
+from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
 from hsi_robot_nodes.bringup import wait_until
 from hsi_robot_nodes.contract import get_contract
 from hsi_robot_nodes.msgs import pd_targets
@@ -32,7 +32,7 @@ def _stand_and_run(b) -> object:
     assert wait_until(lambda: bridge.state == State.HOLD, 8.0), (bridge.safety.reason,
                                                                 bridge.safety.transitions)
     b.sim.send("release")
-    time.sleep(0.5)
+    time.sleep(HANDOVER_SETTLE_S)
     b.sim.send("A")
     assert wait_until(lambda: bridge.state == State.RUN, 3.0), bridge.safety.transitions
     return bridge

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 SCRIPT = textwrap.dedent("""
     import os, threading, time
@@ -50,19 +51,26 @@ def test_priority_is_off_by_default():
 
 
 PIN_SCRIPT = textwrap.dedent("""
-    import os, subprocess, sys, threading
-    from hsi_robot_nodes.paths import pin_control
+    import os, subprocess, sys, threading, time
+    from hsi_robot_nodes.paths import descendants, pin_control
     stop = threading.Event()
     threading.Thread(target=stop.wait, daemon=True).start()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    grandchild = "import time; time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; p = subprocess.Popen("
+                              f"[sys.executable, '-c', {grandchild!r}]); time.sleep(30)"])
     try:
+        while not descendants(child.pid):  # the child's own child (as the simulator's LiDAR process)
+            time.sleep(0.05)
         print(pin_control([child.pid]))
         late = threading.Thread(target=stop.wait, daemon=True)
         late.start()
         own = {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
-        kid = {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{child.pid}/task")}
+        kid = {frozenset(os.sched_getaffinity(int(t))) for p in (child.pid, *descendants(child.pid))
+               for t in os.listdir(f"/proc/{p}/task")}
         print(sorted(map(sorted, own)), sorted(map(sorted, kid)))
     finally:
+        for p in descendants(child.pid):
+            os.kill(p, 9)
         child.kill()
 """)
 
@@ -83,7 +91,8 @@ def test_control_process_and_children_get_disjoint_cores():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"control on cores [{mine}], other processes on {rest}"
-    assert lines[1] == f"[[{mine}]] [{rest}]", "every thread here on the control core, the child's elsewhere"
+    assert lines[1] == f"[[{mine}]] [{rest}]", \
+        "every thread here on the control core, the child's and grandchild's elsewhere"
 
 
 def test_bad_core_sets_are_refused_in_one_line():
@@ -104,7 +113,9 @@ def test_bad_core_sets_are_refused_in_one_line():
 
 def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(monkeypatch, dds_domain):
     """At one shared SCHED_RR level the simulator's LiDAR, DDS and trace threads delayed its 500 Hz physics
-    by whole CPU bursts; the physics thread is one level up, every other thread stays at the process's."""
+    by whole CPU bursts; the physics thread is one level up, every other thread stays at the process's, and
+    the simulated LiDAR is a child process at normal scheduling (it cannot hold the physics' interpreter
+    lock)."""
     from hsi_robot_nodes.sim.process import SimProcess
     from hsi_robot_nodes.sim.runner import READY
 
@@ -117,3 +128,9 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
         prios = sorted(os.sched_getparam(int(tid)).sched_priority
                        for tid in os.listdir(f"/proc/{sim.proc.pid}/task"))
         assert prios.count(6) == 1 and set(prios) == {5, 6} and len(prios) > 3, prios  # physics, the rest
+        children = Path(f"/proc/{sim.proc.pid}/task/{sim.proc.pid}/children").read_text().split()
+        cmdlines = {int(c): Path(f"/proc/{c}/cmdline").read_bytes() for c in children}
+        lidar = [c for c, cmd in cmdlines.items() if b"hsi_robot_nodes.sim.lidar_process" in cmd]
+        assert len(lidar) == 1, cmdlines
+        policies = {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{lidar[0]}/task")}
+        assert policies == {os.SCHED_OTHER}

@@ -101,6 +101,7 @@ class DdsSimulator:
         self.physics_tid: int | None = None  # the physics thread's kernel id, once it runs
         self.on_lowcmd_hook = None  # optional callable(monotonic_time) for latency measurement
         self.on_lowstate_hook = None
+        self.qpos_out = None  # optional SharedQpos: the pose after every step, for sensor processes
 
     # ---- DDS ----------------------------------------------------------------------------------------
     def start(self) -> DdsSimulator:
@@ -214,6 +215,8 @@ class DdsSimulator:
                     self._pending = None
             self.robot.step(substeps)
             self.stats.steps += substeps
+            if self.qpos_out is not None:
+                self.qpos_out.write(self.robot.data.qpos, self.robot.tick * self.robot.dt)
             data, tick = self._fill_lowstate()
             now = time.monotonic()
             self._pub.write_raw(data)

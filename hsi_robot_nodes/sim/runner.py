@@ -1,6 +1,7 @@
 """``hsi-robot sim``: the simulated G1 as its own process, like the real robot is its own machine.
 
-Runs a :class:`DdsSimulator` (and, with ``--lidar``, the simulated MID-360 + odometry as rclpy topics), plays
+Runs a :class:`DdsSimulator` (and, with ``--lidar``, the simulated MID-360 + odometry as rclpy topics from a
+child process fed the pose by shared memory, ``sim/lidar_process.py``), plays
 a scripted operator on the virtual remote, records a ground-truth trace and prints one ``ready`` line once
 LowState is on the wire so a parent process (``hsi-robot bringup --sim``, the loop benchmark, evaluation)
 can wait for it. SIGTERM stops it cleanly, like Ctrl-C, so the trace is still written.
@@ -9,9 +10,11 @@ can wait for it. SIGTERM stops it cleanly, like Ctrl-C, so the trace is still wr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -131,6 +134,75 @@ def _read_stdin(script: list[ScriptItem], stop: threading.Event) -> None:
     stop.set()
 
 
+class LidarProcess:
+    """The simulated MID-360 + odometry child (``sim/lidar_process.py``) and the shared pose it reads."""
+
+    def __init__(self, proc: subprocess.Popen, qpos) -> None:
+        self.proc, self.qpos = proc, qpos
+
+    def stop(self) -> None:
+        """End the child. The shared pose stays until ``close()``: the physics thread may still write it."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        """Remove the shared pose; only once the simulator's physics thread has stopped."""
+        self.qpos.close()
+
+
+class LidarStartError(RuntimeError):
+    def __init__(self, message: str, lidar: LidarProcess):
+        super().__init__(message)
+        self.lidar = lidar
+
+
+def start_lidar_process(sim, args: argparse.Namespace, timeout_s: float = 60.0) -> LidarProcess:
+    """Share the simulator's pose and start the LiDAR process on it; returns once it publishes (its ready
+    line). One-line RuntimeError with the child's last words if it does not come up."""
+    import sys
+
+    from hsi_robot_nodes.sim.lidar_process import READY as LIDAR_READY
+    from hsi_robot_nodes.sim.process import _die_with_parent
+    from hsi_robot_nodes.sim.shared_qpos import SharedQpos
+
+    qpos = SharedQpos.create(sim.robot.model.nq)
+    qpos.write(sim.robot.data.qpos, 0.0)
+    sim.qpos_out = qpos
+    proc = subprocess.Popen([sys.executable, "-m", "hsi_robot_nodes.sim.lidar_process", "--qpos", qpos.name,
+                             "--nq", str(sim.robot.model.nq), "--scene", str(args.scene), "--dof",
+                             str(args.dof), "--seed", str(args.seed)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=_die_with_parent)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not ready.is_set():
+                lines.append(line.rstrip())
+            if line.startswith(LIDAR_READY):
+                ready.set()
+            elif ready.is_set():
+                print(f"sim lidar: {line.rstrip()}", flush=True)
+        ready.set()  # EOF: it exited
+
+    threading.Thread(target=pump, daemon=True).start()
+    out = LidarProcess(proc, qpos)
+    if not ready.wait(timeout_s) or proc.poll() is not None:
+        out.stop()  # the caller stops the simulator, then closes the shared pose
+        last = next((ln for ln in reversed(lines) if ln.strip()), "no output")
+        raise LidarStartError(f"the simulated LiDAR did not start: {last}", out)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes.paths import realtime_interpreter, realtime_priority
     from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
@@ -150,26 +222,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = SimConfig(args.scene, args.dof, args.domain, args.interface, args.speed, band=args.band)
     sim = DdsSimulator(cfg)
     sim.start()
-    lidar = executor = context = None
-    if args.lidar:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        from hsi_robot_nodes.sim.lidar import LidarConfig, OdometryNoise, SimLidarPublisher
-
-        context = rclpy.Context()
-        rclpy.init(context=context)
-        from hsi_robot_nodes.sim.scene import build_ray_model
-
-        lidar = SimLidarPublisher(sim.robot.model, sim.robot.data, context, LidarConfig(seed=args.seed),
-                                  OdometryNoise(seed=args.seed), ray_model=build_ray_model(sim.robot.scene))
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(lidar.node)
-        # same (real-time) priority as the physics thread: a lower-priority thread holding the interpreter
-        # lock while preempted would stall the physics (priority inversion). Scans cost ~5-8 ms since the
-        # LiDAR casts against terrain boxes (scene.build_ray_model); a 0.2-0.4 s heightfield scan at real-time
-        # priority used to hold a core for whole 100 ms slices.
-        threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        lidar = start_lidar_process(sim, args) if args.lidar else None
+    except LidarStartError as e:
+        sim.stop()
+        e.lidar.close()
+        print(f"hsi-robot sim: error: {e}", flush=True)
+        return 2
     if args.stdin_control:
         threading.Thread(target=_read_stdin, args=(script, stop), daemon=True).start()
     from hsi_robot_nodes.paths import freeze_heap
@@ -203,11 +262,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=1)
-            lidar.destroy()
-            rclpy.try_shutdown(context=context)
+        if lidar is not None:
+            lidar.stop()
         sim.stop()
+        if lidar is not None:
+            lidar.close()
     s = sim.stats
     summary = {"sim_time_s": round(sim.sim_time, 3), "wall_s": round(s.wall_s, 3),
                "lowstate_published": s.published, "lowcmd_received": s.lowcmd_received,
