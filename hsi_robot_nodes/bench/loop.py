@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     sim_gap_log = dict(sim_summary.get("lowstate_publish_gaps_over_8ms", {}))
     sim_gaps = [(round(t - t0, 2), g) for t, g in sim_gap_log.pop("at_monotonic_s_ms", [])]
     if sim_gap_log:  # the simulator's gaps in bench time, like the bridge's arrival gaps
-        sim_summary["lowstate_publish_gaps_over_8ms"] = {**sim_gap_log, "at_s_ms": sim_gaps[:50]}
+        sim_summary["lowstate_publish_gaps_over_8ms"] = {**sim_gap_log, "at_s_ms": sim_gaps[:200]}
     # each late answer: when (bench s), the gap it closed, and its own latency (normal latency = the LowState
     # it answers came late; long latency = the stack was slow)
     late = [(round(t - t0, 3), round(1e3 * g, 1), round(1e3 * (t - s * 1e-9), 1))
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         "machine_stalls_over_4ms": {"witness": f"one process per core, {witness.scheduling}, 2 ms period",
                                     **stall_summary(machine_stalls, t0, witness.cpus)},
         "late_answers_at_s": late_at[:50],
-        "late_answers_s_gap_ms_latency_ms": late[:50],
+        "late_answers_s_gap_ms_latency_ms": late[:200],
         "late_answers_during_hypervisor_steal": late_answers_near(late_at, steal_windows),
         # the simulated robot's own LowState publish gaps (its process late on the shared core), in bench time
         "late_answers_during_simulator_publish_gaps": late_answers_near(late_at, sim_gaps, window_s=0.05),

@@ -192,14 +192,14 @@ def _covered(stalls: list[Stall], a: float, b: float) -> float:
 
 
 def stall_summary(stalls: list[Stall], t0: float, cpus: list[int]) -> dict:
-    """Per-core count / worst / count over 8 ms, and the first 50 stalls in bench time (s, core, ms)."""
+    """Per-core count / worst / count over 8 ms, and the first 1000 stalls in bench time (s, core, ms)."""
     per_cpu = {}
     for cpu in cpus:
         late = [s.late_s for s in stalls if s.cpu == cpu]
         per_cpu[str(cpu)] = {"count": len(late), "over_8ms": sum(v > 0.008 for v in late),
                              "worst_ms": round(1e3 * max(late, default=0.0), 1)}
     return {"per_cpu": per_cpu,
-            "at_s_cpu_ms": [(round(s.t - t0, 3), s.cpu, round(1e3 * s.late_s, 1)) for s in stalls[:50]]}
+            "at_s_cpu_ms": [(round(s.t - t0, 3), s.cpu, round(1e3 * s.late_s, 1)) for s in stalls[:1000]]}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
