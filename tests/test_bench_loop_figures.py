@@ -8,31 +8,40 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from hsi_robot_nodes import cli
-from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures
+from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures, missed_slots
 from hsi_robot_nodes.bench.stalls import Stall, StallWitness, explained_missed_cycles, stall_summary
 
 
 def test_latency_jitter_and_missed_cycles_from_an_answer_log():
-    # 50 Hz answers, LowState received 1 ms before each answer; slot 5 missing (one missed cycle), one answer
-    # 3 ms late (latency 4 ms, jitter 3 ms on both sides of it)
+    # 50 Hz answers, LowState received 0.5 ms into each 20 ms slot and answered 1 ms later; slot 5 has no
+    # answer (one missed cycle); slot 7 is answered 12 ms late: a 32 ms gap, but its own slot was answered,
+    # so it is latency and jitter, not a missed cycle
     log = []
     for k in range(10):
         if k == 5:
             continue
-        t_state = 100.0 + 0.02 * k
-        late = 0.003 if k == 7 else 0.0
+        t_state = 100.0005 + 0.02 * k
+        late = 0.012 if k == 7 else 0.0
         log.append((t_state + 0.001 + late, int(round(t_state * 1e9))))
     f = loop_figures(log)
     assert f["answers"] == 9
     assert f["missed_cycles"] == 1
-    assert f["late_cycles_over_1.5_periods"] == 1
+    assert f["answer_gaps_over_1.5_periods"] == 2
     assert f["latency_ms"]["p50"] == pytest.approx(1.0, abs=1e-6)
-    assert f["latency_ms"]["max"] == pytest.approx(4.0, abs=1e-6)
+    assert f["latency_ms"]["max"] == pytest.approx(13.0, abs=1e-6)
     assert f["period_jitter_ms"]["max"] == pytest.approx(20.0, abs=1e-6)  # the 40 ms gap
     assert f["state_stamp_period_ms"]["p50"] == pytest.approx(20.0, abs=1e-6)
+
+
+def test_missed_slots_count_grid_slots_not_gap_lengths():
+    # a LowState that came 12 ms into its slot after a stall (a 32 ms stamp gap) still answers its slot; a
+    # 60 ms hole skips two slots; an early answer in the next slot after a late one skips nothing
+    stamps = np.array([0.0005, 0.0205, 0.0524, 0.0605, 0.1205, 0.1401])
+    assert missed_slots(stamps, 0.02).tolist() == [0, 0, 0, 2, 0]
 
 
 def test_no_answers_is_an_error():
@@ -56,9 +65,11 @@ def test_missed_cycles_are_put_on_the_machine_only_when_a_long_enough_stall_over
               Stall(1, 0.105, 0.004),  # overlaps the first 40 ms hole but is too short to explain 20 ms
               Stall(0, 0.185, 0.006), Stall(1, 0.20, 0.006),  # together 12 ms of the last 40 ms hole
               Stall(1, 0.30, 0.050)]   # long but after every answer
-    assert explained_missed_cycles(t, stalls, 0.02) == (3, 1)
-    assert explained_missed_cycles(t, stalls[:3], 0.02) == (2, 2)
-    assert explained_missed_cycles(t, [], 0.02) == (0, 4)
+    missed = missed_slots(np.array(t) + 0.0005, 0.02)  # answers stamped 0.5 ms into their slots
+    assert missed.tolist() == [0, 2, 0, 1, 0, 0, 1]
+    assert explained_missed_cycles(t, missed, stalls, 0.02) == (3, 1)
+    assert explained_missed_cycles(t, missed, stalls[:3], 0.02) == (2, 2)
+    assert explained_missed_cycles(t, missed, [], 0.02) == (0, 4)
     s = stall_summary(stalls, 0.0, [0, 1, 2])
     assert s["per_cpu"]["0"] == {"count": 2, "over_8ms": 1, "worst_ms": 35.0}
     assert s["per_cpu"]["1"]["count"] == 4 and s["per_cpu"]["2"]["count"] == 0

@@ -158,19 +158,19 @@ class StallWitness:
         self.stop()
 
 
-def explained_missed_cycles(answer_times: list[float], stalls: list[Stall],
+def explained_missed_cycles(answer_times: list[float], missed_per_gap, stalls: list[Stall],
                             period_s: float) -> tuple[int, int]:
     """Split the missed cycles of an answer log into (during machine stalls, not).
 
-    A gap ``g`` between two answers misses ``rint(g / period) - 1`` cycles (as ``loop_figures`` counts). It
-    is put on the machine when witnessed stalls cover at least half of the gap's excess over one period
+    ``missed_per_gap[i]`` is how many cycles were missed between answers i and i + 1 (``loop.missed_slots``).
+    They are put on the machine when witnessed stalls cover at least half of the gap's excess over one period
     inside the gap (the union over cores, so a stall of the whole machine seen on both counts once): they
     then account for the lateness, not merely coincide with it.
     """
     t = np.asarray(answer_times, dtype=float)
     during = other = 0
-    for a, b in zip(t[:-1], t[1:]):
-        missed = int(max(np.rint((b - a) / period_s) - 1, 0))
+    for a, b, missed in zip(t[:-1], t[1:], missed_per_gap):
+        missed = int(missed)
         if not missed:
             continue
         if _covered(stalls, a, b) >= 0.5 * ((b - a) - period_s):
