@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hsi_robot_nodes import cli
-from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures, missed_slots
+from hsi_robot_nodes.bench.loop import late_answers_near, loop_figures, missed_per_gap
 from hsi_robot_nodes.bench.stalls import Stall, StallWitness, explained_missed_cycles, stall_summary
 
 
@@ -37,11 +37,17 @@ def test_latency_jitter_and_missed_cycles_from_an_answer_log():
     assert f["state_stamp_period_ms"]["p50"] == pytest.approx(20.0, abs=1e-6)
 
 
-def test_missed_slots_count_grid_slots_not_gap_lengths():
-    # a LowState that came 12 ms into its slot after a stall (a 32 ms stamp gap) still answers its slot; a
-    # 60 ms hole skips two slots; an early answer in the next slot after a late one skips nothing
-    stamps = np.array([0.0005, 0.0205, 0.0524, 0.0605, 0.1205, 0.1401])
-    assert missed_slots(stamps, 0.02).tolist() == [0, 0, 0, 2, 0]
+def test_missed_cycles_count_skipped_slots_and_answers_slower_than_a_period():
+    # LowState stamps (s) and answers 1 ms later, except where noted:
+    # - 0.0524: came 12 ms into its slot after a stall (32 ms after the previous one): still answers its slot
+    # - 0.0605 -> 0.1205: a 60 ms hole skips two slots
+    # - 0.1401: answered 21 ms after it came: the stack itself missed that cycle
+    stamps = np.array([0.0005, 0.0205, 0.0524, 0.0605, 0.1205, 0.1401, 0.1605])
+    answers = np.stack([stamps + 0.001, stamps], axis=1)
+    answers[5, 0] = 0.1401 + 0.021
+    assert missed_per_gap(answers, 0.02).tolist() == [0, 0, 0, 2, 1, 0]
+    f = loop_figures([(t, int(round(s * 1e9))) for t, s in answers])
+    assert f["missed_cycles"] == 3
 
 
 def test_no_answers_is_an_error():
@@ -65,7 +71,8 @@ def test_missed_cycles_are_put_on_the_machine_only_when_a_long_enough_stall_over
               Stall(1, 0.105, 0.004),  # overlaps the first 40 ms hole but is too short to explain 20 ms
               Stall(0, 0.185, 0.006), Stall(1, 0.20, 0.006),  # together 12 ms of the last 40 ms hole
               Stall(1, 0.30, 0.050)]   # long but after every answer
-    missed = missed_slots(np.array(t) + 0.0005, 0.02)  # answers stamped 0.5 ms into their slots
+    stamps = np.array(t) + 0.0005  # LowStates 0.5 ms into their slots, each answered 1 ms later
+    missed = missed_per_gap(np.stack([stamps + 0.001, stamps], axis=1), 0.02)
     assert missed.tolist() == [0, 2, 0, 1, 0, 0, 1]
     assert explained_missed_cycles(t, missed, stalls, 0.02) == (3, 1)
     assert explained_missed_cycles(t, missed, stalls[:3], 0.02) == (2, 2)

@@ -6,10 +6,10 @@ fed by the simulated MID-360), stands the robot up, runs the policy for N minute
 - control-path latency: from the bridge receiving the LowState a policy cycle used (the stamp carried
   through JointState -> policy -> PD targets) to the LowCmd that answers it leaving the bridge (p50/p99/max);
 - 50 Hz period jitter: the spacing of those answers against the 20 ms period (p50/p99/max deviation);
-- missed cycles: 20 ms slots of the bridge's JointState grid for which no answer left (no LowState came in the
-  slot, or the stack never answered it; the bridge then re-sends the previous targets). An answer that is
-  late but still answers its own slot is not a missed cycle: its lateness is in the latency and jitter
-  figures, and ``answer_gaps_over_1.5_periods`` counts such gaps;
+- missed cycles: 20 ms slots of the bridge's JointState grid that got no answer (no LowState came in the slot,
+  or the stack never answered it) or whose answer left more than a period after its LowState; the bridge
+  re-sends the previous targets meanwhile. A late answer within a period is in the latency and jitter
+  figures, and ``answer_gaps_over_1.5_periods`` counts the gaps it leaves (``missed_per_gap`` says why);
 - CPU use of the nodes' process and of the simulator process (% of one core), and machine load;
 - machine stalls seen by an idle top-priority witness on every core (:mod:`.stalls`), and how many missed
   cycles fell in one (the machine's) or not (the stack's).
@@ -73,7 +73,7 @@ def loop_figures(answers: list[tuple[float, int]], period_s: float = PERIOD_S) -
     latency_ms = (a[:, 0] - a[:, 1]) * 1e3
     gaps = np.diff(a[:, 0])
     jitter_ms = np.abs(gaps - period_s) * 1e3
-    missed = int(missed_slots(a[:, 1], period_s).sum())
+    missed = int(missed_per_gap(a, period_s).sum()) + int(latency_ms[0] > period_s * 1e3)
     stamp_gaps = np.diff(a[:, 1])
     return {
         "answers": len(a), "seconds": round(float(a[-1, 0] - a[0, 0]), 2),
@@ -89,13 +89,20 @@ def loop_figures(answers: list[tuple[float, int]], period_s: float = PERIOD_S) -
     }
 
 
-def missed_slots(stamps_s: np.ndarray, period_s: float = PERIOD_S) -> np.ndarray:
-    """For each pair of consecutive answers, how many slots of the period grid lie between the LowStates they
-    answer. The bridge publishes JointState on the first LowState of each ``int(t / period)`` slot of its
-    receive clock and the answer carries that receive time, so the slot is exact; a skipped slot is a policy
-    cycle the robot never got, however late or early the neighbouring answers left."""
-    slots = np.floor(np.asarray(stamps_s, dtype=float) / period_s).astype(np.int64)
-    return np.maximum(np.diff(slots) - 1, 0)
+def missed_per_gap(answers_s: np.ndarray, period_s: float = PERIOD_S) -> np.ndarray:
+    """Missed cycles between consecutive answers. ``answers_s`` rows: (LowCmd time, answered LowState time),
+    both in seconds of the monotonic clock.
+
+    The bridge publishes JointState on the first LowState of each ``int(t / period)`` slot of its receive
+    clock and the answer carries that receive time, so the slot of every answer is exact. A cycle is missed
+    when a slot is skipped (no LowState came in it, or the stack never answered it) or when the answer to a
+    slot left more than a period after its LowState (the robot ran that cycle on the previous targets). An
+    answer that is late but within a period is latency and jitter, not a missed cycle.
+    """
+    a = np.asarray(answers_s, dtype=float)
+    slots = np.floor(a[:, 1] / period_s).astype(np.int64)
+    too_slow = (a[1:, 0] - a[1:, 1]) > period_s
+    return np.maximum(np.diff(slots) - 1, 0) + too_slow
 
 
 def late_answers_near(late_at_s: list[float], steal_windows: list[tuple[float, float]],
@@ -181,9 +188,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         trace = b.stop()
     figures = loop_figures(answers)
+    per_gap = missed_per_gap(np.array([(a, s * 1e-9) for a, s in answers]))
     missed_in_stalls, missed_other = explained_missed_cycles(
-        [a for a, _ in answers], missed_slots(np.array([s * 1e-9 for _, s in answers])), machine_stalls,
-        PERIOD_S) if witness else (None, None)
+        [a for a, _ in answers], per_gap, machine_stalls, PERIOD_S) if witness else (None, None)
     sim_summary = dict((trace or {}).get("summary", {}))
     sim_gap_log = dict(sim_summary.get("lowstate_publish_gaps_over_8ms", {}))
     sim_gaps = [(round(t - t0, 2), g) for t, g in sim_gap_log.pop("at_monotonic_s_ms", [])]
