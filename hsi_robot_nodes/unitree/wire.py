@@ -142,8 +142,10 @@ class Layout:
 
     def set(self, payload: np.ndarray, path: str, value) -> None:
         leaf = self.leaves[path]
-        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=leaf.dtype), leaf.shape))
-        payload[self._byte_index[path]] = arr.reshape(-1).view(np.uint8)
+        arr = np.asarray(value, dtype=leaf.dtype)
+        if arr.shape != leaf.shape:  # scalars and broadcastable values (broadcast_to costs ~5 us a call)
+            arr = np.broadcast_to(arr, leaf.shape)
+        payload[self._byte_index[path]] = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
 
     def seal(self, payload: np.ndarray) -> bytes:
         """Set the trailing ``crc`` field from the C-struct CRC and return the sample as DDS sends it."""
