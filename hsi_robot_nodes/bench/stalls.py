@@ -162,7 +162,7 @@ def explained_missed_cycles(answer_times: list[float], missed_per_gap, stalls: l
                             period_s: float) -> tuple[int, int]:
     """Split the missed cycles of an answer log into (during machine stalls, not).
 
-    ``missed_per_gap[i]`` is how many cycles were missed between answers i and i + 1 (``loop.missed_slots``).
+    ``missed_per_gap[i]``: cycles missed between answers i and i + 1 (from ``loop.missed_per_gap``).
     They are put on the machine when witnessed stalls cover at least half of the gap's excess over one period
     inside the gap (the union over cores, so a stall of the whole machine seen on both counts once): they
     then account for the lateness, not merely coincide with it.
