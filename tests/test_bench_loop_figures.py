@@ -108,3 +108,22 @@ def test_bench_machine_writes_the_stall_figures_of_every_core(tmp_path):
     assert d["bench"] == "machine" and d["cores"] == sorted(os.sched_getaffinity(0))
     assert set(d["per_cpu"]) == {str(c) for c in d["cores"]}
     assert d["stalls_over_20ms"] <= sum(v["count"] for v in d["per_cpu"].values())
+
+
+def test_gc_pauses_are_recorded_per_generation():
+    import gc
+
+    from hsi_robot_nodes.bench.loop import GcPauses
+
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        junk = [[i] for i in range(200_000)]  # tracked objects for a full collection to walk
+        t0 = time.monotonic()
+        gc.collect()
+        del junk
+    finally:
+        gc.callbacks.remove(pauses)
+    s = pauses.summary(t0)
+    assert s["gen2"]["count"] >= 1 and s["gen2"]["max_ms"] > 0.0
+    assert all(t >= 0 and g in (0, 1, 2) and ms > 1.0 for t, g, ms in s["over_1ms_at_s_gen_ms"])

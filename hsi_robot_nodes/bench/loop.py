@@ -119,6 +119,30 @@ def late_answers_near(late_at_s: list[float], steal_windows: list[tuple[float, f
     return int(sum(bool(np.any((ends >= t - window_s) & (ends <= t + 2 * window_s))) for t in late_at_s))
 
 
+class GcPauses:
+    """Garbage-collector pauses of this process (bridge, policy and joystick nodes run in it), via
+    ``gc.callbacks``: a collection holds the interpreter lock, so a long one delays every node thread."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int, float]] = []  # (monotonic end s, generation, seconds)
+        self._t = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.pauses.append((time.monotonic(), int(info["generation"]), time.perf_counter() - self._t))
+
+    def summary(self, t0: float) -> dict:
+        out: dict = {}
+        for gen in (0, 1, 2):
+            d = [p for _, g, p in self.pauses if g == gen]
+            out[f"gen{gen}"] = {"count": len(d), "max_ms": round(1e3 * max(d, default=0.0), 3)}
+        out["over_1ms_at_s_gen_ms"] = [(round(t - t0, 3), g, round(1e3 * p, 2))
+                                       for t, g, p in self.pauses if p > 1e-3 and t >= t0][:100]
+        return out
+
+
 def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes import bringup
     from hsi_robot_nodes.bench.stalls import StallWitness, explained_missed_cycles, stall_summary
@@ -143,6 +167,10 @@ def run(args: argparse.Namespace) -> int:
 
     b.node("policy_node").create_subscription(Float64MultiArray, topics.POLICY_TIMING,
                                               lambda m: timing.append(list(m.data)), 50)
+    import gc
+
+    gc_pauses = GcPauses()
+    gc.callbacks.append(gc_pauses)
     try:
         b.sim.send("start")
         wait_until(lambda: bridge.state == State.HOLD, 10.0)
@@ -156,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         witness = StallWitness(all_cpus).start() if args.witness else None
         time.sleep(1.0)  # settle: measure steady state only
         bridge.answer_log.clear()
+        gc_pauses.pauses.clear()
         timing.clear()
         pids = {"nodes": os.getpid(), "simulator": b.sim.proc.pid}
         cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
@@ -187,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         machine_stalls = [s for s in witness.stop() if s.t >= t0] if witness else []
     finally:
         trace = b.stop()
+        gc.callbacks.remove(gc_pauses)
     figures = loop_figures(answers)
     per_gap = missed_per_gap(np.array([(a, s * 1e-9) for a, s in answers]))
     missed_in_stalls, missed_other = explained_missed_cycles(
@@ -219,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         "late_answers_during_simulator_publish_gaps": late_answers_near(late_at, sim_gaps, window_s=0.05),
         "lowstate_gaps_over_8ms": {"count": len(gaps), "worst_ms": max((g for _, g in gaps), default=0.0),
                                    "at_s_ms": gaps[:50]},
+        "gc_pauses_nodes_process": gc_pauses.summary(t0),
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
         "machine_busy_percent": round(100.0 * (busy1 - busy0) / max(tot1 - tot0, 1.0), 1),
