@@ -170,6 +170,7 @@ class Bringup:
         self.scheduling = ""
         self.trace_path: Path | None = None
         self.nodes: list = []
+        self.failure = ""  # set when the executor thread died (see _spin)
         self.children: list[NodeProcess] = []  # nodes of config/nodes.yaml marked `process: own`
         self.context = None
         self.executor = None
@@ -214,8 +215,7 @@ class Bringup:
             self.executor.add_node(n)
         freeze_heap()  # before the loop starts: no full collection pauses it later
         self._spinning.set()
-        self._thread = threading.Thread(target=spin_while, args=(self.executor, self._spinning), daemon=True,
-                                        name="executor")
+        self._thread = threading.Thread(target=self._spin, daemon=True, name="executor")
         self._thread.start()
         self.scheduling = realtime_priority()  # every thread of this process, now that start-up is over
         kids = [c.proc.pid for c in self.children if c.proc is not None]
@@ -223,6 +223,23 @@ class Bringup:
             kids.append(self.sim.proc.pid)
         self.scheduling += "; " + pin_control(kids)
         return self
+
+    def _spin(self) -> None:
+        """The executor thread. A callback that raises ends it, and with it every DDS-delivered callback (the
+        operator's services and events, the root target, the heightmap), while the control path goes on over
+        ``local_bus``: so the bridge is damped at once and ``failure`` says why (``run`` exits 1)."""
+        try:
+            spin_while(self.executor, self._spinning)
+        except Exception as e:
+            import traceback
+
+            traceback.print_exc()
+            self.failure = f"executor thread ended: {e!r}"
+            for n in self.nodes:
+                bridge = getattr(n, "bridge", None)
+                if bridge is not None:
+                    bridge.event("damp")
+            print(f"hsi-robot bringup: {self.failure}; bridge damped", file=sys.stderr, flush=True)
 
     def node(self, name: str):
         """An in-process node by name (nodes in processes of their own are in ``children``)."""
@@ -258,13 +275,13 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     t0 = time.monotonic()
     try:
-        while args.duration <= 0 or time.monotonic() - t0 < args.duration:
+        while (args.duration <= 0 or time.monotonic() - t0 < args.duration) and not b.failure:
             time.sleep(0.1)
     except KeyboardInterrupt:
         pass
     finally:
         b.stop()
-    return 0
+    return 1 if b.failure else 0
 
 
 DEMO_SCRIPT = ((1.0, "start"), (3.5, "release"), (3.5 + HANDOVER_SETTLE_S, "A"),
@@ -284,7 +301,7 @@ def run_demo(args: argparse.Namespace) -> int:
     script, t0 = list(DEMO_SCRIPT), time.monotonic()
     trace = None
     try:
-        while time.monotonic() - t0 < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0):
+        while time.monotonic() - t0 < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0) and not b.failure:
             el = time.monotonic() - t0
             while script and script[0][0] <= el:
                 _, what = script.pop(0)

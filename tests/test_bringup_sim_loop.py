@@ -4,6 +4,7 @@ remote."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -64,19 +65,44 @@ def test_start_a_run_ten_seconds_select_ends_in_damping_standing(dds_domain):
     assert s["bridge_bad_lowstate_crc"] == 0 and s["simulator"]["lowcmd_bad_crc"] == 0
 
 
-def test_stalled_policy_node_trips_damping_within_three_cycles(dds_domain):
+def _assert_policy_trip_within_three_cycles(bridge) -> None:
+    assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+    t_damp = bridge.safety.transitions[-1][0]
+    gap = t_damp - bridge.safety.targets_t
+    assert "policy targets stale" in bridge.safety.reason
+    # 3 policy cycles + 1 ms (the rule, exact in tests/test_safety.py) + up to 10 ms for the bridge's 2 ms
+    # tick and its own scheduling on a shared 2-core machine
+    assert gap <= 3 * 0.02 + 0.001 + 0.010, gap
+
+
+def test_hung_policy_trips_damping_within_three_cycles_while_the_bridge_keeps_reading(dds_domain):
+    """The policy answers on the bridge's ``bridge-out`` thread (local_bus): a policy stuck in its cycle
+    holds up that thread only, so the safety machine still gets every LowState and judges the policy."""
+    b = bringup.Bringup(_args(dds_domain, "--no-heightmap")).start()
+    release = threading.Event()
+    try:
+        bridge = _stand_and_run(b)
+        time.sleep(1.0)
+        policy = b.node("policy_node")
+        policy.runner.step = lambda now: release.wait(5.0)  # inference never returns
+        _assert_policy_trip_within_three_cycles(bridge)
+        time.sleep(0.2)
+        assert time.monotonic() - bridge.safety.low.t < 0.05  # LowState still flows into the safety machine
+    finally:
+        release.set()
+        b.stop()
+
+
+def test_killed_policy_node_trips_damping_within_three_cycles(dds_domain):
     b = bringup.Bringup(_args(dds_domain, "--no-heightmap")).start()
     try:
         bridge = _stand_and_run(b)
         time.sleep(1.0)
-        b.executor.remove_node(b.node("policy_node"))  # the policy node stops answering (stalled / killed)
-        assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
-        t_damp = bridge.safety.transitions[-1][0]
-        gap = t_damp - bridge.safety.targets_t
-        assert "policy targets stale" in bridge.safety.reason
-        # 3 policy cycles + 1 ms (the rule, exact in tests/test_safety.py) + up to 10 ms for the bridge's 2 ms
-        # tick and its own scheduling on a shared 2-core machine
-        assert gap <= 3 * 0.02 + 0.001 + 0.010, gap
+        policy = b.node("policy_node")
+        b.executor.remove_node(policy)
+        b.nodes.remove(policy)
+        policy.destroy_node()  # gone: no more answers, locally or over DDS
+        _assert_policy_trip_within_three_cycles(bridge)
     finally:
         b.stop()
 
@@ -97,3 +123,26 @@ def test_nan_target_on_the_wire_trips_damping_and_is_never_sent(dds_domain):
     finally:
         trace = b.stop()
     assert trace["summary"]["lowcmd_rejected"] == 0  # no non-finite command ever reached the motors
+
+
+def test_a_callback_that_raises_on_the_executor_damps_the_bridge(dds_domain):
+    """The executor thread ends on an exception; the control path (local_bus) would run on without the
+    operator's services and events, so bringup damps the bridge and reports the failure."""
+    from geometry_msgs.msg import PoseStamped
+
+    b = bringup.Bringup(_args(dds_domain, "--no-heightmap")).start()
+    try:
+        bridge = _stand_and_run(b)
+
+        def broken(*_a):
+            raise RuntimeError("bug in a root-target callback")
+
+        b.node("policy_node").runner.update_root_target = broken
+        pub = b.node("joystick_node").create_publisher(PoseStamped, topics.ROOT_TARGET, 10)
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 2.0)
+        pub.publish(PoseStamped())
+        assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions
+        assert bridge.safety.reason == "damp requested"
+        assert "bug in a root-target callback" in b.failure
+    finally:
+        b.stop()

@@ -2,9 +2,17 @@
 
 Publishes joint states (contract names), the pelvis IMU, the Unitree remote as sensor_msgs/Joy, the
 safety state and diagnostics; takes PD targets (msgs/pd_targets) and events (topic and Trigger services).
+
+Threads: the bridge's DDS reader takes each LowState and feeds the safety machine; every policy slot it hands
+the state to this node's ``bridge-out`` thread, which publishes joint states + IMU. Joint states, IMU and PD
+targets go over ``local_bus``, so a policy node in the same process answers on that thread: a policy that
+hangs holds up only ``bridge-out``, never the safety machine's input, and the 2 ms writer trips it to damping
+after 3 cycles.
 """
 
 from __future__ import annotations
+
+import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -15,6 +23,7 @@ from std_srvs.srv import Trigger
 from hsi_robot_nodes import topics
 from hsi_robot_nodes.bridge.runtime import BridgeConfig, UnitreeBridge
 from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
 from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 
@@ -39,15 +48,20 @@ class BridgeNode(Node):
         self._slot = -1
         self._n = 0
         self._imu_frame = g("imu_frame")
-        self.pub_js = self.create_publisher(JointState, g("joint_states_topic"), 10)
-        self.pub_imu = self.create_publisher(Imu, g("imu_topic"), 10)
+        self.pub_js = local_bus.publisher(self, JointState, g("joint_states_topic"), 10)
+        self.pub_imu = local_bus.publisher(self, Imu, g("imu_topic"), 10)
         self.pub_joy = self.create_publisher(Joy, g("remote_topic"), 10)
         self.pub_state = self.create_publisher(String, g("state_topic"), 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.create_subscription(Float64MultiArray, g("pd_targets_topic"), self._on_targets, 10)
+        local_bus.subscription(self, Float64MultiArray, g("pd_targets_topic"), self._on_targets, 10)
         self.create_subscription(String, g("event_topic"), lambda m: self._event(m.data), 10)
         for ev in ("start", "run", "damp", "reset"):
             self.create_service(Trigger, f"/bridge/{ev}", self._service(ev))
+        self._mailbox: tuple | None = None
+        self._ready = threading.Event()
+        self._out_running = True
+        self._out = threading.Thread(target=self._publish_loop, name="bridge-out", daemon=True)
+        self._out.start()
         self.bridge.on_lowstate_cb = self._on_lowstate
         self.bridge.on_state_change = self._on_state_change
         self.bridge.start()  # raises BridgeError (refuses) before anything is sent
@@ -77,29 +91,42 @@ class BridgeNode(Node):
             self.get_logger().error(f"PD targets rejected: {err}", throttle_duration_sec=1.0)
 
     def _on_lowstate(self, low, remote) -> None:
+        """On the DDS reader thread: the first LowState of each slot goes to ``bridge-out`` (newest wins)."""
         slot = int(low.t / self._slot_s)
         if slot == self._slot:
             return
         self._slot = slot
+        self._mailbox = (low, remote)
+        self._ready.set()
+
+    def _publish_loop(self) -> None:
+        while self._out_running:
+            if not self._ready.wait(0.2):
+                continue
+            self._ready.clear()
+            item, self._mailbox = self._mailbox, None
+            if item is not None and self._out_running:
+                self._publish_state_msgs(*item)
+
+    def _publish_state_msgs(self, low, remote) -> None:
         self._n += 1
-        stamp = self.get_clock().now().to_msg()
         sec, nsec = divmod(int(low.t * 1e9), 1_000_000_000)
         js = JointState()
         js.header.stamp.sec, js.header.stamp.nanosec = sec, nsec  # monotonic receive time of the LowState
         js.header.frame_id = "pelvis"
         js.name = self.names
         js.position, js.velocity, js.effort = low.q.tolist(), low.dq.tolist(), low.tau_est.tolist()
-        self.pub_js.publish(js)
         imu = Imu()
         imu.header.stamp, imu.header.frame_id = js.header.stamp, self._imu_frame
         w, x, y, z = low.quat_wxyz
         imu.orientation.w, imu.orientation.x, imu.orientation.y, imu.orientation.z = map(float, (w, x, y, z))
         imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z = map(float, low.gyro)
         imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = map(float, low.acc)
-        self.pub_imu.publish(imu)
+        # both to a local policy first (it answers once it has both), then both to DDS
+        local_bus.publish_together((self.pub_js, js), (self.pub_imu, imu))
         if self._n % 10 == 0:
             joy = Joy()
-            joy.header.stamp = stamp
+            joy.header.stamp = self.get_clock().now().to_msg()
             joy.axes = [float(getattr(remote, a.lower() if a != "L2" else "l2")) for a in AXES]
             joy.buttons = [int(remote.buttons[b]) for b in BUTTONS]
             self.pub_joy.publish(joy)
@@ -125,6 +152,11 @@ class BridgeNode(Node):
 
     def destroy_node(self) -> None:
         self.bridge.stop()
+        self._out_running = False
+        self._ready.set()
+        if self._out is not threading.current_thread():
+            self._out.join(timeout=2.0)
+        local_bus.release(self)
         super().destroy_node()
 
 

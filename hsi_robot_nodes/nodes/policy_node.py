@@ -6,16 +6,21 @@ targets (msgs/pd_targets, stamp = the answered joint state's stamp) and its cycl
 [period_ms, compute_ms, obs_ms, infer_ms]. It refuses to start (one line, exit code 2 from ``main``) on a
 missing/corrupt policy, metadata that disagrees with the robot contract, or observation terms it cannot
 supply; then nothing is ever published.
+
+Joint states, IMU and PD targets go over ``local_bus``: with the bridge in the same process, its joint state
+and IMU arrive as direct calls on the bridge's ``bridge-out`` thread and the answer goes straight back to it.
+The other callbacks come from the executor, so every callback holds ``self._lock`` (the runner is not
+thread-safe).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
@@ -26,6 +31,7 @@ from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
 from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
 from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
@@ -92,34 +98,44 @@ class PolicyNode(Node):
         self._js_stamp = self._imu_stamp = self._paired_stamp = -1
         self._interval_ns = float(self._period_ns)  # running estimate of the joint-state interval
         self._pairs = 0
-        group = MutuallyExclusiveCallbackGroup()  # one callback at a time: the runner is not thread-safe
-        self.pub_targets = self.create_publisher(Float64MultiArray, g("pd_targets_topic"), 10)
+        self._lock = threading.Lock()  # one callback at a time: the runner is not thread-safe
+        self.pub_targets = local_bus.publisher(self, Float64MultiArray, g("pd_targets_topic"), 10)
         self.pub_timing = self.create_publisher(Float64MultiArray, g("timing_topic"), 10)
-        self.create_subscription(JointState, g("joint_states_topic"), self._on_joint_state, 10,
-                                 callback_group=group)
-        self.create_subscription(Imu, g("imu_topic"), self._on_imu, 10, callback_group=group)
-        self.create_subscription(PoseStamped, g("root_target_topic"), self._on_root_target, 10,
-                                 callback_group=group)
-        self.create_subscription(String, g("policy_select_topic"), self._on_select, 10, callback_group=group)
-        self.create_subscription(String, g("bridge_state_topic"), self._on_bridge_state, 10,
-                                 callback_group=group)
+        local_bus.subscription(self, JointState, g("joint_states_topic"), self._locked(self._on_joint_state))
+        local_bus.subscription(self, Imu, g("imu_topic"), self._locked(self._on_imu))
+        self.create_subscription(PoseStamped, g("root_target_topic"), self._locked(self._on_root_target), 10)
+        self.create_subscription(String, g("policy_select_topic"), self._locked(self._on_select), 10)
+        self.create_subscription(String, g("bridge_state_topic"), self._locked(self._on_bridge_state), 10)
         self._bridge_state = ""
         self.resets = 0
         terrain = self.runner.policies.get("terrain")
         if terrain is not None:  # only a heightmap policy listens to the map
             self._hm_spec = HeightmapSpec.from_dict(terrain.meta.heightmap_spec)
-            self.create_subscription(PointCloud2, g("heightmap_topic"), self._on_heightmap, 10,
-                                     callback_group=group)
+            self.create_subscription(PointCloud2, g("heightmap_topic"), self._on_heightmap, 10)
         self._index: np.ndarray | None = None
         self._last_tick = 0
         self.cycles = self.published = 0
         self.last_reason = ""
         if self.trigger == "timer":
-            self.create_timer(1.0 / rate, self._tick, callback_group=group)
+            self.create_timer(1.0 / rate, self._locked_timer(self._tick))
         else:  # watchdog: says why nothing is published when no state arrives at all
-            self.create_timer(0.5, self._idle_check, callback_group=group)
+            self.create_timer(0.5, self._locked_timer(self._idle_check))
         self.get_logger().info(f"policies {dict((k, p.path.name) for k, p in self.runner.policies.items())}, "
                                f"{rate:.0f} Hz on {self.trigger}, selected '{self.runner.selected}'")
+
+    def _locked(self, callback):
+        """``callback(msg)`` under the node's lock (one parameter: rclpy passes no message info to it)."""
+        def run(msg):
+            with self._lock:
+                callback(msg)
+        return run
+
+    def _locked_timer(self, callback):
+        """``callback()`` under the node's lock (no parameter: the EventsExecutor would pass timer info)."""
+        def run():
+            with self._lock:
+                callback()
+        return run
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -180,11 +196,13 @@ class PolicyNode(Node):
                 self.last_reason = reason
 
     def _on_heightmap(self, msg) -> None:
-        try:
+        try:  # decoded outside the lock: the control path never waits for it
             values, _valid, _stamp, stale = decode_heightmap_msg(msg, self._hm_spec)
-            self.runner.update_heightmap(values, time.monotonic_ns(), stale)
         except ValueError as e:
             self.get_logger().error(f"heightmap ignored: {e}", throttle_duration_sec=1.0)
+            return
+        with self._lock:
+            self.runner.update_heightmap(values, time.monotonic_ns(), stale)
 
     def _on_root_target(self, msg: PoseStamped) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -222,6 +240,11 @@ class PolicyNode(Node):
         self.published += 1
         t = res.timing
         self.pub_timing.publish(Float64MultiArray(data=[period_ms, t.compute_ms, t.obs_ms, t.infer_ms]))
+
+
+    def destroy_node(self) -> None:
+        local_bus.release(self)
+        super().destroy_node()
 
 
 def build_node(context=None, **params) -> PolicyNode:
