@@ -56,6 +56,7 @@ setup(
             "hsi-robot = hsi_robot_nodes.cli:main",
             "hsi-offline = hsi_offline.cli:main",
             # one executable per onboard node, for ros2 launch (see config/nodes.yaml)
+            "hsi_robot_control = hsi_robot_nodes.nodes.control:main",
             "unitree_bridge = hsi_robot_nodes.nodes.bridge_node:main",
             "policy_node = hsi_robot_nodes.nodes.policy_node:main",
             "joystick_node = hsi_robot_nodes.nodes.joystick_node:main",

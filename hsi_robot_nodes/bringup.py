@@ -191,7 +191,7 @@ class Bringup:
                                   lidar=getattr(a, "heightmap", True), script=script,
                                   trace=self.trace_path).start()
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, args=getattr(a, "ros_args", None))
         try:
             for spec in load_node_list():
                 flag = spec.get("optional_flag")
@@ -202,6 +202,8 @@ class Bringup:
                     value = getattr(a, key, None)
                     if value not in (None, ""):
                         params[key] = value
+                if spec.get("process") == "own" and getattr(a, "control_only", False):
+                    continue  # hsi_robot_control under ros2 launch: the launch file starts these
                 if spec.get("process") == "own" and not getattr(a, "single_process", False):
                     self.children.append(NodeProcess(spec["name"], spec["module"], params).start())
                     continue
