@@ -84,6 +84,25 @@ def spin_while(executor, running: threading.Event) -> None:
             return
 
 
+class SpinThread:
+    """``with SpinThread(executor):`` runs :func:`spin_while` on a thread of its own until the block ends
+    (tests and tools that drive nodes from the main thread)."""
+
+    def __init__(self, executor):
+        self.executor = executor
+        self.running = threading.Event()
+        self.thread = threading.Thread(target=spin_while, args=(executor, self.running), daemon=True)
+
+    def __enter__(self) -> SpinThread:
+        self.running.set()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running.clear()
+        self.thread.join()
+
+
 DEMO_POLICY = "g1_23dof_student_cpu.onnx"
 """The best policy the project has trained (``models/``, with its ``.eval/`` report): the CPU-scale distilled
 student of ``make train-cpu``. It balances standing on VideoMimic's soft gains; it does not walk (trained on

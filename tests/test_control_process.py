@@ -8,14 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from hsi_robot_nodes import topics
-from hsi_robot_nodes.bringup import load_node_list, make_executor, spin_while, wait_until
+from hsi_robot_nodes.bringup import SpinThread, load_node_list, make_executor, wait_until
 from hsi_robot_nodes.sim.process import SimProcess
 
 EXE = shutil.which("hsi_robot_control") or os.path.join(os.path.dirname(sys.executable), "hsi_robot_control")
@@ -36,22 +35,18 @@ def test_control_process_runs_the_shared_nodes_and_answers_the_operator(dds_doma
         start = probe.create_client(Trigger, "/bridge/start")
         executor = make_executor("events", ctx)
         executor.add_node(probe)
-        running = threading.Event()
-        running.set()
-        spinner = threading.Thread(target=spin_while, args=(executor, running), daemon=True)
-        spinner.start()
         try:
-            assert wait_until(lambda: len(targets) >= 10, 30.0), proc.poll()
-            assert shared <= set(probe.get_node_names()) and not own & set(probe.get_node_names())
-            # the placeholder's targets (the launch's empty policy = bringup's default), stamped per LowState
-            assert "policy=blind" in targets[-1].layout.dim[2].label
-            assert start.wait_for_service(5.0)
-            future = start.call_async(Trigger.Request())
-            assert wait_until(future.done, 5.0) and future.result().message == "stand_up"
-            assert wait_until(lambda: "hold" in states, 5.0), states[-3:]
+            with SpinThread(executor):
+                assert wait_until(lambda: len(targets) >= 10, 30.0), proc.poll()
+                names = set(probe.get_node_names())
+                assert shared <= names and not own & names
+                # the placeholder's targets (the launch's empty policy = bringup's default)
+                assert "policy=blind" in targets[-1].layout.dim[2].label
+                assert start.wait_for_service(5.0)
+                future = start.call_async(Trigger.Request())
+                assert wait_until(future.done, 5.0) and future.result().message == "stand_up"
+                assert wait_until(lambda: "hold" in states, 5.0), states[-3:]
         finally:
-            running.clear()
-            spinner.join()
             executor.shutdown()
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)

@@ -15,7 +15,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import Int32, String
 
-from hsi_robot_nodes.bringup import make_executor, spin_while, wait_until
+from hsi_robot_nodes.bringup import SpinThread, make_executor, wait_until
 from hsi_robot_nodes.nodes import local_bus
 
 DATA = lambda m: m.data  # noqa: E731  (distinct values in these tests tell the messages apart)
@@ -26,13 +26,8 @@ def spun(ros_domain):
     context = Context()
     rclpy.init(context=context, domain_id=ros_domain)
     executor = make_executor("events", context)  # what `hsi-robot bringup` spins
-    running = threading.Event()
-    running.set()
-    thread = threading.Thread(target=spin_while, args=(executor, running), daemon=True)
-    thread.start()
-    yield context, executor
-    running.clear()
-    thread.join()
+    with SpinThread(executor):
+        yield context, executor
     executor.shutdown()
     rclpy.shutdown(context=context)
 

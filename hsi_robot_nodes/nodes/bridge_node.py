@@ -61,10 +61,10 @@ class BridgeNode(Node):
         self._ready = threading.Event()
         self._out_running = True
         self._out = threading.Thread(target=self._publish_loop, name="bridge-out", daemon=True)
-        self._out.start()
         self.bridge.on_lowstate_cb = self._on_lowstate
         self.bridge.on_state_change = self._on_state_change
         self.bridge.start()  # raises BridgeError (refuses) before anything is sent
+        self._out.start()  # only once the bridge runs: a refusal leaves no thread behind
         self.create_timer(0.1, self._publish_state)
         self.create_timer(1.0, self._publish_diag)
 
@@ -154,7 +154,7 @@ class BridgeNode(Node):
         self.bridge.stop()
         self._out_running = False
         self._ready.set()
-        if self._out is not threading.current_thread():
+        if self._out.is_alive() and self._out is not threading.current_thread():
             self._out.join(timeout=2.0)
         local_bus.release(self)
         super().destroy_node()
