@@ -35,7 +35,7 @@ setup(
     name=PACKAGE,
     options=COLCON_OPTIONS,
     version="0.1.0",
-    packages=find_packages(include=["hsi_robot_nodes*", "hsi_offline*"]),
+    packages=find_packages(include=["hsi_kernel*", "hsi_sim*", "hsi_robot_nodes*", "hsi_offline*"]),
     include_package_data=True,
     package_data={"": ["*.yaml", "*.xml", "*.json"]},
     data_files=[

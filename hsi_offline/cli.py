@@ -24,6 +24,7 @@ BENCHES: dict[str, str] = {
     "retarget": "hsi_offline.bench.retarget",
     "reconstruct": "hsi_offline.bench.reconstruct",
     "env": "hsi_offline.bench.env",
+    "policy": "hsi_offline.bench.policy",
 }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import signal
 import subprocess
 import sys
@@ -24,19 +23,18 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
-from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S
-from hsi_robot_nodes.paths import (
-    config_dir,
+from hsi_kernel.paths import config_dir, models_dir
+from hsi_kernel.realtime import (
     control_cpus,
     freeze_heap,
-    models_dir,
     pin_control,
     realtime_interpreter,
     realtime_priority,
 )
+from hsi_robot_nodes import defaults
+from hsi_robot_nodes.nodes.executors import EXECUTORS, make_executor, spin_while
 
 
 def load_node_list(path: Path | None = None) -> list[dict]:
@@ -47,98 +45,35 @@ def load_node_list(path: Path | None = None) -> list[dict]:
     return nodes
 
 
-EXECUTORS = ("events", "single", "multi")
-
-
-def make_executor(kind: str, context):
-    """The executor the in-process nodes share. 'events' (default) is rclpy's C++ EventsExecutor: it
-    dispatches each ready entity from C++ instead of rebuilding a wait set in Python every spin, which is
-    most of the cost of a hop between two nodes here (see docs/policy.md for the measured A/B)."""
-    if kind == "events":
-        from rclpy.experimental import EventsExecutor
-
-        return EventsExecutor(context=context)
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
-
-    if kind == "single":
-        return SingleThreadedExecutor(context=context)
-    if kind == "multi":
-        return MultiThreadedExecutor(num_threads=2, context=context)
-    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not '{kind}'")
-
-
-SPIN_POLL_S = 0.05
-"""How often the executor thread looks at its stop flag when nothing is ready."""
-
-
-def spin_while(executor, running: threading.Event) -> None:
-    """Run callbacks until ``running`` is cleared. spin_once in a loop, not ``spin()``: the EventsExecutor's
-    ``spin()`` run on a thread other than the main one never dispatched a callback here (rclpy 9.1.2), and a
-    stop flag lets ``Bringup.stop`` end the thread before the nodes are destroyed."""
-    while running.is_set() and executor.context.ok():
-        try:
-            executor.spin_once(timeout_sec=SPIN_POLL_S)
-        except Exception:  # the context was shut down under us (Ctrl-C): nothing left to run
-            if running.is_set() and executor.context.ok():
-                raise
-            return
-
-
-class SpinThread:
-    """``with SpinThread(executor):`` runs :func:`spin_while` on a thread of its own until the block ends
-    (tests and tools that drive nodes from the main thread)."""
-
-    def __init__(self, executor):
-        self.executor = executor
-        self.running = threading.Event()
-        self.thread = threading.Thread(target=spin_while, args=(executor, self.running), daemon=True)
-
-    def __enter__(self) -> SpinThread:
-        self.running.set()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.running.clear()
-        self.thread.join()
-
-
-DEMO_POLICY = "g1_23dof_student_cpu.onnx"
-"""The best policy the project has trained (``models/``, with its ``.eval/`` report): the CPU-scale distilled
-student of ``make train-cpu``. It balances standing on VideoMimic's soft gains; it does not walk (trained on
-standing clips only). ``hsi-robot bringup`` on a robot keeps the stiff hold-default placeholder unless a
-policy is given."""
-
-
 def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--sim", action="store_true", default=demo, help="also start the simulated G1")
     p.add_argument("--scene", default="flat")
-    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
-    p.add_argument("--domain", type=int, default=1)
-    p.add_argument("--interface", default="lo")
-    policy = DEMO_POLICY if demo else "hold_default_23dof.onnx"
-    p.add_argument("--policy", default=str(models_dir() / policy),
-                   help="ONNX policy (with hsi_robot metadata); demo: the shipped trained student, bringup: "
-                        "the hold-default-pose placeholder")
+    p.add_argument("--dof", type=int, default=defaults.DOF, choices=(23, 29))
+    p.add_argument("--domain", type=int, default=defaults.DOMAIN)
+    p.add_argument("--interface", default=defaults.INTERFACE)
+    policy = defaults.DEMO_POLICY if demo else defaults.BRINGUP_POLICY
+    p.add_argument(
+        "--policy",
+        default=str(models_dir() / policy),
+        help="ONNX policy (with hsi_robot metadata); demo: the shipped trained student, bringup: "
+        "the hold-default-pose placeholder",
+    )
     p.add_argument("--blind-policy", default="", help="optional blind policy for the B-button switch")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--duration", type=float, default=18.0 if demo else 0.0, help="seconds (0 = until Ctrl-C)")
-    p.add_argument("--single-process", action="store_true",
-                   help="also run the nodes marked `process: own` in config/nodes.yaml in this process")
-    p.add_argument("--executor", choices=EXECUTORS, default="events",
-                   help="rclpy executor shared by the in-process nodes: events (rclpy's C++ EventsExecutor), "
-                        "single (SingleThreadedExecutor) or multi (MultiThreadedExecutor)")
+    p.add_argument(
+        "--single-process",
+        action="store_true",
+        help="also run the nodes marked `process: own` in config/nodes.yaml in this process",
+    )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="events",
+        help="rclpy executor shared by the in-process nodes: events (rclpy's C++ EventsExecutor), "
+        "single (SingleThreadedExecutor) or multi (MultiThreadedExecutor)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the measured summary here")
-
-
-def wait_until(pred, timeout_s: float, poll_s: float = 0.02) -> bool:
-    """Poll ``pred`` until it is true or ``timeout_s`` passed (operator scripts: demo, bench, tests)."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(poll_s)
-    return bool(pred())
 
 
 class NodeProcess:
@@ -156,15 +91,16 @@ class NodeProcess:
     def start(self) -> NodeProcess:
         import os
 
-        from hsi_robot_nodes.sim.process import _die_with_parent
+        from hsi_kernel.child_process import die_with_parent
 
         # HSI_RT_PRIORITY=0: the node's realtime_interpreter() drops the real-time scheduling it inherits.
         # These nodes have a process of their own because they are CPU-heavy (scan integration); at SCHED_RR
         # a busy thread keeps a core for whole 100 ms round-robin slices, which delayed the simulator's and
         # the bridge's threads by 100 ms (LowState stale trips at stand-up); at normal priority the kernel
         # preempts it within a millisecond for them.
-        self.proc = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent,
-                                     env=dict(os.environ, HSI_RT_PRIORITY="0"))
+        self.proc = subprocess.Popen(
+            self.cmd, preexec_fn=die_with_parent, env=dict(os.environ, HSI_RT_PRIORITY="0")
+        )
         return self
 
     def stop(self) -> int | None:
@@ -203,12 +139,19 @@ class Bringup:
         realtime_interpreter(priority=False)  # real-time priority once started (realtime_priority: why)
         control_cpus()  # a malformed HSI_CONTROL_CPUS is refused before anything starts
         if a.sim:
-            from hsi_robot_nodes.sim.process import SimProcess
+            from hsi_sim.process import SimProcess
 
             self.trace_path = Path(tempfile.mkdtemp(prefix="hsi_sim_")) / "trace.json"
-            self.sim = SimProcess(a.scene, a.dof, a.domain, a.interface, band=True,
-                                  lidar=getattr(a, "heightmap", True), script=script,
-                                  trace=self.trace_path).start()
+            self.sim = SimProcess(
+                a.scene,
+                a.dof,
+                a.domain,
+                a.interface,
+                band=True,
+                lidar=getattr(a, "heightmap", True),
+                script=script,
+                trace=self.trace_path,
+            ).start()
         self.context = rclpy.Context()
         rclpy.init(context=self.context, args=getattr(a, "ros_args", None))
         try:
@@ -292,8 +235,10 @@ class Bringup:
 def run(args: argparse.Namespace) -> int:
     b = Bringup(args).start()
     names = [n.get_name() for n in b.nodes] + [c.name for c in b.children]
-    print(f"hsi-robot bringup: {', '.join(names)}{' + simulated G1' if b.sim else ''}; {b.scheduling}",
-          flush=True)
+    print(
+        f"hsi-robot bringup: {', '.join(names)}{' + simulated G1' if b.sim else ''}; {b.scheduling}",
+        flush=True,
+    )
     t0 = time.monotonic()
     try:
         while (args.duration <= 0 or time.monotonic() - t0 < args.duration) and not b.failure:
@@ -303,79 +248,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         b.stop()
     return 1 if b.failure else 0
-
-
-DEMO_SCRIPT = ((1.0, "start"), (3.5, "release"), (3.5 + HANDOVER_SETTLE_S, "A"),
-               (13.5 + HANDOVER_SETTLE_S, "select"))
-"""The scripted operator (seconds after the nodes are up): stand up, let go of the gantry, stand
-``HANDOVER_SETTLE_S`` on the bridge's stand gains (the robot still settles from the release before that),
-run 10 s, damp."""
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """bringup --sim + :data:`DEMO_SCRIPT`; prints the transitions and the standing height while running."""
-    b = Bringup(args).start()
-    bridge = b.node("unitree_bridge").bridge
-    print(f"demo: G1 {args.dof}-DoF on '{args.scene}' with {Path(args.policy).name}; nodes: "
-          f"{', '.join([n.get_name() for n in b.nodes] + [c.name + ' (own process)' for c in b.children])}; "
-          f"simulator in its own process; {b.scheduling}", flush=True)
-    script, t0 = list(DEMO_SCRIPT), time.monotonic()
-    trace = None
-    try:
-        while time.monotonic() - t0 < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0) and not b.failure:
-            el = time.monotonic() - t0
-            while script and script[0][0] <= el:
-                _, what = script.pop(0)
-                b.sim.send(what)
-                print(f"  t={el:5.1f}s  operator: {what:7s}  bridge: {bridge.state.value}", flush=True)
-            time.sleep(0.05)
-    finally:
-        trace = b.stop()
-    summary = demo_summary(bridge, trace)
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        from hsi_robot_nodes.atomic import write_json_atomic
-
-        write_json_atomic(args.json, summary)
-    return 0 if summary["final_state"] == "damping" and summary["run_seconds"] >= 9.0 else 1
-
-
-def run_interval(transitions: list[tuple[float, str, str]]) -> tuple[float, float] | None:
-    """(start, end) monotonic seconds of the first RUN period of the bridge, or None."""
-    start = next((t for t, _, new in transitions if new == "run"), None)
-    if start is None:
-        return None
-    end = next((t for t, old, _ in transitions if old == "run" and t >= start), float("inf"))
-    return start, end
-
-
-def _without_gap_times(summary: dict | None) -> dict | None:
-    """The simulator's summary without its per-gap time list (data for the loop bench; noise in a demo)."""
-    if not summary or "lowstate_publish_gaps_over_8ms" not in summary:
-        return summary
-    gaps = {k: v for k, v in summary["lowstate_publish_gaps_over_8ms"].items() if k != "at_monotonic_s_ms"}
-    return {**summary, "lowstate_publish_gaps_over_8ms": gaps}
-
-
-def demo_summary(bridge, trace: dict | None) -> dict:
-    """Transitions, time in RUN and the simulator's ground-truth pelvis height while the policy ran."""
-    tr = bridge.safety.transitions
-    span = run_interval(tr)
-    rows = np.array(trace["trace"]) if trace and trace.get("trace") else np.zeros((0, 6))
-    if span is not None and len(rows):
-        sel = rows[(rows[:, 0] >= span[0]) & (rows[:, 0] <= span[1])]
-        run_s = float(min(span[1], rows[-1, 0]) - span[0])
-    else:
-        sel, run_s = np.zeros((0, 6)), 0.0
-    h = sel[:, 4] if len(sel) else np.array([np.nan])
-    tilt = sel[:, 5] if len(sel) else np.array([np.nan])
-    return {
-        "transitions": [new for _, _, new in tr], "final_state": bridge.state.value,
-        "final_reason": bridge.safety.reason, "run_seconds": round(run_s, 2),
-        "pelvis_height_during_run_m": {"min": round(float(h.min()), 3), "mean": round(float(h.mean()), 3),
-                                       "max": round(float(h.max()), 3)},
-        "max_tilt_during_run_deg": round(float(np.degrees(tilt.max())), 1),
-        "lowcmd_written": bridge.lowcmd_written, "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
-        "bridge_self_stalls_over_10ms": bridge.safety.self_stalls,
-        "simulator": _without_gap_times((trace or {}).get("summary")),
-    }

@@ -21,21 +21,22 @@ BENCHES = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hsi-robot", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from hsi_robot_nodes.sim import runner as sim_runner
+    from hsi_sim import runner as sim_runner
 
     p = sub.add_parser("sim", help="MuJoCo G1 speaking the robot's DDS protocol")
     sim_runner.add_arguments(p)
     p.set_defaults(func=sim_runner.run)
 
-    from hsi_robot_nodes import bringup
+    from hsi_robot_nodes import bringup, demo
 
     p = sub.add_parser("bringup", help="start the onboard nodes in one process (optionally with --sim)")
     bringup.add_arguments(p)
     p.set_defaults(func=bringup.run)
-    p = sub.add_parser("demo",
-                       help="make demo: bringup --sim with the shipped policy and a scripted operator")
+    p = sub.add_parser(
+        "demo", help="make demo: bringup --sim with the shipped policy and a scripted operator"
+    )
     bringup.add_arguments(p, demo=True)
-    p.set_defaults(func=bringup.run_demo)
+    p.set_defaults(func=demo.run_demo)
 
     p = sub.add_parser("model", help="G1 model files")
     msub = p.add_subparsers(dest="model_cmd", required=True)
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_build() -> int:
-    from hsi_robot_nodes.model.mjcf_builder import write_models
+    from hsi_kernel.model.mjcf_builder import write_models
 
     for path in write_models():
         print(f"wrote {path}")
@@ -64,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     args = build_parser().parse_args()
+    from hsi_kernel.terrain import TerrainError
+    from hsi_kernel.unitree.sdk import DdsSetupError
     from hsi_robot_nodes.bridge.runtime import BridgeError
-    from hsi_robot_nodes.terrain import TerrainError
-    from hsi_robot_nodes.unitree.sdk import DdsSetupError
 
     try:
         if hasattr(args, "_module"):

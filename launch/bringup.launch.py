@@ -17,8 +17,16 @@ from launch_ros.actions import Node
 
 from launch import LaunchDescription
 
-ARGS = {"sim": "false", "dof": "23", "domain": "0", "interface": "eth0", "scene": "flat",
-        "policy": "", "blind_policy": "", "heightmap": "true"}
+ARGS = {
+    "sim": "false",
+    "dof": "23",
+    "domain": "0",
+    "interface": "eth0",
+    "scene": "flat",
+    "policy": "",
+    "blind_policy": "",
+    "heightmap": "true",
+}
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -26,25 +34,53 @@ def generate_launch_description() -> LaunchDescription:
     node_list = yaml.safe_load((share / "config" / "nodes.yaml").read_text())
     nodes = node_list["nodes"]
     actions = [DeclareLaunchArgument(k, default_value=v) for k, v in ARGS.items()]
-    actions.append(ExecuteProcess(
-        cmd=["hsi-robot", "sim", "--dof", LaunchConfiguration("dof"),
-             "--domain", LaunchConfiguration("domain"), "--interface", LaunchConfiguration("interface"),
-             "--scene", LaunchConfiguration("scene"), "--band"],
-        condition=IfCondition(LaunchConfiguration("sim")), output="screen"))
+    actions.append(
+        ExecuteProcess(
+            cmd=[
+                "hsi-robot",
+                "sim",
+                "--dof",
+                LaunchConfiguration("dof"),
+                "--domain",
+                LaunchConfiguration("domain"),
+                "--interface",
+                LaunchConfiguration("interface"),
+                "--scene",
+                LaunchConfiguration("scene"),
+                "--band",
+            ],
+            condition=IfCondition(LaunchConfiguration("sim")),
+            output="screen",
+        )
+    )
     # the control process: its nodes' parameters come from the node list; the launch arguments they take
     # become the control executable's flags (dof -> --dof, blind_policy -> --blind-policy)
     control_args: list = []
     shared = [spec for spec in nodes if spec.get("process") != "own"]
     for key in dict.fromkeys(k for spec in shared for k in spec.get("from_args", [])):
         control_args += ["--" + key.replace("_", "-"), LaunchConfiguration(key)]
-    actions.append(Node(package="hsi_robot", executable=node_list["control_process"]["executable"],
-                        arguments=control_args, output="screen"))
+    actions.append(
+        Node(
+            package="hsi_robot",
+            executable=node_list["control_process"]["executable"],
+            arguments=control_args,
+            output="screen",
+        )
+    )
     for spec in nodes:
         if spec.get("process") != "own":
             continue
         params = dict(spec.get("params") or {})
         params.update({k: LaunchConfiguration(k) for k in spec.get("from_args", [])})
         cond = IfCondition(LaunchConfiguration(spec["optional_flag"])) if spec.get("optional_flag") else None
-        actions.append(Node(package="hsi_robot", executable=spec["executable"], name=spec["name"],
-                            parameters=[params], output="screen", condition=cond))
+        actions.append(
+            Node(
+                package="hsi_robot",
+                executable=spec["executable"],
+                name=spec["name"],
+                parameters=[params],
+                output="screen",
+                condition=cond,
+            )
+        )
     return LaunchDescription(actions)

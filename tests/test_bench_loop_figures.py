@@ -66,11 +66,14 @@ def test_late_answers_are_attributed_to_nearby_steal_windows_only():
 def test_missed_cycles_are_put_on_the_machine_only_when_a_long_enough_stall_overlaps_them():
     # answers every 20 ms with three holes: 60 ms (2 missed), 40 ms (1 missed), 40 ms (1 missed)
     t = [0.00, 0.02, 0.08, 0.10, 0.14, 0.16, 0.18, 0.22]
-    stalls = [Stall(0, 0.03, 0.035),   # inside the 60 ms hole and >= half its 40 ms excess: the machine's
-              Stall(1, 0.03, 0.035),   # the same stall seen on the other core: counted once
-              Stall(1, 0.105, 0.004),  # overlaps the first 40 ms hole but is too short to explain 20 ms
-              Stall(0, 0.185, 0.006), Stall(1, 0.20, 0.006),  # together 12 ms of the last 40 ms hole
-              Stall(1, 0.30, 0.050)]   # long but after every answer
+    stalls = [
+        Stall(0, 0.03, 0.035),  # inside the 60 ms hole and >= half its 40 ms excess: the machine's
+        Stall(1, 0.03, 0.035),  # the same stall seen on the other core: counted once
+        Stall(1, 0.105, 0.004),  # overlaps the first 40 ms hole but is too short to explain 20 ms
+        Stall(0, 0.185, 0.006),
+        Stall(1, 0.20, 0.006),  # together 12 ms of the last 40 ms hole
+        Stall(1, 0.30, 0.050),
+    ]  # long but after every answer
     stamps = np.array(t) + 0.0005  # LowStates 0.5 ms into their slots, each answered 1 ms later
     missed = missed_per_gap(np.stack([stamps + 0.001, stamps], axis=1), 0.02)
     assert missed.tolist() == [0, 2, 0, 1, 0, 0, 1]

@@ -1,4 +1,4 @@
-"""The executor the in-process nodes share (bringup.make_executor / spin_while), on real rclpy.
+"""The executor the in-process nodes share (executors.make_executor / spin_while), on real rclpy.
 
 The bridge publishes joint states from its own DDS thread while the executor thread runs the subscribers'
 callbacks; these tests drive exactly that pattern for every executor kind, and check that the spin thread
@@ -13,7 +13,7 @@ import time
 import pytest
 from std_msgs.msg import String
 
-from hsi_robot_nodes.bringup import EXECUTORS, make_executor, spin_while, wait_until
+from hsi_robot_nodes.nodes.executors import EXECUTORS, make_executor, spin_while, wait_until
 
 
 @pytest.mark.parametrize("kind", EXECUTORS)

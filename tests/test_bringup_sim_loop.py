@@ -10,11 +10,11 @@ import time
 import numpy as np
 from std_msgs.msg import Float64MultiArray
 
-from hsi_robot_nodes import bringup, topics
+from hsi_kernel.contract import get_contract
+from hsi_kernel.msgs import pd_targets
+from hsi_robot_nodes import bringup, defaults, demo
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
-from hsi_robot_nodes.bringup import wait_until
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.msgs import pd_targets
+from hsi_robot_nodes.nodes.executors import wait_until
 
 C = get_contract(23)
 
@@ -30,8 +30,10 @@ def _args(dds_domain: int, *extra: str):
 def _stand_and_run(b) -> object:
     bridge = b.node("unitree_bridge").bridge
     b.sim.send("start")
-    assert wait_until(lambda: bridge.state == State.HOLD, 8.0), (bridge.safety.reason,
-                                                                bridge.safety.transitions)
+    assert wait_until(lambda: bridge.state == State.HOLD, 8.0), (
+        bridge.safety.reason,
+        bridge.safety.transitions,
+    )
     b.sim.send("release")
     time.sleep(HANDOVER_SETTLE_S)
     b.sim.send("A")
@@ -53,7 +55,7 @@ def test_start_a_run_ten_seconds_select_ends_in_damping_standing(dds_domain):
         published = policy.published
     finally:
         trace = b.stop()
-    s = bringup.demo_summary(bridge, trace)
+    s = demo.demo_summary(bridge, trace)
     assert s["transitions"] == ["zero_torque", "stand_up", "hold", "run", "damping"]
     assert s["final_reason"] == "damp requested"
     assert s["run_seconds"] >= 9.9
@@ -112,7 +114,7 @@ def test_nan_target_on_the_wire_trips_damping_and_is_never_sent(dds_domain):
     try:
         bridge = _stand_and_run(b)
         node = b.node("joystick_node")  # any node of the process can publish on the targets topic
-        pub = node.create_publisher(Float64MultiArray, topics.PD_TARGETS, 10)
+        pub = node.create_publisher(Float64MultiArray, defaults.PD_TARGETS, 10)
         q = C.default_q.copy()
         q[3] = np.nan
         zeros = np.zeros(23)
@@ -138,7 +140,7 @@ def test_a_callback_that_raises_on_the_executor_damps_the_bridge(dds_domain):
             raise RuntimeError("bug in a root-target callback")
 
         b.node("policy_node").runner.update_root_target = broken
-        pub = b.node("joystick_node").create_publisher(PoseStamped, topics.ROOT_TARGET, 10)
+        pub = b.node("joystick_node").create_publisher(PoseStamped, defaults.ROOT_TARGET, 10)
         assert wait_until(lambda: pub.get_subscription_count() > 0, 2.0)
         pub.publish(PoseStamped())
         assert wait_until(lambda: bridge.state == State.DAMPING, 1.0), bridge.safety.transitions

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.contract import (
+from hsi_kernel.contract import (
     LOCKED_IN_23,
     NUM_MOTOR_SLOTS,
     convert_joint_vector,

@@ -13,9 +13,10 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.bringup import SpinThread, load_node_list, make_executor, wait_until
-from hsi_robot_nodes.sim.process import SimProcess
+from hsi_robot_nodes import defaults
+from hsi_robot_nodes.bringup import load_node_list
+from hsi_robot_nodes.nodes.executors import SpinThread, make_executor, wait_until
+from hsi_sim.process import SimProcess
 
 EXE = shutil.which("hsi_robot_control") or os.path.join(os.path.dirname(sys.executable), "hsi_robot_control")
 
@@ -25,13 +26,17 @@ def test_control_process_runs_the_shared_nodes_and_answers_the_operator(dds_doma
     own = {s["name"] for s in load_node_list() if s.get("process") == "own"}
     with SimProcess("flat", 23, dds_domain, "lo", band=True):
         env = dict(os.environ, ROS_DOMAIN_ID=str(ctx.get_domain_id()))
-        proc = subprocess.Popen([EXE, "--domain", str(dds_domain), "--policy", "", "--ros-args",
-                                 "--log-level", "warn"], env=env, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [EXE, "--domain", str(dds_domain), "--policy", "", "--ros-args", "--log-level", "warn"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         probe = Node("probe", context=ctx)
         targets: list[Float64MultiArray] = []
         states: list[str] = []
-        probe.create_subscription(Float64MultiArray, topics.PD_TARGETS, targets.append, 10)
-        probe.create_subscription(String, topics.BRIDGE_STATE, lambda m: states.append(m.data), 10)
+        probe.create_subscription(Float64MultiArray, defaults.PD_TARGETS, targets.append, 10)
+        probe.create_subscription(String, defaults.BRIDGE_STATE, lambda m: states.append(m.data), 10)
         start = probe.create_client(Trigger, "/bridge/start")
         executor = make_executor("events", ctx)
         executor.add_node(probe)
@@ -60,4 +65,3 @@ def test_control_process_refuses_in_one_line_without_a_robot(dds_domain):
     lines = res.stderr.strip().splitlines()
     assert lines[-1].startswith("hsi_robot_control: refusing to start: no LowState on rt/lowstate"), lines
     assert "Traceback" not in res.stderr
-

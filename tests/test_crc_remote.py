@@ -3,8 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.unitree import remote, sdk
-from hsi_robot_nodes.unitree.crc import (
+from hsi_kernel.unitree import remote, sdk
+from hsi_kernel.unitree.crc import (
     LOWCMD_SIZE,
     crc32_reference,
     crc32_words,

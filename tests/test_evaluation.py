@@ -13,21 +13,53 @@ import numpy as np
 import onnx
 import pytest
 
+from hsi_kernel.paths import models_dir
 from hsi_offline import cli
 from hsi_offline.evaluation.scenarios import get_scenarios
 from hsi_offline.evaluation.training_env import run_training_env
-from hsi_robot_nodes.paths import models_dir
 
 HOLD = models_dir() / "hold_default_23dof.onnx"
-FIELDS = {"completed", "why_not", "fell", "fall_time_s", "safety_trip", "ran_s", "goal_error_m",
-          "track_rms_m", "track_final_m", "min_torque_margin", "max_torque_ratio", "torque_joint",
-          "min_joint_limit_margin_rad", "joint_limit_joint", "policy_rate_hz", "ended", "seed"}
+FIELDS = {
+    "completed",
+    "why_not",
+    "fell",
+    "fall_time_s",
+    "safety_trip",
+    "ran_s",
+    "goal_error_m",
+    "track_rms_m",
+    "track_final_m",
+    "min_torque_margin",
+    "max_torque_ratio",
+    "torque_joint",
+    "min_joint_limit_margin_rad",
+    "joint_limit_joint",
+    "policy_rate_hz",
+    "ended",
+    "seed",
+}
 
 
 def test_hold_policy_flat_walk_through_the_onboard_nodes(dds_domain, tmp_path):
     out, js = tmp_path / "eval", tmp_path / "summary.json"
-    rc = cli.main(["evaluate", str(HOLD), "--scenarios", "flat", "--duration-scale", "0.3", "--seed", "3",
-                   "--json", str(js), "--out", str(out), "--domain", str(dds_domain)])
+    rc = cli.main(
+        [
+            "evaluate",
+            str(HOLD),
+            "--scenarios",
+            "flat",
+            "--duration-scale",
+            "0.3",
+            "--seed",
+            "3",
+            "--json",
+            str(js),
+            "--out",
+            str(out),
+            "--domain",
+            str(dds_domain),
+        ]
+    )
     assert rc == 0
     d = json.loads(js.read_text())
     assert d["schema"] == "hsi_robot.evaluation/1" and d["seed"] == 3 and d["policy_name"] == HOLD.name
@@ -91,11 +123,11 @@ def test_goal_poses_are_in_the_frame_the_joystick_node_reads_odometry_in():
     FAST-LIO2 odometry (camera_init, z down) agree."""
     import mujoco
 
+    from hsi_kernel.frames import lidar_extrinsic_from_model, torso_in_map, yaw_of
     from hsi_offline.evaluation.deploy import PathAnchor
-    from hsi_robot_nodes.frames import lidar_extrinsic_from_model, torso_in_map, yaw_of
     from hsi_robot_nodes.joystick.root_command import goal_to_local
-    from hsi_robot_nodes.sim.lidar import OdometryNoise, SimLidar, SimOdometry
-    from hsi_robot_nodes.sim.scene import build_scene
+    from hsi_sim.lidar import OdometryNoise, SimLidar, SimOdometry
+    from hsi_sim.scene import build_scene
 
     scene = build_scene("flat")
     data = mujoco.MjData(scene.model)
@@ -127,12 +159,12 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     identical, and a policy that holds a constant target on VideoMimic's soft gains (it cannot stand: the
     ankles' Kp 20 is far below what the body's weight needs) falls and is stopped by the bridge's tilt
     limit, as on the robot."""
+    from hsi_kernel.contract import get_contract
+    from hsi_kernel.observation import make_layout
     from hsi_offline.evaluation.lockstep import run_lockstep
     from hsi_offline.evaluation.metrics import score
     from hsi_offline.export.hold_default import ACTION_CLIP, ACTION_SCALE, zero_actor
     from hsi_offline.export.onnx_export import export_policy
-    from hsi_robot_nodes.contract import get_contract
-    from hsi_robot_nodes.observation import make_layout
 
     (sc,) = get_scenarios(["flat"], 0.3)
     a, b = run_lockstep(sc, HOLD, seed=1), run_lockstep(sc, HOLD, seed=1)
@@ -146,8 +178,20 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     c = get_contract(23)
     layout = make_layout(23, role="student", heightmap=False)
     soft = tmp_path / "soft_hold.onnx"
-    export_policy(zero_actor(layout.dim, 23), layout, None, 23, ACTION_SCALE, ACTION_CLIP, c.kp, c.kd,
-                  c.default_q, None, {"kind": "test: constant target on the policy gains"}, soft)
+    export_policy(
+        zero_actor(layout.dim, 23),
+        layout,
+        None,
+        23,
+        ACTION_SCALE,
+        ACTION_CLIP,
+        c.kp,
+        c.kd,
+        c.default_q,
+        None,
+        {"kind": "test: constant target on the policy gains"},
+        soft,
+    )
     r = run_lockstep(sc, soft)
     assert r.ended.startswith("safety: base tilt"), r.ended
     ms = score(r, sc)
@@ -161,10 +205,10 @@ def test_the_demo_policy_is_a_trained_policy_that_stands_in_lock_step_and_in_tra
     import hashlib
     from pathlib import Path
 
+    from hsi_kernel.policy_file import load_metadata
     from hsi_offline.evaluation.lockstep import run_lockstep
     from hsi_offline.evaluation.metrics import score
     from hsi_robot_nodes import bringup
-    from hsi_robot_nodes.policy.metadata import load_metadata
 
     p = argparse.ArgumentParser()
     bringup.add_arguments(p, demo=True)

@@ -13,14 +13,14 @@ from rsl_rl.models import MLPModel
 from rsl_rl.modules import EmpiricalNormalization
 from tensordict import TensorDict
 
+from hsi_kernel.contract import get_contract, stand_gains
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_kernel.observation import make_layout
+from hsi_kernel.paths import models_dir
+from hsi_kernel.policy_file import METADATA_KEY, PolicyMetadata, load_metadata
 from hsi_offline import cli
 from hsi_offline.export import export_policy
 from hsi_offline.export.hold_default import export_hold_default
-from hsi_robot_nodes.contract import get_contract, stand_gains
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
-from hsi_robot_nodes.observation import make_layout
-from hsi_robot_nodes.paths import models_dir
-from hsi_robot_nodes.policy.metadata import METADATA_KEY, PolicyMetadata, load_metadata
 
 C = get_contract(23)
 BLIND = make_layout(23, "student", heightmap=False)
@@ -32,9 +32,20 @@ def _actor(dim: int, seed: int = 0) -> torch.nn.Module:
 
 
 def _export(path, **kw):
-    args = dict(actor=_actor(BLIND.dim), layout=BLIND, obs_normalizer=None, dof=23, action_scale=0.25,
-                action_clip=8.0, kp=C.kp, kd=C.kd, default_q=C.default_q, heightmap_spec=None,
-                provenance={"test": True}, path=path)
+    args = dict(
+        actor=_actor(BLIND.dim),
+        layout=BLIND,
+        obs_normalizer=None,
+        dof=23,
+        action_scale=0.25,
+        action_clip=8.0,
+        kp=C.kp,
+        kd=C.kd,
+        default_q=C.default_q,
+        heightmap_spec=None,
+        provenance={"test": True},
+        path=path,
+    )
     args.update(kw)
     return export_policy(**args)
 
@@ -72,15 +83,18 @@ def test_heightmap_policy_carries_its_spec(tmp_path):
         _export(tmp_path / "t3.onnx", actor=_actor(lay.dim), layout=lay, heightmap_spec=HeightmapSpec(size=9))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"default_q": C.default_q + np.eye(23)[3] * 0.05}, "default pose disagrees .* left_knee_joint"),
-    ({"dof": 29}, "'default_q' must be 29"),
-    ({"dof": 27}, "unsupported G1 DoF"),
-    ({"kp": -C.kp}, "gains out of range"),
-    ({"kd": C.kd[:20]}, "'kd' must be 23"),
-    ({"action_scale": 0.0}, "action_scale"),
-    ({"layout": make_layout(29, "student", heightmap=False)}, "layout is for 29 DoF"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"default_q": C.default_q + np.eye(23)[3] * 0.05}, "default pose disagrees .* left_knee_joint"),
+        ({"dof": 29}, "'default_q' must be 29"),
+        ({"dof": 27}, "unsupported G1 DoF"),
+        ({"kp": -C.kp}, "gains out of range"),
+        ({"kd": C.kd[:20]}, "'kd' must be 23"),
+        ({"action_scale": 0.0}, "action_scale"),
+        ({"layout": make_layout(29, "student", heightmap=False)}, "layout is for 29 DoF"),
+    ],
+)
 def test_export_refuses_metadata_that_disagrees_with_contract(tmp_path, change, message):
     out = tmp_path / "p.onnx"
     out.write_bytes(b"previous policy")
@@ -106,15 +120,30 @@ def test_export_refuses_wrong_network_and_failed_golden_check(tmp_path):
 def test_export_cli_reads_rsl_rl_checkpoint(tmp_path, capsys):
     obs = TensorDict({"policy": torch.zeros(4, BLIND.dim)}, batch_size=[4])
     torch.manual_seed(3)
-    model = MLPModel(obs, {"actor": ["policy"]}, "actor", 23, hidden_dims=[32, 32], activation="elu",
-                     obs_normalization=True)
+    model = MLPModel(
+        obs,
+        {"actor": ["policy"]},
+        "actor",
+        23,
+        hidden_dims=[32, 32],
+        activation="elu",
+        obs_normalization=True,
+    )
     model.train()
     model.obs_normalizer.update(torch.randn(256, BLIND.dim) * 2.0 + 0.5)  # real running statistics
     model.eval()
     recorded = torch.randn(16, BLIND.dim)
-    meta = {"layout": BLIND.to_dict(), "dof": 23, "action_scale": 0.25, "action_clip": 8.0,
-            "kp": C.kp.tolist(), "kd": C.kd.tolist(), "heightmap_spec": None, "activation": "elu",
-            "provenance": {"stage": "finetune", "iterations": 3}}
+    meta = {
+        "layout": BLIND.to_dict(),
+        "dof": 23,
+        "action_scale": 0.25,
+        "action_clip": 8.0,
+        "kp": C.kp.tolist(),
+        "kd": C.kd.tolist(),
+        "heightmap_spec": None,
+        "activation": "elu",
+        "provenance": {"stage": "finetune", "iterations": 3},
+    }
     ckpt = tmp_path / "model_3.pt"
     torch.save({"actor_state_dict": model.state_dict(), "hsi_meta": meta, "recorded_obs": recorded}, ckpt)
     out = tmp_path / "student.onnx"

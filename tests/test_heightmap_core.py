@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from hsi_kernel.heightmap.sampler import grid_offsets
 from hsi_robot_nodes.heightmap.core import HeightmapCore, HeightmapNodeConfig, quat_xyzw_to_matrix
-from hsi_robot_nodes.heightmap.sampler import grid_offsets
 
 # the upside-down mount: LiDAR frame = torso frame rotated 180 deg about x, 0.4 m up
 MOUNT = (np.array([0.0, 0.0, 0.4]), np.diag([1.0, -1.0, -1.0]))
@@ -20,6 +20,7 @@ Q_ID = np.array([0.0, 0.0, 0.0, 1.0])  # x, y, z, w: body == camera_init (the st
 def core_factory():
     def make(**kw) -> HeightmapCore:
         return HeightmapCore(HeightmapNodeConfig(**kw), extrinsic=MOUNT)
+
     return make
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hsi_kernel.heightmap.sampler import grid_offsets, sample_heightmap, terrain_height_fn
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMap, ElevationMapConfig
-from hsi_robot_nodes.heightmap.sampler import grid_offsets, sample_heightmap, terrain_height_fn
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 SENSOR = np.array([0.0, 0.0, 1.2])
 
@@ -32,8 +32,9 @@ def test_per_scan_maximum_and_later_scans_relearn():
     cfg = ElevationMapConfig()
     m = ElevationMap(cfg)
     # one scan: the floor, then points 0.3 m higher (a step top) win; lower points after them are ignored
-    m.integrate(np.vstack([_patch(0.5, 0.5, 0.0, 5), _patch(0.5, 0.5, 0.3, 5), _patch(0.5, 0.5, 0.0, 5)]),
-                SENSOR, 0.0)
+    m.integrate(
+        np.vstack([_patch(0.5, 0.5, 0.0, 5), _patch(0.5, 0.5, 0.3, 5), _patch(0.5, 0.5, 0.0, 5)]), SENSOR, 0.0
+    )
     assert m.height_fn(np.array([[0.5, 0.5]]))[0][0] == pytest.approx(0.3, abs=1e-6)
     # later scans that keep seeing 0.0 inflate the variance until the floor is accepted again
     for k in range(1, 30):
@@ -64,8 +65,9 @@ def test_odometry_uncertainty_and_age_clear_cells():
     v0 = m.variance[iy, ix]
     m.propagate(moved_m=1.0, turned_rad=0.5, dt=0.1)
     m.expire(1.0)  # applies the accumulated uncertainty
-    assert m.variance[iy, ix] == pytest.approx(v0 + cfg.odom_var_per_m + 0.5 * cfg.odom_var_per_rad
-                                               + 0.1 * cfg.time_var_per_s)
+    assert m.variance[iy, ix] == pytest.approx(
+        v0 + cfg.odom_var_per_m + 0.5 * cfg.odom_var_per_rad + 0.1 * cfg.time_var_per_s
+    )
     assert m.height_fn(np.array([[0.3, 0.3]]))[1][0]
     m.propagate(moved_m=200.0, turned_rad=0.0, dt=0.0)  # drifted far: no longer trusted
     m.expire(1.0)
@@ -122,8 +124,12 @@ def test_training_and_onboard_grids_are_identical(scene):
         np.testing.assert_allclose(onboard[smooth], train[smooth], atol=tol)
 
 
-def _step_map(gap: tuple[float, float], upper: float = 0.15, cfg: ElevationMapConfig | None = None,
-              far_side: bool = True) -> ElevationMap:
+def _step_map(
+    gap: tuple[float, float],
+    upper: float = 0.15,
+    cfg: ElevationMapConfig | None = None,
+    far_side: bool = True,
+) -> ElevationMap:
     """An upper tread (x < gap[0]) and, if ``far_side``, a lower tread at 0 (x >= gap[1]), |y| < 0.3; the
     strip between them never observed (the shadow behind a step nose)."""
     m = ElevationMap(cfg or ElevationMapConfig())
@@ -154,8 +160,12 @@ def test_occlusion_fill_bridges_a_narrow_shadow_with_the_lower_flank():
 @pytest.mark.parametrize("case", ["wide", "drop", "open", "off"])
 def test_occlusion_fill_leaves_what_it_cannot_bound_unknown(case):
     cfg = ElevationMapConfig(occlusion_fill_max_gap=0.0) if case == "off" else None
-    m = _step_map({"wide": (0.40, 0.62)}.get(case, (0.40, 0.52)), upper=0.40 if case == "drop" else 0.15,
-                  cfg=cfg, far_side=case != "open")
+    m = _step_map(
+        {"wide": (0.40, 0.62)}.get(case, (0.40, 0.52)),
+        upper=0.40 if case == "drop" else 0.15,
+        cfg=cfg,
+        far_side=case != "open",
+    )
     z, _, valid, inferred = m.lookup(np.array([[0.44, 0.0], [0.48, 0.0]]))
     assert not valid.any() and not inferred.any() and np.isnan(z).all()
 

@@ -13,14 +13,14 @@ from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState, PointCloud2
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.heightmap.message import decode_heightmap_msg, stamp_to_sec
-from hsi_robot_nodes.heightmap.pointcloud import encode_xyz
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
-from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
+from hsi_kernel.heightmap.message import decode_heightmap_msg, stamp_to_sec
+from hsi_kernel.heightmap.pointcloud import encode_xyz
+from hsi_kernel.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
+from hsi_robot_nodes import defaults
+from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
 from hsi_robot_nodes.heightmap.tf_dds import DdsTransformStamped, TfReader, TfTransform, TfWriter, dds_topic
 from hsi_robot_nodes.nodes.heightmap_node import build_node
-from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
+from hsi_sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,14 @@ class Sensors:
 
     def __init__(self, ctx, recording, joint_names):
         self.node = rclpy.create_node("fake_fastlio", context=ctx)
-        self.pub_cloud = self.node.create_publisher(PointCloud2, topics.POINTS, 10)
-        self.pub_odom = self.node.create_publisher(Odometry, topics.ODOMETRY, 10)
-        self.pub_joints = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.pub_cloud = self.node.create_publisher(PointCloud2, defaults.POINTS, 10)
+        self.pub_odom = self.node.create_publisher(Odometry, defaults.ODOMETRY, 10)
+        self.pub_joints = self.node.create_publisher(JointState, defaults.JOINT_STATES, 10)
         self.maps, self.arrivals, self.diags = [], [], []
-        self.node.create_subscription(PointCloud2, topics.HEIGHTMAP, self._on_map, 10)
-        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: self.diags.append(m), 10)
+        self.node.create_subscription(PointCloud2, defaults.HEIGHTMAP, self._on_map, 10)
+        self.node.create_subscription(
+            DiagnosticArray, defaults.DIAGNOSTICS, lambda m: self.diags.append(m), 10
+        )
         self.recording, self.names, self.k = recording, joint_names, 0
         self.frame = "body"
         self.playing = False
@@ -184,7 +186,7 @@ def test_sim_lidar_publisher_feeds_the_node(ctx):
 
     walker.create_timer(0.02, walk)
     maps = []
-    walker.create_subscription(PointCloud2, topics.HEIGHTMAP, maps.append, 10)
+    walker.create_subscription(PointCloud2, defaults.HEIGHTMAP, maps.append, 10)
     ex = SingleThreadedExecutor(context=ctx)
     for n in (pub.node, node, walker):
         ex.add_node(n)
@@ -223,9 +225,11 @@ def test_tf_wire_format_matches_ros_transform_stamped(ctx, ros_domain):
     writer = DataWriter(dp, Topic(dp, dds_topic("/hsi_tf_wire_b"), DdsTransformStamped), qos=qos)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
-    sent = TfTransform(12.000000345, "camera_init", "body", np.array([1.5, -0.25, 3.0]),
-                       np.array([0.0, 0.0, 0.6, 0.8]))
+    sent = TfTransform(
+        12.000000345, "camera_init", "body", np.array([1.5, -0.25, 3.0]), np.array([0.0, 0.0, 0.6, 0.8])
+    )
     from hsi_robot_nodes.heightmap.tf_dds import to_message
+
     dds_msg = to_message([sent]).transforms[0]
     received = []
     try:
@@ -242,15 +246,30 @@ def test_tf_wire_format_matches_ros_transform_stamped(ctx, ros_domain):
             received += list(reader.take(N=10))
         assert received and got, "no exchange between rclpy and the /tf wire types"
         r = received[0]
-        assert (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id, r.child_frame_id) == \
-            (7, 500, "odom", "base")
-        assert (r.transform.translation.x, r.transform.translation.z, r.transform.rotation.y,
-                r.transform.rotation.w) == (0.5, -2.0, 0.6, 0.8)
+        assert (r.header.stamp.sec, r.header.stamp.nanosec, r.header.frame_id, r.child_frame_id) == (
+            7,
+            500,
+            "odom",
+            "base",
+        )
+        assert (
+            r.transform.translation.x,
+            r.transform.translation.z,
+            r.transform.rotation.y,
+            r.transform.rotation.w,
+        ) == (0.5, -2.0, 0.6, 0.8)
         g = got[0]
-        assert (g.header.stamp.sec, g.header.stamp.nanosec, g.header.frame_id, g.child_frame_id) == \
-            (12, 345, "camera_init", "body")
-        assert (g.transform.translation.x, g.transform.translation.y, g.transform.translation.z) == \
-            (1.5, -0.25, 3.0)
+        assert (g.header.stamp.sec, g.header.stamp.nanosec, g.header.frame_id, g.child_frame_id) == (
+            12,
+            345,
+            "camera_init",
+            "body",
+        )
+        assert (g.transform.translation.x, g.transform.translation.y, g.transform.translation.z) == (
+            1.5,
+            -0.25,
+            3.0,
+        )
         assert (g.transform.rotation.z, g.transform.rotation.w) == (0.6, 0.8)
     finally:
         ex.shutdown()

@@ -9,14 +9,14 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import PointCloud2, PointField
 
-from hsi_robot_nodes.heightmap.message import (
+from hsi_kernel.heightmap.message import (
     decode_heightmap_inferred,
     decode_heightmap_msg,
     encode_heightmap_msg,
     encode_map_msg,
 )
-from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz, decode_cloud, encode_cloud, encode_xyz
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, grid_offsets
+from hsi_kernel.heightmap.pointcloud import cloud_xyz, decode_cloud, encode_cloud, encode_xyz
+from hsi_kernel.heightmap.sampler import HeightmapSpec, grid_offsets
 
 
 def test_xyz_round_trip_through_dds_serialisation():
@@ -29,21 +29,34 @@ def test_xyz_round_trip_through_dds_serialisation():
 def test_livox_like_layout_with_padding_rows_and_big_endian():
     """x, y, z float32 + intensity + tag + line, 2 rows with 4 padding bytes each, big-endian."""
     n, rows = 6, 2
-    dt = np.dtype({"names": ["x", "y", "z", "intensity", "tag", "line"],
-                   "formats": [">f4", ">f4", ">f4", ">f4", "u1", "u1"],
-                   "offsets": [0, 4, 8, 12, 16, 17], "itemsize": 20})
+    dt = np.dtype(
+        {
+            "names": ["x", "y", "z", "intensity", "tag", "line"],
+            "formats": [">f4", ">f4", ">f4", ">f4", "u1", "u1"],
+            "offsets": [0, 4, 8, 12, 16, 17],
+            "itemsize": 20,
+        }
+    )
     rec = np.zeros(n, dt)
     rec["x"], rec["y"], rec["z"] = np.arange(n), -np.arange(n), 0.5
     rec["intensity"] = 7.0
-    raw = b"".join(rec[r * 3:(r + 1) * 3].tobytes() + b"\0" * 4 for r in range(rows))
-    msg = PointCloud2(height=rows, width=3, point_step=20, row_step=64, is_bigendian=True,
-                      fields=[PointField(name="x", offset=0, datatype=7, count=1),
-                              PointField(name="y", offset=4, datatype=7, count=1),
-                              PointField(name="z", offset=8, datatype=7, count=1),
-                              PointField(name="intensity", offset=12, datatype=7, count=1),
-                              PointField(name="tag", offset=16, datatype=2, count=1),
-                              PointField(name="line", offset=17, datatype=2, count=1)],
-                      data=array.array("B", raw))
+    raw = b"".join(rec[r * 3 : (r + 1) * 3].tobytes() + b"\0" * 4 for r in range(rows))
+    msg = PointCloud2(
+        height=rows,
+        width=3,
+        point_step=20,
+        row_step=64,
+        is_bigendian=True,
+        fields=[
+            PointField(name="x", offset=0, datatype=7, count=1),
+            PointField(name="y", offset=4, datatype=7, count=1),
+            PointField(name="z", offset=8, datatype=7, count=1),
+            PointField(name="intensity", offset=12, datatype=7, count=1),
+            PointField(name="tag", offset=16, datatype=2, count=1),
+            PointField(name="line", offset=17, datatype=2, count=1),
+        ],
+        data=array.array("B", raw),
+    )
     xyz = cloud_xyz(msg)
     np.testing.assert_array_equal(xyz[:, 0], np.arange(n))
     np.testing.assert_array_equal(xyz[:, 1], -np.arange(n))
@@ -81,8 +94,9 @@ def test_heightmap_message_round_trip_and_layout():
     rng = np.random.default_rng(1)
     values = rng.uniform(0.5, 1.0, 121)
     valid = rng.uniform(size=121) > 0.2
-    msg = deserialize_message(serialize_message(encode_heightmap_msg(values, valid, 12.345, False, spec)),
-                              PointCloud2)
+    msg = deserialize_message(
+        serialize_message(encode_heightmap_msg(values, valid, 12.345, False, spec)), PointCloud2
+    )
     assert (msg.height, msg.width) == (11, 11) and msg.header.frame_id == "torso_yaw"
     v, ok, stamp, stale = decode_heightmap_msg(msg, spec)
     np.testing.assert_allclose(v, values, atol=1e-6)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hsi_robot_nodes.heightmap.sampler import (
+from hsi_kernel.heightmap.sampler import (
     DEFAULT_SPEC,
     LAYOUT,
     HeightmapSpec,
@@ -15,7 +15,7 @@ from hsi_robot_nodes.heightmap.sampler import (
     sample_points,
     terrain_height_fn,
 )
-from hsi_robot_nodes.terrain import Terrain, make_scene_terrain
+from hsi_kernel.terrain import Terrain, make_scene_terrain
 
 
 def test_grid_layout_first_index_forward_second_left():
@@ -74,8 +74,9 @@ def test_terrain_height_at_torch_matches_numpy_including_far_edge():
     xy = np.array([[xmax, ymax], [xmin, ymin], [xmax + 1, 0.0], [0.123, -0.456], [xmax - 1e-7, ymax - 1e-7]])
     expect = terrain.height_at(xy)
     np.testing.assert_allclose(terrain.height_at(torch.as_tensor(xy)).numpy(), expect, atol=1e-9)
-    np.testing.assert_allclose(terrain.height_at(torch.as_tensor(xy, dtype=torch.float32)).numpy(),
-                               terrain.height_at(xy), atol=1e-5)
+    np.testing.assert_allclose(
+        terrain.height_at(torch.as_tensor(xy, dtype=torch.float32)).numpy(), terrain.height_at(xy), atol=1e-5
+    )
 
 
 def test_outside_terrain_extent_is_unknown():

@@ -6,11 +6,11 @@ import mujoco
 import numpy as np
 import pytest
 
+from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
 from hsi_robot_nodes.heightmap.core import HeightmapCore
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMap
 from hsi_robot_nodes.heightmap.self_filter import SelfFilter
-from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
-from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimOdometry
+from hsi_sim.lidar import LidarConfig, SimLidar, SimOdometry
 
 
 def _quat_xyzw(R: np.ndarray) -> np.ndarray:
@@ -64,8 +64,11 @@ def test_capsules_follow_the_joint_state():
     sf.update(q)
     assert np.abs(sf.a - a_down).max() > 0.1
     # a point at the centre of the wrist sphere is inside, one 0.3 m from every capsule is not
-    wrist = [i for i, g in enumerate(sf.geoms)
-             if mujoco.mj_id2name(sf.model, mujoco.mjtObj.mjOBJ_GEOM, g) == "left_wrist_yaw_link_col0"][0]
+    wrist = [
+        i
+        for i, g in enumerate(sf.geoms)
+        if mujoco.mj_id2name(sf.model, mujoco.mjtObj.mjOBJ_GEOM, g) == "left_wrist_yaw_link_col0"
+    ][0]
     assert not sf.keep_mask(sf.a[wrist][None, :])[0]
     assert sf.keep_mask(np.array([[0.0, 0.0, -3.0]]))[0]
     with pytest.raises(ValueError, match="finite angles"):

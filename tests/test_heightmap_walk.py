@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hsi_robot_nodes.heightmap.sim_walk import run_walk
+from hsi_robot_nodes.bench.heightmap_walk import run_walk
 
 
 @pytest.mark.parametrize(("scene", "max_rmse"), [("flat", 0.02), ("kerb", 0.03), ("stairs_down", 0.03)])

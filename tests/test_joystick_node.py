@@ -14,21 +14,23 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Joy
 from std_msgs.msg import String
 
-from hsi_robot_nodes import topics
+from hsi_kernel.unitree.remote import AXES, BUTTONS
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.nodes.joystick_node import build_node
-from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 
 
 class Operator:
     def __init__(self, ctx, joy_topic):
         self.node = rclpy.create_node("operator", context=ctx)
         self.pub_joy = self.node.create_publisher(Joy, joy_topic, 10)
-        self.pub_goal = self.node.create_publisher(PoseStamped, topics.GOAL_POSE, 10)
-        self.pub_odom = self.node.create_publisher(Odometry, topics.ODOMETRY, 10)
+        self.pub_goal = self.node.create_publisher(PoseStamped, defaults.GOAL_POSE, 10)
+        self.pub_odom = self.node.create_publisher(Odometry, defaults.ODOMETRY, 10)
         self.targets, self.stamps, self.selects, self.events = [], [], [], []
-        self.node.create_subscription(PoseStamped, topics.ROOT_TARGET, self._on_target, 10)
-        self.node.create_subscription(String, topics.POLICY_SELECT, lambda m: self.selects.append(m.data), 10)
-        self.node.create_subscription(String, topics.BRIDGE_EVENT, lambda m: self.events.append(m.data), 10)
+        self.node.create_subscription(PoseStamped, defaults.ROOT_TARGET, self._on_target, 10)
+        self.node.create_subscription(
+            String, defaults.POLICY_SELECT, lambda m: self.selects.append(m.data), 10
+        )
+        self.node.create_subscription(String, defaults.BRIDGE_EVENT, lambda m: self.events.append(m.data), 10)
         self.axes, self.buttons, self.sending = [], [], True
         self.node.create_timer(0.02, self._send)
 
@@ -62,7 +64,7 @@ def _run(ctx, node, op, fn):
 
 def test_unitree_remote_drives_root_target_and_policy_toggle(ctx):
     node = build_node(context=ctx)  # defaults: the bridge's remote topic, unitree profile
-    op = Operator(ctx, topics.REMOTE)
+    op = Operator(ctx, defaults.REMOTE)
     op.axes, op.buttons = [0.0] * len(AXES), [0] * len(BUTTONS)
 
     def scenario(ex):
@@ -86,8 +88,8 @@ def test_unitree_remote_drives_root_target_and_policy_toggle(ctx):
 
 
 def test_gamepad_profile_forwards_events_and_follows_goal(ctx):
-    node = build_node(context=ctx, profile="xbox", joy_topic=topics.JOY, odom_source="torso")
-    op = Operator(ctx, topics.JOY)
+    node = build_node(context=ctx, profile="xbox", joy_topic=defaults.JOY, odom_source="torso")
+    op = Operator(ctx, defaults.JOY)
     op.axes, op.buttons = [0.0] * 6, [0] * 8
 
     def scenario(ex):
@@ -121,8 +123,8 @@ def test_goal_mode_with_fast_lio_odometry_of_the_upside_down_lidar(ctx):
     right."""
     import mujoco
 
-    from hsi_robot_nodes.sim.lidar import OdometryNoise, SimLidar, SimOdometry, _quat_xyzw
-    from hsi_robot_nodes.sim.scene import build_scene
+    from hsi_sim.lidar import OdometryNoise, SimLidar, SimOdometry, _quat_xyzw
+    from hsi_sim.scene import build_scene
 
     scene = build_scene("flat")
     data = mujoco.MjData(scene.model)
@@ -143,7 +145,7 @@ def test_goal_mode_with_fast_lio_odometry_of_the_upside_down_lidar(ctx):
 
     odometry_at(0.0, 0.0, 0.0)  # odometry starts with the torso at the origin: the map frame
     node = build_node(context=ctx)  # odom_source: lidar (the default)
-    op = Operator(ctx, topics.REMOTE)
+    op = Operator(ctx, defaults.REMOTE)
 
     def scenario(ex):
         goal = PoseStamped()

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from hsi_kernel.unitree.remote import AXES, BUTTONS
 from hsi_robot_nodes.joystick.buttons import ButtonMapper
 from hsi_robot_nodes.joystick.profiles import UNITREE, XBOX, get_profile, read_joy
 from hsi_robot_nodes.joystick.root_command import (
@@ -17,7 +18,6 @@ from hsi_robot_nodes.joystick.root_command import (
     sticks_to_offset,
     yaw_from_quat_xyzw,
 )
-from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 
 
 def test_videomimic_mapping_at_full_deflection():
@@ -49,11 +49,13 @@ def test_rate_limit_bounds_change_per_cycle():
 
 def test_goal_pose_to_local_offset():
     # robot at (1, 2) facing +y (yaw 90 deg); a goal 0.3 m further along +y is 0.3 m straight ahead
-    np.testing.assert_allclose(goal_to_local((1.0, 2.3, math.pi / 2), (1.0, 2.0, math.pi / 2)), [0.3, 0, 0],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        goal_to_local((1.0, 2.3, math.pi / 2), (1.0, 2.0, math.pi / 2)), [0.3, 0, 0], atol=1e-12
+    )
     # a goal at +x in the world is to the robot's right: y negative
-    np.testing.assert_allclose(goal_to_local((1.2, 2.0, 0.0), (1.0, 2.0, math.pi / 2)),
-                               [0.0, -0.2, -math.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(
+        goal_to_local((1.2, 2.0, 0.0), (1.0, 2.0, math.pi / 2)), [0.0, -0.2, -math.pi / 2], atol=1e-12
+    )
     # yaw offset wraps to (-pi, pi]
     assert goal_to_local((0, 0, 3.0), (0, 0, -3.0))[2] == pytest.approx(6.0 - 2 * math.pi)
 

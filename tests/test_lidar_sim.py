@@ -8,8 +8,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
-from hsi_robot_nodes.sim.lidar import LidarConfig, OdometryNoise, SimLidar, SimOdometry
+from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
+from hsi_sim.lidar import LidarConfig, OdometryNoise, SimLidar, SimOdometry
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,16 @@ def test_robot_visibility_switch(robot):
 
 
 def test_odometry_is_in_camera_init_and_drifts_with_distance():
-    od = SimOdometry(OdometryNoise(drift_xy_per_m=0.01, drift_z_per_m=0.005, drift_yaw_per_m=0.005,
-                                   noise_xyz=0.0, noise_yaw=0.0, seed=3))
+    od = SimOdometry(
+        OdometryNoise(
+            drift_xy_per_m=0.01,
+            drift_z_per_m=0.005,
+            drift_yaw_per_m=0.005,
+            noise_xyz=0.0,
+            noise_yaw=0.0,
+            seed=3,
+        )
+    )
     R0 = np.diag([1.0, -1.0, -1.0])  # upside down
     p0 = np.array([1.0, 2.0, 1.2])
     p, R = od.odometry(p0, R0)
@@ -88,7 +96,7 @@ def test_bad_config():
 
 
 def test_ray_model_boxes_reproduce_the_stairs_and_rough_terrain_stays_a_heightfield():
-    from hsi_robot_nodes.sim.scene import build_ray_model, build_scene, terrain_boxes
+    from hsi_sim.scene import build_ray_model, build_scene, terrain_boxes
 
     scene = build_scene("stairs")
     boxes = terrain_boxes(scene.terrain)

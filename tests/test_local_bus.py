@@ -15,8 +15,8 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import Int32, String
 
-from hsi_robot_nodes.bringup import SpinThread, make_executor, wait_until
 from hsi_robot_nodes.nodes import local_bus
+from hsi_robot_nodes.nodes.executors import SpinThread, make_executor, wait_until
 
 DATA = lambda m: m.data  # noqa: E731  (distinct values in these tests tell the messages apart)
 
@@ -46,8 +46,9 @@ def _wait_matched(pub, n=1):
 def test_local_subscriber_is_called_on_the_publishing_thread_and_gets_each_message_once(spun):
     a, b = _node(spun, "a"), _node(spun, "b")
     got: list[tuple[int, str]] = []
-    local_bus.subscription(b, Int32, "/bus/x",
-                           lambda m: got.append((m.data, threading.current_thread().name)), key=DATA)
+    local_bus.subscription(
+        b, Int32, "/bus/x", lambda m: got.append((m.data, threading.current_thread().name)), key=DATA
+    )
     pub = local_bus.publisher(a, Int32, "/bus/x")
     _wait_matched(pub)
     for i in range(20):
@@ -77,13 +78,15 @@ def test_another_process_reaches_the_subscriber_and_a_plain_subscriber_gets_bus_
     pub = local_bus.publisher(_node(spun, "a"), String, "/bus/z")
     _wait_matched(pub, 2)
     pub.publish(String(data="local"))
-    code = ("import rclpy, time\nfrom rclpy.context import Context\nfrom rclpy.node import Node\n"
-            "from std_msgs.msg import String\n"
-            f"c = Context(); rclpy.init(context=c, domain_id={ros_domain})\n"
-            "n = Node('remote', context=c); p = n.create_publisher(String, '/bus/z', 10)\n"
-            "t = time.monotonic()\n"
-            "while p.get_subscription_count() < 2 and time.monotonic() - t < 10: time.sleep(0.05)\n"
-            "p.publish(String(data='remote')); time.sleep(0.5); rclpy.shutdown(context=c)\n")
+    code = (
+        "import rclpy, time\nfrom rclpy.context import Context\nfrom rclpy.node import Node\n"
+        "from std_msgs.msg import String\n"
+        f"c = Context(); rclpy.init(context=c, domain_id={ros_domain})\n"
+        "n = Node('remote', context=c); p = n.create_publisher(String, '/bus/z', 10)\n"
+        "t = time.monotonic()\n"
+        "while p.get_subscription_count() < 2 and time.monotonic() - t < 10: time.sleep(0.05)\n"
+        "p.publish(String(data='remote')); time.sleep(0.5); rclpy.shutdown(context=c)\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert wait_until(lambda: "remote" in got, 3.0), got
     assert got.count("local") == 1  # its DDS copy was dropped
@@ -132,8 +135,8 @@ def test_stamped_and_multiarray_messages_have_a_key_and_others_must_bring_one(sp
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
-    from hsi_robot_nodes.contract import get_contract
-    from hsi_robot_nodes.msgs import pd_targets
+    from hsi_kernel.contract import get_contract
+    from hsi_kernel.msgs import pd_targets
 
     a = _node(spun, "a")
     js = JointState()

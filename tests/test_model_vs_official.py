@@ -7,8 +7,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.contract import LOCKED_IN_23, get_contract
-from hsi_robot_nodes.model.mjcf_builder import build_mjcf, model_path
+from hsi_kernel.contract import LOCKED_IN_23, get_contract
+from hsi_kernel.model.mjcf_builder import build_mjcf, model_path
 
 OFFICIAL = Path(find_spec("holosoma").submodule_search_locations[0]) / "data/robots/g1"
 

@@ -6,10 +6,10 @@ import mujoco
 import numpy as np
 import pytest
 
+from hsi_kernel.contract import TRACKED_LINKS, convert_joint_vector, get_contract
+from hsi_kernel.model.kinematics import fk_links, load_model
 from hsi_offline.motion import MOTION_CLIP_SCHEMA, load, make_clip, resample
 from hsi_offline.motion.clip import MotionClip
-from hsi_robot_nodes.contract import TRACKED_LINKS, convert_joint_vector, get_contract
-from hsi_robot_nodes.model.kinematics import fk_links, load_model
 
 
 def random_motion(dof: int, T: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,21 +100,27 @@ def _good() -> MotionClip:
     return make_clip(30.0, root_pos, root_quat, q, 23)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: setattr(c, "fps", 0.0), "fps must be a positive"),
-    (lambda c: setattr(c, "fps", float("nan")), "fps must be a positive"),
-    (lambda c: c.joint_pos.__setitem__((1, 2), np.nan), "joint_pos contains NaN"),
-    (lambda c: setattr(c, "joint_pos", c.joint_pos[:, :22]), "joint_pos has shape"),
-    (lambda c: setattr(c, "dof", 29), "joint_names"),
-    (lambda c: setattr(c, "dof", 27), "dof must be 23 or 29"),
-    (lambda c: setattr(c, "joint_names", ("foo_joint",) + c.joint_names[1:]), "unknown joint names"),
-    (lambda c: setattr(c, "joint_names", c.joint_names[::-1]), "contract order"),
-    (lambda c: c.joint_pos.__setitem__((0, 3), 3.5), "exceeds its limit"),
-    (lambda c: c.link_pos.__setitem__((2, 4), c.link_pos[2, 4] + 0.01), "disagree with forward kinematics"),
-    (lambda c: setattr(c, "link_pos", np.repeat(c.link_pos[:1], 4, axis=0)), "forward kinematics"),
-    (lambda c: setattr(c, "root_quat", c.root_quat * 2), "not unit length"),
-    (lambda c: setattr(c, "contacts", c.contacts.astype(float)), "contacts must be bool"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: setattr(c, "fps", 0.0), "fps must be a positive"),
+        (lambda c: setattr(c, "fps", float("nan")), "fps must be a positive"),
+        (lambda c: c.joint_pos.__setitem__((1, 2), np.nan), "joint_pos contains NaN"),
+        (lambda c: setattr(c, "joint_pos", c.joint_pos[:, :22]), "joint_pos has shape"),
+        (lambda c: setattr(c, "dof", 29), "joint_names"),
+        (lambda c: setattr(c, "dof", 27), "dof must be 23 or 29"),
+        (lambda c: setattr(c, "joint_names", ("foo_joint",) + c.joint_names[1:]), "unknown joint names"),
+        (lambda c: setattr(c, "joint_names", c.joint_names[::-1]), "contract order"),
+        (lambda c: c.joint_pos.__setitem__((0, 3), 3.5), "exceeds its limit"),
+        (
+            lambda c: c.link_pos.__setitem__((2, 4), c.link_pos[2, 4] + 0.01),
+            "disagree with forward kinematics",
+        ),
+        (lambda c: setattr(c, "link_pos", np.repeat(c.link_pos[:1], 4, axis=0)), "forward kinematics"),
+        (lambda c: setattr(c, "root_quat", c.root_quat * 2), "not unit length"),
+        (lambda c: setattr(c, "contacts", c.contacts.astype(float)), "contacts must be bool"),
+    ],
+)
 def test_bad_clips_rejected_with_one_line_message(mutate, message):
     clip = _good()
     mutate(clip)

@@ -9,14 +9,20 @@ import numpy as np
 import pytest
 from test_motion_clip import random_motion
 
+from hsi_kernel.contract import get_contract
 from hsi_offline.motion import make_clip
 from hsi_offline.motion.beyondmimic import export_beyondmimic, import_beyondmimic
 from hsi_offline.motion.joints import to_contract_order
 from hsi_offline.motion.unitree_csv import export_unitree_csv, import_unitree_csv
-from hsi_robot_nodes.contract import get_contract
 
-HOLOSOMA_CLIP = (Path(holosoma.__file__).parent / "data" / "motions" / "g1_29dof" / "whole_body_tracking" /
-                 "sub3_largebox_003_mj.npz")
+HOLOSOMA_CLIP = (
+    Path(holosoma.__file__).parent
+    / "data"
+    / "motions"
+    / "g1_29dof"
+    / "whole_body_tracking"
+    / "sub3_largebox_003_mj.npz"
+)
 
 
 @pytest.mark.parametrize("dof", [23, 29])
@@ -68,8 +74,10 @@ def test_real_holosoma_clip_imports_and_matches_its_body_poses():
     err = np.linalg.norm(stored - clip.link_pos, axis=-1)
     assert err[:, :7].max() < 1e-4 and err.max() < 0.01
     c23 = import_beyondmimic(HOLOSOMA_CLIP, 23)  # 29 -> 23: by name
-    np.testing.assert_array_equal(c23.joint_pos[:, get_contract(23).index("left_knee_joint")],
-                                  jp[:, 7 + get_contract(29).index("left_knee_joint")])
+    np.testing.assert_array_equal(
+        c23.joint_pos[:, get_contract(23).index("left_knee_joint")],
+        jp[:, 7 + get_contract(29).index("left_knee_joint")],
+    )
 
 
 def test_g1_joint_names_checked(tmp_path):
@@ -82,8 +90,12 @@ def test_g1_joint_names_checked(tmp_path):
     q = np.arange(29.0)[None] * 0.01
     out = to_contract_order(q, shuffled, 29)
     assert out[0, c29.index(shuffled[0])] == q[0, 0]
-    np.savez(tmp_path / "bad.npz", fps=np.array([30]), joint_pos=np.zeros((3, 7 + 29)),
-             joint_names=np.array(["x"] * 29))
+    np.savez(
+        tmp_path / "bad.npz",
+        fps=np.array([30]),
+        joint_pos=np.zeros((3, 7 + 29)),
+        joint_names=np.array(["x"] * 29),
+    )
     with pytest.raises(ValueError, match="unknown G1 joint names"):
         import_beyondmimic(tmp_path / "bad.npz")
     np.savez(tmp_path / "width.npz", fps=np.array([30]), joint_pos=np.zeros((3, 20)))

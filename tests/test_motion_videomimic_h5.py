@@ -8,10 +8,10 @@ import h5py
 import numpy as np
 import pytest
 
+from hsi_kernel.contract import get_contract
 from hsi_offline.motion.clip import MotionClipError, make_clip
 from hsi_offline.motion.videomimic_h5 import export_videomimic_h5, import_videomimic_h5
 from hsi_offline.retarget.inputs import detect_format, open_input
-from hsi_robot_nodes.contract import get_contract
 
 
 def _clip(dof: int, T: int = 40):

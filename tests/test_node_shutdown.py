@@ -37,8 +37,9 @@ BUSY_NODE = textwrap.dedent("""
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_lets_the_running_callback_finish_and_exits_cleanly(sig, ros_domain):
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), HSI_RT_PRIORITY="0")
-    proc = subprocess.Popen([sys.executable, "-c", BUSY_NODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUSY_NODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert proc.stdout.readline().strip() == "tick"  # inside the callback now
         time.sleep(0.1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.observation import ObservationBuilder, ObservationLayout, make_layout, projected_gravity
+from hsi_kernel.contract import get_contract
+from hsi_kernel.observation import ObservationBuilder, ObservationLayout, make_layout, projected_gravity
 
 C = get_contract(23)
 
@@ -19,28 +19,36 @@ def _quat_axis_angle(axis, angle):
     return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
 
 
-@pytest.mark.parametrize("axis, angle, expected", [
-    ((1, 0, 0), 0.0, (0, 0, -1)),  # upright
-    ((1, 0, 0), math.pi / 2, (0, -1, 0)),  # rolled +90 deg: body +y points up, gravity along -y
-    ((0, 1, 0), math.pi / 2, (1, 0, 0)),  # pitched +90 deg (nose down): gravity along +x
-    ((0, 0, 1), 1.3, (0, 0, -1)),  # yaw does not change gravity in the body frame
-    ((0, 1, 0), math.pi, (0, 0, 1)),  # upside down
-])
+@pytest.mark.parametrize(
+    "axis, angle, expected",
+    [
+        ((1, 0, 0), 0.0, (0, 0, -1)),  # upright
+        ((1, 0, 0), math.pi / 2, (0, -1, 0)),  # rolled +90 deg: body +y points up, gravity along -y
+        ((0, 1, 0), math.pi / 2, (1, 0, 0)),  # pitched +90 deg (nose down): gravity along +x
+        ((0, 0, 1), 1.3, (0, 0, -1)),  # yaw does not change gravity in the body frame
+        ((0, 1, 0), math.pi, (0, 0, 1)),  # upside down
+    ],
+)
 def test_projected_gravity_frame_convention(axis, angle, expected):
     q = _quat_axis_angle(axis, angle)
     np.testing.assert_allclose(projected_gravity(q), expected, atol=1e-12)
     # same as rotating world gravity into the body frame with an independent rotation matrix
     w, x, y, z = q
-    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                  [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                  [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    R = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
     np.testing.assert_allclose(projected_gravity(q), R.T @ [0, 0, -1], atol=1e-12)
 
 
 def _frame(ang_vel, quat, q, dq, last):
     """One frame by hand: VideoMimic scales 0.25 (ang vel) and 0.05 (dq); q relative to the default."""
-    return np.concatenate([0.25 * np.asarray(ang_vel), projected_gravity(quat), q - C.default_q, 0.05 * dq,
-                           last])
+    return np.concatenate(
+        [0.25 * np.asarray(ang_vel), projected_gravity(quat), q - C.default_q, 0.05 * dq, last]
+    )
 
 
 def test_student_layout_dims_and_slices():
@@ -73,12 +81,20 @@ def test_history_is_newest_first_and_initially_filled():
     # torch (training side) builds the identical vector from the same inputs
     bt = ObservationBuilder(lay, torch.as_tensor(C.default_q))
     b2 = ObservationBuilder(lay, C.default_q)
-    args = (rng.normal(size=3), _quat_axis_angle((0, 1, 1), 0.3), C.default_q + 0.1, rng.normal(size=23),
-            rng.normal(size=23))
+    args = (
+        rng.normal(size=3),
+        _quat_axis_angle((0, 1, 1), 0.3),
+        C.default_q + 0.1,
+        rng.normal(size=23),
+        rng.normal(size=23),
+    )
     extras = {"target_xy": np.array([0.1, 0.2]), "target_yaw": np.array([-0.3])}
     on = b2(*args, extras, hm)
-    ot = bt(*(torch.as_tensor(a) for a in args), {k: torch.as_tensor(v) for k, v in extras.items()},
-            torch.as_tensor(hm))
+    ot = bt(
+        *(torch.as_tensor(a) for a in args),
+        {k: torch.as_tensor(v) for k, v in extras.items()},
+        torch.as_tensor(hm),
+    )
     np.testing.assert_allclose(ot.numpy(), on, atol=1e-12)
 
 

@@ -9,10 +9,10 @@ import onnx
 import pytest
 import torch
 
+from hsi_kernel.contract import get_contract
+from hsi_kernel.observation import make_layout
+from hsi_kernel.policy_file import METADATA_KEY, PolicyMetadata, load_metadata
 from hsi_offline.export import export_policy
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.observation import make_layout
-from hsi_robot_nodes.policy.metadata import METADATA_KEY, PolicyMetadata, load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner
 
 C = get_contract(23)
@@ -59,16 +59,19 @@ def _knee(d):
     d["default_q"][3] = 0.5
 
 
-@pytest.mark.parametrize("edit, message", [
-    (_swap, "joint 0 is 'left_hip_roll_joint' but the contract has 'left_hip_pitch_joint'"),
-    (_drop, "names 22 joints"),
-    (_knee, "default pose disagrees with the contract at left_knee_joint"),
-    (lambda d: d.update(dof=29), "policy is for a 29-DoF G1 but the robot is configured for 23"),
-    (lambda d: d.update(schema="other/9"), "schema"),
-    (lambda d: d.pop("kp"), "missing the field 'kp'"),
-    (lambda d: d["kd"].__setitem__(0, 1e6), "gains out of range"),
-    (lambda d: d["observation"]["extras"].append({"name": "base_lin_vel", "size": 3}), "not supported"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_swap, "joint 0 is 'left_hip_roll_joint' but the contract has 'left_hip_pitch_joint'"),
+        (_drop, "names 22 joints"),
+        (_knee, "default pose disagrees with the contract at left_knee_joint"),
+        (lambda d: d.update(dof=29), "policy is for a 29-DoF G1 but the robot is configured for 23"),
+        (lambda d: d.update(schema="other/9"), "schema"),
+        (lambda d: d.pop("kp"), "missing the field 'kp'"),
+        (lambda d: d["kd"].__setitem__(0, 1e6), "gains out of range"),
+        (lambda d: d["observation"]["extras"].append({"name": "base_lin_vel", "size": 3}), "not supported"),
+    ],
+)
 def test_runner_refuses_metadata_that_disagrees(good, tmp_path, edit, message):
     bad = _rewrite_metadata(good, tmp_path / "bad.onnx", edit)
     with pytest.raises(ValueError, match=message) as e:
@@ -84,8 +87,14 @@ def test_runner_refuses_missing_corrupt_and_foreign_files(good, tmp_path):
     with pytest.raises(ValueError, match="not a loadable ONNX model") as e:
         PolicyRunner({"blind": junk})
     assert "\n" not in str(e.value)
-    torch.onnx.export(torch.nn.Linear(378, 23), (torch.zeros(1, 378),), str(tmp_path / "plain.onnx"),
-                      input_names=["obs"], output_names=["actions"], dynamo=False)
+    torch.onnx.export(
+        torch.nn.Linear(378, 23),
+        (torch.zeros(1, 378),),
+        str(tmp_path / "plain.onnx"),
+        input_names=["obs"],
+        output_names=["actions"],
+        dynamo=False,
+    )
     with pytest.raises(ValueError, match="no 'hsi_robot.policy' metadata"):
         PolicyRunner({"blind": tmp_path / "plain.onnx"})
     with pytest.raises(ValueError, match="robot is configured for 29 DoF|'default_q' must be 29"):
@@ -99,8 +108,13 @@ def test_runner_refuses_missing_corrupt_and_foreign_files(good, tmp_path):
 def test_model_shape_must_match_layout(good, tmp_path):
     # metadata says 499 inputs (heightmap layout) but the network takes 378
     lay = make_layout(23, "student", heightmap=True)
-    bad = _rewrite_metadata(good, tmp_path / "shape.onnx", lambda d: d.update(
-        observation=lay.to_dict(), heightmap_spec={"size": 11, "resolution": 0.1, "fill": 0.85}))
+    bad = _rewrite_metadata(
+        good,
+        tmp_path / "shape.onnx",
+        lambda d: d.update(
+            observation=lay.to_dict(), heightmap_spec={"size": 11, "resolution": 0.1, "fill": 0.85}
+        ),
+    )
     with pytest.raises(ValueError, match="model input has 378 values but the observation layout has 499"):
         PolicyRunner({"terrain": bad})
 
@@ -109,12 +123,24 @@ def test_refuses_terms_it_cannot_supply(tmp_path):
     teacher = _export(tmp_path / "teacher.onnx", make_layout(23, "teacher", heightmap=False)).path
     with pytest.raises(ValueError, match=r"terms \['ref_joint_pos', 'ref_root_roll_pitch'\] that the"):
         PolicyRunner({"blind": teacher})
-    from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+    from hsi_kernel.heightmap.sampler import HeightmapSpec
 
     lay = make_layout(23, "student", heightmap=True)
     torch.manual_seed(0)
-    terrain = export_policy(torch.nn.Linear(lay.dim, 23), lay, None, 23, 0.25, 8.0, C.kp, C.kd, C.default_q,
-                            HeightmapSpec(), {}, tmp_path / "terrain.onnx").path
+    terrain = export_policy(
+        torch.nn.Linear(lay.dim, 23),
+        lay,
+        None,
+        23,
+        0.25,
+        8.0,
+        C.kp,
+        C.kd,
+        C.default_q,
+        HeightmapSpec(),
+        {},
+        tmp_path / "terrain.onnx",
+    ).path
     with pytest.raises(ValueError, match="no heightmap source is configured"):
         PolicyRunner({"terrain": terrain}, heightmap_available=False)
     assert PolicyRunner({"terrain": terrain}).policies["terrain"].needs_heightmap

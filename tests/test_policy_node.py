@@ -11,14 +11,14 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.heightmap.message import encode_heightmap_msg
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
-from hsi_robot_nodes.msgs import pd_targets
+from hsi_kernel.contract import get_contract
+from hsi_kernel.heightmap.message import encode_heightmap_msg
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_kernel.msgs import pd_targets
+from hsi_kernel.observation import make_layout
+from hsi_kernel.paths import models_dir
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.nodes.policy_node import build_node
-from hsi_robot_nodes.observation import make_layout
-from hsi_robot_nodes.paths import models_dir
 
 C = get_contract(23)
 HOLD = str(models_dir() / "hold_default_23dof.onnx")
@@ -29,17 +29,21 @@ class Robot:
 
     def __init__(self, ctx):
         self.node = rclpy.create_node("fake_bridge", context=ctx)
-        self.pub_js = self.node.create_publisher(JointState, topics.JOINT_STATES, 10)
-        self.pub_imu = self.node.create_publisher(Imu, topics.IMU, 10)
+        self.pub_js = self.node.create_publisher(JointState, defaults.JOINT_STATES, 10)
+        self.pub_imu = self.node.create_publisher(Imu, defaults.IMU, 10)
         self.targets: list[tuple[float, pd_targets.PdTargets]] = []
         self.timing: list[list[float]] = []
         self.sent_stamps: set[int] = set()
         self.publishing = True
         self.node.create_subscription(
-            Float64MultiArray, topics.PD_TARGETS,
-            lambda m: self.targets.append((time.monotonic(), pd_targets.decode(m))), 10)
-        self.node.create_subscription(Float64MultiArray, topics.POLICY_TIMING,
-                                      lambda m: self.timing.append(list(m.data)), 10)
+            Float64MultiArray,
+            defaults.PD_TARGETS,
+            lambda m: self.targets.append((time.monotonic(), pd_targets.decode(m))),
+            10,
+        )
+        self.node.create_subscription(
+            Float64MultiArray, defaults.POLICY_TIMING, lambda m: self.timing.append(list(m.data)), 10
+        )
         self.node.create_timer(0.005, self._publish)
 
     def _publish(self):
@@ -85,7 +89,7 @@ def test_policy_node_answers_joint_states_at_50hz(ctx):
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         assert robot.timing and len(robot.timing[-1]) == 4 and robot.timing[-1][1] > 0
         # the bridge entering 'run' restarts the policy's history (once per entry)
-        pub_state = robot.node.create_publisher(String, topics.BRIDGE_STATE, 10)
+        pub_state = robot.node.create_publisher(String, defaults.BRIDGE_STATE, 10)
         for state in ("hold", "run", "run", "run"):
             pub_state.publish(String(data=state))
             _spin(ex, 0.05)
@@ -110,15 +114,17 @@ def test_policy_node_refuses_bad_policy_without_publishing(ctx, tmp_path):
     junk.write_bytes(b"not onnx")
     probe = rclpy.create_node("probe", context=ctx)
     try:
-        for params, message in [({"policy": str(junk)}, "not a readable ONNX model"),
-                                ({"policy": str(tmp_path / "missing.onnx")}, "does not exist"),
-                                ({}, "no policy given"),
-                                ({"policy": HOLD, "blind_policy": HOLD}, "both 'policy' and 'blind_policy'"),
-                                ({"policy": HOLD, "dof": 29}, "robot is configured for 29 DoF")]:
+        for params, message in [
+            ({"policy": str(junk)}, "not a readable ONNX model"),
+            ({"policy": str(tmp_path / "missing.onnx")}, "does not exist"),
+            ({}, "no policy given"),
+            ({"policy": HOLD, "blind_policy": HOLD}, "both 'policy' and 'blind_policy'"),
+            ({"policy": HOLD, "dof": 29}, "robot is configured for 29 DoF"),
+        ]:
             with pytest.raises(ValueError, match=message) as e:
                 build_node(context=ctx, **params)
             assert "\n" not in str(e.value)
-        assert probe.count_publishers(topics.PD_TARGETS) == 0
+        assert probe.count_publishers(defaults.PD_TARGETS) == 0
     finally:
         probe.destroy_node()
 
@@ -132,15 +138,29 @@ def terrain_policy(tmp_path_factory):
 
     lay = make_layout(23, "student", heightmap=True)
     torch.manual_seed(0)
-    return str(export_policy(torch.nn.Linear(lay.dim, 23), lay, None, 23, 0.25, 8.0, C.kp * 1.2, C.kd,
-                             C.default_q, HeightmapSpec(), {}, tmp_path_factory.mktemp("t") / "t.onnx").path)
+    return str(
+        export_policy(
+            torch.nn.Linear(lay.dim, 23),
+            lay,
+            None,
+            23,
+            0.25,
+            8.0,
+            C.kp * 1.2,
+            C.kd,
+            C.default_q,
+            HeightmapSpec(),
+            {},
+            tmp_path_factory.mktemp("t") / "t.onnx",
+        ).path
+    )
 
 
 def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
     node = build_node(context=ctx, policy=terrain_policy, blind_policy=HOLD, resume_cycles=3)
     robot = Robot(ctx)
-    pub_hm = robot.node.create_publisher(PointCloud2, topics.HEIGHTMAP, 10)
-    pub_sel = robot.node.create_publisher(String, topics.POLICY_SELECT, 10)
+    pub_hm = robot.node.create_publisher(PointCloud2, defaults.HEIGHTMAP, 10)
+    pub_sel = robot.node.create_publisher(String, defaults.POLICY_SELECT, 10)
     hm = {"stale": False, "on": True}
 
     def send_map():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from hsi_kernel.contract import get_contract, stand_gains
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_kernel.observation import make_layout, projected_gravity
 from hsi_offline.export import export_policy
-from hsi_robot_nodes.contract import get_contract, stand_gains
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
-from hsi_robot_nodes.observation import make_layout, projected_gravity
 from hsi_robot_nodes.policy.runner import HOLD, PolicyRunner, RunnerConfig
 
 C = get_contract(23)
@@ -29,11 +29,24 @@ def _actor(dim, seed, gain=1.0):
 def policies(tmp_path_factory):
     d = tmp_path_factory.mktemp("pol")
     blind_actor, terrain_actor = _actor(BLIND.dim, 1, gain=40.0), _actor(TERRAIN.dim, 2)
-    blind = export_policy(blind_actor, BLIND, None, 23, 0.25, 8.0, C.kp, C.kd, C.default_q, None, {},
-                          d / "blind.onnx").path
+    blind = export_policy(
+        blind_actor, BLIND, None, 23, 0.25, 8.0, C.kp, C.kd, C.default_q, None, {}, d / "blind.onnx"
+    ).path
     kp_t = C.kp * 1.1  # different gains, to see which policy produced the targets
-    terrain = export_policy(terrain_actor, TERRAIN, None, 23, 0.5, 4.0, kp_t, C.kd, C.default_q,
-                            HeightmapSpec(), {}, d / "terrain.onnx").path
+    terrain = export_policy(
+        terrain_actor,
+        TERRAIN,
+        None,
+        23,
+        0.5,
+        4.0,
+        kp_t,
+        C.kd,
+        C.default_q,
+        HeightmapSpec(),
+        {},
+        d / "terrain.onnx",
+    ).path
     return {"blind": blind, "terrain": terrain, "blind_actor": blind_actor, "terrain_actor": terrain_actor}
 
 
@@ -62,8 +75,9 @@ def test_runner_matches_torch_and_action_semantics(policies):
         _feed(r, st, t, stamp=12345 + k)
         res = r.step(t + 2 * MS)
         q, dq, quat, gyro = st
-        frames.append(np.concatenate([0.25 * gyro, projected_gravity(quat), q - C.default_q, 0.05 * dq,
-                                      last_action]))
+        frames.append(
+            np.concatenate([0.25 * gyro, projected_gravity(quat), q - C.default_q, 0.05 * dq, last_action])
+        )
         hist = [frames[max(k - i, 0)] for i in range(5)]  # newest first; the first frame fills the rest
         obs = np.concatenate(hist + [[0.3, -0.1, 0.2]]).astype(np.float32)
         with torch.no_grad():
@@ -141,8 +155,9 @@ def test_heightmap_fallback_hysteresis_and_switch_rule(policies):
 
 
 def test_operator_selection_applies_at_next_cycle_only(policies):
-    r = PolicyRunner({"blind": policies["blind"], "terrain": policies["terrain"]},
-                     config=RunnerConfig(resume_cycles=1))
+    r = PolicyRunner(
+        {"blind": policies["blind"], "terrain": policies["terrain"]}, config=RunnerConfig(resume_cycles=1)
+    )
     rng, t = np.random.default_rng(3), 0
     for _ in range(3):
         t += 20 * MS

@@ -13,21 +13,26 @@ import time
 import numpy as np
 import torch
 
+from hsi_kernel.policy_file import load_metadata
 from hsi_offline import cli
 from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig, TrainConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.runner import make_runner
 from hsi_offline.training.synthetic import standing_clip
-from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
 
 def test_exported_student_matches_training_env_step_by_step(tmp_path):
-    cfg = TrainConfig(stage="distill", iterations=1, num_steps_per_env=4, save_interval=1,
-                      env=EnvConfig(num_envs=1, threads=1, episode_length_s=2.0),
-                      policy=PolicyConfig(actor_hidden=[32, 16], critic_hidden=[32, 16]),
-                      algorithm=AlgorithmConfig(num_mini_batches=1, num_learning_epochs=1, gradient_length=4))
+    cfg = TrainConfig(
+        stage="distill",
+        iterations=1,
+        num_steps_per_env=4,
+        save_interval=1,
+        env=EnvConfig(num_envs=1, threads=1, episode_length_s=2.0),
+        policy=PolicyConfig(actor_hidden=[32, 16], critic_hidden=[32, 16]),
+        algorithm=AlgorithmConfig(num_mini_batches=1, num_learning_epochs=1, gradient_length=4),
+    )
     cfg.env.randomization.enabled = False
     env = TrackingEnv(cfg.env, MotionLibrary([standing_clip(seconds=2.0)]))
     try:

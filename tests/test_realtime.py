@@ -11,7 +11,7 @@ from pathlib import Path
 
 SCRIPT = textwrap.dedent("""
     import os, threading, time
-    from hsi_robot_nodes.paths import realtime_interpreter, realtime_priority
+    from hsi_kernel.realtime import realtime_interpreter, realtime_priority
     stop = threading.Event()
     early = threading.Thread(target=stop.wait, daemon=True)
     early.start()  # a thread started before the priority is raised (like the bridge's reader)
@@ -28,8 +28,13 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(prio: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=dict(os.environ, HSI_RT_PRIORITY=prio),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=dict(os.environ, HSI_RT_PRIORITY=prio),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -52,7 +57,7 @@ def test_priority_is_off_by_default():
 
 PIN_SCRIPT = textwrap.dedent("""
     import os, subprocess, sys, threading, time
-    from hsi_robot_nodes.paths import descendants, pin_control
+    from hsi_kernel.realtime import descendants, pin_control
     stop = threading.Event()
     threading.Thread(target=stop.wait, daemon=True).start()
     grandchild = "import time; time.sleep(30)"
@@ -76,8 +81,13 @@ PIN_SCRIPT = textwrap.dedent("""
 
 
 def _pin(value: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", PIN_SCRIPT], env=dict(os.environ, HSI_CONTROL_CPUS=value),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", PIN_SCRIPT],
+        env=dict(os.environ, HSI_CONTROL_CPUS=value),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_control_process_and_children_get_disjoint_cores():
@@ -91,15 +101,19 @@ def test_control_process_and_children_get_disjoint_cores():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"control on cores [{mine}], other processes on {rest}"
-    assert lines[1] == f"[[{mine}]] [{rest}]", \
+    assert lines[1] == f"[[{mine}]] [{rest}]", (
         "every thread here on the control core, the child's and grandchild's elsewhere"
+    )
 
 
 def test_bad_core_sets_are_refused_in_one_line():
-    from hsi_robot_nodes.paths import control_cpus
+    from hsi_kernel.realtime import control_cpus
 
-    for bad, why in (("one", "expected core numbers"), ("999", "proper subset"),
-                     (",".join(map(str, sorted(os.sched_getaffinity(0)))), "proper subset")):
+    for bad, why in (
+        ("one", "expected core numbers"),
+        ("999", "proper subset"),
+        (",".join(map(str, sorted(os.sched_getaffinity(0)))), "proper subset"),
+    ):
         os.environ["HSI_CONTROL_CPUS"] = bad
         try:
             control_cpus()
@@ -116,8 +130,8 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
     by whole CPU bursts; the physics thread is one level up, every other thread stays at the process's, and
     the simulated LiDAR is a child process at normal scheduling (it cannot hold the physics' interpreter
     lock)."""
-    from hsi_robot_nodes.sim.process import SimProcess
-    from hsi_robot_nodes.sim.runner import READY
+    from hsi_sim.process import SimProcess
+    from hsi_sim.runner import READY
 
     monkeypatch.setenv("HSI_RT_PRIORITY", "6")  # the simulator child runs one level below: 5
     with SimProcess("flat", 23, dds_domain, "lo", band=True, lidar=True) as sim:
@@ -125,12 +139,13 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
         if "not permitted" in ready:  # no CAP_SYS_NICE: it says so and runs at normal priority
             return
         assert "real-time scheduling SCHED_RR 5" in ready and "physics thread SCHED_RR 6" in ready, ready
-        prios = sorted(os.sched_getparam(int(tid)).sched_priority
-                       for tid in os.listdir(f"/proc/{sim.proc.pid}/task"))
+        prios = sorted(
+            os.sched_getparam(int(tid)).sched_priority for tid in os.listdir(f"/proc/{sim.proc.pid}/task")
+        )
         assert prios.count(6) == 1 and set(prios) == {5, 6} and len(prios) > 3, prios  # physics, the rest
         children = Path(f"/proc/{sim.proc.pid}/task/{sim.proc.pid}/children").read_text().split()
         cmdlines = {int(c): Path(f"/proc/{c}/cmdline").read_bytes() for c in children}
-        lidar = [c for c, cmd in cmdlines.items() if b"hsi_robot_nodes.sim.lidar_process" in cmd]
+        lidar = [c for c, cmd in cmdlines.items() if b"hsi_sim.lidar_process" in cmd]
         assert len(lidar) == 1, cmdlines
         policies = {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{lidar[0]}/task")}
         assert policies == {os.SCHED_OTHER}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hsi_kernel.terrain import Terrain, make_scene_terrain
 from hsi_offline.reconstruct.artifacts import (
     HumanMotion,
     atomic_path,
@@ -20,7 +21,6 @@ from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.skeleton import BLAZEPOSE, SMPL_24, hip_joints_from_blazepose
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic import make_clip, place_on_terrain
-from hsi_robot_nodes.terrain import Terrain, make_scene_terrain
 
 
 def _motion(T: int = 10) -> HumanMotion:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.reconstruct.fit import _BlockTridiagonal, fit_motion
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.metrics import segment_mpjpe, terrain_errors, umeyama
@@ -12,7 +13,6 @@ from hsi_offline.reconstruct.scene import rotation_to_z
 from hsi_offline.reconstruct.skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic import make_clip, place_on_terrain
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.importers.depth import load_depth_cameras
 from hsi_offline.reconstruct.importers.smpl import load_smpl_params, observations_from_smpl, smpl_joints
@@ -16,7 +17,6 @@ from hsi_offline.reconstruct.skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic import look_at, make_clip, place_on_terrain
 from hsi_offline.retarget.bvh import bvh_to_smpl_joints
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 

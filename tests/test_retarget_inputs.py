@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.retarget.bvh import load_bvh
 from hsi_offline.retarget.human import (
     BLAZEPOSE_33,
@@ -17,7 +18,6 @@ from hsi_offline.retarget.human import (
 from hsi_offline.retarget.inputs import detect_format, g1_as_human, open_input
 from hsi_offline.retarget.skeleton import KEYPOINTS
 from hsi_offline.retarget.synthetic import flat_walk
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 K = {n: i for i, n in enumerate(KEYPOINTS)}
 
@@ -59,11 +59,16 @@ End Site
 
 def write_bvh(path, frames: list[list[float]]) -> None:
     """A small cm, y-up skeleton (PyMO/LAFAN-style names): Hips, legs with ToeBase, Spine with arms."""
-    hierarchy = ("HIERARCHY\nROOT Hips\n{ OFFSET 0 0 0\n"
-                 "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
-                 + _leg("Left", 10) + _leg("Right", -10)
-                 + "JOINT Spine\n{ OFFSET 0 10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n"
-                 + _arm("Left", 18) + _arm("Right", -18) + "}\n}\n")
+    hierarchy = (
+        "HIERARCHY\nROOT Hips\n{ OFFSET 0 0 0\n"
+        "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n"
+        + _leg("Left", 10)
+        + _leg("Right", -10)
+        + "JOINT Spine\n{ OFFSET 0 10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n"
+        + _arm("Left", 18)
+        + _arm("Right", -18)
+        + "}\n}\n"
+    )
     n_channels = 6 + 3 * 4 * 2 + 3 + 3 * 3 * 2
     lines = []
     for f in frames:
@@ -152,13 +157,14 @@ def test_bad_human_inputs_rejected(tmp_path):
 
 
 def test_g1_clip_as_human_is_its_own_keypoints():
+    from hsi_kernel.contract import get_contract
     from hsi_offline.motion import make_clip
     from hsi_offline.retarget.problem import robot_keypoints_np
-    from hsi_robot_nodes.contract import get_contract
 
     c = get_contract(23)
-    clip = make_clip(30.0, np.tile([0, 0, 0.78], (3, 1)), np.tile([1.0, 0, 0, 0], (3, 1)),
-                     np.tile(c.default_q, (3, 1)), 23)
+    clip = make_clip(
+        30.0, np.tile([0, 0, 0.78], (3, 1)), np.tile([1.0, 0, 0, 0], (3, 1)), np.tile(c.default_q, (3, 1)), 23
+    )
     h = g1_as_human(clip)
     expected = robot_keypoints_np(23, clip.root_pos, clip.root_quat, clip.joint_pos)
     np.testing.assert_allclose(h.keypoints, expected)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.cli import main as cli_main
 from hsi_offline.motion import load, make_clip
 from hsi_offline.retarget import costs
@@ -16,7 +17,6 @@ from hsi_offline.retarget.pipeline import retarget_clip
 from hsi_offline.retarget.problem import PATCH, SolverConfig, retarget, terrain_patches
 from hsi_offline.retarget.quality import evaluate, soles
 from hsi_offline.retarget.synthetic import stair_climb
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 ITERATIONS = 20
 
@@ -121,8 +121,8 @@ def test_long_clips_are_solved_in_overlapping_windows():
 def test_seam_prior_and_switch():
     """A later window is held to the previous solution over the overlap (weight 1 -> 0) and the clip switches
     to it where the two agree best inside the overlap's middle half."""
+    from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, get_contract
     from hsi_offline.retarget.problem import _seam_prior, _switch_into
-    from hsi_robot_nodes.contract import NOMINAL_ROOT_HEIGHT, get_contract
 
     T, o = 24, 16
     root = np.tile([0.0, 0.0, NOMINAL_ROOT_HEIGHT], (T, 1))

@@ -6,9 +6,9 @@ import numpy as np
 import pyroki as pk
 import pytest
 
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.model.kinematics import fk_links, link_names
-from hsi_robot_nodes.model.urdf_builder import build_urdf, load_urdf
+from hsi_kernel.contract import get_contract
+from hsi_kernel.model.kinematics import fk_links, link_names
+from hsi_kernel.model.urdf_builder import build_urdf, load_urdf
 
 
 @pytest.mark.parametrize("dof", [23, 29])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import viser
 
+from hsi_kernel.model.kinematics import load_model
 from hsi_offline.motion.quat import to_matrix
 from hsi_offline.reconstruct.view import build_scene
 from hsi_offline.retarget.baseline_mink import mink_retarget
@@ -19,7 +20,6 @@ from hsi_offline.retarget.problem import nominal_scales
 from hsi_offline.retarget.quality import evaluate
 from hsi_offline.retarget.synthetic import stair_climb
 from hsi_offline.retarget.view_robot import HUMAN_FILE, capsule_mesh, robot_shapes
-from hsi_robot_nodes.model.kinematics import load_model
 
 
 def _free_port() -> int:

@@ -5,11 +5,11 @@ import time
 import numpy as np
 import pytest
 
+from hsi_kernel.contract import get_contract
+from hsi_kernel.msgs.pd_targets import PdTargets
 from hsi_robot_nodes.bridge.runtime import BridgeConfig, BridgeError, UnitreeBridge
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.msgs.pd_targets import PdTargets
-from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
+from hsi_sim.dds_sim import DdsSimulator, SimConfig
 
 C = get_contract(23)
 

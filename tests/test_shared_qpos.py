@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.sim.shared_qpos import SharedQpos
+from hsi_sim.shared_qpos import SharedQpos
 
 
 def test_another_process_reads_the_latest_pose_and_time():
@@ -18,9 +18,11 @@ def test_another_process_reads_the_latest_pose_and_time():
         pose = np.linspace(-1.0, 1.0, 30)
         q.write(pose * 0.5, 0.002)
         q.write(pose, 1.234)
-        code = ("import sys; from hsi_robot_nodes.sim.shared_qpos import SharedQpos; "
-                "r = SharedQpos.attach(sys.argv[1], 30); q, t, n = r.read(); "
-                "print(repr(q.tolist()), t, n); r.close()")
+        code = (
+            "import sys; from hsi_sim.shared_qpos import SharedQpos; "
+            "r = SharedQpos.attach(sys.argv[1], 30); q, t, n = r.read(); "
+            "print(repr(q.tolist()), t, n); r.close()"
+        )
         out = subprocess.run([sys.executable, "-c", code, q.name], capture_output=True, text=True, check=True)
         got, t, n = out.stdout.rsplit(" ", 2)
         np.testing.assert_array_equal(eval(got), pose)
@@ -57,9 +59,25 @@ def test_a_block_too_small_for_the_model_is_refused():
 def test_the_lidar_process_refuses_a_simulator_with_another_model():
     q = SharedQpos.create(36)
     try:
-        out = subprocess.run([sys.executable, "-m", "hsi_robot_nodes.sim.lidar_process", "--qpos", q.name,
-                              "--nq", "43", "--scene", "flat", "--dof", "23"], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hsi_sim.lidar_process",
+                "--qpos",
+                q.name,
+                "--nq",
+                "43",
+                "--scene",
+                "flat",
+                "--dof",
+                "23",
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
     finally:
         q.close()
     assert out.returncode == 2

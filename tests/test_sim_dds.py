@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.contract import get_contract, stand_gains
-from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
-from hsi_robot_nodes.unitree import dds, sdk
-from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc
+from hsi_kernel.contract import get_contract, stand_gains
+from hsi_kernel.unitree import dds, sdk
+from hsi_kernel.unitree.crc import lowcmd_crc, lowstate_crc
+from hsi_sim.dds_sim import DdsSimulator, SimConfig
 
 
 @pytest.fixture
@@ -74,15 +74,19 @@ def test_second_simulator_on_the_same_domain_refuses(sim, dds_domain):
 
 
 def _cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "hsi_robot_nodes.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hsi_robot_nodes.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--scene", "moon"], "unknown scene 'moon'"),
-    (["--scene", "/nonexistent/terrain.npz"], "does not exist"),
-    (["--interface", "nosuchif0"], "network interface 'nosuchif0' does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scene", "moon"], "unknown scene 'moon'"),
+        (["--scene", "/nonexistent/terrain.npz"], "does not exist"),
+        (["--interface", "nosuchif0"], "network interface 'nosuchif0' does not exist"),
+    ],
+)
 def test_sim_cli_bad_input_is_one_line(args, message, dds_domain):
     p = _cli("sim", "--domain", str(dds_domain + 1), "--duration", "0.5", *args)
     assert p.returncode == 2
@@ -95,7 +99,7 @@ def test_sim_cli_wrong_dof_is_refused():
     assert p.returncode == 2 and "invalid choice" in p.stderr
 
 
-CPP_CLIENT = textwrap.dedent('''
+CPP_CLIENT = textwrap.dedent("""
     import json, sys, time
     import unitree_interface as u
     iface = u.UnitreeInterface.create_g1("lo")
@@ -111,14 +115,18 @@ CPP_CLIENT = textwrap.dedent('''
         time.sleep(0.002)
     st = iface.read_low_state()
     print(json.dumps({"q0": q0, "q1": st.motor.q[3], "mode_machine": st.mode_machine}))
-''')
+""")
 
 
 def test_cpp_sdk_interop_both_ways(tmp_path):
     """The C++ unitree_sdk2 (far-unitree-sdk bindings, domain 0 on lo) reads our LowState with zero CRC
     errors, and the LowCmd it writes (its own CRC) moves the simulated knee."""
-    sim = subprocess.Popen([sys.executable, "-m", "hsi_robot_nodes.cli", "sim", "--domain", "0", "--band",
-                            "--duration", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "hsi_robot_nodes.cli", "sim", "--domain", "0", "--band", "--duration", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(2.0)
         client = tmp_path / "client.py"
@@ -139,8 +147,9 @@ def test_readers_close_cleanly_while_500hz_samples_flow(sim):
     close() is idempotent and leaves no reader thread behind, and the ownership probe sees the writer."""
     for i in range(30):
         got: list[int] = []
-        r = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, lambda m, got=got: got.append(m.tick),
-                       name=f"probe-{i}")
+        r = dds.Reader(
+            sdk.TOPIC_LOWSTATE, sdk.LowState_, lambda m, got=got: got.append(m.tick), name=f"probe-{i}"
+        )
         t0 = time.monotonic()
         while not got and time.monotonic() - t0 < 2.0:
             time.sleep(0.002)

@@ -4,10 +4,11 @@ import mujoco
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.contract import NOMINAL_ROOT_HEIGHT, get_contract, stand_gains
-from hsi_robot_nodes.sim.robot_sim import MotorCommand, SimRobot, hold_default_command, pd_torque
-from hsi_robot_nodes.sim.scene import build_scene
-from hsi_robot_nodes.terrain import SCENES, Terrain, TerrainError, make_scene_terrain
+from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, get_contract, stand_gains
+from hsi_kernel.motor import MotorCommand, hold_default_command, pd_torque
+from hsi_kernel.terrain import SCENES, Terrain, TerrainError, make_scene_terrain
+from hsi_sim.robot_sim import SimRobot
+from hsi_sim.scene import build_scene
 
 
 def _stand_cmd(dof):
@@ -39,8 +40,14 @@ def test_videomimic_gains_hold_on_the_band_and_fall_without_it():
 
 
 def test_pd_law_clips_and_respects_mode():
-    cmd = MotorCommand(np.array([1, 1, 0], np.uint8), np.array([1.0, -5.0, 1.0]), np.zeros(3), np.zeros(3),
-                       np.array([10.0, 100.0, 10.0]), np.ones(3))
+    cmd = MotorCommand(
+        np.array([1, 1, 0], np.uint8),
+        np.array([1.0, -5.0, 1.0]),
+        np.zeros(3),
+        np.zeros(3),
+        np.array([10.0, 100.0, 10.0]),
+        np.ones(3),
+    )
     tau = pd_torque(cmd, np.zeros(3), np.array([0.5, 0, 0]), np.array([50.0, 50.0, 50.0]))
     np.testing.assert_allclose(tau, [9.5, -50.0, 0.0])
 

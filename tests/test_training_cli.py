@@ -40,8 +40,24 @@ def test_train_cli_writes_checkpoints_curves_and_resumes(tmp_path, capsys):
         # a new run into a folder that holds checkpoints would mix runs: refused in one line
         assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out)]) == 2
         assert "already holds checkpoints" in capsys.readouterr().err
-        assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out), "--iterations", "1",
-                     "--resume", str(out / "model_1.pt")]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--stage",
+                    "mpt",
+                    "--config",
+                    str(cfg),
+                    "--out",
+                    str(out),
+                    "--iterations",
+                    "1",
+                    "--resume",
+                    str(out / "model_1.pt"),
+                ]
+            )
+            == 0
+        )
         assert (out / "model_2.pt").is_file()
         assert load_checkpoint(out)["iter"] == 2  # a run folder stands for its last checkpoint (init_from)
         import json
@@ -80,8 +96,8 @@ def test_warp_backend_without_gpu_is_a_one_line_error(capsys):
 
 
 def test_clips_command_writes_valid_procedural_clips(tmp_path, capsys):
+    from hsi_kernel.contract import get_contract
     from hsi_offline.motion.clip import load
-    from hsi_robot_nodes.contract import get_contract
 
     out = tmp_path / "clips"
     assert main(["clips", "--out", str(out), "--seconds", "2"]) == 0
@@ -103,8 +119,10 @@ def test_cpu_stage_configs_chain_into_each_other_and_the_makefile():
     from hsi_offline.training.config import load_config
 
     root = Path(__file__).resolve().parents[1]
-    cfgs = {s: load_config(root / "config/training/cpu" / f"{s}.yaml") for s in
-            ("mpt", "track", "distill", "finetune")}
+    cfgs = {
+        s: load_config(root / "config/training/cpu" / f"{s}.yaml")
+        for s in ("mpt", "track", "distill", "finetune")
+    }
     make = (root / "Makefile").read_text()
     for prev, stage in (("mpt", "track"), ("track", "distill"), ("distill", "finetune")):
         assert cfgs[stage].init_from == f"runs/cpu/{prev}", stage  # the folder: its last checkpoint

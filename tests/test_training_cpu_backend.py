@@ -14,14 +14,14 @@ import mujoco
 import numpy as np
 import torch
 
+from hsi_kernel.contract import get_contract
+from hsi_kernel.motor import MotorCommand, pd_torque
 from hsi_offline.bench.env import replay_rate
 from hsi_offline.training.backends.cpu import STATE_SPEC, StepRecorder
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.synthetic import sway_clip
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.sim.robot_sim import MotorCommand, pd_torque
 
 
 def _env(n: int, threads: int = 1, randomize: bool = True) -> TrackingEnv:
@@ -48,8 +48,13 @@ def test_batched_stepping_equals_uninterrupted_mj_step():
         kp = (env.kp * env.params.kp_scale).double().numpy()
         kd = (env.kd * env.params.kd_scale).double().numpy()
         delay = env.params.delay_steps.numpy()
-        b.step(torch.as_tensor(target), torch.as_tensor(prev), torch.as_tensor(kp), torch.as_tensor(kd),
-               env.params.delay_steps)
+        b.step(
+            torch.as_tensor(target),
+            torch.as_tensor(prev),
+            torch.as_tensor(kp),
+            torch.as_tensor(kd),
+            env.params.delay_steps,
+        )
         env.prev_target = torch.as_tensor(target, dtype=torch.float32)
         for i, d in enumerate(twins):
             m = b.models[i]

@@ -13,11 +13,17 @@ from hsi_offline.training.synthetic import sway_clip
 
 
 def _cfg(stage: str, seed: int = 0) -> TrainConfig:
-    cfg = TrainConfig(stage=stage, iterations=1, num_steps_per_env=12, save_interval=100,
-                      env=EnvConfig(num_envs=8, threads=2, episode_length_s=2.0, seed=seed),
-                      policy=PolicyConfig(actor_hidden=[64, 32], critic_hidden=[32], init_std=0.4),
-                      algorithm=AlgorithmConfig(learning_rate=3e-3, num_learning_epochs=2, gradient_length=12,
-                                                num_mini_batches=1))
+    cfg = TrainConfig(
+        stage=stage,
+        iterations=1,
+        num_steps_per_env=12,
+        save_interval=100,
+        env=EnvConfig(num_envs=8, threads=2, episode_length_s=2.0, seed=seed),
+        policy=PolicyConfig(actor_hidden=[64, 32], critic_hidden=[32], init_std=0.4),
+        algorithm=AlgorithmConfig(
+            learning_rate=3e-3, num_learning_epochs=2, gradient_length=12, num_mini_batches=1
+        ),
+    )
     cfg.env.randomization.enabled = False
     return cfg
 

@@ -9,6 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from hsi_kernel.contract import TARGET_LIMIT_MARGIN, TORSO_LINK, TRACKED_LINKS, get_contract
+from hsi_kernel.heightmap.sampler import DEFAULT_SPEC, sample_heightmap, terrain_height_fn
+from hsi_kernel.motor import MotorCommand, pd_torque
+from hsi_kernel.observation import make_layout
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.training import rewards as R  # noqa: N812
 from hsi_offline.training.config import EnvConfig, RandomizationConfig, RewardConfig, load_config
 from hsi_offline.training.env import TrackingEnv
@@ -16,11 +21,6 @@ from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.pd import pd_torque_torch
 from hsi_offline.training.randomisation import randomize_model, sample_episode_params
 from hsi_offline.training.synthetic import standing_clip, sway_clip
-from hsi_robot_nodes.contract import TARGET_LIMIT_MARGIN, TORSO_LINK, TRACKED_LINKS, get_contract
-from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, sample_heightmap, terrain_height_fn
-from hsi_robot_nodes.observation import make_layout
-from hsi_robot_nodes.sim.robot_sim import MotorCommand, pd_torque
-from hsi_robot_nodes.terrain import make_scene_terrain
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +42,15 @@ def test_reset_and_step_shapes_and_values(lib):
     assert obs["critic"].shape[1] > t.dim
     # at reset the robot sits exactly on its reference: joint_pos term of the history is ref - default
     sl = t.slices()["proprio_history"]
-    frame0 = obs["policy"][:, sl][:, :t.frame_dim]
+    frame0 = obs["policy"][:, sl][:, : t.frame_dim]
     ref = lib.get(env.frame)
-    q_off = frame0[:, 6:6 + 23]
+    q_off = frame0[:, 6 : 6 + 23]
     assert torch.allclose(q_off, ref["joint_pos"] - env.default_q, atol=1e-5)
     obs, rew, done, extras = env.step(torch.zeros(3, 23))
     assert rew.shape == (3,) and done.shape == (3,) and extras["time_outs"].shape == (3,)
     assert torch.isfinite(rew).all() and (env.episode_length_buf == 1).all()
     # newest-first history: the second frame of the new history is the previous first frame
-    assert torch.allclose(obs["policy"][:, t.frame_dim:2 * t.frame_dim], frame0)
+    assert torch.allclose(obs["policy"][:, t.frame_dim : 2 * t.frame_dim], frame0)
     env.close()
 
 
@@ -88,8 +88,14 @@ def test_cpu_backend_applies_pd_every_physics_step(lib):
     from hsi_robot_nodes.bridge.safety import SafetyConfig
 
     assert SafetyConfig().joint_limit_margin == TARGET_LIMIT_MARGIN
-    cmd = MotorCommand(np.ones(23, np.uint8), np.asarray(target, np.float32).astype(np.float64), np.zeros(23),
-                       np.zeros(23), c.kp, c.kd)
+    cmd = MotorCommand(
+        np.ones(23, np.uint8),
+        np.asarray(target, np.float32).astype(np.float64),
+        np.zeros(23),
+        np.zeros(23),
+        c.kp,
+        c.kd,
+    )
     for _ in range(4):
         d.ctrl[b.ix.act] = pd_torque(cmd, d.qpos[b.ix.qadr], d.qvel[b.ix.vadr], c.effort)
         mujoco.mj_step(m, d)
@@ -252,13 +258,17 @@ def _run_trajectory(steps: int = 60, n: int = 13) -> dict[str, np.ndarray]:
     observation group at every step (one number per environment) and the last critic observation."""
     torch.set_num_threads(1)
     rough = make_scene_terrain("rough")
-    lib = MotionLibrary([sway_clip(seconds=2.0), standing_clip(seconds=1.5), sway_clip(seconds=3.0)],
-                        terrains=[None, rough, rough])
+    lib = MotionLibrary(
+        [sway_clip(seconds=2.0), standing_clip(seconds=1.5), sway_clip(seconds=3.0)],
+        terrains=[None, rough, rough],
+    )
     env = TrackingEnv(EnvConfig(num_envs=n, threads=1, seed=5), lib)
     gen = torch.Generator().manual_seed(3)
     groups = ("policy", "teacher", "student", "critic")
-    w = {g: np.random.default_rng(k).standard_normal(env.get_observations()[g].shape[1])
-         for k, g in enumerate(groups)}
+    w = {
+        g: np.random.default_rng(k).standard_normal(env.get_observations()[g].shape[1])
+        for k, g in enumerate(groups)
+    }
     rec: dict[str, list[np.ndarray]] = {k: [] for k in ("reward", "done", "time_out") + groups}
     with torch.inference_mode():
         for _ in range(steps):
@@ -282,7 +292,8 @@ def test_environment_reproduces_the_recorded_trajectory():
     # the pins changed: check the new versions' trajectory by other means, then re-record it (see __main__)
     assert tuple(str(v) for v in want["versions"]) == versions, (
         f"trajectory recorded with mujoco/torch {tuple(want['versions'])}, running {versions}: "
-        "re-record with `python tests/test_training_env.py --write-trajectory` after checking the change")
+        "re-record with `python tests/test_training_env.py --write-trajectory` after checking the change"
+    )
     got = _run_trajectory()
     assert want["done"].sum() >= 10 and want["time_out"].any()  # resets of both kinds are exercised
     for k in ("done", "time_out"):
@@ -300,6 +311,9 @@ if __name__ == "__main__":
     import mujoco
 
     TRAJECTORY.parent.mkdir(exist_ok=True)
-    np.savez_compressed(TRAJECTORY, versions=np.array([mujoco.__version__, torch.__version__.split("+")[0]]),
-                        **_run_trajectory())
+    np.savez_compressed(
+        TRAJECTORY,
+        versions=np.array([mujoco.__version__, torch.__version__.split("+")[0]]),
+        **_run_trajectory(),
+    )
     print(f"wrote {TRAJECTORY}")

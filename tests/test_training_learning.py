@@ -26,11 +26,17 @@ def test_ppo_learns_to_track_a_standing_clip(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = TrainConfig(stage="mpt", iterations=80, num_steps_per_env=24, save_interval=1000,
-                          env=EnvConfig(num_envs=64, threads=1, episode_length_s=4.0, seed=0),
-                          policy=PolicyConfig(actor_hidden=[128, 128], critic_hidden=[128, 128],
-                                              gate_trainable=False, init_std=0.5),
-                          algorithm=AlgorithmConfig(learning_rate=1e-3, schedule="fixed", entropy_coef=0.0))
+        cfg = TrainConfig(
+            stage="mpt",
+            iterations=80,
+            num_steps_per_env=24,
+            save_interval=1000,
+            env=EnvConfig(num_envs=64, threads=1, episode_length_s=4.0, seed=0),
+            policy=PolicyConfig(
+                actor_hidden=[128, 128], critic_hidden=[128, 128], gate_trainable=False, init_std=0.5
+            ),
+            algorithm=AlgorithmConfig(learning_rate=1e-3, schedule="fixed", entropy_coef=0.0),
+        )
         cfg.env.randomization.enabled = False
         env = TrackingEnv(cfg.env, MotionLibrary([standing_clip(seconds=4.0)]))
         runner = make_runner(env, cfg, str(tmp_path / "run"))

@@ -5,29 +5,42 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
+from hsi_kernel.observation import ObservationLayout
 from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig, TrainConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.networks import TrackingActor, bounds_loss
 from hsi_offline.training.runner import load_checkpoint, make_runner
 from hsi_offline.training.synthetic import standing_clip
-from hsi_robot_nodes.observation import ObservationLayout
 
 
 def _cfg(stage="mpt", iterations=2) -> TrainConfig:
-    cfg = TrainConfig(stage=stage, iterations=iterations, num_steps_per_env=4, save_interval=1,
-                      env=EnvConfig(num_envs=4, threads=2, episode_length_s=1.0),
-                      policy=PolicyConfig(actor_hidden=[32, 16], critic_hidden=[32, 16]),
-                      algorithm=AlgorithmConfig(num_mini_batches=1, num_learning_epochs=1, gradient_length=4))
+    cfg = TrainConfig(
+        stage=stage,
+        iterations=iterations,
+        num_steps_per_env=4,
+        save_interval=1,
+        env=EnvConfig(num_envs=4, threads=2, episode_length_s=1.0),
+        policy=PolicyConfig(actor_hidden=[32, 16], critic_hidden=[32, 16]),
+        algorithm=AlgorithmConfig(num_mini_batches=1, num_learning_epochs=1, gradient_length=4),
+    )
     cfg.env.randomization.enabled = False
     return cfg
 
 
 def test_gate_at_zero_ignores_heightmap_and_bounds_gradient_matches_loss():
     obs = TensorDict({"policy": torch.randn(6, 40)}, batch_size=[6])
-    m = TrackingActor(obs, {"actor": ["policy"]}, "actor", 5, [16, 8], heightmap_size=12,
-                      distribution_cfg={"class_name": "GaussianDistribution", "init_std": 0.8},
-                      bounds_loss_coef=0.3, action_clip=0.01)
+    m = TrackingActor(
+        obs,
+        {"actor": ["policy"]},
+        "actor",
+        5,
+        [16, 8],
+        heightmap_size=12,
+        distribution_cfg={"class_name": "GaussianDistribution", "init_std": 0.8},
+        bounds_loss_coef=0.3,
+        action_clip=0.01,
+    )
     changed = obs.clone()
     changed["policy"][:, -12:] += 3.0
     assert torch.equal(m(obs), m(changed))

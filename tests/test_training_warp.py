@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.training.backends.warp import BackendUnavailableError, require_warp
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.synthetic import sway_clip
-from hsi_robot_nodes.sim.scene import build_tiled_model
-from hsi_robot_nodes.terrain import make_scene_terrain
+from hsi_sim.scene import build_tiled_model
 
 
 def _env(lib, backend: str, n: int = 3, randomize: bool = False) -> TrackingEnv:
@@ -80,8 +80,9 @@ def test_tiled_model_puts_each_terrain_surface_on_its_tile():
         xy = rng.uniform([xmin + 0.1, ymin + 0.1], [xmax - 0.1, ymax - 0.1], size=(200, 2))
         hit = []
         for x, y in xy:
-            d = mujoco.mj_ray(model, data, np.array([x + ox, y + oy, 5.0]), np.array([0, 0, -1.0]), None, 1,
-                              -1, geomid)
+            d = mujoco.mj_ray(
+                model, data, np.array([x + ox, y + oy, 5.0]), np.array([0, 0, -1.0]), None, 1, -1, geomid
+            )
             assert model.geom_bodyid[geomid[0]] == 0, "the ray hits terrain, not the robot"
             hit.append(5.0 - d)
         err = np.abs(np.array(hit) - t.height_at(xy))
@@ -93,8 +94,9 @@ def test_warp_tiles_several_terrains_and_batches_randomised_dynamics():
     tiles of one model and carry per-world friction/mass. Flat-tile worlds agree with the CPU backend's to
     float32 rounding; stairs worlds collide with boxes on Warp and with the height field on the CPU backend,
     so there they must agree as physics (same contacts, pelvis within millimetres), not bit for bit."""
-    lib = MotionLibrary([sway_clip(seconds=2.0), sway_clip(seconds=2.0)],
-                        terrains=[None, make_scene_terrain("stairs")])
+    lib = MotionLibrary(
+        [sway_clip(seconds=2.0), sway_clip(seconds=2.0)], terrains=[None, make_scene_terrain("stairs")]
+    )
     cpu, warp = _env(lib, "cpu", n=4, randomize=True), _env(lib, "warp", n=4, randomize=True)
     origins = warp.backend.origins[:, 0].tolist()
     assert origins[0] == origins[2] == 0.0 and origins[1] == origins[3] > 20.0  # env i on terrain i % 2

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hsi_robot_nodes.unitree import sdk, wire
-from hsi_robot_nodes.unitree.crc import lowcmd_crc, lowstate_crc, pack_lowcmd, pack_lowstate
+from hsi_kernel.unitree import sdk, wire
+from hsi_kernel.unitree.crc import lowcmd_crc, lowstate_crc, pack_lowcmd, pack_lowstate
 
 
 def f32(rng, n=None):

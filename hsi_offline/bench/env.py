@@ -35,13 +35,14 @@ import mujoco
 import numpy as np
 import torch
 
-from hsi_robot_nodes.atomic import write_json_atomic
+from hsi_kernel.atomic import write_json_atomic
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("cpu", "warp"), default="cpu")
-    p.add_argument("--envs", type=int, nargs="*", default=None,
-                   help="environment counts (default 1 4 16 64 128 256)")
+    p.add_argument(
+        "--envs", type=int, nargs="*", default=None, help="environment counts (default 1 4 16 64 128 256)"
+    )
     p.add_argument("--steps", type=int, default=50, help="environment steps per measurement")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="CPU worker threads (0 = all cores)")
@@ -60,8 +61,9 @@ def replay_rate(backend, recorder, threads: int) -> tuple[float, np.ndarray, flo
     datas = [mujoco.MjData(backend.models[0]) for _ in range(max(1, nthread))]
     with rollout.Rollout(nthread=nthread) as r:
         t, c = time.perf_counter(), time.process_time()
-        state, _ = r.rollout(models, datas, state0, ctrl, control_spec=mujoco.mjtState.mjSTATE_CTRL,
-                             initial_warmstart=warm)
+        state, _ = r.rollout(
+            models, datas, state0, ctrl, control_spec=mujoco.mjtState.mjSTATE_CTRL, initial_warmstart=warm
+        )
         dt, cpu = time.perf_counter() - t, time.process_time() - c
     return steps * n / dt, state[:, -1].reshape(steps, n, -1), cpu
 
@@ -104,13 +106,20 @@ def _cpu_row(env, n: int, args: argparse.Namespace, threads: int) -> dict:
         bare_cpu.append(1e3 * cpu / args.steps)
     b.step = inner
     env_rate, bare_rate = statistics.median(env_rates), statistics.median(bare_rates)
-    return {"envs": n, "env_steps_per_s": env_rate, "bare_env_steps_per_s": bare_rate,
-            "overhead": 1.0 - env_rate / bare_rate,
-            "env_step_ms": 1e3 * n / env_rate, "bare_ms": 1e3 * n / bare_rate,
-            "physics_ms": statistics.median(phys_ms), "after_physics_ms": statistics.median(rest_ms),
-            "env_cpu_ms": statistics.median(env_cpu), "bare_cpu_ms": statistics.median(bare_cpu),
-            "overhead_cpu": 1.0 - statistics.median(bare_cpu) / statistics.median(env_cpu),
-            "overheads": [1.0 - e / r for e, r in zip(env_rates, bare_rates)]}
+    return {
+        "envs": n,
+        "env_steps_per_s": env_rate,
+        "bare_env_steps_per_s": bare_rate,
+        "overhead": 1.0 - env_rate / bare_rate,
+        "env_step_ms": 1e3 * n / env_rate,
+        "bare_ms": 1e3 * n / bare_rate,
+        "physics_ms": statistics.median(phys_ms),
+        "after_physics_ms": statistics.median(rest_ms),
+        "env_cpu_ms": statistics.median(env_cpu),
+        "bare_cpu_ms": statistics.median(bare_cpu),
+        "overhead_cpu": 1.0 - statistics.median(bare_cpu) / statistics.median(env_cpu),
+        "overheads": [1.0 - e / r for e, r in zip(env_rates, bare_rates)],
+    }
 
 
 def _warp_row(env, n: int, args: argparse.Namespace) -> dict:
@@ -152,14 +161,23 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         extra = ""
         if "overhead" in row:
-            extra = (f"  bare {row['bare_env_steps_per_s']:8.0f}/s  overhead {100 * row['overhead']:5.1f}%"
-                     f" (CPU time {100 * row['overhead_cpu']:5.1f}%)  per env-step: physics "
-                     f"{row['physics_ms']:.2f} ms, after it {row['after_physics_ms']:.2f} ms, bare "
-                     f"{row['bare_ms']:.2f} ms")
+            extra = (
+                f"  bare {row['bare_env_steps_per_s']:8.0f}/s  overhead {100 * row['overhead']:5.1f}%"
+                f" (CPU time {100 * row['overhead_cpu']:5.1f}%)  per env-step: physics "
+                f"{row['physics_ms']:.2f} ms, after it {row['after_physics_ms']:.2f} ms, bare "
+                f"{row['bare_ms']:.2f} ms"
+            )
         print(f"{args.backend} envs {n:5d}  env {row['env_steps_per_s']:8.0f} steps/s{extra}", flush=True)
-    result = {"backend": args.backend, "threads": threads, "decimation": 4,
-              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-              "steps": args.steps, "repeats": args.repeats, "rows": rows}
+    result = {
+        "backend": args.backend,
+        "threads": threads,
+        "decimation": 4,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     if args.json:
         write_json_atomic(args.json, result, indent=1)
     return 0

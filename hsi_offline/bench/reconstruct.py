@@ -30,11 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_case(joints: np.ndarray, fps: float, scene: str, moving: bool, seed: int) -> dict:
+    from hsi_kernel.terrain import make_scene_terrain
     from hsi_offline.reconstruct.metrics import segment_mpjpe, terrain_errors
     from hsi_offline.reconstruct.skeleton import SMPL
     from hsi_offline.reconstruct.solve import reconstruct
     from hsi_offline.reconstruct.synthetic import make_clip, place_on_terrain
-    from hsi_robot_nodes.terrain import make_scene_terrain
 
     ter = make_scene_terrain(scene, 0.02)
     if scene == "bench":  # sit down backwards on the 0.42 m bench and stand up (procedural, see gait.py)

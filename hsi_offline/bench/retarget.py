@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from hsi_robot_nodes.atomic import write_json_atomic
+from hsi_kernel.atomic import write_json_atomic
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

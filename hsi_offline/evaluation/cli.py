@@ -25,21 +25,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", type=Path, help="exported ONNX policy (with hsi_robot metadata)")
     p.add_argument("--json", type=Path, default=None, help="also write the JSON summary here")
     p.add_argument("--seed", type=int, default=0, help="seed of the scenario noise and the training env")
-    p.add_argument("--scenarios", nargs="+", default=None, metavar="NAME",
-                   help=f"scenarios to run (default all: {' '.join(NAMES)})")
-    p.add_argument("--out", type=Path, default=None,
-                   help="report folder (default: POLICY.eval beside the policy file)")
-    p.add_argument("--duration-scale", type=float, default=1.0,
-                   help="play every scenario this many times as long (< 1: shorter, for tests)")
-    p.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES),
-                   help="deploy (onboard nodes + simulated robot), lockstep (their cores in lock-step with "
-                        "the simulated robot, exact heightmap) and/or training_env")
-    p.add_argument("--randomise", action="store_true",
-                   help="training env with its training randomisation (seeded) instead of nominal dynamics")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"scenarios to run (default all: {' '.join(NAMES)})",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="report folder (default: POLICY.eval beside the policy file)"
+    )
+    p.add_argument(
+        "--duration-scale",
+        type=float,
+        default=1.0,
+        help="play every scenario this many times as long (< 1: shorter, for tests)",
+    )
+    p.add_argument(
+        "--sides",
+        nargs="+",
+        choices=SIDES,
+        default=list(SIDES),
+        help="deploy (onboard nodes + simulated robot), lockstep (their cores in lock-step with "
+        "the simulated robot, exact heightmap) and/or training_env",
+    )
+    p.add_argument(
+        "--randomise",
+        action="store_true",
+        help="training env with its training randomisation (seeded) instead of nominal dynamics",
+    )
     p.add_argument("--domain", type=int, default=1, help="Unitree DDS domain of the simulated robot (not 0)")
     p.add_argument("--interface", default="lo")
-    p.add_argument("--deploy-attempts", type=int, default=3,
-                   help="tries per scenario when the stack fails before the policy took over (stand-up)")
+    p.add_argument(
+        "--deploy-attempts",
+        type=int,
+        default=3,
+        help="tries per scenario when the stack fails before the policy took over (stand-up)",
+    )
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -73,11 +95,19 @@ def run(args: argparse.Namespace) -> int:
     meta = policy.meta
     out_dir = args.out or policy_path.with_suffix(".eval")
     sha = hashlib.sha256(policy_path.read_bytes()).hexdigest()
-    header = {"policy_name": policy_path.name, "policy_sha256": sha,
-              "dof": meta.dof, "obs_dim": meta.layout.dim, "heightmap": bool(meta.layout.heightmap_size),
-              "provenance": json.dumps(meta.provenance, sort_keys=True), "seed": args.seed,
-              "duration_scale": args.duration_scale, "randomise": bool(args.randomise),
-              "sides": list(args.sides), "command": _command_line(args)}
+    header = {
+        "policy_name": policy_path.name,
+        "policy_sha256": sha,
+        "dof": meta.dof,
+        "obs_dim": meta.layout.dim,
+        "heightmap": bool(meta.layout.heightmap_size),
+        "provenance": json.dumps(meta.provenance, sort_keys=True),
+        "seed": args.seed,
+        "duration_scale": args.duration_scale,
+        "randomise": bool(args.randomise),
+        "sides": list(args.sides),
+        "command": _command_line(args),
+    }
     results, infra_errors = [], 0
     t_all = time.monotonic()
     for sc in scenarios:
@@ -93,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
             rollouts["lockstep"] = run_lockstep(sc, policy_path, seed)
         if "deploy" in args.sides:
             for attempt in range(args.deploy_attempts):
-                r = run_deploy_isolated(sc, args.duration_scale, policy_path, seed, args.domain,
-                                        args.interface, meta.dof)
+                r = run_deploy_isolated(
+                    sc, args.duration_scale, policy_path, seed, args.domain, args.interface, meta.dof
+                )
                 if not r.ended.startswith("error:"):
                     break
                 print(f"evaluate: {sc.name}: deploy attempt {attempt + 1} failed: {r.ended}", flush=True)
@@ -104,10 +135,19 @@ def run(args: argparse.Namespace) -> int:
         metrics = {side: score(r, sc, meta.dof) for side, r in rollouts.items()}
         infra_errors += sum(r.ended.startswith("error:") for r in rollouts.values())
         results.append(ScenarioResult(sc, rollouts, metrics))
-        print(f"evaluate: {sc.name:16s} " + "  ".join(
-            f"{side}: {'completed' if m.completed else ('FELL' if m.fell else 'not completed')}"
-            f" (path RMS {m.track_rms_m:.2f} m)" for side, m in metrics.items()), flush=True)
+        print(
+            f"evaluate: {sc.name:16s} "
+            + "  ".join(
+                f"{side}: {'completed' if m.completed else ('FELL' if m.fell else 'not completed')}"
+                f" (path RMS {m.track_rms_m:.2f} m)"
+                for side, m in metrics.items()
+            ),
+            flush=True,
+        )
     written = write_report(results, header, out_dir, args.json)
-    print(f"evaluate: {len(results)} scenario(s) in {time.monotonic() - t_all:.0f} s; report "
-          f"{written['report.md']}" + (f", JSON {args.json}" if args.json else ""), flush=True)
+    print(
+        f"evaluate: {len(results)} scenario(s) in {time.monotonic() - t_all:.0f} s; report "
+        f"{written['report.md']}" + (f", JSON {args.json}" if args.json else ""),
+        flush=True,
+    )
     return 1 if infra_errors else 0

@@ -35,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.child_process import die_with_parent
+from hsi_kernel.frames import quat_xyzw_to_matrix
 from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
-from hsi_robot_nodes import topics
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
-from hsi_robot_nodes.frames import quat_xyzw_to_matrix
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
-from hsi_robot_nodes.sim.process import SimProcess, SimProcessError, _die_with_parent
+from hsi_sim.process import SimProcess, SimProcessError
 
 STANDUP_TIMEOUT_S = 10.0
 WARMUP_S = 3.0  # on its own feet, held by the bridge's stand gains, before the policy takes over
@@ -72,7 +73,7 @@ class PathAnchor:
     @classmethod
     def from_odometry(cls, p, R, extrinsic: tuple[np.ndarray, np.ndarray]) -> PathAnchor:
         """From FAST-LIO2's LiDAR pose in camera_init and the LiDAR mount (position, rotation in torso)."""
-        from hsi_robot_nodes.frames import torso_in_map, yaw_of
+        from hsi_kernel.frames import torso_in_map, yaw_of
 
         torso, R_torso = torso_in_map(p, R, *extrinsic)
         return cls(float(torso[0]), float(torso[1]), yaw_of(R_torso))
@@ -96,15 +97,15 @@ class PathOperator:
         from rclpy.node import Node
         from std_msgs.msg import Float64MultiArray
 
-        from hsi_robot_nodes.frames import lidar_extrinsic_from_model
+        from hsi_kernel.frames import lidar_extrinsic_from_model
 
         self.scenario = scenario
         self.node = Node("evaluation_operator", context=context)
         self._pose_type = PoseStamped
-        self.pub_goal = self.node.create_publisher(PoseStamped, topics.GOAL_POSE, 10)
-        self.node.create_subscription(Odometry, topics.ODOMETRY, self._on_odom, 10)
-        self.node.create_subscription(PoseStamped, topics.ROOT_TARGET, self._on_target, 10)
-        self.node.create_subscription(Float64MultiArray, topics.POLICY_TIMING, self._on_timing, 50)
+        self.pub_goal = self.node.create_publisher(PoseStamped, defaults.GOAL_POSE, 10)
+        self.node.create_subscription(Odometry, defaults.ODOMETRY, self._on_odom, 10)
+        self.node.create_subscription(PoseStamped, defaults.ROOT_TARGET, self._on_target, 10)
+        self.node.create_subscription(Float64MultiArray, defaults.POLICY_TIMING, self._on_timing, 50)
         self.node.create_timer(1.0 / rate_hz, self._tick)
         self._extrinsic = lidar_extrinsic_from_model(dof)  # LiDAR mount in the torso frame
         self._lock = threading.Lock()
@@ -168,18 +169,28 @@ def _bringup_args(policy: Path, dof: int, domain: int, interface: str) -> argpar
 
     p = argparse.ArgumentParser()
     bringup.add_arguments(p)
-    return p.parse_args(["--policy", str(policy), "--dof", str(dof), "--domain", str(domain),
-                         "--interface", interface])
+    return p.parse_args(
+        ["--policy", str(policy), "--dof", str(dof), "--domain", str(domain), "--interface", interface]
+    )
 
 
-def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 1, interface: str = "lo",
-               dof: int = 23) -> Rollout:
+def run_deploy(
+    scenario: Scenario, policy: str | Path, seed: int, domain: int = 1, interface: str = "lo", dof: int = 23
+) -> Rollout:
     """Run one scenario through the onboard nodes against the simulated robot; ground truth from its trace."""
     from hsi_robot_nodes.bringup import Bringup  # rclpy: only in the process that runs the stack
 
     tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_"))
-    sim = SimProcess(scenario.scene, dof, domain, interface, band=True, lidar=True, trace=tmp / "trace.json",
-                     extra=["--seed", str(seed)])
+    sim = SimProcess(
+        scenario.scene,
+        dof,
+        domain,
+        interface,
+        band=True,
+        lidar=True,
+        trace=tmp / "trace.json",
+        extra=["--seed", str(seed)],
+    )
     b = Bringup(_bringup_args(Path(policy), dof, domain, interface))
     op: PathOperator | None = None
     t_run = t_end = None
@@ -204,8 +215,10 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
         if ended == "duration":
             t_run = next(t for t, _, new in bridge.safety.transitions if new == State.RUN.value)
             op.begin(t_run)
-            _wait(lambda: time.monotonic() - t_run >= scenario.duration_s or bridge.state != State.RUN,
-                  scenario.duration_s + 1.0)
+            _wait(
+                lambda: time.monotonic() - t_run >= scenario.duration_s or bridge.state != State.RUN,
+                scenario.duration_s + 1.0,
+            )
             op.end()
             if bridge.state == State.RUN:
                 t_end = t_run + scenario.duration_s
@@ -218,8 +231,13 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
         trace = b.stop() if b.sim is not None else sim.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     if t_run is None or not trace or not trace.get("trace"):
-        return Rollout.empty("deploy", scenario.name, scenario.duration_s,
-                             ended if ended != "duration" else "error: no ground-truth trace", seed)
+        return Rollout.empty(
+            "deploy",
+            scenario.name,
+            scenario.duration_s,
+            ended if ended != "duration" else "error: no ground-truth trace",
+            seed,
+        )
     rows = np.asarray(trace["trace"], dtype=np.float64)
     rows = rows[(rows[:, 0] >= t_run) & (rows[:, 0] <= t_end + 1e-3)]
     tg = np.asarray([r for r in op.targets if t_run <= r[0] <= t_end], dtype=np.float64).reshape(-1, 4)
@@ -227,12 +245,26 @@ def run_deploy(scenario: Scenario, policy: str | Path, seed: int, domain: int = 
     s = trace.get("summary") or {}
     rtf = s["sim_time_s"] / s["wall_s"] if s.get("wall_s") else float("nan")
     scans = sum(t_run <= t <= t_end for t in op.odom_times) / max(t_end - t_run, 1e-9)
-    notes = [f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
-             f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
-             f"scenario seed {seed} (LiDAR/odometry noise); goals sent {op.goals_sent}"]
-    return rollout_from_rows("deploy", scenario.name, list(trace["columns"]), rows, t_run,
-                             scenario.duration_s, ended=ended, target_t=tg[:, 0] - t_run, target=tg[:, 1:],
-                             policy_periods_ms=periods, seed=seed, notes=notes, odometry_hz=scans)
+    notes = [
+        f"physics 500 Hz paced to real time, real-time factor {rtf:.2f} over the simulator's life; "
+        f"simulator overruns {s.get('overruns', '?')}, LowCmd bad CRC {s.get('lowcmd_bad_crc', '?')}; "
+        f"scenario seed {seed} (LiDAR/odometry noise); goals sent {op.goals_sent}"
+    ]
+    return rollout_from_rows(
+        "deploy",
+        scenario.name,
+        list(trace["columns"]),
+        rows,
+        t_run,
+        scenario.duration_s,
+        ended=ended,
+        target_t=tg[:, 0] - t_run,
+        target=tg[:, 1:],
+        policy_periods_ms=periods,
+        seed=seed,
+        notes=notes,
+        odometry_hz=scans,
+    )
 
 
 def _operate(sim: SimProcess, bridge, op: PathOperator) -> str:
@@ -264,8 +296,15 @@ def _operate(sim: SimProcess, bridge, op: PathOperator) -> str:
     return "duration"
 
 
-def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str | Path, seed: int,
-                        domain: int = 1, interface: str = "lo", dof: int = 23) -> Rollout:
+def run_deploy_isolated(
+    scenario: Scenario,
+    duration_scale: float,
+    policy: str | Path,
+    seed: int,
+    domain: int = 1,
+    interface: str = "lo",
+    dof: int = 23,
+) -> Rollout:
     """``run_deploy`` in a fresh Python process (``python -m hsi_offline.evaluation.deploy``).
 
     Why: each scenario then gets a clean interpreter, DDS participant and rclpy context, like a fresh
@@ -274,15 +313,38 @@ def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str |
     """
     tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_run_"))
     out, log = tmp / "rollout.npz", tmp / "log.txt"
-    cmd = [sys.executable, "-m", "hsi_offline.evaluation.deploy", "--scenario", scenario.name,
-           "--duration-scale", repr(duration_scale), "--policy", str(policy), "--seed", str(seed),
-           "--domain", str(domain), "--interface", interface, "--dof", str(dof), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hsi_offline.evaluation.deploy",
+        "--scenario",
+        scenario.name,
+        "--duration-scale",
+        repr(duration_scale),
+        "--policy",
+        str(policy),
+        "--seed",
+        str(seed),
+        "--domain",
+        str(domain),
+        "--interface",
+        interface,
+        "--dof",
+        str(dof),
+        "--out",
+        str(out),
+    ]
     try:
         with open(log, "w") as f:
             try:
-                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    timeout=scenario.duration_s + 120.0,
-                                    preexec_fn=_die_with_parent).returncode  # no orphans
+                rc = subprocess.run(
+                    cmd,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=scenario.duration_s + 120.0,
+                    preexec_fn=die_with_parent,
+                ).returncode  # no orphans
             except subprocess.TimeoutExpired:
                 rc = None
         if rc == 0 and out.exists():
@@ -290,8 +352,9 @@ def run_deploy_isolated(scenario: Scenario, duration_scale: float, policy: str |
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         last = lines[-1].strip()[:200] if lines else "no output"
         why = "timed out" if rc is None else (f"died of signal {-rc}" if rc < 0 else f"exited with {rc}")
-        return Rollout.empty("deploy", scenario.name, scenario.duration_s,
-                             f"error: the deploy process {why} ({last})", seed)
+        return Rollout.empty(
+            "deploy", scenario.name, scenario.duration_s, f"error: the deploy process {why} ({last})", seed
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -32,18 +32,18 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from hsi_kernel.contract import TORSO_LINK
+from hsi_kernel.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
+from hsi_kernel.policy_file import load_metadata
 from hsi_offline.evaluation.deploy import PathAnchor
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, LowStateView, SafetyMachine, State
-from hsi_robot_nodes.contract import TORSO_LINK
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
 from hsi_robot_nodes.joystick.root_command import RootCommand
-from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner
-from hsi_robot_nodes.sim.robot_sim import SimRobot, quat_to_rpy
-from hsi_robot_nodes.sim.runner import TRACE_COLUMNS, trace_row
-from hsi_robot_nodes.sim.scene import build_scene
+from hsi_sim.robot_sim import SimRobot, quat_to_rpy
+from hsi_sim.runner import TRACE_COLUMNS, trace_row
+from hsi_sim.scene import build_scene
 
 ZERO_TORQUE_S = 1.0  # hanging on the band before the operator presses start
 POLICY_EVERY = 10  # physics steps (500 Hz) per policy cycle (50 Hz)
@@ -53,8 +53,9 @@ def _yaw(q_wxyz: np.ndarray) -> float:
     return float(quat_to_rpy(q_wxyz)[2])
 
 
-def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
-                 latency_steps: int = 1) -> Rollout:
+def run_lockstep(
+    scenario: Scenario, policy_path: str | Path, seed: int = 0, latency_steps: int = 1
+) -> Rollout:
     """Run ``scenario`` through the onboard cores in lock-step with ``SimRobot``; ground truth at 50 Hz."""
     meta = load_metadata(policy_path)
     slot = "terrain" if meta.layout.heightmap_size else "blind"
@@ -129,10 +130,22 @@ def run_lockstep(scenario: Scenario, policy_path: str | Path, seed: int = 0,
         return Rollout.empty("lockstep", scenario.name, scenario.duration_s, ended, seed)
     tg = np.asarray(targets, dtype=np.float64).reshape(-1, 4)
     periods = np.full(max(len(rows) - 1, 0), POLICY_EVERY * dt * 1e3)
-    notes = [f"onboard cores in lock-step with the simulated robot: physics {1 / dt:.0f} Hz, command "
-             f"latency {latency_steps} physics step(s), exact heightmap and odometry (no DDS, no LiDAR); "
-             "deterministic"]
-    return rollout_from_rows("lockstep", scenario.name, list(TRACE_COLUMNS), np.asarray(rows), t_run,
-                             scenario.duration_s, ended=ended, target_t=tg[:, 0], target=tg[:, 1:],
-                             policy_periods_ms=periods, seed=seed, notes=notes)
-
+    notes = [
+        f"onboard cores in lock-step with the simulated robot: physics {1 / dt:.0f} Hz, command "
+        f"latency {latency_steps} physics step(s), exact heightmap and odometry (no DDS, no LiDAR); "
+        "deterministic"
+    ]
+    return rollout_from_rows(
+        "lockstep",
+        scenario.name,
+        list(TRACE_COLUMNS),
+        np.asarray(rows),
+        t_run,
+        scenario.duration_s,
+        ended=ended,
+        target_t=tg[:, 0],
+        target=tg[:, 1:],
+        policy_periods_ms=periods,
+        seed=seed,
+        notes=notes,
+    )

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hsi_kernel.contract import get_contract
 from hsi_offline.evaluation.rollout import Rollout
 from hsi_offline.evaluation.scenarios import SIT_MAX_PELVIS_Z, Scenario
-from hsi_robot_nodes.contract import get_contract
 
 NOMINAL_PERIOD_MS = 20.0
 MISSED_FACTOR = 1.5  # a policy period longer than 1.5 x 20 ms counts as a missed cycle
@@ -92,8 +92,11 @@ def policy_rate(periods_ms: np.ndarray) -> tuple[float | None, float | None, int
     p = p[np.isfinite(p) & (p > 0)]
     if len(p) == 0:
         return None, None, None
-    return (1000.0 / float(np.median(p)), float(np.percentile(p, 99)),
-            int(np.sum(p > MISSED_FACTOR * NOMINAL_PERIOD_MS)))
+    return (
+        1000.0 / float(np.median(p)),
+        float(np.percentile(p, 99)),
+        int(np.sum(p > MISSED_FACTOR * NOMINAL_PERIOD_MS)),
+    )
 
 
 def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
@@ -102,12 +105,37 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
     rate, p99, missed = policy_rate(r.policy_periods_ms)
     tgt = np.hypot(r.target[:, 0], r.target[:, 1])
     tgt_mean, tgt_max = (float(tgt.mean()), float(tgt.max())) if len(tgt) else (math.nan, math.nan)
-    safety = r.ended[len("safety: "):] if r.ended.startswith("safety: ") else ""
+    safety = r.ended[len("safety: ") :] if r.ended.startswith("safety: ") else ""
     nan = float("nan")
     if not r.ran:
-        return ScenarioMetrics(False, r.ended, False, None, "", safety, 0.0, nan, nan, nan, nan, nan, nan,
-                               nan, None, nan, nan, "", nan, "", rate, p99, missed, tgt_mean, tgt_max,
-                               r.odometry_hz)
+        return ScenarioMetrics(
+            False,
+            r.ended,
+            False,
+            None,
+            "",
+            safety,
+            0.0,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            None,
+            nan,
+            nan,
+            "",
+            nan,
+            "",
+            rate,
+            p99,
+            missed,
+            tgt_mean,
+            tgt_max,
+            r.odometry_hz,
+        )
     cmd = path_world(scenario, r.start_pose, r.t)
     err = np.hypot(*(r.xy - cmd[:, :2]).T)
     goal = path_world(scenario, r.start_pose, np.array([r.t[-1] + 1e6]))[0]
@@ -124,28 +152,60 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
         (r.ended == "duration", f"run ended early ({r.ended})"),
         (fall_t is None, f"fell at {fall_t if fall_t is not None else 0:.1f} s ({fall_reason})"),
         (ran_s >= scenario.duration_s - 0.2, f"ran {ran_s:.1f} of {scenario.duration_s:.1f} s"),
-        (goal_error <= scenario.goal_tolerance_m,
-         f"ended {goal_error:.2f} m from the goal (tolerance {scenario.goal_tolerance_m:.2f} m)"),
-        (float(r.height[-1]) >= scenario.stand_min_height_m,
-         f"not standing at the end (pelvis {r.height[-1]:.2f} m above the terrain)"),
-        (seated is not False, f"never sat (lowest pelvis {min_z:.2f} m above the floor, needs "
-                              f"<= {SIT_MAX_PELVIS_Z:.2f})"),
+        (
+            goal_error <= scenario.goal_tolerance_m,
+            f"ended {goal_error:.2f} m from the goal (tolerance {scenario.goal_tolerance_m:.2f} m)",
+        ),
+        (
+            float(r.height[-1]) >= scenario.stand_min_height_m,
+            f"not standing at the end (pelvis {r.height[-1]:.2f} m above the terrain)",
+        ),
+        (
+            seated is not False,
+            f"never sat (lowest pelvis {min_z:.2f} m above the floor, needs <= {SIT_MAX_PELVIS_Z:.2f})",
+        ),
     ]
     why = next((msg for ok, msg in checks if not ok), "")
     return ScenarioMetrics(
-        completed=not why, why_not=why, fell=fall_t is not None, fall_time_s=fall_t, fall_reason=fall_reason,
-        safety_trip=safety, ran_s=ran_s, goal_error_m=goal_error, track_rms_m=float(np.sqrt(np.mean(err**2))),
-        track_final_m=float(err[-1]), track_max_m=float(err.max()),
-        yaw_rms_rad=float(np.sqrt(np.mean(wrap(r.yaw - cmd[:, 2]) ** 2))), final_height_m=float(r.height[-1]),
-        min_pelvis_z_m=min_z, seated=seated, max_torque_ratio=float(r.tau_ratio[i_tau]),
-        min_torque_margin=float(1.0 - r.tau_ratio[i_tau]), torque_joint=names[int(r.tau_joint[i_tau])],
-        min_joint_limit_margin_rad=float(r.qlim_margin[i_q]), joint_limit_joint=names[int(r.qlim_joint[i_q])],
-        policy_rate_hz=rate, policy_period_p99_ms=p99, missed_cycles=missed,
-        root_target_mean_m=tgt_mean, root_target_max_m=tgt_max, odometry_hz=r.odometry_hz)
+        completed=not why,
+        why_not=why,
+        fell=fall_t is not None,
+        fall_time_s=fall_t,
+        fall_reason=fall_reason,
+        safety_trip=safety,
+        ran_s=ran_s,
+        goal_error_m=goal_error,
+        track_rms_m=float(np.sqrt(np.mean(err**2))),
+        track_final_m=float(err[-1]),
+        track_max_m=float(err.max()),
+        yaw_rms_rad=float(np.sqrt(np.mean(wrap(r.yaw - cmd[:, 2]) ** 2))),
+        final_height_m=float(r.height[-1]),
+        min_pelvis_z_m=min_z,
+        seated=seated,
+        max_torque_ratio=float(r.tau_ratio[i_tau]),
+        min_torque_margin=float(1.0 - r.tau_ratio[i_tau]),
+        torque_joint=names[int(r.tau_joint[i_tau])],
+        min_joint_limit_margin_rad=float(r.qlim_margin[i_q]),
+        joint_limit_joint=names[int(r.qlim_joint[i_q])],
+        policy_rate_hz=rate,
+        policy_period_p99_ms=p99,
+        missed_cycles=missed,
+        root_target_mean_m=tgt_mean,
+        root_target_max_m=tgt_max,
+        odometry_hz=r.odometry_hz,
+    )
 
 
-GAP_FIELDS = ("goal_error_m", "track_rms_m", "track_final_m", "yaw_rms_rad", "final_height_m",
-              "max_torque_ratio", "min_joint_limit_margin_rad", "root_target_mean_m")
+GAP_FIELDS = (
+    "goal_error_m",
+    "track_rms_m",
+    "track_final_m",
+    "yaw_rms_rad",
+    "final_height_m",
+    "max_torque_ratio",
+    "min_joint_limit_margin_rad",
+    "root_target_mean_m",
+)
 
 
 def gap(a: ScenarioMetrics, b: ScenarioMetrics) -> dict[str, float | bool]:
@@ -160,6 +220,10 @@ def gap(a: ScenarioMetrics, b: ScenarioMetrics) -> dict[str, float | bool]:
 def totals(results: list[ScenarioMetrics]) -> dict[str, float | int]:
     """Completion rate and fall count over scenarios (one side)."""
     n = len(results)
-    return {"scenarios": n, "completed": sum(m.completed for m in results),
-            "completion_rate": (sum(m.completed for m in results) / n) if n else float("nan"),
-            "falls": sum(m.fell for m in results), "safety_trips": sum(bool(m.safety_trip) for m in results)}
+    return {
+        "scenarios": n,
+        "completed": sum(m.completed for m in results),
+        "completion_rate": (sum(m.completed for m in results) / n) if n else float("nan"),
+        "falls": sum(m.fell for m in results),
+        "safety_trips": sum(bool(m.safety_trip) for m in results),
+    }

@@ -14,16 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from hsi_offline.evaluation.metrics import ScenarioMetrics, gap, path_world, totals
 from hsi_offline.evaluation.rollout import SIDES, Rollout
 from hsi_offline.evaluation.scenarios import Scenario
-from hsi_robot_nodes.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 
 SCHEMA = "hsi_robot.evaluation/1"
-SIDE_LABEL = {"deploy": "deploy (onboard nodes)", "lockstep": "lock-step (node cores)",
-              "training_env": "training env"}
-SIDE_STYLE = {"deploy": dict(color="tab:red"), "lockstep": dict(color="tab:green", linestyle="-."),
-              "training_env": dict(color="tab:blue", linestyle="--")}
+SIDE_LABEL = {
+    "deploy": "deploy (onboard nodes)",
+    "lockstep": "lock-step (node cores)",
+    "training_env": "training env",
+}
+SIDE_STYLE = {
+    "deploy": dict(color="tab:red"),
+    "lockstep": dict(color="tab:green", linestyle="-."),
+    "training_env": dict(color="tab:blue", linestyle="--"),
+}
 GAPS = (("deploy", "training_env"), ("lockstep", "training_env"), ("deploy", "lockstep"))
 """Which differences are reported: lock-step minus training env is the controller-logic gap (bridge, policy
 node, joystick node, 500 Hz motor PD), deploy minus lock-step the transport and perception gap (DDS and
@@ -56,13 +62,17 @@ HOW = (
     "smallest distance of any joint to its limit (rad, negative = beyond). Sampled at 50 Hz on every side "
     "(deploy: the simulator's ground-truth trace).",
 )
-EXACT = ("training_env: every figure (MuJoCo, single-threaded onnxruntime, seeded generator)",
-         "lockstep: every figure (no randomness, no threads)",
-         "the scenario scripts, paths, durations and goal regions; the simulated LiDAR/odometry noise seeds")
-WALL_CLOCK = ("deploy: every figure. The stack runs in real time (DDS, rclpy, threads, the OS scheduler): "
-              "when the policy's cycles land relative to the 500 Hz physics, LiDAR scan timing and thus the "
-              "noise draws, odometry latency, and on a loaded machine stale-data safety trips",
-              "deploy: policy rate, p99 period and missed cycles are measurements of this machine")
+EXACT = (
+    "training_env: every figure (MuJoCo, single-threaded onnxruntime, seeded generator)",
+    "lockstep: every figure (no randomness, no threads)",
+    "the scenario scripts, paths, durations and goal regions; the simulated LiDAR/odometry noise seeds",
+)
+WALL_CLOCK = (
+    "deploy: every figure. The stack runs in real time (DDS, rclpy, threads, the OS scheduler): "
+    "when the policy's cycles land relative to the 500 Hz physics, LiDAR scan timing and thus the "
+    "noise draws, odometry latency, and on a loaded machine stale-data safety trips",
+    "deploy: policy rate, p99 period and missed cycles are measurements of this machine",
+)
 
 
 @dataclass
@@ -109,16 +119,19 @@ def plot_scenario(res: ScenarioResult, terrain, path: Path) -> Path:
     ax.set_xlim(min(xs) - pad, max(xs) + pad)
     ax.set_ylim(min(min(ys) - pad, -1.0), max(max(ys) + pad, 1.0))
     ax.set_aspect("equal")
-    ax.set_title(f"{sc.name}: pelvis path (black: command, star: goal;\nterrain darker = higher)",
-                 fontsize=10)
+    ax.set_title(
+        f"{sc.name}: pelvis path (black: command, star: goal;\nterrain darker = higher)", fontsize=10
+    )
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.legend(fontsize=8, loc="upper left")
-    panels = ((axes[0, 1], "height", "pelvis height above terrain (m)"),
-              (axes[0, 2], "tilt", "pelvis tilt (rad; fall above the line)"),
-              (axes[1, 0], "target", "root target the policy got: x (solid), y (thin) (m)"),
-              (axes[1, 1], "tau_ratio", "max |tau| / effort limit"),
-              (axes[1, 2], "qlim_margin", "min joint-limit margin (rad)"))
+    panels = (
+        (axes[0, 1], "height", "pelvis height above terrain (m)"),
+        (axes[0, 2], "tilt", "pelvis tilt (rad; fall above the line)"),
+        (axes[1, 0], "target", "root target the policy got: x (solid), y (thin) (m)"),
+        (axes[1, 1], "tau_ratio", "max |tau| / effort limit"),
+        (axes[1, 2], "qlim_margin", "min joint-limit margin (rad)"),
+    )
     for ax, attr, title in panels:
         for side, r in res.rollouts.items():
             if not r.ran:
@@ -150,45 +163,70 @@ def plot_scenario(res: ScenarioResult, terrain, path: Path) -> Path:
 
 
 ROWS = (
-    ("completed", "completed", None), ("fell", "fell", None), ("safety trip", "safety_trip", None),
-    ("ran (s)", "ran_s", 1), ("goal error (m)", "goal_error_m", 2), ("path RMS error (m)", "track_rms_m", 2),
-    ("path final error (m)", "track_final_m", 2), ("yaw RMS error (rad)", "yaw_rms_rad", 3),
+    ("completed", "completed", None),
+    ("fell", "fell", None),
+    ("safety trip", "safety_trip", None),
+    ("ran (s)", "ran_s", 1),
+    ("goal error (m)", "goal_error_m", 2),
+    ("path RMS error (m)", "track_rms_m", 2),
+    ("path final error (m)", "track_final_m", 2),
+    ("yaw RMS error (rad)", "yaw_rms_rad", 3),
     ("final pelvis height (m)", "final_height_m", 3),
     ("lowest pelvis (m above start ground)", "min_pelvis_z_m", 3),
-    ("max torque / limit", "max_torque_ratio", 3), ("  at joint", "torque_joint", None),
+    ("max torque / limit", "max_torque_ratio", 3),
+    ("  at joint", "torque_joint", None),
     ("min joint-limit margin (rad)", "min_joint_limit_margin_rad", 3),
     ("  at joint", "joint_limit_joint", None),
-    ("policy rate (Hz)", "policy_rate_hz", 1), ("policy period p99 (ms)", "policy_period_p99_ms", 1),
-    ("missed cycles (> 30 ms)", "missed_cycles", None), ("LiDAR + odometry (scans/s)", "odometry_hz", 1),
-    ("mean root target distance (m)", "root_target_mean_m", 3), ("why not completed", "why_not", None))
+    ("policy rate (Hz)", "policy_rate_hz", 1),
+    ("policy period p99 (ms)", "policy_period_p99_ms", 1),
+    ("missed cycles (> 30 ms)", "missed_cycles", None),
+    ("LiDAR + odometry (scans/s)", "odometry_hz", 1),
+    ("mean root target distance (m)", "root_target_mean_m", 3),
+    ("why not completed", "why_not", None),
+)
 
 
 def markdown(results: list[ScenarioResult], header: dict, pngs: dict[str, str]) -> str:
     """The whole report as Markdown text."""
     sides = [s for s in SIDES if any(s in r.metrics for r in results)]
     out = [f"# Sim-to-sim evaluation: `{header['policy_name']}`", ""]
-    out += [f"- policy: `{header['policy_name']}` (sha256 `{header['policy_sha256'][:16]}...`), "
-            f"{header['dof']}-DoF, observation {header['obs_dim']} values"
-            + (", heightmap" if header["heightmap"] else ", blind"),
-            f"- provenance: `{header['provenance']}`",
-            f"- seed {header['seed']}, duration scale {header['duration_scale']}, training-env randomisation "
-            f"{'on' if header['randomise'] else 'off'}",
-            f"- reproduce: `{header['command']}`", ""]
-    out += ["## Summary", "", "| side | completed | completion rate | falls | safety trips |",
-            "|---|---|---|---|---|"]
+    out += [
+        f"- policy: `{header['policy_name']}` (sha256 `{header['policy_sha256'][:16]}...`), "
+        f"{header['dof']}-DoF, observation {header['obs_dim']} values"
+        + (", heightmap" if header["heightmap"] else ", blind"),
+        f"- provenance: `{header['provenance']}`",
+        f"- seed {header['seed']}, duration scale {header['duration_scale']}, training-env randomisation "
+        f"{'on' if header['randomise'] else 'off'}",
+        f"- reproduce: `{header['command']}`",
+        "",
+    ]
+    out += [
+        "## Summary",
+        "",
+        "| side | completed | completion rate | falls | safety trips |",
+        "|---|---|---|---|---|",
+    ]
     for side in sides:
         tot = totals([r.metrics[side] for r in results if side in r.metrics])
         rate = _fmt(tot["completion_rate"] * 100, 0, " %")
-        out.append(f"| {SIDE_LABEL[side]} | {tot['completed']}/{tot['scenarios']} | {rate} | "
-                   f"{tot['falls']} | {tot['safety_trips']} |")
-    out += ["", "| scenario | " + " | ".join(f"{SIDE_LABEL[s]}" for s in sides) + " |",
-            "|---|" + "---|" * len(sides)]
+        out.append(
+            f"| {SIDE_LABEL[side]} | {tot['completed']}/{tot['scenarios']} | {rate} | "
+            f"{tot['falls']} | {tot['safety_trips']} |"
+        )
+    out += [
+        "",
+        "| scenario | " + " | ".join(f"{SIDE_LABEL[s]}" for s in sides) + " |",
+        "|---|" + "---|" * len(sides),
+    ]
     for r in results:
         cells = []
         for s in sides:
             m = r.metrics.get(s)
-            cells.append("-" if m is None else ("**completed**" if m.completed else
-                                                ("fell" if m.fell else "not completed")))
+            cells.append(
+                "-"
+                if m is None
+                else ("**completed**" if m.completed else ("fell" if m.fell else "not completed"))
+            )
         out.append(f"| {r.scenario.name} | " + " | ".join(cells) + " |")
     out += ["", "## How it was run", ""] + [f"- {h}" for h in HOW]
     out += ["", "### Exact and wall-clock dependent figures", ""]
@@ -196,23 +234,40 @@ def markdown(results: list[ScenarioResult], header: dict, pngs: dict[str, str]) 
     out += [f"- wall-clock dependent: {w}" for w in WALL_CLOCK]
     for r in results:
         sc = r.scenario
-        out += ["", f"## {sc.name} (scene `{sc.scene}`)", "", f"{sc.description}; {sc.duration_s:.1f} s, "
-                f"path {sc.path_length_m:.2f} m, goal tolerance {sc.goal_tolerance_m:.2f} m.", ""]
+        out += [
+            "",
+            f"## {sc.name} (scene `{sc.scene}`)",
+            "",
+            f"{sc.description}; {sc.duration_s:.1f} s, "
+            f"path {sc.path_length_m:.2f} m, goal tolerance {sc.goal_tolerance_m:.2f} m.",
+            "",
+        ]
         if sc.name in pngs:
             out += [f"![{sc.name}]({pngs[sc.name]})", ""]
-        out += ["| | " + " | ".join(SIDE_LABEL[s] for s in sides if s in r.metrics) + " |",
-                "|---|" + "---|" * sum(s in r.metrics for s in sides)]
+        out += [
+            "| | " + " | ".join(SIDE_LABEL[s] for s in sides if s in r.metrics) + " |",
+            "|---|" + "---|" * sum(s in r.metrics for s in sides),
+        ]
         for label, key, digits in ROWS:
             vals = [getattr(r.metrics[s], key) for s in sides if s in r.metrics]
-            cells = [_fmt(v, digits) if digits is not None or isinstance(v, bool) or v is None
-                     else (str(v) if v != "" else "-") for v in vals]
+            cells = [
+                _fmt(v, digits)
+                if digits is not None or isinstance(v, bool) or v is None
+                else (str(v) if v != "" else "-")
+                for v in vals
+            ]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         for a, b in GAPS:
             if a in r.metrics and b in r.metrics:
                 g = gap(r.metrics[a], r.metrics[b])
-                out += ["", f"Gap ({SIDE_LABEL[a]} - {SIDE_LABEL[b]}): " + ", ".join(
-                    f"{k} {v:+.3f}" for k, v in g.items() if not isinstance(v, bool) and math.isfinite(v))
-                    + (". Same verdict." if g["same_verdict"] else ". **Different verdicts.**")]
+                out += [
+                    "",
+                    f"Gap ({SIDE_LABEL[a]} - {SIDE_LABEL[b]}): "
+                    + ", ".join(
+                        f"{k} {v:+.3f}" for k, v in g.items() if not isinstance(v, bool) and math.isfinite(v)
+                    )
+                    + (". Same verdict." if g["same_verdict"] else ". **Different verdicts.**"),
+                ]
         notes = [f"{s}: {n}" for s in sides if s in r.rollouts for n in r.rollouts[s].notes]
         if notes:
             out += [""] + [f"- {n}" for n in notes]
@@ -224,31 +279,46 @@ def summary_json(results: list[ScenarioResult], header: dict) -> dict:
     sides = [s for s in SIDES if any(s in r.metrics for r in results)]
     scen = []
     for r in results:
-        entry = {"name": r.scenario.name, "scene": r.scenario.scene,
-                 "duration_s": round(r.scenario.duration_s, 4),
-                 "path_length_m": round(r.scenario.path_length_m, 4),
-                 "goal_tolerance_m": r.scenario.goal_tolerance_m}
+        entry = {
+            "name": r.scenario.name,
+            "scene": r.scenario.scene,
+            "duration_s": round(r.scenario.duration_s, 4),
+            "path_length_m": round(r.scenario.path_length_m, 4),
+            "goal_tolerance_m": r.scenario.goal_tolerance_m,
+        }
         for s in sides:
             if s in r.metrics:
                 ro = r.rollouts[s]
                 entry[s] = {**r.metrics[s].to_dict(), "ended": ro.ended, "seed": ro.seed, "notes": ro.notes}
-        gaps = {f"{a}-{b}": {k: (round(v, 4) if isinstance(v, float) else v)
-                             for k, v in gap(r.metrics[a], r.metrics[b]).items()}
-                for a, b in GAPS if a in r.metrics and b in r.metrics}
+        gaps = {
+            f"{a}-{b}": {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in gap(r.metrics[a], r.metrics[b]).items()
+            }
+            for a, b in GAPS
+            if a in r.metrics and b in r.metrics
+        }
         if "deploy-training_env" in gaps:
             entry["gap"] = gaps["deploy-training_env"]  # schema 1's field
         if gaps:
             entry["gaps"] = gaps
         scen.append(entry)
     tot = {s: totals([r.metrics[s] for r in results if s in r.metrics]) for s in sides}
-    return {"schema": SCHEMA, **header, "totals": tot, "scenarios": scen,
-            "exact": list(EXACT), "wall_clock_dependent": list(WALL_CLOCK)}
+    return {
+        "schema": SCHEMA,
+        **header,
+        "totals": tot,
+        "scenarios": scen,
+        "exact": list(EXACT),
+        "wall_clock_dependent": list(WALL_CLOCK),
+    }
 
 
-def write_report(results: list[ScenarioResult], header: dict, out_dir: Path,
-                 json_path: Path | None = None) -> dict[str, Path]:
+def write_report(
+    results: list[ScenarioResult], header: dict, out_dir: Path, json_path: Path | None = None
+) -> dict[str, Path]:
     """Write ``report.md``, one PNG per scenario and ``summary.json`` into ``out_dir`` (and ``json_path``)."""
-    from hsi_robot_nodes.terrain import make_scene_terrain
+    from hsi_kernel.terrain import make_scene_terrain
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs: dict[str, str] = {}

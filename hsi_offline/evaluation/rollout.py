@@ -50,31 +50,83 @@ class Rollout:
     def empty(cls, side: str, scenario: str, requested_s: float, ended: str, seed: int = 0) -> Rollout:
         """A run that produced no data (the stack refused, the simulator did not start, ...)."""
         z = np.zeros(0)
-        return cls(side, scenario, z, np.zeros((0, 2)), z, z, z, z, z, z.astype(int), z, z.astype(int),
-                   np.zeros(3), requested_s, ended, seed=seed)
+        return cls(
+            side,
+            scenario,
+            z,
+            np.zeros((0, 2)),
+            z,
+            z,
+            z,
+            z,
+            z,
+            z.astype(int),
+            z,
+            z.astype(int),
+            np.zeros(3),
+            requested_s,
+            ended,
+            seed=seed,
+        )
 
 
-def rollout_from_rows(side: str, scenario: str, columns: list[str], rows: np.ndarray, t0: float,
-                      requested_s: float, **kw) -> Rollout:
+def rollout_from_rows(
+    side: str, scenario: str, columns: list[str], rows: np.ndarray, t0: float, requested_s: float, **kw
+) -> Rollout:
     """Build a rollout from a table with the simulator trace's column names, time shifted by ``t0``."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(columns))
     col = {c: rows[:, i] for i, c in enumerate(columns)}
     start = np.array([col["x"][0], col["y"][0], col["yaw"][0]]) if len(rows) else np.zeros(3)
-    return Rollout(side, scenario, col["t"] - t0, np.column_stack([col["x"], col["y"]]), col["z"],
-                   col["height"], col["tilt"], col["yaw"], col["tau_ratio"], col["tau_joint"].astype(int),
-                   col["qlim_margin"], col["qlim_joint"].astype(int), start, requested_s, **kw)
+    return Rollout(
+        side,
+        scenario,
+        col["t"] - t0,
+        np.column_stack([col["x"], col["y"]]),
+        col["z"],
+        col["height"],
+        col["tilt"],
+        col["yaw"],
+        col["tau_ratio"],
+        col["tau_joint"].astype(int),
+        col["qlim_margin"],
+        col["qlim_joint"].astype(int),
+        start,
+        requested_s,
+        **kw,
+    )
 
 
-_ARRAYS = ("t", "xy", "z", "height", "tilt", "yaw", "tau_ratio", "tau_joint", "qlim_margin", "qlim_joint",
-           "start_pose", "target_t", "target", "policy_periods_ms")
+_ARRAYS = (
+    "t",
+    "xy",
+    "z",
+    "height",
+    "tilt",
+    "yaw",
+    "tau_ratio",
+    "tau_joint",
+    "qlim_margin",
+    "qlim_joint",
+    "start_pose",
+    "target_t",
+    "target",
+    "policy_periods_ms",
+)
 
 
 def save_rollout(r: Rollout, path: str | Path) -> Path:
     """Write a rollout to ``.npz`` (atomic): how a deploy run in its own process hands its data back."""
-    from hsi_robot_nodes.atomic import atomic_path
+    from hsi_kernel.atomic import atomic_path
 
-    meta = {"side": r.side, "scenario": r.scenario, "requested_s": r.requested_s, "ended": r.ended,
-            "seed": r.seed, "notes": r.notes, "odometry_hz": r.odometry_hz}
+    meta = {
+        "side": r.side,
+        "scenario": r.scenario,
+        "requested_s": r.requested_s,
+        "ended": r.ended,
+        "seed": r.seed,
+        "notes": r.notes,
+        "odometry_hz": r.odometry_hz,
+    }
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, meta=json.dumps(meta), **{k: getattr(r, k) for k in _ARRAYS})
     return Path(path)

@@ -8,7 +8,7 @@ stack gets the same path as goal poses on ``/goal_pose`` that the joystick node'
 root target (with its clamp, dead band and rate limit). The ground truth of both is then compared with the
 same ``p(t)``.
 
-Every scene (``hsi_robot_nodes.terrain.make_scene_terrain``) starts the robot at (0, 0) facing +x; the paths
+Every scene (``hsi_kernel.terrain.make_scene_terrain``) starts the robot at (0, 0) facing +x; the paths
 are written against that terrain (stairs begin at x = 1.0, the landing spans 1.9..3.4 m, the kerb is at 1.0,
 the bench seat spans x = -0.55..-0.15 at 0.42 m). Times are seconds after the policy took over.
 """
@@ -54,8 +54,11 @@ class Scenario:
         """The same path played ``factor`` times as long (factor < 1: shorter and faster, for tests)."""
         if not (math.isfinite(factor) and factor > 0):
             raise ValueError(f"duration scale must be a positive number, got {factor}")
-        return replace(self, keyframes=tuple((t * factor, x, y, yaw) for t, x, y, yaw in self.keyframes),
-                       duration_s=self.duration_s * factor)
+        return replace(
+            self,
+            keyframes=tuple((t * factor, x, y, yaw) for t, x, y, yaw in self.keyframes),
+            duration_s=self.duration_s * factor,
+        )
 
     def path_at(self, t: np.ndarray | float) -> np.ndarray:
         """(..., 3) commanded root pose (x, y, yaw) in the start frame at times ``t`` (s)."""
@@ -76,20 +79,58 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     # the baseline every shipped policy must pass before any walking: hold the start pose on flat ground
-    Scenario("stand", "flat", "stand still on flat ground for 10 s (root target: the start pose)",
-             ((0.0, 0.0, 0.0, 0.0),), 10.0, goal_tolerance_m=0.15),
-    Scenario("flat", "flat", "walk 2 m forward on flat ground (0.4 m/s), then stand",
-             ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (5.5, 2.0, 0.0, 0.0)), 7.0),
-    Scenario("stairs_up", "stairs", "walk 2.6 m forward up four 0.15 m steps onto the landing (0.3 m/s)",
-             ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (9.0, 2.6, 0.0, 0.0)), 10.5),
-    Scenario("stairs_down", "stairs_down", "walk 2.3 m forward off a 0.6 m platform down four steps",
-             ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (8.0, 2.3, 0.0, 0.0)), 9.5),
-    Scenario("kerb", "kerb", "walk 1.6 m forward stepping up a 0.15 m kerb at 1.0 m (0.4 m/s)",
-             ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (4.5, 1.6, 0.0, 0.0)), 6.0),
-    Scenario("bench_sit_stand", "bench",
-             "move the root 0.35 m back over the 0.42 m bench behind, sit 2.5 s, return to the start, stand",
-             ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (2.5, -0.35, 0.0, 0.0), (5.0, -0.35, 0.0, 0.0),
-              (7.0, 0.0, 0.0, 0.0)), 8.5, goal_tolerance_m=0.15, fall_height_m=0.0, must_sit=True),
+    Scenario(
+        "stand",
+        "flat",
+        "stand still on flat ground for 10 s (root target: the start pose)",
+        ((0.0, 0.0, 0.0, 0.0),),
+        10.0,
+        goal_tolerance_m=0.15,
+    ),
+    Scenario(
+        "flat",
+        "flat",
+        "walk 2 m forward on flat ground (0.4 m/s), then stand",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (5.5, 2.0, 0.0, 0.0)),
+        7.0,
+    ),
+    Scenario(
+        "stairs_up",
+        "stairs",
+        "walk 2.6 m forward up four 0.15 m steps onto the landing (0.3 m/s)",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (9.0, 2.6, 0.0, 0.0)),
+        10.5,
+    ),
+    Scenario(
+        "stairs_down",
+        "stairs_down",
+        "walk 2.3 m forward off a 0.6 m platform down four steps",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (8.0, 2.3, 0.0, 0.0)),
+        9.5,
+    ),
+    Scenario(
+        "kerb",
+        "kerb",
+        "walk 1.6 m forward stepping up a 0.15 m kerb at 1.0 m (0.4 m/s)",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (4.5, 1.6, 0.0, 0.0)),
+        6.0,
+    ),
+    Scenario(
+        "bench_sit_stand",
+        "bench",
+        "move the root 0.35 m back over the 0.42 m bench behind, sit 2.5 s, return to the start, stand",
+        (
+            (0.0, 0.0, 0.0, 0.0),
+            (0.5, 0.0, 0.0, 0.0),
+            (2.5, -0.35, 0.0, 0.0),
+            (5.0, -0.35, 0.0, 0.0),
+            (7.0, 0.0, 0.0, 0.0),
+        ),
+        8.5,
+        goal_tolerance_m=0.15,
+        fall_height_m=0.0,
+        must_sit=True,
+    ),
 )
 NAMES = tuple(s.name for s in SCENARIOS)
 

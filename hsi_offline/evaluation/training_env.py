@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hsi_kernel.contract import get_contract
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_kernel.terrain import Terrain, make_scene_terrain
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_offline.motion.clip import MotionClip, make_clip
@@ -32,11 +35,8 @@ from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.synthetic import STAND_ROOT_HEIGHT
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.policy.runner import LoadedPolicy
-from hsi_robot_nodes.sim.runner import TRACE_COLUMNS
-from hsi_robot_nodes.terrain import Terrain, make_scene_terrain
+from hsi_sim.runner import TRACE_COLUMNS
 
 
 class ScenarioEnv(TrackingEnv):
@@ -60,8 +60,15 @@ def reference_clip(scenario: Scenario, terrain: Terrain, dof: int, fps: float, f
     zero = np.zeros(frames)
     root_quat = np.column_stack([np.cos(p[:, 2] / 2), zero, zero, np.sin(p[:, 2] / 2)])
     joints = np.tile(get_contract(dof).default_q, (frames, 1))
-    return make_clip(fps, root_pos, root_quat, joints, dof, np.ones((frames, 2), bool),
-                     provenance={"source": f"evaluation scenario {scenario.name}"})
+    return make_clip(
+        fps,
+        root_pos,
+        root_quat,
+        joints,
+        dof,
+        np.ones((frames, 2), bool),
+        provenance={"source": f"evaluation scenario {scenario.name}"},
+    )
 
 
 def _row(env: TrackingEnv, terrain: Terrain, t: float) -> list[float]:
@@ -75,19 +82,40 @@ def _row(env: TrackingEnv, terrain: Terrain, t: float) -> list[float]:
     q = s["joint_pos"][0].double().numpy()
     margin = np.minimum(q - c.lower, c.upper - q)
     i_tau, i_q = int(np.argmax(ratio)), int(np.argmin(margin))
-    return [t, pos[0], pos[1], pos[2], float(pos[2] - terrain.height_at(pos[:2])), tilt, yaw,
-            float(ratio[i_tau]), i_tau, float(margin[i_q]), i_q]
+    return [
+        t,
+        pos[0],
+        pos[1],
+        pos[2],
+        float(pos[2] - terrain.height_at(pos[:2])),
+        tilt,
+        yaw,
+        float(ratio[i_tau]),
+        i_tau,
+        float(margin[i_q]),
+        i_q,
+    ]
 
 
-def run_training_env(scenario: Scenario, policy_path: str | Path, seed: int,
-                     randomise: bool = False) -> Rollout:
+def run_training_env(
+    scenario: Scenario, policy_path: str | Path, seed: int, randomise: bool = False
+) -> Rollout:
     """Run ``scenario`` in the training environment with the exported policy; ground truth every step."""
     policy = load_policy(policy_path)
     meta = policy.meta
     terrain = make_scene_terrain(scenario.scene)
-    cfg = EnvConfig(dof=meta.dof, num_envs=1, threads=1, episode_length_s=scenario.duration_s + 1.0,
-                    action_scale=meta.action_scale, action_clip=meta.action_clip, termination_distance=1e6,
-                    forbidden_contacts=False, heightmap=bool(meta.layout.heightmap_size), seed=seed)
+    cfg = EnvConfig(
+        dof=meta.dof,
+        num_envs=1,
+        threads=1,
+        episode_length_s=scenario.duration_s + 1.0,
+        action_scale=meta.action_scale,
+        action_clip=meta.action_clip,
+        termination_distance=1e6,
+        forbidden_contacts=False,
+        heightmap=bool(meta.layout.heightmap_size),
+        seed=seed,
+    )
     cfg.randomization.enabled = randomise
     dt = cfg.policy_dt
     steps = int(round(scenario.duration_s / dt))
@@ -95,9 +123,11 @@ def run_training_env(scenario: Scenario, policy_path: str | Path, seed: int,
     env = ScenarioEnv(cfg, MotionLibrary([clip], 1.0 / dt, names=[scenario.name], terrains=[terrain]))
     try:
         if env.student_layout != meta.layout:
-            raise ValueError(f"the policy's observation layout ({meta.layout.dim} values) is not the "
-                             f"training environment's student layout ({env.student_layout.dim}): cannot "
-                             "evaluate it in the training environment")
+            raise ValueError(
+                f"the policy's observation layout ({meta.layout.dim} values) is not the "
+                f"training environment's student layout ({env.student_layout.dim}): cannot "
+                "evaluate it in the training environment"
+            )
         if meta.layout.heightmap_size and HeightmapSpec.from_dict(meta.heightmap_spec) != env.hm_spec:
             raise ValueError("the policy's heightmap_spec differs from the training environment's")
         env.kp = torch.as_tensor(meta.kp, dtype=torch.float32)
@@ -119,15 +149,27 @@ def run_training_env(scenario: Scenario, policy_path: str | Path, seed: int,
     finally:
         env.close()
     tg = np.asarray(targets, dtype=np.float64).reshape(-1, 4)
-    return rollout_from_rows("training_env", scenario.name, list(TRACE_COLUMNS), np.asarray(rows), 0.0,
-                             scenario.duration_s, ended=ended, target_t=tg[:, 0], target=tg[:, 1:], seed=seed,
-                             notes=[f"physics {1 / cfg.sim_dt:.0f} Hz, decimation {cfg.decimation}; "
-                                    f"randomisation {'on' if randomise else 'off'}; scenario seed {seed}"])
+    return rollout_from_rows(
+        "training_env",
+        scenario.name,
+        list(TRACE_COLUMNS),
+        np.asarray(rows),
+        0.0,
+        scenario.duration_s,
+        ended=ended,
+        target_t=tg[:, 0],
+        target=tg[:, 1:],
+        seed=seed,
+        notes=[
+            f"physics {1 / cfg.sim_dt:.0f} Hz, decimation {cfg.decimation}; "
+            f"randomisation {'on' if randomise else 'off'}; scenario seed {seed}"
+        ],
+    )
 
 
 def load_policy(policy_path: str | Path) -> LoadedPolicy:
     """The exported policy as the onboard runner loads it (same checks, same onnxruntime settings)."""
-    from hsi_robot_nodes.policy.metadata import load_metadata
+    from hsi_kernel.policy_file import load_metadata
 
     meta = load_metadata(policy_path)
     slot = "terrain" if meta.layout.heightmap_size else "blind"

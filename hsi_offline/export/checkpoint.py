@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.observation import ObservationLayout
+from hsi_kernel.contract import get_contract
+from hsi_kernel.observation import ObservationLayout
 
 ACTIVATIONS = ("elu", "relu", "tanh", "selu", "lrelu", "silu")
 _LAYER = re.compile(r"^(mlp|actor)\.(\d+)\.(weight|bias)$")
@@ -51,8 +51,14 @@ class CheckpointPolicy:
 def _activation(name: str):
     import torch
 
-    table = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "selu": torch.nn.SELU,
-             "lrelu": torch.nn.LeakyReLU, "silu": torch.nn.SiLU}
+    table = {
+        "elu": torch.nn.ELU,
+        "relu": torch.nn.ReLU,
+        "tanh": torch.nn.Tanh,
+        "selu": torch.nn.SELU,
+        "lrelu": torch.nn.LeakyReLU,
+        "silu": torch.nn.SiLU,
+    }
     if name not in table:
         raise ValueError(f"unsupported activation '{name}' (use {', '.join(ACTIVATIONS)})")
     return table[name]()
@@ -136,8 +142,9 @@ def _from_training_run(ckpt: dict[str, Any], path: Path) -> CheckpointPolicy:
     stage = meta.get("stage", "")
     sd = ckpt.get("student_state_dict") if stage == "distill" else ckpt.get("actor_state_dict")
     if not isinstance(sd, dict) or "mlp.first.weight" not in sd:
-        raise ValueError(f"checkpoint {path} ({stage or 'unknown stage'}) has no gated actor weights to "
-                         "export")
+        raise ValueError(
+            f"checkpoint {path} ({stage or 'unknown stage'}) has no gated actor weights to export"
+        )
     pol = (meta.get("config") or {}).get("policy") or {}
     hm = int(sd["mlp.embed.weight"].shape[1]) if "mlp.embed.weight" in sd else 0
     in_dim = int(sd["mlp.first.weight"].shape[1]) + hm
@@ -145,32 +152,56 @@ def _from_training_run(ckpt: dict[str, Any], path: Path) -> CheckpointPolicy:
     layouts = [ObservationLayout.from_dict(meta[k]) for k in keys if k in meta]
     layout = next((lay for lay in layouts if lay.dim == in_dim and lay.heightmap_size == hm), None)
     if layout is None:
-        raise ValueError(f"checkpoint {path}: the actor reads {in_dim} values, which matches none of its "
-                         "observation layouts")
+        raise ValueError(
+            f"checkpoint {path}: the actor reads {in_dim} values, which matches none of its "
+            "observation layouts"
+        )
     dof = int(meta["dof"])
-    dist = ({"class_name": "GaussianDistribution", "init_std": float(pol.get("init_std", 1.0))}
-            if any(k.startswith("distribution.") for k in sd) else None)
+    dist = (
+        {"class_name": "GaussianDistribution", "init_std": float(pol.get("init_std", 1.0))}
+        if any(k.startswith("distribution.") for k in sd)
+        else None
+    )
     obs = TensorDict({"obs": torch.zeros(1, layout.dim)}, batch_size=[1])
-    model = TrackingActor(obs, {"actor": ["obs"]}, "actor", dof, hidden_dims=list(pol.get("actor_hidden")),
-                          activation=pol.get("activation", "elu"),
-                          obs_normalization=any(k.startswith("obs_normalizer.") for k in sd),
-                          distribution_cfg=dist, heightmap_size=hm, action_clip=float(meta["action_clip"]))
+    model = TrackingActor(
+        obs,
+        {"actor": ["obs"]},
+        "actor",
+        dof,
+        hidden_dims=list(pol.get("actor_hidden")),
+        activation=pol.get("activation", "elu"),
+        obs_normalization=any(k.startswith("obs_normalizer.") for k in sd),
+        distribution_cfg=dist,
+        heightmap_size=hm,
+        action_clip=float(meta["action_clip"]),
+    )
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"checkpoint {path}: actor weights do not fit the configured network "
-                         f"({str(e).splitlines()[0]})") from None
+        raise ValueError(
+            f"checkpoint {path}: actor weights do not fit the configured network ({str(e).splitlines()[0]})"
+        ) from None
     model.eval()
     norm = model.obs_normalizer if isinstance(model.obs_normalizer, torch.nn.Module) else None
     return CheckpointPolicy(
-        actor=_mean_actor(model), normalizer=norm, layout=layout, dof=dof,
-        action_scale=float(meta["action_scale"]), action_clip=float(meta["action_clip"]),
-        kp=np.asarray(meta["kp"], dtype=np.float64), kd=np.asarray(meta["kd"], dtype=np.float64),
+        actor=_mean_actor(model),
+        normalizer=norm,
+        layout=layout,
+        dof=dof,
+        action_scale=float(meta["action_scale"]),
+        action_clip=float(meta["action_clip"]),
+        kp=np.asarray(meta["kp"], dtype=np.float64),
+        kd=np.asarray(meta["kd"], dtype=np.float64),
         default_q=np.asarray(meta["default_q"], dtype=np.float64),
         heightmap_spec=meta.get("heightmap_spec") if layout.heightmap_size else None,
-        provenance={"stage": stage, "iteration": ckpt.get("iter"), "checkpoint": path.name,
-                    "config": meta.get("config")},
-        recorded_obs=None)
+        provenance={
+            "stage": stage,
+            "iteration": ckpt.get("iter"),
+            "checkpoint": path.name,
+            "config": meta.get("config"),
+        },
+        recorded_obs=None,
+    )
 
 
 def load_checkpoint(path: str | Path) -> CheckpointPolicy:
@@ -189,8 +220,10 @@ def load_checkpoint(path: str | Path) -> CheckpointPolicy:
         except KeyError as e:
             raise ValueError(f"checkpoint {path}: hsi_robot metadata is missing {e}") from None
     if not isinstance(ckpt, dict) or "hsi_meta" not in ckpt:
-        raise ValueError(f"checkpoint {path} has no 'hsi_meta' dict: save it with the training CLI "
-                         "(see docs/policy.md for the format)")
+        raise ValueError(
+            f"checkpoint {path} has no 'hsi_meta' dict: save it with the training CLI "
+            "(see docs/policy.md for the format)"
+        )
     meta = ckpt["hsi_meta"]
     sd = ckpt.get("actor_state_dict") or ckpt.get("model_state_dict")
     if not isinstance(sd, dict):
@@ -201,12 +234,18 @@ def load_checkpoint(path: str | Path) -> CheckpointPolicy:
         contract = get_contract(dof)
         out = CheckpointPolicy(
             actor=mlp_from_state_dict(sd, meta.get("activation", "elu")),
-            normalizer=_normalizer(sd, meta.get("obs_normalizer_eps", 0.01)), layout=layout, dof=dof,
-            action_scale=float(meta["action_scale"]), action_clip=float(meta["action_clip"]),
-            kp=np.asarray(meta["kp"], dtype=np.float64), kd=np.asarray(meta["kd"], dtype=np.float64),
+            normalizer=_normalizer(sd, meta.get("obs_normalizer_eps", 0.01)),
+            layout=layout,
+            dof=dof,
+            action_scale=float(meta["action_scale"]),
+            action_clip=float(meta["action_clip"]),
+            kp=np.asarray(meta["kp"], dtype=np.float64),
+            kd=np.asarray(meta["kd"], dtype=np.float64),
             default_q=np.asarray(meta.get("default_q", contract.default_q), dtype=np.float64),
-            heightmap_spec=meta.get("heightmap_spec"), provenance=dict(meta.get("provenance") or {}),
-            recorded_obs=None)
+            heightmap_spec=meta.get("heightmap_spec"),
+            provenance=dict(meta.get("provenance") or {}),
+            recorded_obs=None,
+        )
     except KeyError as e:
         raise ValueError(f"checkpoint hsi_meta is missing {e}") from None
     rec = ckpt.get("recorded_obs")

@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hsi_kernel.contract import get_contract, stand_gains
+from hsi_kernel.observation import make_layout
 from hsi_offline.export.onnx_export import ExportResult, export_policy
-from hsi_robot_nodes.contract import get_contract, stand_gains
-from hsi_robot_nodes.observation import make_layout
 
 ACTION_SCALE, ACTION_CLIP = 0.25, 8.0
 """VideoMimic's action semantics: q = default + 0.25 * clip(a, -8, 8)."""
 
 
 def default_path(dof: int) -> Path:
-    from hsi_robot_nodes.paths import models_dir
+    from hsi_kernel.paths import models_dir
 
     return models_dir() / f"hold_default_{dof}dof.onnx"
 
@@ -43,12 +43,26 @@ def export_hold_default(dof: int = 23, path: str | Path | None = None) -> Export
     contract = get_contract(dof)
     kp, kd = stand_gains(contract)
     layout = make_layout(dof, role="student", heightmap=False)
-    provenance = {"kind": "hold_default_pose", "trained": False,
-                  "note": "zero-action placeholder: holds the default pose; not a balancing controller",
-                  "generator": "hsi_offline.export.hold_default"}
-    return export_policy(zero_actor(layout.dim, dof), layout, None, dof, ACTION_SCALE, ACTION_CLIP,
-                         kp, kd, contract.default_q, None, provenance,
-                         path or default_path(dof))
+    provenance = {
+        "kind": "hold_default_pose",
+        "trained": False,
+        "note": "zero-action placeholder: holds the default pose; not a balancing controller",
+        "generator": "hsi_offline.export.hold_default",
+    }
+    return export_policy(
+        zero_actor(layout.dim, dof),
+        layout,
+        None,
+        dof,
+        ACTION_SCALE,
+        ACTION_CLIP,
+        kp,
+        kd,
+        contract.default_q,
+        None,
+        provenance,
+        path or default_path(dof),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

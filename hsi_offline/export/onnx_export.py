@@ -2,7 +2,7 @@
 
 The file has ONE flat input ``obs`` (batch, layout.dim) and ONE output ``actions`` (batch, dof); the
 observation normaliser is part of the graph, so the robot never needs the training code's statistics. The
-metadata (``hsi_robot_nodes.policy.metadata``) is checked against the robot contract BEFORE anything is
+metadata (``hsi_kernel.policy_file``) is checked against the robot contract BEFORE anything is
 written, and the written graph must reproduce torch on recorded observations (the golden check) before it
 replaces the target file atomically: a failed export leaves no half-written or wrong policy behind.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.observation import ObservationLayout
-from hsi_robot_nodes.policy.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, PolicyMetadata
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.contract import get_contract
+from hsi_kernel.observation import ObservationLayout
+from hsi_kernel.policy_file import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, PolicyMetadata
 
 DEFAULT_TOL = 1e-4
 """Max abs action difference allowed between torch and onnxruntime (float32 MLPs agree to ~1e-6)."""
@@ -51,22 +51,39 @@ def _deploy_module(actor: Any, obs_normalizer: Any):
     return DeployPolicy(norm, copy.deepcopy(actor)).float().eval()
 
 
-def build_metadata(layout: ObservationLayout, dof: int, action_scale: float, action_clip: float, kp, kd,
-                   default_q, heightmap_spec: Any, provenance: dict[str, Any] | None,
-                   control_hz: float = 50.0) -> PolicyMetadata:
+def build_metadata(
+    layout: ObservationLayout,
+    dof: int,
+    action_scale: float,
+    action_clip: float,
+    kp,
+    kd,
+    default_q,
+    heightmap_spec: Any,
+    provenance: dict[str, Any] | None,
+    control_hz: float = 50.0,
+) -> PolicyMetadata:
     """Metadata for an export, validated against the robot contract (one-line ValueError otherwise)."""
     contract = get_contract(dof)
     if heightmap_spec is not None and hasattr(heightmap_spec, "to_dict"):
         heightmap_spec = heightmap_spec.to_dict()
     if not layout.heightmap_size:
         heightmap_spec = None  # a blind policy carries no heightmap geometry
-    md = PolicyMetadata(dof=dof, joint_names=contract.joint_names,
-                        default_q=np.asarray(default_q, dtype=np.float64).reshape(-1),
-                        action_scale=float(action_scale), action_clip=float(action_clip),
-                        kp=np.asarray(kp, dtype=np.float64).reshape(-1),
-                        kd=np.asarray(kd, dtype=np.float64).reshape(-1), layout=layout,
-                        heightmap_spec=heightmap_spec, control_hz=float(control_hz),
-                        input_name=INPUT_NAME, output_name=OUTPUT_NAME, provenance=dict(provenance or {}))
+    md = PolicyMetadata(
+        dof=dof,
+        joint_names=contract.joint_names,
+        default_q=np.asarray(default_q, dtype=np.float64).reshape(-1),
+        action_scale=float(action_scale),
+        action_clip=float(action_clip),
+        kp=np.asarray(kp, dtype=np.float64).reshape(-1),
+        kd=np.asarray(kd, dtype=np.float64).reshape(-1),
+        layout=layout,
+        heightmap_spec=heightmap_spec,
+        control_hz=float(control_hz),
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        provenance=dict(provenance or {}),
+    )
     return md.validate(contract)
 
 
@@ -76,7 +93,7 @@ def synthetic_observations(layout: ObservationLayout, default_q, n: int = 64, se
     Used for the golden check when the caller has no recorded observations: the values cover the ranges a
     deployed policy sees, which is what the float32 agreement has to hold over.
     """
-    from hsi_robot_nodes.observation import ObservationBuilder
+    from hsi_kernel.observation import ObservationBuilder
 
     rng = np.random.default_rng(seed)
     default_q = np.asarray(default_q, dtype=np.float64)
@@ -86,12 +103,24 @@ def synthetic_observations(layout: ObservationLayout, default_q, n: int = 64, se
         axis = rng.normal(size=3)
         angle = rng.uniform(0, 0.3)
         quat = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis / np.linalg.norm(axis)])
-        extras = {"target_xy": rng.uniform(-0.5, 0.5, 2), "target_yaw": rng.uniform(-0.3, 0.3, 1),
-                  "ref_joint_pos": default_q + rng.normal(0, 0.2, layout.dof),
-                  "ref_root_roll_pitch": rng.normal(0, 0.1, 2)}
+        extras = {
+            "target_xy": rng.uniform(-0.5, 0.5, 2),
+            "target_yaw": rng.uniform(-0.3, 0.3, 1),
+            "ref_joint_pos": default_q + rng.normal(0, 0.2, layout.dof),
+            "ref_root_roll_pitch": rng.normal(0, 0.1, 2),
+        }
         hm = rng.uniform(0.5, 1.0, layout.heightmap_size) if layout.heightmap_size else None
-        out.append(builder(rng.normal(0, 0.5, 3), quat, default_q + rng.normal(0, 0.2, layout.dof),
-                           rng.normal(0, 2.0, layout.dof), rng.uniform(-1, 1, layout.dof), extras, hm))
+        out.append(
+            builder(
+                rng.normal(0, 0.5, 3),
+                quat,
+                default_q + rng.normal(0, 0.2, layout.dof),
+                rng.normal(0, 2.0, layout.dof),
+                rng.uniform(-1, 1, layout.dof),
+                extras,
+                hm,
+            )
+        )
     return np.asarray(out, dtype=np.float32)
 
 
@@ -108,11 +137,23 @@ def golden_check(onnx_path: str | Path, module: Any, obs: np.ndarray) -> float:
     return float(np.max(np.abs(ort_out.astype(np.float64) - torch_out.astype(np.float64))))
 
 
-def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, dof: int, action_scale: float,
-                  action_clip: float, kp, kd, default_q, heightmap_spec: Any,
-                  provenance: dict[str, Any] | None, path: str | Path,
-                  recorded_obs: np.ndarray | None = None, tol: float = DEFAULT_TOL,
-                  control_hz: float = 50.0) -> ExportResult:
+def export_policy(
+    actor: Any,
+    layout: ObservationLayout,
+    obs_normalizer: Any,
+    dof: int,
+    action_scale: float,
+    action_clip: float,
+    kp,
+    kd,
+    default_q,
+    heightmap_spec: Any,
+    provenance: dict[str, Any] | None,
+    path: str | Path,
+    recorded_obs: np.ndarray | None = None,
+    tol: float = DEFAULT_TOL,
+    control_hz: float = 50.0,
+) -> ExportResult:
     """Write ``path`` (ONNX: ``obs`` -> ``actions``, normaliser inside, metadata in ``metadata_props``).
 
     ``actor(obs_tensor) -> actions (batch, dof)``; ``obs_normalizer`` is a module applied first (e.g.
@@ -124,16 +165,18 @@ def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, do
     import onnx
     import torch
 
-    md = build_metadata(layout, dof, action_scale, action_clip, kp, kd, default_q, heightmap_spec,
-                        provenance, control_hz)
+    md = build_metadata(
+        layout, dof, action_scale, action_clip, kp, kd, default_q, heightmap_spec, provenance, control_hz
+    )
     module = _deploy_module(actor, obs_normalizer)
     probe = torch.zeros(1, layout.dim)
     try:
         with torch.no_grad():
             out = module(probe)
     except RuntimeError as e:
-        raise ValueError(f"the actor does not accept a {layout.dim}-value observation "
-                         f"({str(e).splitlines()[0]})") from None
+        raise ValueError(
+            f"the actor does not accept a {layout.dim}-value observation ({str(e).splitlines()[0]})"
+        ) from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, dof):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"the actor must return (batch, {dof}) actions, got {shape}")
@@ -141,8 +184,9 @@ def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, do
         recorded_obs = synthetic_observations(layout, md.default_q)
     recorded_obs = np.asarray(recorded_obs, dtype=np.float32)
     if recorded_obs.ndim != 2 or recorded_obs.shape[1] != layout.dim or len(recorded_obs) == 0:
-        raise ValueError(f"recorded observations must be (N, {layout.dim}) with N >= 1, got "
-                         f"{recorded_obs.shape}")
+        raise ValueError(
+            f"recorded observations must be (N, {layout.dim}) with N >= 1, got {recorded_obs.shape}"
+        )
 
     path = Path(path)
     # mode 0o644: mkstemp makes 0600; a shipped model must be readable by the node's user
@@ -150,9 +194,16 @@ def export_policy(actor: Any, layout: ObservationLayout, obs_normalizer: Any, do
         tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (probe,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                              opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                module,
+                (probe,),
+                tmp,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
         model = onnx.load(tmp)
         del model.metadata_props[:]
         entry = model.metadata_props.add()

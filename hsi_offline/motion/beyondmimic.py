@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.model.kinematics import fk_links, link_names
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.contract import get_contract
+from hsi_kernel.model.kinematics import fk_links, link_names
 
 from . import quat
 from .clip import MotionClip, make_clip
@@ -34,17 +34,27 @@ def export_beyondmimic(clip: MotionClip, path: str | Path) -> Path:
     bodies = link_names(clip.dof)
     body_pos, body_quat = fk_links(clip.dof, clip.root_pos, clip.root_quat, clip.joint_pos, bodies)
     T = clip.num_frames
-    body_ang = np.stack([quat.angular_velocity_world(body_quat[:, b], clip.fps) for b in range(len(bodies))],
-                        axis=1) if T > 1 else np.zeros((T, len(bodies), 3))
+    body_ang = (
+        np.stack([quat.angular_velocity_world(body_quat[:, b], clip.fps) for b in range(len(bodies))], axis=1)
+        if T > 1
+        else np.zeros((T, len(bodies), 3))
+    )
     root_vel = _velocity(clip.root_pos, clip.fps)
     root_ang = quat.angular_velocity_world(clip.root_quat, clip.fps)
     path = Path(path)
     with atomic_path(path, ".npz") as tmp:
-        np.savez(tmp, fps=np.array([clip.fps]),
-                 joint_pos=np.concatenate([clip.root_pos, clip.root_quat, clip.joint_pos], axis=1),
-                 joint_vel=np.concatenate([root_vel, root_ang, _velocity(clip.joint_pos, clip.fps)], axis=1),
-                 body_pos_w=body_pos, body_quat_w=body_quat, body_lin_vel_w=_velocity(body_pos, clip.fps),
-                 body_ang_vel_w=body_ang, joint_names=np.array(clip.joint_names), body_names=np.array(bodies))
+        np.savez(
+            tmp,
+            fps=np.array([clip.fps]),
+            joint_pos=np.concatenate([clip.root_pos, clip.root_quat, clip.joint_pos], axis=1),
+            joint_vel=np.concatenate([root_vel, root_ang, _velocity(clip.joint_pos, clip.fps)], axis=1),
+            body_pos_w=body_pos,
+            body_quat_w=body_quat,
+            body_lin_vel_w=_velocity(body_pos, clip.fps),
+            body_ang_vel_w=body_ang,
+            joint_names=np.array(clip.joint_names),
+            body_names=np.array(bodies),
+        )
     return path
 
 
@@ -81,9 +91,16 @@ def import_beyondmimic(path: str | Path, dof: int = 29, terrain: str = "") -> Mo
             b = bnames.index("pelvis") if "pelvis" in bnames else 0
             root_pos, root_quat, joints = f["body_pos_w"][:, b], f["body_quat_w"][:, b], jp
         else:
-            raise ValueError(f"'{path}': joint_pos has {jp.shape[1]} columns for {n} joint names "
-                             f"(expected {n} or {n + 7})")
+            raise ValueError(
+                f"'{path}': joint_pos has {jp.shape[1]} columns for {n} joint names (expected {n} or {n + 7})"
+            )
     q = to_contract_order(joints, names, dof, source=str(path))
-    return make_clip(fps, root_pos, root_quat, q, dof, terrain=terrain,
-                     provenance={"source": str(path), "format": "beyondmimic_npz",
-                                 "source_joints": len(names)})
+    return make_clip(
+        fps,
+        root_pos,
+        root_quat,
+        q,
+        dof,
+        terrain=terrain,
+        provenance={"source": str(path), "format": "beyondmimic_npz", "source_joints": len(names)},
+    )

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.contract import TRACKED_LINKS, get_contract
-from hsi_robot_nodes.model.kinematics import fk_links
-from hsi_robot_nodes.terrain import Terrain
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.contract import TRACKED_LINKS, get_contract
+from hsi_kernel.model.kinematics import fk_links
+from hsi_kernel.terrain import Terrain
 
 from . import quat
 
@@ -76,17 +76,26 @@ class MotionClip:
         names = tuple(str(n) for n in self.joint_names)
         unknown = [n for n in names if n not in contract.joint_names]
         if unknown:
-            raise MotionClipError(f"motion clip: unknown joint names for the {self.dof}-DoF G1: "
-                                  f"{unknown[:3]}")
+            raise MotionClipError(
+                f"motion clip: unknown joint names for the {self.dof}-DoF G1: {unknown[:3]}"
+            )
         if names != contract.joint_names:
-            raise MotionClipError(f"motion clip: joint_names ({len(names)}) are not the {self.dof}-DoF "
-                                  "contract order; reorder with hsi_offline.motion.joints.to_contract_order")
+            raise MotionClipError(
+                f"motion clip: joint_names ({len(names)}) are not the {self.dof}-DoF "
+                "contract order; reorder with hsi_offline.motion.joints.to_contract_order"
+            )
         T = self.num_frames
         if T < 1:
             raise MotionClipError("motion clip: zero frames")
         L = len(self.link_names)
-        shapes = {"root_pos": (T, 3), "root_quat": (T, 4), "joint_pos": (T, self.dof),
-                  "link_pos": (T, L, 3), "link_quat": (T, L, 4), "contacts": (T, 2)}
+        shapes = {
+            "root_pos": (T, 3),
+            "root_quat": (T, 4),
+            "joint_pos": (T, self.dof),
+            "link_pos": (T, L, 3),
+            "link_quat": (T, L, 4),
+            "contacts": (T, 2),
+        }
         for key, shape in shapes.items():
             got = np.shape(getattr(self, key))
             if got != shape:
@@ -103,16 +112,20 @@ class MotionClip:
         over = np.maximum(contract.lower - q, q - contract.upper)
         worst = np.unravel_index(np.argmax(over), over.shape)
         if over[worst] > LIMIT_TOLERANCE:
-            raise MotionClipError(f"motion clip: joint {contract.joint_names[worst[1]]} exceeds its limit by "
-                             f"{over[worst]:.3g} rad at frame {worst[0]}")
+            raise MotionClipError(
+                f"motion clip: joint {contract.joint_names[worst[1]]} exceeds its limit by "
+                f"{over[worst]:.3g} rad at frame {worst[0]}"
+            )
         pos, rot = fk_links(self.dof, self.root_pos, self.root_quat, self.joint_pos, self.link_names)
         pos_err = np.linalg.norm(pos - self.link_pos, axis=-1)
         rot_err = quat.angle_between(rot, self.link_quat)
         if pos_err.max() > FK_POS_TOLERANCE or rot_err.max() > FK_ROT_TOLERANCE:
             t, li = np.unravel_index(np.argmax(pos_err + rot_err), pos_err.shape)
-            raise MotionClipError(f"motion clip: stored link poses disagree with forward kinematics (link "
-                             f"{self.link_names[li]}, frame {t}: {pos_err[t, li] * 100:.3g} cm, "
-                             f"{np.degrees(rot_err[t, li]):.3g} deg)")
+            raise MotionClipError(
+                f"motion clip: stored link poses disagree with forward kinematics (link "
+                f"{self.link_names[li]}, frame {t}: {pos_err[t, li] * 100:.3g} cm, "
+                f"{np.degrees(rot_err[t, li]):.3g} deg)"
+            )
         return self
 
     def terrain_path(self, clip_path: str | Path) -> Path | None:
@@ -130,20 +143,41 @@ class MotionClip:
         self.validate()
         path = Path(path)
         with atomic_path(path, ".npz") as tmp:
-            np.savez(tmp, schema=MOTION_CLIP_SCHEMA, conventions=CONVENTIONS, fps=np.float64(self.fps),
-                     dof=np.int64(self.dof), joint_names=np.array(self.joint_names),
-                     root_pos=np.asarray(self.root_pos, np.float64),
-                     root_quat=np.asarray(self.root_quat, np.float64),
-                     joint_pos=np.asarray(self.joint_pos, np.float64), link_names=np.array(self.link_names),
-                     link_pos=np.asarray(self.link_pos, np.float64),
-                     link_quat=np.asarray(self.link_quat, np.float64),
-                     contacts=np.asarray(self.contacts, bool), terrain=str(self.terrain),
-                     provenance=json.dumps(self.provenance, sort_keys=True, default=str))
+            np.savez(
+                tmp,
+                schema=MOTION_CLIP_SCHEMA,
+                conventions=CONVENTIONS,
+                fps=np.float64(self.fps),
+                dof=np.int64(self.dof),
+                joint_names=np.array(self.joint_names),
+                root_pos=np.asarray(self.root_pos, np.float64),
+                root_quat=np.asarray(self.root_quat, np.float64),
+                joint_pos=np.asarray(self.joint_pos, np.float64),
+                link_names=np.array(self.link_names),
+                link_pos=np.asarray(self.link_pos, np.float64),
+                link_quat=np.asarray(self.link_quat, np.float64),
+                contacts=np.asarray(self.contacts, bool),
+                terrain=str(self.terrain),
+                provenance=json.dumps(self.provenance, sort_keys=True, default=str),
+            )
         return path
 
 
-_REQUIRED = ("schema", "fps", "dof", "joint_names", "root_pos", "root_quat", "joint_pos", "link_names",
-             "link_pos", "link_quat", "contacts", "terrain", "provenance")
+_REQUIRED = (
+    "schema",
+    "fps",
+    "dof",
+    "joint_names",
+    "root_pos",
+    "root_quat",
+    "joint_pos",
+    "link_names",
+    "link_pos",
+    "link_quat",
+    "contacts",
+    "terrain",
+    "provenance",
+)
 
 
 def load(path: str | Path, validate: bool = True) -> MotionClip:
@@ -155,28 +189,47 @@ def load(path: str | Path, validate: bool = True) -> MotionClip:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in _REQUIRED if k not in f.files]
             if missing:
-                raise MotionClipError(f"motion clip '{path}' lacks {missing} "
-                                      f"(is it a {MOTION_CLIP_SCHEMA} file?)")
+                raise MotionClipError(
+                    f"motion clip '{path}' lacks {missing} (is it a {MOTION_CLIP_SCHEMA} file?)"
+                )
             if str(f["schema"]) != MOTION_CLIP_SCHEMA:
-                raise MotionClipError(f"motion clip '{path}' has schema {f['schema']}, "
-                                      f"expected {MOTION_CLIP_SCHEMA}")
+                raise MotionClipError(
+                    f"motion clip '{path}' has schema {f['schema']}, expected {MOTION_CLIP_SCHEMA}"
+                )
             clip = MotionClip(
-                fps=float(f["fps"]), dof=int(f["dof"]), joint_names=tuple(str(n) for n in f["joint_names"]),
-                root_pos=f["root_pos"], root_quat=f["root_quat"], joint_pos=f["joint_pos"],
-                link_names=tuple(str(n) for n in f["link_names"]), link_pos=f["link_pos"],
-                link_quat=f["link_quat"], contacts=f["contacts"], terrain=str(f["terrain"]),
-                provenance=json.loads(str(f["provenance"]) or "{}"))
+                fps=float(f["fps"]),
+                dof=int(f["dof"]),
+                joint_names=tuple(str(n) for n in f["joint_names"]),
+                root_pos=f["root_pos"],
+                root_quat=f["root_quat"],
+                joint_pos=f["joint_pos"],
+                link_names=tuple(str(n) for n in f["link_names"]),
+                link_pos=f["link_pos"],
+                link_quat=f["link_quat"],
+                contacts=f["contacts"],
+                terrain=str(f["terrain"]),
+                provenance=json.loads(str(f["provenance"]) or "{}"),
+            )
     except MotionClipError:
         raise
     except Exception as e:  # corrupt zip / npy, wrong dtype
-        raise MotionClipError(f"motion clip '{path}' is not a readable npz "
-                              f"({type(e).__name__}: {e})") from None
+        raise MotionClipError(
+            f"motion clip '{path}' is not a readable npz ({type(e).__name__}: {e})"
+        ) from None
     return clip.validate() if validate else clip
 
 
-def make_clip(fps: float, root_pos: np.ndarray, root_quat: np.ndarray, joint_pos: np.ndarray, dof: int,
-              contacts: np.ndarray | None = None, terrain: str = "", provenance: dict | None = None,
-              link_names: tuple[str, ...] = TRACKED_LINKS) -> MotionClip:
+def make_clip(
+    fps: float,
+    root_pos: np.ndarray,
+    root_quat: np.ndarray,
+    joint_pos: np.ndarray,
+    dof: int,
+    contacts: np.ndarray | None = None,
+    terrain: str = "",
+    provenance: dict | None = None,
+    link_names: tuple[str, ...] = TRACKED_LINKS,
+) -> MotionClip:
     """Build a valid clip from root and joint trajectories: link poses come from the contract model's FK.
 
     ``contacts`` default: a foot is in contact when its ankle-roll link is within 3 cm of its lowest
@@ -191,22 +244,41 @@ def make_clip(fps: float, root_pos: np.ndarray, root_quat: np.ndarray, joint_pos
         if not np.all(np.isfinite(arr)):
             raise MotionClipError(f"motion clip: {key} contains NaN or inf")
     if joint_pos.ndim != 2 or joint_pos.shape[1] != get_contract(dof).dof:
-        raise MotionClipError(f"motion clip: joint_pos must be (T,{dof}) in contract order, "
-                              f"got {joint_pos.shape}")
+        raise MotionClipError(
+            f"motion clip: joint_pos must be (T,{dof}) in contract order, got {joint_pos.shape}"
+        )
     root_quat = quat.canonical(quat.normalize(root_quat))
     link_pos, link_quat = fk_links(dof, root_pos, root_quat, joint_pos, link_names)
     if contacts is None:
         contacts = kinematic_contacts(dof, root_pos, root_quat, joint_pos, fps)
-    clip = MotionClip(float(fps), dof, get_contract(dof).joint_names, root_pos, root_quat, joint_pos,
-                      tuple(link_names), link_pos, link_quat, np.asarray(contacts, dtype=bool), terrain,
-                      dict(provenance or {}))
+    clip = MotionClip(
+        float(fps),
+        dof,
+        get_contract(dof).joint_names,
+        root_pos,
+        root_quat,
+        joint_pos,
+        tuple(link_names),
+        link_pos,
+        link_quat,
+        np.asarray(contacts, dtype=bool),
+        terrain,
+        dict(provenance or {}),
+    )
     return clip.validate()
 
 
-def kinematic_contacts(dof: int, root_pos: np.ndarray, root_quat: np.ndarray, joint_pos: np.ndarray,
-                       fps: float, height_margin: float = 0.03, max_speed: float = 0.2) -> np.ndarray:
+def kinematic_contacts(
+    dof: int,
+    root_pos: np.ndarray,
+    root_quat: np.ndarray,
+    joint_pos: np.ndarray,
+    fps: float,
+    height_margin: float = 0.03,
+    max_speed: float = 0.2,
+) -> np.ndarray:
     """(T,2) contact guess from foot height above its clip minimum and foot speed."""
-    from hsi_robot_nodes.contract import FOOT_LINKS
+    from hsi_kernel.contract import FOOT_LINKS
 
     pos, _ = fk_links(dof, root_pos, root_quat, joint_pos, FOOT_LINKS)
     z = pos[..., 2]

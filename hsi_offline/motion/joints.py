@@ -11,19 +11,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hsi_robot_nodes.contract import G1_29_JOINTS, get_contract
+from hsi_kernel.contract import G1_29_JOINTS, get_contract
 
 _KNOWN = {j.name for j in G1_29_JOINTS}
 
 
-def to_contract_order(values: np.ndarray, names: Sequence[str], dof: int,
-                      source: str = "input") -> np.ndarray:
+def to_contract_order(
+    values: np.ndarray, names: Sequence[str], dof: int, source: str = "input"
+) -> np.ndarray:
     """(T, len(names)) values with ``names`` -> (T, dof) in contract order; unknown names are an error."""
     values = np.asarray(values, dtype=np.float64)
     names = [str(n) for n in names]
     if values.ndim != 2 or values.shape[1] != len(names):
-        raise ValueError(f"{source}: {values.shape[-1] if values.ndim else 0} joint columns for "
-                         f"{len(names)} joint names")
+        raise ValueError(
+            f"{source}: {values.shape[-1] if values.ndim else 0} joint columns for {len(names)} joint names"
+        )
     unknown = [n for n in names if n not in _KNOWN]
     if unknown:
         raise ValueError(f"{source}: unknown G1 joint names {unknown[:3]}")

@@ -29,5 +29,6 @@ def resample(clip: MotionClip, fps_out: float) -> MotionClip:
     contacts = np.asarray(clip.contacts, bool)[nearest]
     prov = dict(clip.provenance)
     prov["resampled_from_fps"] = clip.fps
-    return make_clip(fps_out, root_pos, root_quat, joint_pos, clip.dof, contacts, clip.terrain, prov,
-                     clip.link_names)
+    return make_clip(
+        fps_out, root_pos, root_quat, joint_pos, clip.dof, contacts, clip.terrain, prov, clip.link_names
+    )

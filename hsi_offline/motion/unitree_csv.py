@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.contract import convert_joint_vector, get_contract
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.contract import convert_joint_vector, get_contract
 
 from .clip import MotionClip, make_clip
 
 UNITREE_CSV_FPS = 30.0
 
 
-def import_unitree_csv(path: str | Path, dof: int = 29, fps: float = UNITREE_CSV_FPS,
-                       terrain: str = "") -> MotionClip:
+def import_unitree_csv(
+    path: str | Path, dof: int = 29, fps: float = UNITREE_CSV_FPS, terrain: str = ""
+) -> MotionClip:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"Unitree G1 CSV '{path}' does not exist")
@@ -39,8 +40,15 @@ def import_unitree_csv(path: str | Path, dof: int = 29, fps: float = UNITREE_CSV
     root_pos, quat_xyzw, q29 = data[:, :3], data[:, 3:7], data[:, 7:]
     root_quat = quat_xyzw[:, [3, 0, 1, 2]]
     q = convert_joint_vector(q29, 29, dof)
-    return make_clip(fps, root_pos, root_quat, q, dof, terrain=terrain,
-                     provenance={"source": str(path), "format": "unitree_g1_csv"})
+    return make_clip(
+        fps,
+        root_pos,
+        root_quat,
+        q,
+        dof,
+        terrain=terrain,
+        provenance={"source": str(path), "format": "unitree_g1_csv"},
+    )
 
 
 def export_unitree_csv(clip: MotionClip, path: str | Path) -> Path:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.model.kinematics import fk_links, link_names
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.model.kinematics import fk_links, link_names
 
 from .clip import MotionClip, MotionClipError, make_clip
 from .joints import to_contract_order

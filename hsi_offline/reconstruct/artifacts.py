@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.atomic import atomic_path
+from hsi_kernel.atomic import atomic_path
 
 HUMAN_MOTION_SCHEMA = "hsi_robot.human_motion/1"
 CAMERA_SCHEMA = "hsi_robot.camera/1"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
 from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.terrain import Terrain
 
 _BONES = {
     BLAZEPOSE_33: [

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
 from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion, refine_alpha
 from hsi_offline.reconstruct.observations import Observations
@@ -31,7 +32,6 @@ from hsi_offline.reconstruct.terrain_build import (
     terrain_from_points,
     terrain_from_supports,
 )
-from hsi_robot_nodes.terrain import Terrain
 
 log = logging.getLogger(__name__)
 

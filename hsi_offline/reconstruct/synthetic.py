@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.fit import CameraPoses
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import detect_contacts, true_runs
 from hsi_offline.reconstruct.skeleton import SMPL
-from hsi_robot_nodes.terrain import Terrain
 
 
 @dataclass

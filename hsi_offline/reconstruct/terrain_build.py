@@ -1,4 +1,4 @@
-"""Simulation-ready terrain: a `hsi_robot_nodes.terrain.Terrain` heightfield (+ an open3d mesh for viewing).
+"""Simulation-ready terrain: a `hsi_kernel.terrain.Terrain` heightfield (+ an open3d mesh for viewing).
 
 Two sources: support surfaces inferred from the body (static camera) and scene points (depth importers,
 SfM), filtered as VideoMimic does (crop around the body, voxel cap), rasterised and hole-filled. MuJoCo
@@ -14,10 +14,10 @@ from matplotlib.path import Path as MplPath
 from scipy.ndimage import distance_transform_edt, median_filter
 from scipy.spatial import cKDTree
 
+from hsi_kernel.atomic import atomic_path
+from hsi_kernel.heightmap.sampler import DEFAULT_SPEC
+from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.scene import Supports
-from hsi_robot_nodes.atomic import atomic_path
-from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC
-from hsi_robot_nodes.terrain import Terrain
 
 
 def _grid(xy: np.ndarray, margin: float, res: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:

@@ -44,9 +44,9 @@ def add_terrain(server, terrain) -> None:  # noqa: ANN001
 def build_scene(server, clip: Path):  # noqa: ANN001, ANN201
     """Add terrain + skeleton (+ the retargeted G1) to a viser server; returns (timeline, show) where
     timeline has ``num_frames`` and ``fps`` and show(t) draws frame t."""
+    from hsi_kernel.terrain import Terrain
     from hsi_offline.reconstruct.artifacts import load_human_motion
     from hsi_offline.reconstruct.pictures import bones
-    from hsi_robot_nodes.terrain import Terrain
 
     robot = show_robot = None
     if (clip / "motion.npz").is_file():

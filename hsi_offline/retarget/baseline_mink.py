@@ -13,10 +13,10 @@ import time
 import mink
 import numpy as np
 
+from hsi_kernel.contract import get_contract
+from hsi_kernel.model.kinematics import joint_qpos_addresses, load_model
 from hsi_offline.motion.clip import MotionClip, make_clip
 from hsi_offline.motion.quat import to_matrix
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.model.kinematics import joint_qpos_addresses, load_model
 
 from .human import HumanMotion
 from .problem import nominal_scales, warm_start

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.skeleton import SMPL_24
-from hsi_robot_nodes.terrain import Terrain
 
 from .human import HumanMotion, estimate_contacts, to_keypoints
 

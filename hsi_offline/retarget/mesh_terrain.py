@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.terrain import Terrain
+from hsi_kernel.terrain import Terrain
 
 
 def read_obj(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.atomic import atomic_path
 from hsi_offline.motion.clip import MotionClip
-from hsi_robot_nodes.atomic import atomic_path
 
 from .human import HumanMotion
 from .problem import robot_keypoints_np

@@ -33,8 +33,8 @@ import jaxlie
 import jaxls
 import numpy as np
 
-from hsi_robot_nodes.model.kinematics import fk_links
-from hsi_robot_nodes.terrain import Terrain
+from hsi_kernel.model.kinematics import fk_links
+from hsi_kernel.terrain import Terrain
 
 from . import costs
 from .human import HumanMotion
@@ -142,7 +142,7 @@ def robot_keypoints_np(dof: int, root_pos, root_quat, q) -> np.ndarray:
 @cache
 def nominal_robot_edges(dof: int) -> np.ndarray:
     """Edge lengths of the robot skeleton in the default standing pose."""
-    from hsi_robot_nodes.contract import NOMINAL_ROOT_HEIGHT, get_contract
+    from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, get_contract
 
     kp = robot_keypoints_np(
         dof,
@@ -569,7 +569,7 @@ def retarget(
     human: HumanMotion, weights: RetargetWeights | None = None, cfg: SolverConfig | None = None
 ) -> RetargetResult:
     """Solve the whole clip (in overlapping windows of at most ``WINDOW`` frames)."""
-    from hsi_robot_nodes.contract import get_contract
+    from hsi_kernel.contract import get_contract
 
     human.validate()
     weights = weights or RetargetWeights()

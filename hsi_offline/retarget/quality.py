@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.atomic import write_json_atomic
+from hsi_kernel.contract import get_contract
+from hsi_kernel.model.kinematics import fk_links
 from hsi_offline.motion.clip import MotionClip
 from hsi_offline.motion.quat import to_matrix
-from hsi_robot_nodes.atomic import write_json_atomic
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.model.kinematics import fk_links
 
 from .human import HumanMotion
 from .robot_model import get_retarget_robot
@@ -92,7 +92,7 @@ def _capsule_samples(dof: int, clip: MotionClip) -> tuple[np.ndarray, np.ndarray
 
 def soles(dof: int, clip: MotionClip) -> np.ndarray:
     """(T,2,4,3) sole corners of both feet."""
-    from hsi_robot_nodes.contract import FOOT_LINKS
+    from hsi_kernel.contract import FOOT_LINKS
 
     pos, quat = fk_links(dof, clip.root_pos, clip.root_quat, clip.joint_pos, FOOT_LINKS)
     return pos[:, :, None] + np.einsum("tfij,cj->tfci", to_matrix(quat), SOLE_CORNERS)

@@ -17,9 +17,9 @@ import jaxlie
 import numpy as np
 import pyroki as pk
 
-from hsi_robot_nodes.contract import FOOT_LINKS, get_contract
-from hsi_robot_nodes.model.mjcf_builder import COLLISION
-from hsi_robot_nodes.model.urdf_builder import load_urdf
+from hsi_kernel.contract import FOOT_LINKS, get_contract
+from hsi_kernel.model.mjcf_builder import COLLISION
+from hsi_kernel.model.urdf_builder import load_urdf
 
 from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, SOLE_CORNERS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hsi_robot_nodes.terrain import Terrain, make_scene_terrain
+from hsi_kernel.terrain import Terrain, make_scene_terrain
 
 from .human import HumanMotion
 from .skeleton import KEYPOINTS

@@ -15,8 +15,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from hsi_kernel.model.kinematics import joint_qpos_addresses, load_model
 from hsi_offline.motion.clip import MotionClip, load
-from hsi_robot_nodes.model.kinematics import joint_qpos_addresses, load_model
 
 from .skeleton import EDGE_INDEX
 

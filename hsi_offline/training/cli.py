@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{cfg.stage}")
     if not args.resume and any(out.glob("model_*.pt")):
         # the next stage starts from a run folder's last checkpoint: an old run's would be taken silently
-        raise UserError(f"{out} already holds checkpoints of an earlier run: pass another --out, remove "
-                        "them, or --resume one")
+        raise UserError(
+            f"{out} already holds checkpoints of an earlier run: pass another --out, remove "
+            "them, or --resume one"
+        )
     from .env import TrackingEnv
     from .runner import load_checkpoint, make_runner
 

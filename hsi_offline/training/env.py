@@ -3,8 +3,8 @@
 Physics at 200 Hz with decimation 4 (policy at 50 Hz); PD actuation exactly as the simulated robot and the
 motor driver do it, from ``q* = q_default + action_scale * clip(a, +-action_clip)`` clamped inside the joint
 limits exactly as the bridge clamps it (``contract.target_bounds``). Observations are built
-with the shared observation contract (``hsi_robot_nodes.observation``) and the shared heightmap sampler
-(``hsi_robot_nodes.heightmap.sampler``), so the onboard policy node computes the same vector. Groups:
+with the shared observation contract (``hsi_kernel.observation``) and the shared heightmap sampler
+(``hsi_kernel.heightmap.sampler``), so the onboard policy node computes the same vector. Groups:
 
 - ``policy``: the tracking (teacher-layout) observation, the actor input for stages 1, 2 and the
 teacher's in 3;
@@ -28,17 +28,17 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from hsi_robot_nodes.contract import TRACKED_LINKS, get_contract
-from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, grid_offsets, sample_heightmap, terrain_height_fn
-from hsi_robot_nodes.observation import (
+from hsi_kernel.contract import TRACKED_LINKS, get_contract
+from hsi_kernel.heightmap.sampler import DEFAULT_SPEC, grid_offsets, sample_heightmap, terrain_height_fn
+from hsi_kernel.observation import (
     assemble,
     make_layout,
     proprio_frame,
     push_history,
     reset_history,
 )
-from hsi_robot_nodes.sim.scene import build_scene, build_tiled_model
-from hsi_robot_nodes.terrain import make_scene_terrain
+from hsi_kernel.terrain import make_scene_terrain
+from hsi_sim.scene import build_scene, build_tiled_model
 
 from . import randomisation as rnd
 from . import terminations
@@ -64,11 +64,13 @@ class TrackingEnv(VecEnv):
         self.dt = cfg.policy_dt
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.motion = motion or MotionLibrary.from_paths(cfg.clips, 1.0 / self.dt, self.device,
-                                                         cfg.fail_weight_range, cfg.clip_weights or None)
+        self.motion = motion or MotionLibrary.from_paths(
+            cfg.clips, 1.0 / self.dt, self.device, cfg.fail_weight_range, cfg.clip_weights or None
+        )
         if abs(self.motion.fps * self.dt - 1.0) > 1e-6:
-            raise ValueError(f"motion library is at {self.motion.fps} fps but the policy runs at "
-                             f"{1 / self.dt} Hz")
+            raise ValueError(
+                f"motion library is at {self.motion.fps} fps but the policy runs at {1 / self.dt} Hz"
+            )
         if self.motion.dof != cfg.dof:
             raise ValueError(f"clips are {self.motion.dof}-DoF but env.dof is {cfg.dof}")
         self.teacher_layout = make_layout(cfg.dof, "teacher", heightmap=cfg.heightmap)
@@ -85,8 +87,9 @@ class TrackingEnv(VecEnv):
         # the bridge clamps every target to these before the motors; the PD here must see the same targets
         lo, hi = self.contract.target_bounds()
         self.target_lo, self.target_hi = torch.as_tensor(lo, **f32), torch.as_tensor(hi, **f32)
-        self.ankle_idx = torch.tensor([i for i, n in enumerate(self.contract.joint_names) if "ankle" in n],
-                                      device=dev)
+        self.ankle_idx = torch.tensor(
+            [i for i, n in enumerate(self.contract.joint_names) if "ankle" in n], device=dev
+        )
         self.episode_length_buf = torch.zeros(N, dtype=torch.long, device=dev)
         self.frame = torch.zeros(N, dtype=torch.long, device=dev)
         self.clip_id = torch.zeros(N, dtype=torch.long, device=dev)
@@ -104,9 +107,9 @@ class TrackingEnv(VecEnv):
         self.hm_head = 0  # the slot of hm_hist holding the newest map (a ring: slot head + d is d steps old)
         self.hm_offsets = torch.as_tensor(grid_offsets(self.hm_spec), **f32)
         self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
-        self.params = rnd.sample_episode_params(cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation,
-                                                self.gen,
-                                                dev)
+        self.params = rnd.sample_episode_params(
+            cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation, self.gen, dev
+        )
         self.ep_return = torch.zeros(N, **f32)
         self.ep_tracking = torch.zeros(N, **f32)
         self.tracking_buffer: deque[float] = deque(maxlen=100)  # tracking return of finished episodes
@@ -142,11 +145,24 @@ class TrackingEnv(VecEnv):
         if self.cfg.backend == "warp":  # one model for all worlds: the terrains side by side (tiles)
             world, offsets = build_tiled_model(terrains, self.cfg.dof, timestep=self.cfg.sim_dt)
             origins = offsets[self.group.cpu().numpy()]
-            self.backend = make_backend("warp", self.models, self.cfg.dof, self.cfg.decimation,
-                                        device=self.device, world_model=world, origins=origins)
+            self.backend = make_backend(
+                "warp",
+                self.models,
+                self.cfg.dof,
+                self.cfg.decimation,
+                device=self.device,
+                world_model=world,
+                origins=origins,
+            )
         else:
-            self.backend = make_backend(self.cfg.backend, self.models, self.cfg.dof, self.cfg.decimation,
-                                        self.cfg.threads, self.device)
+            self.backend = make_backend(
+                self.cfg.backend,
+                self.models,
+                self.cfg.dof,
+                self.cfg.decimation,
+                self.cfg.threads,
+                self.device,
+            )
         self.qpos0 = np.asarray(base[0].qpos0, dtype=np.float64)
 
     # -- rsl-rl VecEnv ------------------------------------------------------------------------------------
@@ -201,12 +217,30 @@ class TrackingEnv(VecEnv):
         ref = self.motion.get(self.frame)
         finite = torch.isfinite(s["root_pos"]).all(-1) & torch.isfinite(s["joint_vel"]).all(-1)
         link_err = terminations.link_error(s["link_pos"], ref["link_pos"])
-        term = terminations.terminated(s["link_pos"], ref["link_pos"], self.cfg.termination_distance,
-                                       s["forbidden_contact"], self.cfg.forbidden_contacts, finite, link_err)
-        tout = terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame,
-                                      last) & ~term
-        reward, terms = compute_rewards(self.cfg.rewards, self.dt, s, ref, a, self.last_action, term,
-                                        self.lower, self.upper, self.ankle_idx)
+        term = terminations.terminated(
+            s["link_pos"],
+            ref["link_pos"],
+            self.cfg.termination_distance,
+            s["forbidden_contact"],
+            self.cfg.forbidden_contacts,
+            finite,
+            link_err,
+        )
+        tout = (
+            terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame, last) & ~term
+        )
+        reward, terms = compute_rewards(
+            self.cfg.rewards,
+            self.dt,
+            s,
+            ref,
+            a,
+            self.last_action,
+            term,
+            self.lower,
+            self.upper,
+            self.ankle_idx,
+        )
         reward = torch.nan_to_num(reward, nan=0.0, posinf=0.0, neginf=0.0)
         self.last_reward_terms = terms
         self.last_action = a
@@ -257,8 +291,13 @@ class TrackingEnv(VecEnv):
         r = self.cfg.randomization
         if r.enabled:
             for i in ids.tolist():
-                rnd.randomize_model(self.models[i], self.base_models[int(self.group[i])], r, self.rng,
-                                    self.backend.ix.root_body)
+                rnd.randomize_model(
+                    self.models[i],
+                    self.base_models[int(self.group[i])],
+                    r,
+                    self.rng,
+                    self.backend.ix.root_body,
+                )
         self.clip_id[ids] = clip_ids
         ref = self._set_reference_state(ids, frames)
         self.episode_length_buf[ids] = 0
@@ -269,8 +308,9 @@ class TrackingEnv(VecEnv):
         self.hm_age[ids] = 10**6
         self.ep_return[ids] = 0.0
         self.ep_tracking[ids] = 0.0
-        p = rnd.sample_episode_params(r, n, self.cfg.dof, self.cfg.sim_dt, self.cfg.decimation, self.gen,
-                                      self.device)
+        p = rnd.sample_episode_params(
+            r, n, self.cfg.dof, self.cfg.sim_dt, self.cfg.decimation, self.gen, self.device
+        )
         for name in vars(p):
             getattr(self.params, name)[ids] = getattr(p, name)
         if hasattr(self, "state"):  # only the reset worlds are read back
@@ -296,11 +336,13 @@ class TrackingEnv(VecEnv):
         r = self.cfg.randomization
         yaw = yaw_of(s["torso_quat"])
         if r.enabled:
-            yaw = yaw + rnd.uniform(-r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen,
-                                    self.device)
+            yaw = yaw + rnd.uniform(
+                -r.heightmap_yaw, r.heightmap_yaw, (self.num_envs,), self.gen, self.device
+            )
         spec, fns = self.hm_spec, self.height_fns
-        values = self._per_group(lambda g, pos, y: sample_heightmap(fns[g], pos, y, spec)[0].float(),
-                                 s["torso_pos"], yaw)
+        values = self._per_group(
+            lambda g, pos, y: sample_heightmap(fns[g], pos, y, spec)[0].float(), s["torso_pos"], yaw
+        )
         if r.enabled:
             values = rnd.heightmap_tilt(values, self.params.hm_tilt, self.hm_offsets)
         values = rnd.heightmap_noise(r, values + self.params.hm_offset, spec.fill, self.gen)
@@ -333,12 +375,18 @@ class TrackingEnv(VecEnv):
         s, r, N = self.state, self.cfg.randomization, self.num_envs
         noise = rnd.proprio_noise(r, N, self.cfg.dof, self.gen, self.device)
         lay = self.teacher_layout
-        frame = proprio_frame(lay, s["root_ang_vel_b"] + noise["ang_vel"], s["root_quat"],
-                              s["joint_pos"] + self.params.joint_pos_bias + noise["joint_pos"],
-                              s["joint_vel"] + noise["joint_vel"], self.last_action, self.default_q)
+        frame = proprio_frame(
+            lay,
+            s["root_ang_vel_b"] + noise["ang_vel"],
+            s["root_quat"],
+            s["joint_pos"] + self.params.joint_pos_bias + noise["joint_pos"],
+            s["joint_vel"] + noise["joint_vel"],
+            self.last_action,
+            self.default_q,
+        )
         g0 = lay.proprio[0].size
         grav = lay.proprio[1]
-        frame[:, g0:g0 + 3] += (noise["gravity"] + self.params.gravity_bias) * grav.scale
+        frame[:, g0 : g0 + 3] += (noise["gravity"] + self.params.gravity_bias) * grav.scale
         self.history = push_history(self.history, frame)
         if len(reset_ids):
             self.history[reset_ids] = reset_history(lay, frame[reset_ids])
@@ -346,10 +394,13 @@ class TrackingEnv(VecEnv):
         yaw = yaw_of(s["root_quat"])
         meas = torch.cat([s["root_pos"][:, :2], yaw[:, None]], dim=-1)
         if r.enabled:
-            meas = meas + torch.cat([rnd.uniform(-r.noise_odom_xy, r.noise_odom_xy, (N, 2), self.gen,
-                                                 self.device),
-                                     rnd.uniform(-r.noise_odom_yaw, r.noise_odom_yaw, (N, 1), self.gen,
-                                                 self.device)], dim=-1)
+            meas = meas + torch.cat(
+                [
+                    rnd.uniform(-r.noise_odom_xy, r.noise_odom_xy, (N, 2), self.gen, self.device),
+                    rnd.uniform(-r.noise_odom_yaw, r.noise_odom_yaw, (N, 1), self.gen, self.device),
+                ],
+                dim=-1,
+            )
         fresh = self.odom_age >= self.params.odom_hold
         self.odom = torch.where(fresh[:, None], meas, self.odom)
         self.odom_age = torch.where(fresh, torch.zeros_like(self.odom_age), self.odom_age + 1)
@@ -357,17 +408,25 @@ class TrackingEnv(VecEnv):
         tgt = self.motion.get(nxt, ("root_pos", "root_quat", "joint_pos", "link_pos", "contacts"))
         target_xy = rotate_yaw_inverse(self.odom[:, 2], tgt["root_pos"][:, :2] - self.odom[:, :2])
         target_yaw = wrap_angle(yaw_of(tgt["root_quat"]) - self.odom[:, 2])[:, None]
-        extras = {"target_xy": target_xy, "target_yaw": target_yaw, "ref_joint_pos": tgt["joint_pos"],
-                  "ref_root_roll_pitch": roll_pitch_of(tgt["root_quat"])}
+        extras = {
+            "target_xy": target_xy,
+            "target_yaw": target_yaw,
+            "ref_joint_pos": tgt["joint_pos"],
+            "ref_root_roll_pitch": roll_pitch_of(tgt["root_quat"]),
+        }
         hm = self._heightmap(s) if self.cfg.heightmap else None
         teacher = assemble(lay, self.history, extras, hm)
         student = assemble(self.student_layout, self.history, extras, hm)
         critic = torch.cat([teacher, self._privileged(s, tgt, yaw)], dim=-1)
-        return TensorDict({"policy": teacher, "teacher": teacher, "student": student, "critic": critic},
-                          batch_size=[N], device=self.device)
+        return TensorDict(
+            {"policy": teacher, "teacher": teacher, "student": student, "critic": critic},
+            batch_size=[N],
+            device=self.device,
+        )
 
-    def _privileged(self, s: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor],
-                    yaw: torch.Tensor) -> torch.Tensor:
+    def _privileged(
+        self, s: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], yaw: torch.Tensor
+    ) -> torch.Tensor:
         """Critic-only state: true velocities, height, link layout and errors, contacts (``yaw``: the
         root's true yaw)."""
         N = self.num_envs
@@ -377,22 +436,41 @@ class TrackingEnv(VecEnv):
         err = tgt["link_pos"] - s["link_pos"]
         err_h = torch.cat([rotate_yaw_inverse(heading, err[..., :2]), err[..., 2:]], dim=-1)
         terrains = self.terrains
-        ground = self._per_group(lambda g, xy: torch.as_tensor(terrains[g].height_at(xy), dtype=torch.float32,
-                                                               device=self.device), s["root_pos"][:, :2])
-        return torch.cat([quat_rotate_inverse(s["root_quat"], s["root_lin_vel_w"]),
-                          (s["root_pos"][:, 2] - ground)[:, None], roll_pitch_of(s["root_quat"]),
-                          rel_h.flatten(1), err_h.flatten(1), 0.1 * self.link_vel.flatten(1),
-                          s["foot_contact"].float(), tgt["contacts"].float()], dim=-1)
+        ground = self._per_group(
+            lambda g, xy: torch.as_tensor(terrains[g].height_at(xy), dtype=torch.float32, device=self.device),
+            s["root_pos"][:, :2],
+        )
+        return torch.cat(
+            [
+                quat_rotate_inverse(s["root_quat"], s["root_lin_vel_w"]),
+                (s["root_pos"][:, 2] - ground)[:, None],
+                roll_pitch_of(s["root_quat"]),
+                rel_h.flatten(1),
+                err_h.flatten(1),
+                0.1 * self.link_vel.flatten(1),
+                s["foot_contact"].float(),
+                tgt["contacts"].float(),
+            ],
+            dim=-1,
+        )
 
     def metadata(self) -> dict:
         """What a checkpoint must carry so the policy can be deployed and checked against the contract."""
-        return {"observation_layout": self.teacher_layout.to_dict(),
-                "student_observation_layout": self.student_layout.to_dict(),
-                "heightmap_spec": self.hm_spec.to_dict(), "dof": self.cfg.dof,
-                "joint_names": list(self.contract.joint_names), "default_q": self.contract.default_q.tolist(),
-                "kp": self.contract.kp.tolist(), "kd": self.contract.kd.tolist(),
-                "action_scale": self.cfg.action_scale, "action_clip": self.cfg.action_clip,
-                "policy_dt": self.dt, "sim_dt": self.cfg.sim_dt, "decimation": self.cfg.decimation}
+        return {
+            "observation_layout": self.teacher_layout.to_dict(),
+            "student_observation_layout": self.student_layout.to_dict(),
+            "heightmap_spec": self.hm_spec.to_dict(),
+            "dof": self.cfg.dof,
+            "joint_names": list(self.contract.joint_names),
+            "default_q": self.contract.default_q.tolist(),
+            "kp": self.contract.kp.tolist(),
+            "kd": self.contract.kd.tolist(),
+            "action_scale": self.cfg.action_scale,
+            "action_clip": self.cfg.action_clip,
+            "policy_dt": self.dt,
+            "sim_dt": self.cfg.sim_dt,
+            "decimation": self.cfg.decimation,
+        }
 
     def close(self) -> None:
         self.backend.close()

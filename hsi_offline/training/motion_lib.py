@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hsi_kernel.contract import FOOT_LINKS, TORSO_LINK, TRACKED_LINKS
+from hsi_kernel.model.kinematics import fk_links
+from hsi_kernel.terrain import Terrain
 from hsi_offline.motion import quat as mquat
 from hsi_offline.motion.clip import MotionClip, load
 from hsi_offline.motion.resample import resample
-from hsi_robot_nodes.contract import FOOT_LINKS, TORSO_LINK, TRACKED_LINKS
-from hsi_robot_nodes.model.kinematics import fk_links
-from hsi_robot_nodes.terrain import Terrain
 
 
 def find_clips(paths: list[str]) -> list[Path]:
@@ -62,9 +62,15 @@ class ClipEntry:
 class MotionLibrary:
     """All reference frames of all clips at ``fps`` on ``device``; index with global frame numbers."""
 
-    def __init__(self, clips: list[MotionClip], fps: float = 50.0, device: str = "cpu",
-                 names: list[str] | None = None, terrains: list[Terrain | None] | None = None,
-                 weight_range: tuple[float, float] = (1.0 / 3.0, 3.0)):
+    def __init__(
+        self,
+        clips: list[MotionClip],
+        fps: float = 50.0,
+        device: str = "cpu",
+        names: list[str] | None = None,
+        terrains: list[Terrain | None] | None = None,
+        weight_range: tuple[float, float] = (1.0 / 3.0, 3.0),
+    ):
         if not clips:
             raise ValueError("the motion library needs at least one clip")
         dof = clips[0].dof
@@ -73,16 +79,32 @@ class MotionLibrary:
         self.dof, self.fps, self.device = dof, float(fps), device
         self.weight_range = weight_range
         links = list(TRACKED_LINKS) + [TORSO_LINK]
-        arrays: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "root_pos", "root_quat", "root_lin_vel", "root_ang_vel", "joint_pos", "joint_vel", "link_pos",
-            "link_vel", "torso_pos", "torso_quat", "contacts")}
+        arrays: dict[str, list[np.ndarray]] = {
+            k: []
+            for k in (
+                "root_pos",
+                "root_quat",
+                "root_lin_vel",
+                "root_ang_vel",
+                "joint_pos",
+                "joint_vel",
+                "link_pos",
+                "link_vel",
+                "torso_pos",
+                "torso_quat",
+                "contacts",
+            )
+        }
         self.entries: list[ClipEntry] = []
         start = 0
         for i, clip in enumerate(clips):
             c = clip if abs(clip.fps - self.fps) < 1e-9 else resample(clip, self.fps)
             pos, quat = fk_links(dof, c.root_pos, c.root_quat, c.joint_pos, links)
-            w_world = mquat.angular_velocity_world(c.root_quat, self.fps) if c.num_frames > 1 else np.zeros(
-                (c.num_frames, 3))
+            w_world = (
+                mquat.angular_velocity_world(c.root_quat, self.fps)
+                if c.num_frames > 1
+                else np.zeros((c.num_frames, 3))
+            )
             w_body = np.einsum("tji,tj->ti", mquat.to_matrix(c.root_quat), w_world)
             arrays["root_pos"].append(c.root_pos)
             arrays["root_quat"].append(c.root_quat)
@@ -99,9 +121,12 @@ class MotionLibrary:
             terrain = terrains[i] if terrains else None
             self.entries.append(ClipEntry(name, terrain, start, c.num_frames))
             start += c.num_frames
-        self.frames = {k: torch.as_tensor(np.concatenate(v), device=device,
-                                          dtype=torch.bool if k == "contacts" else torch.float32)
-                       for k, v in arrays.items()}
+        self.frames = {
+            k: torch.as_tensor(
+                np.concatenate(v), device=device, dtype=torch.bool if k == "contacts" else torch.float32
+            )
+            for k, v in arrays.items()
+        }
         self.clip_start = torch.tensor([e.start for e in self.entries], device=device)
         self.clip_length = torch.tensor([e.length for e in self.entries], device=device)
         self.episodes = torch.zeros(len(self.entries), device=device)
@@ -109,14 +134,20 @@ class MotionLibrary:
         self.base_weights = torch.ones(len(self.entries), device=device)  # data mix, before failure weighting
 
     @classmethod
-    def from_paths(cls, paths: list[str], fps: float = 50.0, device: str = "cpu",
-                   weight_range: tuple[float, float] = (1.0 / 3.0, 3.0),
-                   path_weights: list[float] | None = None) -> MotionLibrary:
+    def from_paths(
+        cls,
+        paths: list[str],
+        fps: float = 50.0,
+        device: str = "cpu",
+        weight_range: tuple[float, float] = (1.0 / 3.0, 3.0),
+        path_weights: list[float] | None = None,
+    ) -> MotionLibrary:
         """Load every clip under ``paths``; ``path_weights`` (one per path, e.g. stage 4's 0.9 video /
         0.1 flat walking) is the share of episodes each path gets, split evenly over its clips."""
         if path_weights is not None and (len(path_weights) != len(paths) or min(path_weights) <= 0):
-            raise ValueError(f"clip_weights needs one positive weight per clips entry ({len(paths)}), "
-                             f"got {path_weights}")
+            raise ValueError(
+                f"clip_weights needs one positive weight per clips entry ({len(paths)}), got {path_weights}"
+            )
         files, base = [], []
         for k, p in enumerate(paths):
             found = find_clips([p])
@@ -142,8 +173,13 @@ class MotionLibrary:
         lo, hi = self.weight_range
         return self.base_weights * (rate / rate.mean()).clamp(lo, hi)
 
-    def sample(self, n: int, clip_ids: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self,
+        n: int,
+        clip_ids: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        allowed: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(clip id, global start frame) for ``n`` episodes; the start is uniform over the clip except its
         last frame (Reference State Initialisation). ``allowed`` (num_clips,) bool restricts the choice."""
         if clip_ids is None:

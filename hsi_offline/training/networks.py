@@ -42,20 +42,33 @@ def bounds_loss(mu: torch.Tensor, bound: float) -> torch.Tensor:
 class GatedHeightmapMLP(nn.Module):
     """MLP whose first hidden layer also receives a gated linear embedding of the heightmap slice."""
 
-    def __init__(self, input_dim: int, output_dim: int, hidden_dims: list[int], activation: str,
-                 hm_start: int, hm_size: int, gate_trainable: bool = True, bounds_coef: float = 0.0,
-                 bound: float = 8.0):
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        hidden_dims: list[int],
+        activation: str,
+        hm_start: int,
+        hm_size: int,
+        gate_trainable: bool = True,
+        bounds_coef: float = 0.0,
+        bound: float = 8.0,
+    ):
         super().__init__()
         if hm_size and not (hm_start >= 0 and hm_start + hm_size <= input_dim):
-            raise ValueError(f"heightmap slice [{hm_start}, {hm_start + hm_size}) is outside the input "
-                             f"({input_dim})")
+            raise ValueError(
+                f"heightmap slice [{hm_start}, {hm_start + hm_size}) is outside the input ({input_dim})"
+            )
         self.hm_start, self.hm_size = hm_start, hm_size
         self.first = nn.Linear(input_dim - hm_size, hidden_dims[0])
         self.embed = nn.Linear(hm_size, hidden_dims[0]) if hm_size else None
         self.gate = nn.Parameter(torch.zeros(1), requires_grad=gate_trainable)
         self.act = resolve_nn_activation(activation)
-        self.rest = (MLP(hidden_dims[0], output_dim, hidden_dims[1:], activation) if len(hidden_dims) > 1
-                     else nn.Linear(hidden_dims[0], output_dim))
+        self.rest = (
+            MLP(hidden_dims[0], output_dim, hidden_dims[1:], activation)
+            if len(hidden_dims) > 1
+            else nn.Linear(hidden_dims[0], output_dim)
+        )
         self.bounds_coef, self.bound = bounds_coef, bound
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,14 +88,33 @@ class TrackingActor(MLPModel):
     """rsl-rl ``MLPModel`` with the gated heightmap MLP; the heightmap is the LAST ``heightmap_size`` entries
     of the observation set (the observation contract puts it last)."""
 
-    def __init__(self, obs: TensorDict, obs_groups: dict[str, list[str]], obs_set: str, output_dim: int,
-                 hidden_dims: tuple[int, ...] | list[int] = (1024, 512, 256, 128), activation: str = "elu",
-                 obs_normalization: bool = False, distribution_cfg: dict | None = None,
-                 heightmap_size: int = 121, gate_trainable: bool = True, bounds_loss_coef: float = 0.0,
-                 action_clip: float = 8.0) -> None:
-        super().__init__(obs, obs_groups, obs_set, output_dim, hidden_dims, activation, obs_normalization,
-                         distribution_cfg)
+    def __init__(
+        self,
+        obs: TensorDict,
+        obs_groups: dict[str, list[str]],
+        obs_set: str,
+        output_dim: int,
+        hidden_dims: tuple[int, ...] | list[int] = (1024, 512, 256, 128),
+        activation: str = "elu",
+        obs_normalization: bool = False,
+        distribution_cfg: dict | None = None,
+        heightmap_size: int = 121,
+        gate_trainable: bool = True,
+        bounds_loss_coef: float = 0.0,
+        action_clip: float = 8.0,
+    ) -> None:
+        super().__init__(
+            obs, obs_groups, obs_set, output_dim, hidden_dims, activation, obs_normalization, distribution_cfg
+        )
         out_dim = self.distribution.input_dim if self.distribution is not None else output_dim
-        self.mlp = GatedHeightmapMLP(self.obs_dim, out_dim, list(hidden_dims), activation,
-                                     self.obs_dim - heightmap_size, heightmap_size, gate_trainable,
-                                     bounds_loss_coef, action_clip)
+        self.mlp = GatedHeightmapMLP(
+            self.obs_dim,
+            out_dim,
+            list(hidden_dims),
+            activation,
+            self.obs_dim - heightmap_size,
+            heightmap_size,
+            gate_trainable,
+            bounds_loss_coef,
+            action_clip,
+        )

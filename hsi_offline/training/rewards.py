@@ -59,10 +59,18 @@ def joint_limit(q: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, fract
     return ((q - (mid + half)).clamp(min=0) + ((mid - half) - q).clamp(min=0)).sum(-1)
 
 
-def compute_rewards(cfg: RewardConfig, dt: float, s: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
-                    action: torch.Tensor, last_action: torch.Tensor, terminated: torch.Tensor,
-                    lower: torch.Tensor, upper: torch.Tensor, ankle_idx: torch.Tensor
-                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def compute_rewards(
+    cfg: RewardConfig,
+    dt: float,
+    s: dict[str, torch.Tensor],
+    ref: dict[str, torch.Tensor],
+    action: torch.Tensor,
+    last_action: torch.Tensor,
+    terminated: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    ankle_idx: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total reward (N,) and the weighted, dt-scaled terms. ``s``: robot state, ``ref``: reference frame."""
     terms = {
         "joint_pos": cfg.joint_pos * joint_pos(s["joint_pos"], ref["joint_pos"], cfg.joint_pos_sigma),
@@ -83,8 +91,16 @@ def compute_rewards(cfg: RewardConfig, dt: float, s: dict[str, torch.Tensor], re
     return torch.stack(list(terms.values())).sum(0), terms
 
 
-TRACKING_TERMS = ("joint_pos", "joint_vel", "root_ori", "torso_pos", "torso_ori", "link_pos", "link_vel",
-                  "feet_contact")
+TRACKING_TERMS = (
+    "joint_pos",
+    "joint_vel",
+    "root_ori",
+    "torso_pos",
+    "torso_ori",
+    "link_pos",
+    "link_vel",
+    "feet_contact",
+)
 """The terms that are 1 x weight for a perfect tracker (their sum x dt is the maximal tracking reward)."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from rsl_rl.runners import DistillationRunner, OnPolicyRunner
 
-from hsi_robot_nodes.atomic import atomic_path, write_bytes_atomic
+from hsi_kernel.atomic import atomic_path, write_bytes_atomic
 
 from .config import TrainConfig
 from .env import TrackingEnv
@@ -29,41 +29,75 @@ ACTOR = "hsi_offline.training.networks:TrackingActor"
 
 def _actor_cfg(cfg: TrainConfig, env: TrackingEnv, heightmap_size: int) -> dict[str, Any]:
     p = cfg.policy
-    return {"class_name": ACTOR, "hidden_dims": list(p.actor_hidden), "activation": p.activation,
-            "obs_normalization": p.obs_normalization,
-            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": p.init_std},
-            "heightmap_size": heightmap_size, "gate_trainable": p.gate_trainable,
-            "bounds_loss_coef": p.bounds_loss_coef, "action_clip": cfg.env.action_clip}
+    return {
+        "class_name": ACTOR,
+        "hidden_dims": list(p.actor_hidden),
+        "activation": p.activation,
+        "obs_normalization": p.obs_normalization,
+        "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": p.init_std},
+        "heightmap_size": heightmap_size,
+        "gate_trainable": p.gate_trainable,
+        "bounds_loss_coef": p.bounds_loss_coef,
+        "action_clip": cfg.env.action_clip,
+    }
 
 
 def runner_config(cfg: TrainConfig, env: TrackingEnv) -> dict[str, Any]:
     """The ``train_cfg`` dict rsl-rl-lib 5.5.1's runners expect."""
     a, p = cfg.algorithm, cfg.policy
     hm = env.teacher_layout.heightmap_size
-    base = {"num_steps_per_env": cfg.num_steps_per_env, "save_interval": cfg.save_interval,
-            "logger": "tensorboard", "run_name": cfg.stage, "check_for_nan": True}
+    base = {
+        "num_steps_per_env": cfg.num_steps_per_env,
+        "save_interval": cfg.save_interval,
+        "logger": "tensorboard",
+        "run_name": cfg.stage,
+        "check_for_nan": True,
+    }
     if cfg.stage == "distill":
         student = _actor_cfg(cfg, env, env.student_layout.heightmap_size)
         student["bounds_loss_coef"] = 0.0
         teacher = _actor_cfg(cfg, env, hm)
-        return {**base, "obs_groups": {"student": ["student"], "teacher": ["teacher"]},
-                "student": student, "teacher": teacher,
-                "algorithm": {"class_name": "hsi_offline.training.distillation:StdMatchingDistillation",
-                              "num_learning_epochs": a.num_learning_epochs,
-                              "gradient_length": a.gradient_length, "learning_rate": a.learning_rate,
-                              "max_grad_norm": a.max_grad_norm, "loss_type": a.loss_type}}
+        return {
+            **base,
+            "obs_groups": {"student": ["student"], "teacher": ["teacher"]},
+            "student": student,
+            "teacher": teacher,
+            "algorithm": {
+                "class_name": "hsi_offline.training.distillation:StdMatchingDistillation",
+                "num_learning_epochs": a.num_learning_epochs,
+                "gradient_length": a.gradient_length,
+                "learning_rate": a.learning_rate,
+                "max_grad_norm": a.max_grad_norm,
+                "loss_type": a.loss_type,
+            },
+        }
     actor_group = "student" if cfg.stage == "finetune" else "policy"
     actor = _actor_cfg(cfg, env, hm)
-    return {**base, "obs_groups": {"actor": [actor_group], "critic": ["critic"]}, "actor": actor,
-            "critic": {"class_name": "MLPModel", "hidden_dims": list(p.critic_hidden),
-                       "activation": p.activation, "obs_normalization": p.obs_normalization},
-            "algorithm": {"class_name": "PPO", "learning_rate": a.learning_rate,
-                          "num_learning_epochs": a.num_learning_epochs,
-                          "num_mini_batches": a.num_mini_batches,
-                          "clip_param": a.clip_param, "gamma": a.gamma, "lam": a.lam,
-                          "value_loss_coef": a.value_loss_coef, "entropy_coef": a.entropy_coef,
-                          "max_grad_norm": a.max_grad_norm, "schedule": a.schedule,
-                          "desired_kl": a.desired_kl}}
+    return {
+        **base,
+        "obs_groups": {"actor": [actor_group], "critic": ["critic"]},
+        "actor": actor,
+        "critic": {
+            "class_name": "MLPModel",
+            "hidden_dims": list(p.critic_hidden),
+            "activation": p.activation,
+            "obs_normalization": p.obs_normalization,
+        },
+        "algorithm": {
+            "class_name": "PPO",
+            "learning_rate": a.learning_rate,
+            "num_learning_epochs": a.num_learning_epochs,
+            "num_mini_batches": a.num_mini_batches,
+            "clip_param": a.clip_param,
+            "gamma": a.gamma,
+            "lam": a.lam,
+            "value_loss_coef": a.value_loss_coef,
+            "entropy_coef": a.entropy_coef,
+            "max_grad_norm": a.max_grad_norm,
+            "schedule": a.schedule,
+            "desired_kl": a.desired_kl,
+        },
+    }
 
 
 class _RunMixin:
@@ -78,8 +112,14 @@ class _RunMixin:
         self._t0 = time.time()
 
     def checkpoint_infos(self) -> dict[str, Any]:
-        return {"hsi_robot": {**self.env.metadata(), "stage": self.run_cfg.stage,
-                              "config": self.run_cfg.to_dict(), "history": self.history}}
+        return {
+            "hsi_robot": {
+                **self.env.metadata(),
+                "stage": self.run_cfg.stage,
+                "config": self.run_cfg.to_dict(),
+                "history": self.history,
+            }
+        }
 
     def save(self, path: str, infos: dict | None = None) -> None:  # type: ignore[override]
         """Atomic checkpoint (temp file + os.replace) that always carries the observation contract."""
@@ -91,21 +131,27 @@ class _RunMixin:
         with contextlib.redirect_stdout(io.StringIO()):
             self._orig_log(**kw)
         lg = self.logger
-        row = {"iteration": kw["it"], "time_s": time.time() - self._t0,
-               "mean_reward": statistics.mean(lg.rewbuffer) if lg.rewbuffer else float("nan"),
-               "mean_episode_length": statistics.mean(lg.lenbuffer) if lg.lenbuffer else float("nan"),
-               **{f"loss_{k}": float(v) for k, v in kw["loss_dict"].items()},
-               "learning_rate": float(kw["learning_rate"])}
+        row = {
+            "iteration": kw["it"],
+            "time_s": time.time() - self._t0,
+            "mean_reward": statistics.mean(lg.rewbuffer) if lg.rewbuffer else float("nan"),
+            "mean_episode_length": statistics.mean(lg.lenbuffer) if lg.lenbuffer else float("nan"),
+            **{f"loss_{k}": float(v) for k, v in kw["loss_dict"].items()},
+            "learning_rate": float(kw["learning_rate"]),
+        }
         buf = getattr(self.env, "tracking_buffer", None)
         row["tracking_reward"] = statistics.mean(buf) if buf else float("nan")
         ok = getattr(self.env, "success_buffer", None)
         row["success_rate"] = statistics.mean(ok) if ok else float("nan")
         self.history.append(row)
-        print(f"[{self.run_cfg.stage}] it {kw['it'] + 1}/{kw['total_it']}  reward {row['mean_reward']:8.2f}  "
-              f"ep_len {row['mean_episode_length']:6.1f}  "
-              + "  ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
-              + f"  success {row['success_rate']:.2f}  lr {row['learning_rate']:.2e}  "
-              f"{kw['collect_time'] + kw['learn_time']:.2f}s", flush=True)
+        print(
+            f"[{self.run_cfg.stage}] it {kw['it'] + 1}/{kw['total_it']}  reward {row['mean_reward']:8.2f}  "
+            f"ep_len {row['mean_episode_length']:6.1f}  "
+            + "  ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
+            + f"  success {row['success_rate']:.2f}  lr {row['learning_rate']:.2e}  "
+            f"{kw['collect_time'] + kw['learn_time']:.2f}s",
+            flush=True,
+        )
 
     def finish(self) -> Path | None:
         """Write history.json and learning_curves.png into the run folder."""
@@ -142,8 +188,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str) -> Path
 
     keys = ["mean_reward", "tracking_reward", "mean_episode_length"]
     keys += ["success_rate"] if any("success_rate" in h for h in history) else []
-    keys += sorted(
-        {k for h in history for k in h if k.startswith("loss_")})
+    keys += sorted({k for h in history for k in h if k.startswith("loss_")})
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * len(keys)), sharex=True)
     its = [h["iteration"] for h in history]
     for ax, k in zip(axes, keys):
@@ -172,13 +217,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = torch.load(path, weights_only=False, map_location="cpu")
     meta = (ckpt.get("infos") or {}).get("hsi_robot")
     if not meta or "observation_layout" not in meta:
-        raise ValueError(f"checkpoint '{path}' has no hsi_robot observation layout "
-                         "(not written by hsi-offline train)")
+        raise ValueError(
+            f"checkpoint '{path}' has no hsi_robot observation layout (not written by hsi-offline train)"
+        )
     return ckpt
 
 
-def warmup_critic(runner: TrackingRunner, max_iterations: int, learning_rate: float, window: int = 10,
-                  settle: float = 0.1) -> int:
+def warmup_critic(
+    runner: TrackingRunner, max_iterations: int, learning_rate: float, window: int = 10, settle: float = 0.1
+) -> int:
     """Train only the (fresh) critic until its value loss settles, at most ``max_iterations``, while the
     actor, its std and its observation normaliser stay exactly as handed over. Returns the iterations run.
 
@@ -221,6 +268,8 @@ def warmup_critic(runner: TrackingRunner, max_iterations: int, learning_rate: fl
             g["lr"] = lr
         alg.learning_rate = alg_lr
     runner.current_learning_iteration += 1
-    print(f"[finetune] critic warm-up: {done} iterations, value loss {runner.history[-1]['loss_value']:.1f}",
-          flush=True)
+    print(
+        f"[finetune] critic warm-up: {done} iterations, value loss {runner.history[-1]['loss_value']:.1f}",
+        flush=True,
+    )
     return done

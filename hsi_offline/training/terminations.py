@@ -19,9 +19,15 @@ def link_too_far(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: f
     return link_error(link_pos, link_pos_ref) > distance
 
 
-def terminated(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: float,
-               forbidden_contact: torch.Tensor, use_contacts: bool, finite: torch.Tensor,
-               error: torch.Tensor | None = None) -> torch.Tensor:
+def terminated(
+    link_pos: torch.Tensor,
+    link_pos_ref: torch.Tensor,
+    distance: float,
+    forbidden_contact: torch.Tensor,
+    use_contacts: bool,
+    finite: torch.Tensor,
+    error: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(N,) bool: tracking lost, a forbidden body touches the terrain, or the simulation blew up.
     ``error``: ``link_error(link_pos, link_pos_ref)`` if the caller has it already."""
     if error is None:
@@ -32,7 +38,8 @@ def terminated(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: flo
     return out
 
 
-def timed_out(episode_length: torch.Tensor, max_length: int, frame: torch.Tensor,
-              clip_last_frame: torch.Tensor) -> torch.Tensor:
+def timed_out(
+    episode_length: torch.Tensor, max_length: int, frame: torch.Tensor, clip_last_frame: torch.Tensor
+) -> torch.Tensor:
     """(N,) bool: the episode limit or the end of the reference clip was reached."""
     return (episode_length >= max_length) | (frame >= clip_last_frame)

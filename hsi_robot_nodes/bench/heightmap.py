@@ -33,8 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=300, help="timed repetitions for the speed part")
     p.add_argument("--points", type=int, default=20000, help="points per scan for the speed part")
     p.add_argument("--no-accuracy", dest="accuracy", action="store_false")
-    p.add_argument("--ros-seconds", type=float, default=10.0,
-                   help="run the real node on DDS with the simulated sensors this long (0: skip)")
+    p.add_argument(
+        "--ros-seconds",
+        type=float,
+        default=10.0,
+        help="run the real node on DDS with the simulated sensors this long (0: skip)",
+    )
     p.add_argument("--domain", type=int, default=77, help="DDS domain for the ROS part")
     p.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
 
@@ -47,11 +51,11 @@ def _pct(xs: list[float]) -> dict[str, float]:
 def _speed(reps: int, n_points: int) -> dict:
     import mujoco
 
+    from hsi_kernel.heightmap.message import encode_heightmap_msg, stamp_to_sec
+    from hsi_kernel.heightmap.pointcloud import cloud_xyz, encode_xyz
+    from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
     from hsi_robot_nodes.heightmap.core import HeightmapCore
-    from hsi_robot_nodes.heightmap.message import encode_heightmap_msg, stamp_to_sec
-    from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz, encode_xyz
-    from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
-    from hsi_robot_nodes.sim.lidar import LidarConfig, SimLidar, SimOdometry
+    from hsi_sim.lidar import LidarConfig, SimLidar, SimOdometry
 
     robot = ScriptedRobot("flat")
     lidar = SimLidar(robot.model, LidarConfig(points_per_scan=int(n_points * 1.25)))
@@ -92,18 +96,31 @@ def _speed(reps: int, n_points: int) -> dict:
         if abs(stamp_to_sec(hm.header.stamp) - out.stamp) > 1e-6:
             raise RuntimeError("heightmap message stamp differs from the odometry stamp it was sampled at")
         if i >= 5:
-            for key, (a, b, ca, cb) in {"decode_ms": (w0, w1, c0, c1), "integrate_ms": (w1, w2, c1, c2),
-                                        "publish_ms": (w2, w3, c2, c3),
-                                        "scan_to_heightmap_ms": (w0, w3, c0, c3)}.items():
+            for key, (a, b, ca, cb) in {
+                "decode_ms": (w0, w1, c0, c1),
+                "integrate_ms": (w1, w2, c1, c2),
+                "publish_ms": (w2, w3, c2, c3),
+                "scan_to_heightmap_ms": (w0, w3, c0, c3),
+            }.items():
                 wall[key].append((b - a) * 1e3)
                 cpu[key].append((cb - ca) * 1e3)
     t_latency = wall["scan_to_heightmap_ms"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    res = {"points_per_scan": int(len(cloud_xyz(scans[0]))), "reps": reps, "load_average_1min": load,
-           "wall": {k: _pct(v) for k, v in wall.items()}, "cpu": {k: _pct(v) for k, v in cpu.items()}}
+    res = {
+        "points_per_scan": int(len(cloud_xyz(scans[0]))),
+        "reps": reps,
+        "load_average_1min": load,
+        "wall": {k: _pct(v) for k, v in wall.items()},
+        "cpu": {k: _pct(v) for k, v in cpu.items()},
+    }
     lat = _pct(t_latency)
-    res.update({"end_to_end_worst_ms": lat["p99"] + 20.0, "publish_period_ms": 20.0,
-                "publish_over_budget": int(sum(x > 20.0 for x in wall["publish_ms"]))})
+    res.update(
+        {
+            "end_to_end_worst_ms": lat["p99"] + 20.0,
+            "publish_period_ms": 20.0,
+            "publish_over_budget": int(sum(x > 20.0 for x in wall["publish_ms"])),
+        }
+    )
     return res
 
 
@@ -114,9 +131,9 @@ def _sensor_process(seconds: float, domain: int) -> None:
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
 
-    from hsi_robot_nodes import topics
-    from hsi_robot_nodes.heightmap.sim_walk import ScriptedRobot
-    from hsi_robot_nodes.sim.lidar import SimLidarPublisher
+    from hsi_robot_nodes import defaults
+    from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
+    from hsi_sim.lidar import SimLidarPublisher
 
     if hasattr(os, "sched_setaffinity"):  # off the core the node is pinned to
         others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
@@ -127,7 +144,7 @@ def _sensor_process(seconds: float, domain: int) -> None:
     robot = ScriptedRobot("flat")
     robot.pose(np.array([-3.0, 0.0]), 0.0, robot.contract.default_q)
     sensors = SimLidarPublisher(robot.model, robot.data, ctx)
-    pub_js = sensors.node.create_publisher(JointState, topics.JOINT_STATES, 10)
+    pub_js = sensors.node.create_publisher(JointState, defaults.JOINT_STATES, 10)
     names = list(robot.contract.joint_names)
     t0 = time.monotonic()
 
@@ -158,7 +175,7 @@ def _ros(seconds: float, domain: int) -> dict:
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import PointCloud2
 
-    from hsi_robot_nodes import topics
+    from hsi_robot_nodes import defaults
     from hsi_robot_nodes.nodes.heightmap_node import build_node
 
     ctx = rclpy.Context()
@@ -171,9 +188,10 @@ def _ros(seconds: float, domain: int) -> dict:
 
     # the listener shares the node's executor (one thread, like a policy node would not): it only appends
     listener = rclpy.create_node("bench_listener", context=ctx)
-    listener.create_subscription(PointCloud2, topics.HEIGHTMAP, on_map, 50)
-    child = multiprocessing.get_context("spawn").Process(target=_sensor_process, args=(seconds + 1.0, domain),
-                                                         daemon=True)
+    listener.create_subscription(PointCloud2, defaults.HEIGHTMAP, on_map, 50)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_sensor_process, args=(seconds + 1.0, domain), daemon=True
+    )
     child.start()
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
@@ -202,17 +220,21 @@ def _ros(seconds: float, domain: int) -> dict:
     latency = latency[3:]
     a = np.asarray(arrivals)
     a = a[a > t0 + 3.0]
-    return {"seconds": seconds, "published": int(len(pub)), "received": int(len(a)),
-            "rate_hz": float((len(pub) - 1) / max(pub[-1] - pub[0], 1e-9)) if len(pub) > 1 else 0.0,
-            "period_ms": _pct(list(gaps)) if len(gaps) else {},
-            "missed_ticks": int(np.sum(gaps > 30.0)),
-            "scan_to_publish_ms": _pct(latency) if latency else {},
-            "scans": int(counts.get("scans", 0)),
-            "rejected": {k: v for k, v in counts.items() if k not in ("scans", "self_points")}}
+    return {
+        "seconds": seconds,
+        "published": int(len(pub)),
+        "received": int(len(a)),
+        "rate_hz": float((len(pub) - 1) / max(pub[-1] - pub[0], 1e-9)) if len(pub) > 1 else 0.0,
+        "period_ms": _pct(list(gaps)) if len(gaps) else {},
+        "missed_ticks": int(np.sum(gaps > 30.0)),
+        "scan_to_publish_ms": _pct(latency) if latency else {},
+        "scans": int(counts.get("scans", 0)),
+        "rejected": {k: v for k, v in counts.items() if k not in ("scans", "self_points")},
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_robot_nodes.heightmap.sim_walk import WALKS, run_walk
+    from hsi_robot_nodes.bench.heightmap_walk import WALKS, run_walk
 
     scenes = [s.strip() for s in args.scenes.split(",") if s.strip()]
     unknown = [s for s in scenes if s not in WALKS]
@@ -228,40 +250,51 @@ def run(args: argparse.Namespace) -> int:
         out: dict = {"cpu": "one core (sched_setaffinity)" if pinned else "unpinned"}
         out["speed"] = _speed(args.reps, args.points)
         sp = out["speed"]
-        print(f"speed ({sp['points_per_scan']} points/scan, {args.reps} reps, one core, load average "
-              f"{sp['load_average_1min']:.1f}); wall = elapsed time, cpu = this thread's CPU time:")
+        print(
+            f"speed ({sp['points_per_scan']} points/scan, {args.reps} reps, one core, load average "
+            f"{sp['load_average_1min']:.1f}); wall = elapsed time, cpu = this thread's CPU time:"
+        )
         for key in sp["wall"]:
             w, c = sp["wall"][key], sp["cpu"][key]
-            print(f"  {key:22s} wall p50 {w['p50']:7.3f} p99 {w['p99']:7.3f} | cpu p50 {c['p50']:7.3f} "
-                  f"p99 {c['p99']:7.3f}")
+            print(
+                f"  {key:22s} wall p50 {w['p50']:7.3f} p99 {w['p99']:7.3f} | cpu p50 {c['p50']:7.3f} "
+                f"p99 {c['p99']:7.3f}"
+            )
         print(f"  end-to-end worst (wall p99 + one 20 ms timer period): {sp['end_to_end_worst_ms']:.1f} ms")
         if args.ros_seconds > 0:
             r = out["ros"] = _ros(args.ros_seconds, args.domain)
             per, lat = r["period_ms"], r["scan_to_publish_ms"]
-            print(f"ROS node on DDS ({args.ros_seconds:.0f} s, simulated MID-360 + odometry): "
-                  f"{r['rate_hz']:.1f} Hz, period p50 {per.get('p50', math.nan):.1f} ms "
-                  f"p99 {per.get('p99', math.nan):.1f} ms max {per.get('max', math.nan):.1f} ms, "
-                  f"ticks missed (gap > 30 ms) {r['missed_ticks']}; scan stamp -> its heightmap published "
-                  f"p50 {lat.get('p50', math.nan):.1f} ms p99 {lat.get('p99', math.nan):.1f} ms; "
-                  f"rejected inputs {r['rejected']}")
+            print(
+                f"ROS node on DDS ({args.ros_seconds:.0f} s, simulated MID-360 + odometry): "
+                f"{r['rate_hz']:.1f} Hz, period p50 {per.get('p50', math.nan):.1f} ms "
+                f"p99 {per.get('p99', math.nan):.1f} ms max {per.get('max', math.nan):.1f} ms, "
+                f"ticks missed (gap > 30 ms) {r['missed_ticks']}; scan stamp -> its heightmap published "
+                f"p50 {lat.get('p50', math.nan):.1f} ms p99 {lat.get('p99', math.nan):.1f} ms; "
+                f"rejected inputs {r['rejected']}"
+            )
         if args.accuracy:
             out["accuracy"] = {}
             print(f"accuracy (scans after {args.after} s, drifting odometry, MID-360 2 cm noise):")
-            print(f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} "
-                  f"{'coverage':>8s} {'min_cov':>8s} {'stale':>6s} | {'observed':>8s} {'obs_rmse':>8s} "
-                  f"{'inferred':>8s} {'inf_rmse':>8s} {'inf_p95':>8s} {'inf_max':>7s}")
+            print(
+                f"  {'scene':12s} {'scans':>5s} {'rmse_m':>8s} {'p95_m':>8s} {'max_m':>7s} "
+                f"{'coverage':>8s} {'min_cov':>8s} {'stale':>6s} | {'observed':>8s} {'obs_rmse':>8s} "
+                f"{'inferred':>8s} {'inf_rmse':>8s} {'inf_p95':>8s} {'inf_max':>7s}"
+            )
             for s in scenes:
                 t0 = time.perf_counter()
                 r = run_walk(s)
                 summ = r.summary(args.after)
                 summ["wall_s"] = time.perf_counter() - t0
                 out["accuracy"][s] = summ
-                print(f"  {s:12s} {summ['scans']:5d} {summ['rmse_m']:8.4f} {summ['p95_abs_m']:8.4f} "
-                      f"{summ['max_abs_m']:7.3f} {summ['coverage']:8.3f} {summ['min_coverage']:8.3f} "
-                      f"{summ['stale_fraction']:6.2f} | {summ['observed_coverage']:8.3f} "
-                      f"{summ['observed_rmse_m']:8.4f} {summ['inferred_fraction']:8.3f} "
-                      f"{summ['inferred_rmse_m']:8.4f} {summ['inferred_p95_abs_m']:8.4f} "
-                      f"{summ['inferred_max_abs_m']:7.3f}", flush=True)
+                print(
+                    f"  {s:12s} {summ['scans']:5d} {summ['rmse_m']:8.4f} {summ['p95_abs_m']:8.4f} "
+                    f"{summ['max_abs_m']:7.3f} {summ['coverage']:8.3f} {summ['min_coverage']:8.3f} "
+                    f"{summ['stale_fraction']:6.2f} | {summ['observed_coverage']:8.3f} "
+                    f"{summ['observed_rmse_m']:8.4f} {summ['inferred_fraction']:8.3f} "
+                    f"{summ['inferred_rmse_m']:8.4f} {summ['inferred_p95_abs_m']:8.4f} "
+                    f"{summ['inferred_max_abs_m']:7.3f}",
+                    flush=True,
+                )
     finally:
         if pinned:
             os.sched_setaffinity(0, pinned)

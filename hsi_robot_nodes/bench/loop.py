@@ -37,11 +37,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default=None, help="ONNX policy (default: the shipped one)")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--executor", choices=("events", "single", "multi"), default="events")
-    p.add_argument("--no-witness", dest="witness", action="store_false",
-                   help="leave the machine-stall witness out (to measure what it costs the stack)")
+    p.add_argument(
+        "--no-witness",
+        dest="witness",
+        action="store_false",
+        help="leave the machine-stall witness out (to measure what it costs the stack)",
+    )
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--answers", type=Path, default=None,
-                   help="also save the raw answer log (.npy rows: LowCmd time s, answered LowState s)")
+    p.add_argument(
+        "--answers",
+        type=Path,
+        default=None,
+        help="also save the raw answer log (.npy rows: LowCmd time s, answered LowState s)",
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -76,16 +84,25 @@ def loop_figures(answers: list[tuple[float, int]], period_s: float = PERIOD_S) -
     missed = int(missed_per_gap(a, period_s).sum()) + int(latency_ms[0] > period_s * 1e3)
     stamp_gaps = np.diff(a[:, 1])
     return {
-        "answers": len(a), "seconds": round(float(a[-1, 0] - a[0, 0]), 2),
+        "answers": len(a),
+        "seconds": round(float(a[-1, 0] - a[0, 0]), 2),
         "rate_hz": round(float((len(a) - 1) / (a[-1, 0] - a[0, 0])), 3),
-        "latency_ms": {"p50": round(_pct(latency_ms, 50), 3), "p99": round(_pct(latency_ms, 99), 3),
-                       "max": round(float(latency_ms.max()), 3)},
-        "period_jitter_ms": {"p50": round(_pct(jitter_ms, 50), 3), "p99": round(_pct(jitter_ms, 99), 3),
-                             "max": round(float(jitter_ms.max()), 3)},
+        "latency_ms": {
+            "p50": round(_pct(latency_ms, 50), 3),
+            "p99": round(_pct(latency_ms, 99), 3),
+            "max": round(float(latency_ms.max()), 3),
+        },
+        "period_jitter_ms": {
+            "p50": round(_pct(jitter_ms, 50), 3),
+            "p99": round(_pct(jitter_ms, 99), 3),
+            "max": round(float(jitter_ms.max()), 3),
+        },
         "missed_cycles": missed,
         "answer_gaps_over_1.5_periods": int(np.sum(gaps > 1.5 * period_s)),
-        "state_stamp_period_ms": {"p50": round(_pct(stamp_gaps * 1e3, 50), 3),
-                                  "max": round(float(stamp_gaps.max() * 1e3), 3)},
+        "state_stamp_period_ms": {
+            "p50": round(_pct(stamp_gaps * 1e3, 50), 3),
+            "max": round(float(stamp_gaps.max() * 1e3), 3),
+        },
     }
 
 
@@ -105,8 +122,9 @@ def missed_per_gap(answers_s: np.ndarray, period_s: float = PERIOD_S) -> np.ndar
     return np.maximum(np.diff(slots) - 1, 0) + too_slow
 
 
-def late_answers_near(late_at_s: list[float], steal_windows: list[tuple[float, float]],
-                      window_s: float = 0.2) -> int:
+def late_answers_near(
+    late_at_s: list[float], steal_windows: list[tuple[float, float]], window_s: float = 0.2
+) -> int:
     """How many late answers fall in (or next to) a sampling window in which the hypervisor stole CPU time.
 
     /proc/stat counts steal in 10 ms ticks and the bench samples it every ``window_s``; a window is stamped at
@@ -138,8 +156,9 @@ class GcPauses:
         for gen in (0, 1, 2):
             d = [p for _, g, p in self.pauses if g == gen]
             out[f"gen{gen}"] = {"count": len(d), "max_ms": round(1e3 * max(d, default=0.0), 3)}
-        out["over_1ms_at_s_gen_ms"] = [(round(t - t0, 3), g, round(1e3 * p, 2))
-                                       for t, g, p in self.pauses if p > 1e-3 and t >= t0][:100]
+        out["over_1ms_at_s_gen_ms"] = [
+            (round(t - t0, 3), g, round(1e3 * p, 2)) for t, g, p in self.pauses if p > 1e-3 and t >= t0
+        ][:100]
         return out
 
 
@@ -147,13 +166,22 @@ def run(args: argparse.Namespace) -> int:
     from hsi_robot_nodes import bringup
     from hsi_robot_nodes.bench.stalls import StallWitness, explained_missed_cycles, stall_summary
     from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
-    from hsi_robot_nodes.bringup import wait_until
+    from hsi_robot_nodes.nodes.executors import wait_until
 
     all_cpus = sorted(os.sched_getaffinity(0))  # before bringup pins this process to the control cores
     p = argparse.ArgumentParser()
     bringup.add_arguments(p)
-    argv = ["--sim", "--scene", args.scene, "--dof", str(args.dof), "--domain", str(args.domain),
-            "--executor", args.executor]
+    argv = [
+        "--sim",
+        "--scene",
+        args.scene,
+        "--dof",
+        str(args.dof),
+        "--domain",
+        str(args.domain),
+        "--executor",
+        args.executor,
+    ]
     if args.policy:
         argv += ["--policy", args.policy]
     if not args.heightmap:
@@ -163,10 +191,11 @@ def run(args: argparse.Namespace) -> int:
     timing: list[list[float]] = []
     from std_msgs.msg import Float64MultiArray
 
-    from hsi_robot_nodes import topics
+    from hsi_robot_nodes import defaults
 
-    b.node("policy_node").create_subscription(Float64MultiArray, topics.POLICY_TIMING,
-                                              lambda m: timing.append(list(m.data)), 50)
+    b.node("policy_node").create_subscription(
+        Float64MultiArray, defaults.POLICY_TIMING, lambda m: timing.append(list(m.data)), 50
+    )
     import gc
 
     gc_pauses = GcPauses()
@@ -199,13 +228,20 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.2)
             steal_now = _machine_busy()[2]
             if steal_now > steal_prev:
-                steal_windows.append((round(time.monotonic() - t0, 2),
-                                      round(1e3 * (steal_now - steal_prev) / os.sysconf("SC_CLK_TCK"), 1)))
+                steal_windows.append(
+                    (
+                        round(time.monotonic() - t0, 2),
+                        round(1e3 * (steal_now - steal_prev) / os.sysconf("SC_CLK_TCK"), 1),
+                    )
+                )
             steal_prev = steal_now
             if time.monotonic() >= next_print:
                 next_print += 10.0
-                print(f"  {time.monotonic() - t0:6.0f} s / {args.minutes * 60:.0f} s  answers "
-                      f"{len(bridge.answer_log)}", flush=True)
+                print(
+                    f"  {time.monotonic() - t0:6.0f} s / {args.minutes * 60:.0f} s  answers "
+                    f"{len(bridge.answer_log)}",
+                    flush=True,
+                )
         wall = time.monotonic() - t0
         cpu = {k: round(100.0 * (_cpu_seconds(v) - cpu0[k]) / wall, 1) for k, v in pids.items()}
         busy1, tot1, steal1 = _machine_busy()
@@ -219,8 +255,11 @@ def run(args: argparse.Namespace) -> int:
         gc.callbacks.remove(gc_pauses)
     figures = loop_figures(answers)
     per_gap = missed_per_gap(np.array([(a, s * 1e-9) for a, s in answers]))
-    missed_in_stalls, missed_other = explained_missed_cycles(
-        [a for a, _ in answers], per_gap, machine_stalls, PERIOD_S) if witness else (None, None)
+    missed_in_stalls, missed_other = (
+        explained_missed_cycles([a for a, _ in answers], per_gap, machine_stalls, PERIOD_S)
+        if witness
+        else (None, None)
+    )
     sim_summary = dict((trace or {}).get("summary", {}))
     sim_gap_log = dict(sim_summary.get("lowstate_publish_gaps_over_8ms", {}))
     sim_gaps = [(round(t - t0, 2), g) for t, g in sim_gap_log.pop("at_monotonic_s_ms", [])]
@@ -228,27 +267,44 @@ def run(args: argparse.Namespace) -> int:
         sim_summary["lowstate_publish_gaps_over_8ms"] = {**sim_gap_log, "at_s_ms": sim_gaps[:200]}
     # each late answer: when (bench s), the gap it closed, and its own latency (normal latency = the LowState
     # it answers came late; long latency = the stack was slow)
-    late = [(round(t - t0, 3), round(1e3 * g, 1), round(1e3 * (t - s * 1e-9), 1))
-            for (t, s), g in zip(answers[1:], np.diff([a for a, _ in answers])) if g > 1.5 * PERIOD_S]
+    late = [
+        (round(t - t0, 3), round(1e3 * g, 1), round(1e3 * (t - s * 1e-9), 1))
+        for (t, s), g in zip(answers[1:], np.diff([a for a, _ in answers]))
+        if g > 1.5 * PERIOD_S
+    ]
     late_at = [t for t, _, _ in late]
     tm = np.array(timing) if timing else np.zeros((0, 4))
     result = {
-        "bench": "loop", "minutes": args.minutes, "executor": args.executor, "scene": args.scene,
+        "bench": "loop",
+        "minutes": args.minutes,
+        "executor": args.executor,
+        "scene": args.scene,
         "heightmap": args.heightmap,
-        "policy": Path(args.policy or p.get_default("policy")).name, "state_at_end": final_state,
-        "trip_reason": reason if final_state != "run" else "", **figures,
+        "policy": Path(args.policy or p.get_default("policy")).name,
+        "state_at_end": final_state,
+        "trip_reason": reason if final_state != "run" else "",
+        **figures,
         "bridge_self_stalls_over_10ms": self_stalls,
         "missed_cycles_during_machine_stalls": missed_in_stalls,
         "missed_cycles_without_machine_stall": missed_other,
-        "machine_stalls_over_4ms": ({"witness": f"one process per core, {witness.scheduling}, 2 ms period",
-                                     **stall_summary(machine_stalls, t0, witness.cpus)} if witness else None),
+        "machine_stalls_over_4ms": (
+            {
+                "witness": f"one process per core, {witness.scheduling}, 2 ms period",
+                **stall_summary(machine_stalls, t0, witness.cpus),
+            }
+            if witness
+            else None
+        ),
         "late_answers_at_s": late_at[:50],
         "late_answers_s_gap_ms_latency_ms": late[:200],
         "late_answers_during_hypervisor_steal": late_answers_near(late_at, steal_windows),
         # the simulated robot's own LowState publish gaps (its process late on the shared core), in bench time
         "late_answers_during_simulator_publish_gaps": late_answers_near(late_at, sim_gaps, window_s=0.05),
-        "lowstate_gaps_over_8ms": {"count": len(gaps), "worst_ms": max((g for _, g in gaps), default=0.0),
-                                   "at_s_ms": gaps[:50]},
+        "lowstate_gaps_over_8ms": {
+            "count": len(gaps),
+            "worst_ms": max((g for _, g in gaps), default=0.0),
+            "at_s_ms": gaps[:50],
+        },
         "gc_pauses_nodes_process": gc_pauses.summary(t0),
         "policy_compute_ms": {"p50": round(_pct(tm[:, 1], 50), 3), "p99": round(_pct(tm[:, 1], 99), 3)},
         "cpu_percent_of_one_core": cpu,
@@ -257,22 +313,22 @@ def run(args: argparse.Namespace) -> int:
         "hypervisor_steal_windows_0.2s": {"count": len(steal_windows), "at_s_ms": steal_windows[:50]},
         "simulator_whole_run": sim_summary,  # its overruns and publish gaps: a late robot, not the bridge
         "scheduling": b.scheduling,
-        "cores": os.cpu_count(), "targets": {"latency_p99_ms": 2.0, "missed_cycles": 0},
+        "cores": os.cpu_count(),
+        "targets": {"latency_p99_ms": 2.0, "missed_cycles": 0},
     }
     import json
 
     print(json.dumps(result, indent=2))
     if args.json:
-        from hsi_robot_nodes.atomic import write_json_atomic
+        from hsi_kernel.atomic import write_json_atomic
 
         write_json_atomic(args.json, result)
     if args.answers:
         import io
 
-        from hsi_robot_nodes.atomic import write_bytes_atomic
+        from hsi_kernel.atomic import write_bytes_atomic
 
         buf = io.BytesIO()
         np.save(buf, np.array([(t, s * 1e-9) for t, s in answers]))
         write_bytes_atomic(args.answers, buf.getvalue())
     return 0 if final_state == "run" else 1
-

@@ -21,10 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_robot_nodes.contract import get_contract, stand_gains
-    from hsi_robot_nodes.sim.dds_sim import DdsSimulator, SimConfig
-    from hsi_robot_nodes.unitree import dds, sdk
-    from hsi_robot_nodes.unitree.crc import lowcmd_crc
+    from hsi_kernel.contract import get_contract, stand_gains
+    from hsi_kernel.unitree import dds, sdk
+    from hsi_kernel.unitree.crc import lowcmd_crc
+    from hsi_sim.dds_sim import DdsSimulator, SimConfig
 
     cfg = SimConfig(dof=args.dof, domain=args.domain, interface=args.interface, band=True)
     sim = DdsSimulator(cfg).start()
@@ -71,19 +71,28 @@ def run(args: argparse.Namespace) -> int:
     rtf = (sim.sim_time - sim_start) / wall
     sub.close()
     sim.stop()
-    per = np.diff(np.array(sim.stats.publish_times[-int(wall * 500):])) * 1e3
+    per = np.diff(np.array(sim.stats.publish_times[-int(wall * 500) :])) * 1e3
     rx = np.diff(np.array(recv[n0:])) * 1e3
     rtt = np.array(probe["rtt"]) * 1e3
     out = {
-        "lowstate_publish_period_ms": {"p50": float(np.percentile(per, 50)),
-                                       "p99": float(np.percentile(per, 99)), "jitter_std": float(per.std())},
-        "lowstate_receive_period_ms": {"p50": float(np.percentile(rx, 50)),
-                                       "p99": float(np.percentile(rx, 99))},
+        "lowstate_publish_period_ms": {
+            "p50": float(np.percentile(per, 50)),
+            "p99": float(np.percentile(per, 99)),
+            "jitter_std": float(per.std()),
+        },
+        "lowstate_receive_period_ms": {
+            "p50": float(np.percentile(rx, 50)),
+            "p99": float(np.percentile(rx, 99)),
+        },
         "real_time_factor": float(rtf),
-        "roundtrip_lowcmd_to_lowstate_ms": {"p50": float(np.percentile(rtt, 50)) if rtt.size else None,
-                                            "p99": float(np.percentile(rtt, 99)) if rtt.size else None,
-                                            "n": int(rtt.size)},
-        "overruns": sim.stats.overruns, "seconds": wall, "dof": args.dof,
+        "roundtrip_lowcmd_to_lowstate_ms": {
+            "p50": float(np.percentile(rtt, 50)) if rtt.size else None,
+            "p99": float(np.percentile(rtt, 99)) if rtt.size else None,
+            "n": int(rtt.size),
+        },
+        "overruns": sim.stats.overruns,
+        "seconds": wall,
+        "dof": args.dof,
     }
     print(json.dumps(out, indent=2))
     if args.json:

@@ -46,8 +46,12 @@ class Stall:
     late_s: float
 
 
-def watch(duration_s: float | None, period_s: float = PERIOD_S, threshold_s: float = THRESHOLD_S,
-          stop: threading.Event | None = None) -> list[tuple[float, float]]:
+def watch(
+    duration_s: float | None,
+    period_s: float = PERIOD_S,
+    threshold_s: float = THRESHOLD_S,
+    stop: threading.Event | None = None,
+) -> list[tuple[float, float]]:
     """Sleep to an absolute ``period_s`` grid until ``duration_s`` passes or ``stop`` is set; return
     (due time, lateness) of each wake-up later than ``threshold_s``. After a late one the grid restarts
     from now, so one stall is logged once."""
@@ -92,9 +96,11 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
     stop = threading.Event()
     if a.duration is None:
+
         def wait_stdin() -> None:
             sys.stdin.read()
             stop.set()
+
         threading.Thread(target=wait_stdin, daemon=True).start()
     scheduling = _make_fit()
     print("ready", flush=True)
@@ -107,8 +113,9 @@ class StallWitness:
     """``with StallWitness() as w: ...; stalls = w.stalls`` — one witness process per core this process may
     use (or ``cpus``), started before the measurement and stopped after it."""
 
-    def __init__(self, cpus: list[int] | None = None, period_s: float = PERIOD_S,
-                 threshold_s: float = THRESHOLD_S):
+    def __init__(
+        self, cpus: list[int] | None = None, period_s: float = PERIOD_S, threshold_s: float = THRESHOLD_S
+    ):
         self.cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
         self.period_s, self.threshold_s = period_s, threshold_s
         self.procs: list[subprocess.Popen] = []
@@ -118,17 +125,31 @@ class StallWitness:
     def start(self) -> StallWitness:
         for cpu in self.cpus:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "hsi_robot_nodes.bench.stalls", "--cpu", str(cpu),
-                 "--period-ms", str(self.period_s * 1e3), "--threshold-ms", str(self.threshold_s * 1e3)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "hsi_robot_nodes.bench.stalls",
+                    "--cpu",
+                    str(cpu),
+                    "--period-ms",
+                    str(self.period_s * 1e3),
+                    "--threshold-ms",
+                    str(self.threshold_s * 1e3),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             self.procs.append(proc)
         for cpu, proc in zip(self.cpus, self.procs):
             assert proc.stdout is not None
             if proc.stdout.readline().strip() != "ready":
                 err = proc.stderr.read().strip().splitlines() if proc.stderr else []
                 self.stop()
-                raise RuntimeError(f"stall witness on core {cpu} did not start: "
-                                   f"{err[-1] if err else 'no output'}")
+                raise RuntimeError(
+                    f"stall witness on core {cpu} did not start: {err[-1] if err else 'no output'}"
+                )
         return self
 
     def stop(self) -> list[Stall]:
@@ -158,8 +179,9 @@ class StallWitness:
         self.stop()
 
 
-def explained_missed_cycles(answer_times: list[float], missed_per_gap, stalls: list[Stall],
-                            period_s: float) -> tuple[int, int]:
+def explained_missed_cycles(
+    answer_times: list[float], missed_per_gap, stalls: list[Stall], period_s: float
+) -> tuple[int, int]:
     """Split the missed cycles of an answer log into (during machine stalls, not).
 
     ``missed_per_gap[i]``: cycles missed between answers i and i + 1 (from ``loop.missed_per_gap``).
@@ -196,10 +218,15 @@ def stall_summary(stalls: list[Stall], t0: float, cpus: list[int]) -> dict:
     per_cpu = {}
     for cpu in cpus:
         late = [s.late_s for s in stalls if s.cpu == cpu]
-        per_cpu[str(cpu)] = {"count": len(late), "over_8ms": sum(v > 0.008 for v in late),
-                             "worst_ms": round(1e3 * max(late, default=0.0), 1)}
-    return {"per_cpu": per_cpu,
-            "at_s_cpu_ms": [(round(s.t - t0, 3), s.cpu, round(1e3 * s.late_s, 1)) for s in stalls[:1000]]}
+        per_cpu[str(cpu)] = {
+            "count": len(late),
+            "over_8ms": sum(v > 0.008 for v in late),
+            "worst_ms": round(1e3 * max(late, default=0.0), 1),
+        }
+    return {
+        "per_cpu": per_cpu,
+        "at_s_cpu_ms": [(round(s.t - t0, 3), s.cpu, round(1e3 * s.late_s, 1)) for s in stalls[:1000]],
+    }
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -212,18 +239,27 @@ def run(args: argparse.Namespace) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     w = StallWitness(cpus).start()
     t0 = time.monotonic()
-    print(f"watching cores {cpus} for {args.minutes:g} min ({w.period_s * 1e3:g} ms period, stalls over "
-          f"{w.threshold_s * 1e3:g} ms)", flush=True)
+    print(
+        f"watching cores {cpus} for {args.minutes:g} min ({w.period_s * 1e3:g} ms period, stalls over "
+        f"{w.threshold_s * 1e3:g} ms)",
+        flush=True,
+    )
     try:
         time.sleep(args.minutes * 60.0)
     finally:
         stalls = w.stop()
     late = np.array([s.late_s for s in stalls])
-    result = {"bench": "machine", "minutes": args.minutes, "witness": w.scheduling, "cores": cpus,
-              "stalls_over_20ms": int(np.sum(late > 0.02)), **stall_summary(stalls, t0, cpus)}
+    result = {
+        "bench": "machine",
+        "minutes": args.minutes,
+        "witness": w.scheduling,
+        "cores": cpus,
+        "stalls_over_20ms": int(np.sum(late > 0.02)),
+        **stall_summary(stalls, t0, cpus),
+    }
     print(json.dumps(result, indent=2))
     if args.json:
-        from hsi_robot_nodes.atomic import write_json_atomic
+        from hsi_kernel.atomic import write_json_atomic
 
         write_json_atomic(args.json, result)
     return 0

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hsi_kernel.contract import MODE_MACHINE, MODE_PR, get_contract
+from hsi_kernel.unitree import dds, sdk, wire
+from hsi_kernel.unitree import remote as remote_codec
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
-from hsi_robot_nodes.contract import MODE_MACHINE, MODE_PR, get_contract
-from hsi_robot_nodes.unitree import dds, sdk, wire
-from hsi_robot_nodes.unitree import remote as remote_codec
 
 
 class BridgeError(RuntimeError):
@@ -69,23 +69,30 @@ class UnitreeBridge:
     def start(self) -> UnitreeBridge:
         dds.init_channels(self.cfg.domain, self.cfg.interface)
         if self.cfg.check_other_controller and dds.someone_publishes(sdk.TOPIC_LOWCMD, sdk.LowCmd_):
-            raise BridgeError(f"another controller already publishes rt/lowcmd on DDS domain "
-                              f"{self.cfg.domain}: stop it first (only one writer may drive the motors)")
+            raise BridgeError(
+                f"another controller already publishes rt/lowcmd on DDS domain "
+                f"{self.cfg.domain}: stop it first (only one writer may drive the motors)"
+            )
         first = threading.Event()
         self._first = first
         # the handler runs on the reader's own thread with the newest sample (unitree/dds.py says why)
-        self._sub = dds.Reader(sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, name="bridge-lowstate",
-                               raw=True)
+        self._sub = dds.Reader(
+            sdk.TOPIC_LOWSTATE, sdk.LowState_, self._on_lowstate, name="bridge-lowstate", raw=True
+        )
         if not first.wait(self.cfg.wait_lowstate_s):
             self._sub.close()
-            raise BridgeError(f"no LowState on rt/lowstate (domain {self.cfg.domain}, {self.cfg.interface}) "
-                              f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
-                              "interface right?")
+            raise BridgeError(
+                f"no LowState on rt/lowstate (domain {self.cfg.domain}, {self.cfg.interface}) "
+                f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
+                "interface right?"
+            )
         if not self.contract.accepts_mode_machine(self._mode_machine or 0):
             self._sub.close()
             got = MODE_MACHINE.get(self._mode_machine or 0, "unknown")
-            raise BridgeError(f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
-                              f"is configured for {self.cfg.dof} DoF: fix --dof")
+            raise BridgeError(
+                f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
+                f"is configured for {self.cfg.dof} DoF: fix --dof"
+            )
         self._pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
         self._payload = wire.LOWCMD.new_payload()
         self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
@@ -123,9 +130,15 @@ class UnitreeBridge:
         def get(path: str) -> np.ndarray:
             return W.get(p, path).astype(np.float64)
 
-        low = LowStateView(get("motor_state.q")[s], get("motor_state.dq")[s], get("imu_state.quaternion"),
-                           get("imu_state.gyroscope"), get("motor_state.temperature")[s].max(axis=1),
-                           self._mode_machine, t)
+        low = LowStateView(
+            get("motor_state.q")[s],
+            get("motor_state.dq")[s],
+            get("imu_state.quaternion"),
+            get("imu_state.gyroscope"),
+            get("motor_state.temperature")[s].max(axis=1),
+            self._mode_machine,
+            t,
+        )
         low.tau_est = get("motor_state.tau_est")[s]  # type: ignore[attr-defined]
         low.acc = get("imu_state.accelerometer")  # type: ignore[attr-defined]
         try:

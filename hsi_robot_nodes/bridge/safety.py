@@ -15,10 +15,10 @@ from enum import Enum
 
 import numpy as np
 
-from hsi_robot_nodes.contract import TARGET_LIMIT_MARGIN, RobotContract, stand_gains
-from hsi_robot_nodes.msgs.pd_targets import PdTargets
-from hsi_robot_nodes.observation import projected_gravity
-from hsi_robot_nodes.sim.robot_sim import MotorCommand
+from hsi_kernel.contract import TARGET_LIMIT_MARGIN, RobotContract, stand_gains
+from hsi_kernel.motor import MotorCommand
+from hsi_kernel.msgs.pd_targets import PdTargets
+from hsi_kernel.observation import projected_gravity
 
 
 class State(str, Enum):

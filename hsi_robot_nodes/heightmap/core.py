@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hsi_robot_nodes.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
+from hsi_kernel.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
+from hsi_kernel.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, sample_heightmap
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMap, ElevationMapConfig
-from hsi_robot_nodes.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, sample_heightmap
 from hsi_robot_nodes.heightmap.self_filter import SelfFilter
 
 
@@ -54,8 +54,9 @@ class HeightmapNodeConfig:
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"heightmap node {name} must be a positive number, got {v!r}")
         if self.odom_source not in ("odometry", "tf"):
-            raise ValueError(f"heightmap node odom_source must be 'odometry' or 'tf', "
-                             f"got {self.odom_source!r}")
+            raise ValueError(
+                f"heightmap node odom_source must be 'odometry' or 'tf', got {self.odom_source!r}"
+            )
         if self.odom_frame == self.body_frame:
             raise ValueError("heightmap node odom_frame and body_frame must differ")
 
@@ -80,8 +81,11 @@ class _Pose:
 class HeightmapCore:
     """Elevation map + self filter + input checks. Times are seconds on the sensors' clock."""
 
-    def __init__(self, config: HeightmapNodeConfig | None = None,
-                 extrinsic: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(
+        self,
+        config: HeightmapNodeConfig | None = None,
+        extrinsic: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         self.config = config or HeightmapNodeConfig()
         self.map = ElevationMap(self.config.map)
         self.self_filter = SelfFilter(self.config.dof, self.config.self_filter_inflate)
@@ -127,8 +131,9 @@ class HeightmapCore:
         self._joint_t = t
         return None
 
-    def on_odometry(self, t: float, position: np.ndarray, quat_xyzw: np.ndarray,
-                    received: float | None = None) -> str | None:
+    def on_odometry(
+        self, t: float, position: np.ndarray, quat_xyzw: np.ndarray, received: float | None = None
+    ) -> str | None:
         """FAST-LIO2 ``/Odometry``: LiDAR body pose in camera_init at time ``t`` (received at ``received``,
         the caller's clock; default ``t``)."""
         c = self.config
@@ -154,8 +159,10 @@ class HeightmapCore:
                 self._odom.clear()
                 self._odom.append(pose)
                 self._pending = None
-                return self.reject("odometry_jump", f"odometry jumped {moved:.2f} m / {turned:.2f} rad in "
-                                                     f"{dt:.3f} s: map cleared")
+                return self.reject(
+                    "odometry_jump",
+                    f"odometry jumped {moved:.2f} m / {turned:.2f} rad in {dt:.3f} s: map cleared",
+                )
             self.map.propagate(moved, turned, dt)
         self._odom.append(pose)
         if self._pending is not None and abs(self._pending[0] - t) <= c.max_cloud_odom_dt:
@@ -167,13 +174,16 @@ class HeightmapCore:
         """A scan (N, 3) in ``body_frame`` or ``odom_frame`` with stamp ``t`` (received at ``received``)."""
         c = self.config
         if frame_id not in (c.body_frame, c.odom_frame):
-            return self.reject("unknown_frame", f"cloud in frame '{frame_id}': expected '{c.body_frame}' or "
-                                                 f"'{c.odom_frame}'")
+            return self.reject(
+                "unknown_frame", f"cloud in frame '{frame_id}': expected '{c.body_frame}' or '{c.odom_frame}'"
+            )
         if not math.isfinite(t):
             return self.reject("bad_stamp", "cloud stamp is not finite")
         if t <= self._last_cloud_t:
-            return self.reject("cloud_out_of_order", f"cloud stamp {t:.3f} is not after the last scan "
-                                                      f"{self._last_cloud_t:.3f}")
+            return self.reject(
+                "cloud_out_of_order",
+                f"cloud stamp {t:.3f} is not after the last scan {self._last_cloud_t:.3f}",
+            )
         xyz = np.asarray(xyz)
         if xyz.ndim != 2 or xyz.shape[1] != 3:
             return self.reject("bad_cloud", f"cloud must be (N, 3) points, got {xyz.shape}")
@@ -187,8 +197,9 @@ class HeightmapCore:
             return self.reject("missing_odometry", "no odometry received yet: cannot register the cloud")
         newest = self._odom[-1].t
         if t < newest - c.odom_timeout_s:
-            return self.reject("stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than "
-                                               "odometry")
+            return self.reject(
+                "stale_cloud", f"cloud stamp {t:.3f} is {newest - t:.2f} s older than odometry"
+            )
         if t < self._jump_t:
             return self.reject("stale_cloud", "cloud predates the last odometry jump")
         pose = self._pose_at(t)
@@ -198,8 +209,9 @@ class HeightmapCore:
                     self.reject("missing_odometry", f"no odometry for the cloud at {self._pending[0]:.3f}")
                 self._pending = (t, frame_id, xyz, received)
                 return None
-            return self.reject("missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud "
-                                                    f"stamp {t:.3f}")
+            return self.reject(
+                "missing_odometry", f"no odometry within {c.max_cloud_odom_dt} s of cloud stamp {t:.3f}"
+            )
         # body -> camera_init -> map, applied inside the map kernel
         R_mb = self.R_tl @ pose.R
         t_mb = self.R_tl @ pose.p + self.t_tl
@@ -225,8 +237,11 @@ class HeightmapCore:
         if self._last_cloud_t < self._jump_t:
             return "odometry jumped; waiting for a new scan"
         if now - self._cloud_rx > c.cloud_timeout_s:
-            return "no scan yet" if self._cloud_rx == -math.inf else \
-                f"last scan is {now - self._cloud_rx:.2f} s old"
+            return (
+                "no scan yet"
+                if self._cloud_rx == -math.inf
+                else f"last scan is {now - self._cloud_rx:.2f} s old"
+            )
         return ""
 
     def heightmap(self, now: float) -> HeightmapOutput:
@@ -234,8 +249,14 @@ class HeightmapCore:
         spec = self.config.spec
         reason = self.stale_reason(now)
         if not self._odom:
-            return HeightmapOutput(np.full(spec.num_cells, spec.fill), np.zeros(spec.num_cells, bool),
-                                   -math.inf, True, reason, np.zeros(spec.num_cells, bool))
+            return HeightmapOutput(
+                np.full(spec.num_cells, spec.fill),
+                np.zeros(spec.num_cells, bool),
+                -math.inf,
+                True,
+                reason,
+                np.zeros(spec.num_cells, bool),
+            )
         pose = self._odom[-1]
         torso, yaw = self.torso_pose(pose)
         looked: list[np.ndarray] = []

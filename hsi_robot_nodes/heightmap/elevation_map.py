@@ -50,17 +50,28 @@ class ElevationMapConfig:
     occlusion_fill_sigma: float = 0.03  # m, added (in quadrature) to an inferred cell's sigma
 
     def __post_init__(self) -> None:
-        for name in ("resolution", "length", "range_sigma", "min_variance", "max_variance",
-                     "mahalanobis_gate", "max_age_s"):
+        for name in (
+            "resolution",
+            "length",
+            "range_sigma",
+            "min_variance",
+            "max_variance",
+            "mahalanobis_gate",
+            "max_age_s",
+        ):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"elevation map {name} must be a positive number, got {v!r}")
-        if not (self.occlusion_fill_max_gap >= 0 and self.occlusion_fill_max_step >= 0
-                and self.occlusion_fill_sigma >= 0):
+        if not (
+            self.occlusion_fill_max_gap >= 0
+            and self.occlusion_fill_max_step >= 0
+            and self.occlusion_fill_sigma >= 0
+        ):
             raise ValueError("elevation map occlusion_fill_* must be numbers >= 0")
         if self.length / self.resolution > 2000:
-            raise ValueError(f"elevation map of {self.length} m at {self.resolution} m is over 2000 cells "
-                             "a side")
+            raise ValueError(
+                f"elevation map of {self.length} m at {self.resolution} m is over 2000 cells a side"
+            )
 
     @property
     def cells(self) -> int:
@@ -68,8 +79,28 @@ class ElevationMapConfig:
 
 
 @numba.njit(cache=True, nogil=True)
-def _integrate(pts, keep, rot, trans, sensor, height, var, stamp, scan, gx0, gy0, res, scan_id, t, gate,
-               mh_noise, min_var, z_max, sig2, sig_per_m2):  # pragma: no cover - compiled
+def _integrate(
+    pts,
+    keep,
+    rot,
+    trans,
+    sensor,
+    height,
+    var,
+    stamp,
+    scan,
+    gx0,
+    gy0,
+    res,
+    scan_id,
+    t,
+    gate,
+    mh_noise,
+    min_var,
+    z_max,
+    sig2,
+    sig_per_m2,
+):  # pragma: no cover - compiled
     n_cells = height.shape[0]
     used = 0
     for k in range(pts.shape[0]):
@@ -182,8 +213,9 @@ def _occlusion_fill(height, var, gx0, gy0, gx, gy, res, max_gap, max_step):  # p
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(xs, ys, height, var, gx0, gy0, res, gate, max_spread, occ_gap, occ_step,
-            occ_var):  # pragma: no cover - compiled
+def _lookup(
+    xs, ys, height, var, gx0, gy0, res, gate, max_spread, occ_gap, occ_step, occ_var
+):  # pragma: no cover - compiled
     n_cells = height.shape[0]
     z = np.full(xs.shape[0], np.nan)
     sig = np.full(xs.shape[0], np.inf)
@@ -291,12 +323,21 @@ class ElevationMap:
         The variance is added at the next ``expire`` (one pass over the grid instead of two).
         """
         c = self.config
-        self._pending_var += (c.odom_var_per_m * abs(moved_m) + c.odom_var_per_rad * abs(turned_rad)
-                              + c.time_var_per_s * max(dt, 0.0))
+        self._pending_var += (
+            c.odom_var_per_m * abs(moved_m)
+            + c.odom_var_per_rad * abs(turned_rad)
+            + c.time_var_per_s * max(dt, 0.0)
+        )
 
-    def integrate(self, points: np.ndarray, sensor_pos: np.ndarray, t: float,
-                  rotation: np.ndarray | None = None, translation: np.ndarray | None = None,
-                  keep: np.ndarray | None = None) -> int:
+    def integrate(
+        self,
+        points: np.ndarray,
+        sensor_pos: np.ndarray,
+        t: float,
+        rotation: np.ndarray | None = None,
+        translation: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
+    ) -> int:
         """Fuse points (N, 3) measured from ``sensor_pos`` (map frame) at time ``t``; returns points used.
 
         Points are ``rotation @ p + translation`` in the map frame (identity when omitted), so a body-frame
@@ -316,19 +357,43 @@ class ElevationMap:
         sensor = np.ascontiguousarray(sensor_pos, dtype=np.float64)
         self.scan_count += 1
         self.time = max(self.time, t)
-        used = _integrate(pts, keep, rot, trans, sensor, self.height, self.variance, self.stamp, self.scan,
-                          self.origin_index[0], self.origin_index[1], c.resolution, self.scan_count, float(t),
-                          c.mahalanobis_gate, c.multi_height_noise, c.min_variance,
-                          float(sensor[2] + c.max_height_above_sensor), c.range_sigma**2,
-                          c.range_sigma_per_m**2)
+        used = _integrate(
+            pts,
+            keep,
+            rot,
+            trans,
+            sensor,
+            self.height,
+            self.variance,
+            self.stamp,
+            self.scan,
+            self.origin_index[0],
+            self.origin_index[1],
+            c.resolution,
+            self.scan_count,
+            float(t),
+            c.mahalanobis_gate,
+            c.multi_height_noise,
+            c.min_variance,
+            float(sensor[2] + c.max_height_above_sensor),
+            c.range_sigma**2,
+            c.range_sigma_per_m**2,
+        )
         self.expire(t)
         return int(used)
 
     def expire(self, now: float) -> None:
         """Apply the pending uncertainty; clear cells that are too uncertain or too old."""
         c = self.config
-        _expire(self.height, self.variance, self.stamp, self.scan, c.max_variance, now - c.max_age_s,
-                self._pending_var)
+        _expire(
+            self.height,
+            self.variance,
+            self.stamp,
+            self.scan,
+            c.max_variance,
+            now - c.max_age_s,
+            self._pending_var,
+        )
         self._pending_var = 0.0
 
     # ---- queries --------------------------------------------------------------------------------
@@ -363,10 +428,19 @@ class ElevationMap:
         flat = xy.reshape(-1, 2)
         c = self.config
         z, sig, valid, inferred = _lookup(
-            np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), self.height, self.variance,
-            self.origin_index[0], self.origin_index[1], c.resolution, c.mahalanobis_gate,
-            c.hole_fill_max_spread, c.occlusion_fill_max_gap, c.occlusion_fill_max_step,
-            c.occlusion_fill_sigma**2)
+            np.ascontiguousarray(flat[:, 0]),
+            np.ascontiguousarray(flat[:, 1]),
+            self.height,
+            self.variance,
+            self.origin_index[0],
+            self.origin_index[1],
+            c.resolution,
+            c.mahalanobis_gate,
+            c.hole_fill_max_spread,
+            c.occlusion_fill_max_gap,
+            c.occlusion_fill_max_step,
+            c.occlusion_fill_sigma**2,
+        )
         shape = xy.shape[:-1]
         return z.reshape(shape), sig.reshape(shape), valid.reshape(shape), inferred.reshape(shape)
 

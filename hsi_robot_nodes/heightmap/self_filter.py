@@ -19,8 +19,8 @@ import mujoco
 import numba
 import numpy as np
 
-from hsi_robot_nodes.contract import LIDAR_SITE, get_contract
-from hsi_robot_nodes.model.mjcf_builder import model_path
+from hsi_kernel.contract import LIDAR_SITE, get_contract
+from hsi_kernel.model.mjcf_builder import model_path
 
 
 @numba.njit(cache=True, nogil=True)
@@ -83,8 +83,9 @@ def _local_capsules(model: mujoco.MjModel, geoms: np.ndarray) -> tuple[np.ndarra
 class SelfFilter:
     """Robot-body point filter for one G1 configuration, in the LiDAR (sensor site) frame."""
 
-    def __init__(self, dof: int = 23, inflate: float = 0.06, sensor_site: str = LIDAR_SITE,
-                 range_margin: float = 0.08):
+    def __init__(
+        self, dof: int = 23, inflate: float = 0.06, sensor_site: str = LIDAR_SITE, range_margin: float = 0.08
+    ):
         if not (math.isfinite(inflate) and inflate >= 0):
             raise ValueError(f"self-filter inflate must be a non-negative number of metres, got {inflate!r}")
         self.range_margin = float(range_margin)  # ~4 sigma of the MID-360 range noise
@@ -110,8 +111,9 @@ class SelfFilter:
         """Pose the capsules at joint angles ``q`` (contract order; ``None``: the default pose)."""
         q = self.contract.default_q if q is None else np.asarray(q, dtype=np.float64)
         if q.shape != (self.contract.dof,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"self-filter joint vector must be {self.contract.dof} finite angles, "
-                             f"got shape {q.shape}")
+            raise ValueError(
+                f"self-filter joint vector must be {self.contract.dof} finite angles, got shape {q.shape}"
+            )
         d = self.data
         d.qpos[:] = self.model.qpos0
         d.qpos[self._qadr] = q

@@ -104,28 +104,43 @@ def to_message(transforms: list[TfTransform]) -> DdsTFMessage:
         sec = math.floor(t.stamp)
         p, q = (float(v) for v in t.translation), (float(v) for v in t.quat_xyzw)
         stamp = DdsTime(int(sec), min(int(round((t.stamp - sec) * 1e9)), 999_999_999))
-        out.append(DdsTransformStamped(DdsHeader(stamp, t.parent), t.child,
-                                       DdsTransform(DdsVector3(*p), DdsQuaternion(*q))))
+        out.append(
+            DdsTransformStamped(
+                DdsHeader(stamp, t.parent), t.child, DdsTransform(DdsVector3(*p), DdsQuaternion(*q))
+            )
+        )
     return DdsTFMessage(out)
 
 
 def from_message(msg: DdsTFMessage) -> list[TfTransform]:
     """Transforms of a TFMessage (frame names without a leading slash)."""
-    return [TfTransform(s.header.stamp.sec + 1e-9 * s.header.stamp.nanosec, _frame(s.header.frame_id),
-                        _frame(s.child_frame_id),
-                        np.array([s.transform.translation.x, s.transform.translation.y,
-                                  s.transform.translation.z]),
-                        np.array([s.transform.rotation.x, s.transform.rotation.y, s.transform.rotation.z,
-                                  s.transform.rotation.w]))
-            for s in msg.transforms]
+    return [
+        TfTransform(
+            s.header.stamp.sec + 1e-9 * s.header.stamp.nanosec,
+            _frame(s.header.frame_id),
+            _frame(s.child_frame_id),
+            np.array([s.transform.translation.x, s.transform.translation.y, s.transform.translation.z]),
+            np.array(
+                [
+                    s.transform.rotation.x,
+                    s.transform.rotation.y,
+                    s.transform.rotation.z,
+                    s.transform.rotation.w,
+                ]
+            ),
+        )
+        for s in msg.transforms
+    ]
 
 
 # /tf is published reliable, volatile, keep-last 100; a best-effort reader matches reliable and best-effort
 # writers alike, and a lost odometry sample only means the next one is used.
-_READER_QOS = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(100),
-                  Policy.Durability.Volatile)
-_WRITER_QOS = Qos(Policy.Reliability.Reliable(max_blocking_time=100_000_000), Policy.History.KeepLast(100),
-                  Policy.Durability.Volatile)
+_READER_QOS = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(100), Policy.Durability.Volatile)
+_WRITER_QOS = Qos(
+    Policy.Reliability.Reliable(max_blocking_time=100_000_000),
+    Policy.History.KeepLast(100),
+    Policy.Durability.Volatile,
+)
 
 
 def _participant(domain_id: int) -> DomainParticipant:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
+from hsi_kernel.unitree.remote import AXES, BUTTONS
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ def get_profile(name: str) -> JoyProfile:
         raise ValueError(f"unknown joystick profile '{name}' (use {', '.join(PROFILES)})") from None
 
 
-def read_joy(profile: JoyProfile, axes: Sequence[float], buttons: Sequence[int]) -> tuple[
-        dict[str, float], set[str]]:
+def read_joy(
+    profile: JoyProfile, axes: Sequence[float], buttons: Sequence[int]
+) -> tuple[dict[str, float], set[str]]:
     """(sticks {lx, ly, rx} in the Unitree convention, names of pressed buttons); short messages read as 0."""
     sticks = {}
     for key, (idx, sign) in profile.axes.items():

@@ -51,8 +51,9 @@ def dead_zone(v: float, dz: float) -> float:
 def sticks_to_offset(lx: float, ly: float, rx: float, cfg: RootCommandConfig) -> np.ndarray:
     """VideoMimic's stick mapping after the dead zone: (x forward, y left, yaw) offset."""
     dz = cfg.dead_zone
-    return np.array([cfg.scale_x * dead_zone(ly, dz), cfg.scale_y * dead_zone(lx, dz),
-                     cfg.scale_yaw * dead_zone(rx, dz)])
+    return np.array(
+        [cfg.scale_x * dead_zone(ly, dz), cfg.scale_y * dead_zone(lx, dz), cfg.scale_yaw * dead_zone(rx, dz)]
+    )
 
 
 def wrap_angle(a: float) -> float:

@@ -20,22 +20,30 @@ from sensor_msgs.msg import Imu, JointState, Joy
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from hsi_robot_nodes import topics
+from hsi_kernel.msgs import pd_targets
+from hsi_kernel.unitree.remote import AXES, BUTTONS
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bridge.runtime import BridgeConfig, UnitreeBridge
-from hsi_robot_nodes.msgs import pd_targets
 from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
-from hsi_robot_nodes.unitree.remote import AXES, BUTTONS
 
 
 class BridgeNode(Node):
     def __init__(self, context=None, **overrides):
         super().__init__("unitree_bridge", context=context)
-        p = {"dof": 23, "domain": 1, "interface": "lo", "joint_state_decimation": 2,
-             "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU,
-             "remote_topic": topics.REMOTE,
-             "state_topic": topics.BRIDGE_STATE, "event_topic": topics.BRIDGE_EVENT,
-             "pd_targets_topic": topics.PD_TARGETS, "imu_frame": "imu_in_pelvis"}
+        p = {
+            "dof": 23,
+            "domain": 1,
+            "interface": "lo",
+            "joint_state_decimation": 2,
+            "joint_states_topic": defaults.JOINT_STATES,
+            "imu_topic": defaults.IMU,
+            "remote_topic": defaults.REMOTE,
+            "state_topic": defaults.BRIDGE_STATE,
+            "event_topic": defaults.BRIDGE_EVENT,
+            "pd_targets_topic": defaults.PD_TARGETS,
+            "imu_frame": "imu_in_pelvis",
+        }
         p.update(overrides)
         for k, v in p.items():
             self.declare_parameter(k, v)
@@ -52,7 +60,7 @@ class BridgeNode(Node):
         self.pub_imu = local_bus.publisher(self, Imu, g("imu_topic"), 10)
         self.pub_joy = self.create_publisher(Joy, g("remote_topic"), 10)
         self.pub_state = self.create_publisher(String, g("state_topic"), 10)
-        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, defaults.DIAGNOSTICS, 10)
         local_bus.subscription(self, Float64MultiArray, g("pd_targets_topic"), self._on_targets, 10)
         self.create_subscription(String, g("event_topic"), lambda m: self._event(m.data), 10)
         for ev in ("start", "run", "damp", "reset"):
@@ -73,6 +81,7 @@ class BridgeNode(Node):
             state = self._event(ev)
             resp.success, resp.message = True, state
             return resp
+
         return handler
 
     def _event(self, name: str) -> str:
@@ -143,9 +152,11 @@ class BridgeNode(Node):
         state = self.bridge.state.value
         st.level = DiagnosticStatus.WARN if state == "damping" else DiagnosticStatus.OK
         st.message = f"{state}: {self.bridge.safety.reason}"
-        st.values = [KeyValue(key="lowcmd_written", value=str(self.bridge.lowcmd_written)),
-                     KeyValue(key="bad_lowstate_crc", value=str(self.bridge.bad_lowstate_crc)),
-                     KeyValue(key="self_stalls", value=str(self.bridge.safety.self_stalls))]
+        st.values = [
+            KeyValue(key="lowcmd_written", value=str(self.bridge.lowcmd_written)),
+            KeyValue(key="bad_lowstate_crc", value=str(self.bridge.bad_lowstate_crc)),
+            KeyValue(key="self_stalls", value=str(self.bridge.safety.self_stalls)),
+        ]
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(arr)
@@ -161,12 +172,10 @@ class BridgeNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hsi_kernel.unitree.sdk import DdsSetupError
     from hsi_robot_nodes.bridge.runtime import BridgeError
-    from hsi_robot_nodes.unitree.sdk import DdsSetupError
 
     return run_node("unitree_bridge", BridgeNode, (BridgeError, DdsSetupError, ValueError), argv)
-
-
 
 
 def build_node(context=None, **params) -> BridgeNode:

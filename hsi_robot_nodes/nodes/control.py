@@ -18,8 +18,8 @@ from hsi_robot_nodes import bringup
 def main(argv: list[str] | None = None) -> int:
     from rclpy.utilities import remove_ros_args
 
+    from hsi_kernel.unitree.sdk import DdsSetupError
     from hsi_robot_nodes.bridge.runtime import BridgeError
-    from hsi_robot_nodes.unitree.sdk import DdsSetupError
 
     full = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     p = argparse.ArgumentParser(prog="hsi_robot_control", description=__doc__.split("\n\n")[0])

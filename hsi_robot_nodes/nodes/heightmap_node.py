@@ -22,32 +22,46 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState, PointCloud2
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.contract import get_contract
+from hsi_kernel.contract import get_contract
+from hsi_kernel.heightmap.message import encode_heightmap_msg, encode_map_msg, stamp_to_sec
+from hsi_kernel.heightmap.pointcloud import cloud_xyz
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.heightmap.core import HeightmapCore, HeightmapNodeConfig
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMapConfig
-from hsi_robot_nodes.heightmap.message import encode_heightmap_msg, encode_map_msg, stamp_to_sec
-from hsi_robot_nodes.heightmap.pointcloud import cloud_xyz
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
 from hsi_robot_nodes.heightmap.tf_dds import TfReader
 from hsi_robot_nodes.nodes.run import run_node
 
 _CFG = HeightmapNodeConfig()
 _SPEC = HeightmapSpec()
 DEFAULTS = {
-    "dof": _CFG.dof, "rate_hz": 50.0, "viz_rate_hz": 2.0, "odom_source": _CFG.odom_source,
-    "tf_topic": "/tf", "tf_poll_hz": 100.0,
-    "size": _SPEC.size, "resolution": _SPEC.resolution, "fill": _SPEC.fill,
-    "map_resolution": _CFG.map.resolution, "map_length": _CFG.map.length,
+    "dof": _CFG.dof,
+    "rate_hz": 50.0,
+    "viz_rate_hz": 2.0,
+    "odom_source": _CFG.odom_source,
+    "tf_topic": "/tf",
+    "tf_poll_hz": 100.0,
+    "size": _SPEC.size,
+    "resolution": _SPEC.resolution,
+    "fill": _SPEC.fill,
+    "map_resolution": _CFG.map.resolution,
+    "map_length": _CFG.map.length,
     "occlusion_fill_max_gap": _CFG.map.occlusion_fill_max_gap,
-    "odom_frame": _CFG.odom_frame, "body_frame": _CFG.body_frame, "heightmap_frame": _CFG.heightmap_frame,
-    "map_frame": _CFG.map_frame, "odom_timeout_s": _CFG.odom_timeout_s,
+    "odom_frame": _CFG.odom_frame,
+    "body_frame": _CFG.body_frame,
+    "heightmap_frame": _CFG.heightmap_frame,
+    "map_frame": _CFG.map_frame,
+    "odom_timeout_s": _CFG.odom_timeout_s,
     "cloud_timeout_s": _CFG.cloud_timeout_s,
-    "max_cloud_odom_dt": _CFG.max_cloud_odom_dt, "max_speed": _CFG.max_speed,
+    "max_cloud_odom_dt": _CFG.max_cloud_odom_dt,
+    "max_speed": _CFG.max_speed,
     "self_filter_inflate": _CFG.self_filter_inflate,
-    "cloud_topic": topics.POINTS, "odom_topic": topics.ODOMETRY, "joint_states_topic": topics.JOINT_STATES,
-    "heightmap_topic": topics.HEIGHTMAP, "viz_topic": topics.HEIGHTMAP_VIZ,
-    "diagnostics_topic": topics.DIAGNOSTICS,
+    "cloud_topic": defaults.POINTS,
+    "odom_topic": defaults.ODOMETRY,
+    "joint_states_topic": defaults.JOINT_STATES,
+    "heightmap_topic": defaults.HEIGHTMAP,
+    "viz_topic": defaults.HEIGHTMAP_VIZ,
+    "diagnostics_topic": defaults.DIAGNOSTICS,
 }
 
 
@@ -70,17 +84,30 @@ class HeightmapNode(Node):
                 raise ValueError(f"tf_poll_hz must be positive, got {tf_poll}")
             spec = HeightmapSpec(int(g("size")), float(g("resolution")), float(g("fill")))
             cfg = HeightmapNodeConfig(
-                spec=spec, map=ElevationMapConfig(float(g("map_resolution")), float(g("map_length")),
-                                                  occlusion_fill_max_gap=float(g("occlusion_fill_max_gap"))),
-                dof=int(g("dof")), odom_source=str(g("odom_source")), odom_frame=g("odom_frame"),
+                spec=spec,
+                map=ElevationMapConfig(
+                    float(g("map_resolution")),
+                    float(g("map_length")),
+                    occlusion_fill_max_gap=float(g("occlusion_fill_max_gap")),
+                ),
+                dof=int(g("dof")),
+                odom_source=str(g("odom_source")),
+                odom_frame=g("odom_frame"),
                 body_frame=g("body_frame"),
-                heightmap_frame=g("heightmap_frame"), map_frame=g("map_frame"),
-                odom_timeout_s=float(g("odom_timeout_s")), cloud_timeout_s=float(g("cloud_timeout_s")),
-                max_cloud_odom_dt=float(g("max_cloud_odom_dt")), max_speed=float(g("max_speed")),
-                self_filter_inflate=float(g("self_filter_inflate")))
+                heightmap_frame=g("heightmap_frame"),
+                map_frame=g("map_frame"),
+                odom_timeout_s=float(g("odom_timeout_s")),
+                cloud_timeout_s=float(g("cloud_timeout_s")),
+                max_cloud_odom_dt=float(g("max_cloud_odom_dt")),
+                max_speed=float(g("max_speed")),
+                self_filter_inflate=float(g("self_filter_inflate")),
+            )
             self.core = HeightmapCore(cfg)
-            self.tf = TfReader(self.context.get_domain_id(), str(g("tf_topic"))) \
-                if cfg.odom_source == "tf" else None
+            self.tf = (
+                TfReader(self.context.get_domain_id(), str(g("tf_topic")))
+                if cfg.odom_source == "tf"
+                else None
+            )
         except (ValueError, TypeError) as e:
             self.destroy_node()
             raise ValueError(f"heightmap_node: {e}") from None
@@ -115,18 +142,30 @@ class HeightmapNode(Node):
         except ValueError as e:
             self._warn(self.core.reject("bad_cloud", str(e)))
             return
-        self._warn(self.core.on_cloud(stamp_to_sec(msg.header.stamp), msg.header.frame_id, xyz,
-                                      received=self._now()))
+        self._warn(
+            self.core.on_cloud(stamp_to_sec(msg.header.stamp), msg.header.frame_id, xyz, received=self._now())
+        )
 
     def _on_odom(self, msg: Odometry) -> None:
         c = self.core.config
         if msg.header.frame_id != c.odom_frame or (msg.child_frame_id and msg.child_frame_id != c.body_frame):
-            self._warn(self.core.reject("unknown_frame", f"odometry {msg.header.frame_id} -> "
-                                         f"{msg.child_frame_id}: expected {c.odom_frame} -> {c.body_frame}"))
+            self._warn(
+                self.core.reject(
+                    "unknown_frame",
+                    f"odometry {msg.header.frame_id} -> "
+                    f"{msg.child_frame_id}: expected {c.odom_frame} -> {c.body_frame}",
+                )
+            )
             return
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
-        self._warn(self.core.on_odometry(stamp_to_sec(msg.header.stamp), np.array([p.x, p.y, p.z]),
-                                         np.array([o.x, o.y, o.z, o.w]), received=self._now()))
+        self._warn(
+            self.core.on_odometry(
+                stamp_to_sec(msg.header.stamp),
+                np.array([p.x, p.y, p.z]),
+                np.array([o.x, o.y, o.z, o.w]),
+                received=self._now(),
+            )
+        )
 
     def _poll_tf(self) -> None:
         """Odometry from /tf: every ``odom_frame -> body_frame`` transform received since the last poll."""
@@ -136,8 +175,12 @@ class HeightmapNode(Node):
             if tr.child != c.body_frame:
                 continue  # other frames of the tf tree: not ours
             if tr.parent != c.odom_frame:
-                self._warn(self.core.reject("unknown_frame", f"tf {tr.parent} -> {tr.child}: expected "
-                                                             f"{c.odom_frame} -> {c.body_frame}"))
+                self._warn(
+                    self.core.reject(
+                        "unknown_frame",
+                        f"tf {tr.parent} -> {tr.child}: expected {c.odom_frame} -> {c.body_frame}",
+                    )
+                )
                 continue
             self._warn(self.core.on_odometry(tr.stamp, tr.translation, tr.quat_xyzw, received=now))
 
@@ -161,8 +204,16 @@ class HeightmapNode(Node):
         self.core.use_default_pose_if_old(now)
         out = self.core.heightmap(now)
         stamp = out.stamp if math.isfinite(out.stamp) else now
-        msg = encode_heightmap_msg(out.values, out.valid, stamp, out.stale, self.core.config.spec,
-                                   self.core.config.heightmap_frame, msg=self._msg, inferred=out.inferred)
+        msg = encode_heightmap_msg(
+            out.values,
+            out.valid,
+            stamp,
+            out.stale,
+            self.core.config.spec,
+            self.core.config.heightmap_frame,
+            msg=self._msg,
+            inferred=out.inferred,
+        )
         self.pub_map.publish(msg)
         self.publish_times.append(time.monotonic())
         self.publish_log.append((now, self.core.last_cloud_stamp))
@@ -175,9 +226,12 @@ class HeightmapNode(Node):
 
     def _tick_diag(self) -> None:
         reason = self.core.stale_reason(self._now())
-        st = DiagnosticStatus(name="heightmap_node", hardware_id="mid360",
-                              level=DiagnosticStatus.WARN if reason else DiagnosticStatus.OK,
-                              message=reason or "ok")
+        st = DiagnosticStatus(
+            name="heightmap_node",
+            hardware_id="mid360",
+            level=DiagnosticStatus.WARN if reason else DiagnosticStatus.OK,
+            message=reason or "ok",
+        )
         st.values = [KeyValue(key=k, value=str(v)) for k, v in sorted(self.core.counts.items())]
         st.values.append(KeyValue(key="last_error", value=self.core.last_error))
         st.values.append(KeyValue(key="inferred_cells", value=str(self.core.last_inferred_cells)))

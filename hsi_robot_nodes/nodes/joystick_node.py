@@ -23,8 +23,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import String
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
+from hsi_kernel.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.joystick.buttons import ButtonMapper
 from hsi_robot_nodes.joystick.profiles import get_profile, read_joy
 from hsi_robot_nodes.joystick.root_command import RootCommand, RootCommandConfig, yaw_from_quat_xyzw
@@ -32,13 +32,25 @@ from hsi_robot_nodes.nodes.run import run_node
 
 _CFG = RootCommandConfig()
 DEFAULTS = {
-    "profile": "unitree", "forward_events": "auto", "rate_hz": 50.0, "joy_timeout_s": 0.5,
-    "scale_x": _CFG.scale_x, "scale_y": _CFG.scale_y, "scale_yaw": _CFG.scale_yaw,
+    "profile": "unitree",
+    "forward_events": "auto",
+    "rate_hz": 50.0,
+    "joy_timeout_s": 0.5,
+    "scale_x": _CFG.scale_x,
+    "scale_y": _CFG.scale_y,
+    "scale_yaw": _CFG.scale_yaw,
     "dead_zone": _CFG.dead_zone,
-    "max_rate_xy": _CFG.max_rate_xy, "max_rate_yaw": _CFG.max_rate_yaw, "odom_timeout_s": _CFG.odom_timeout_s,
-    "joy_topic": topics.REMOTE, "goal_topic": topics.GOAL_POSE, "odom_topic": topics.ODOMETRY,
-    "root_target_topic": topics.ROOT_TARGET, "event_topic": topics.BRIDGE_EVENT,
-    "policy_select_topic": topics.POLICY_SELECT, "frame_id": "base_heading", "odom_source": "lidar",
+    "max_rate_xy": _CFG.max_rate_xy,
+    "max_rate_yaw": _CFG.max_rate_yaw,
+    "odom_timeout_s": _CFG.odom_timeout_s,
+    "joy_topic": defaults.REMOTE,
+    "goal_topic": defaults.GOAL_POSE,
+    "odom_topic": defaults.ODOMETRY,
+    "root_target_topic": defaults.ROOT_TARGET,
+    "event_topic": defaults.BRIDGE_EVENT,
+    "policy_select_topic": defaults.POLICY_SELECT,
+    "frame_id": "base_heading",
+    "odom_source": "lidar",
     "dof": 23,
 }
 GOAL_CLEAR_BUTTON = "X"
@@ -65,14 +77,23 @@ class JoystickNode(Node):
             self.odom_source = str(g("odom_source"))
             if self.odom_source not in ("lidar", "torso"):
                 raise ValueError(f"odom_source must be lidar or torso, got '{self.odom_source}'")
-            self._extrinsic = (lidar_extrinsic_from_model(int(g("dof"))) if self.odom_source == "lidar"
-                               else None)
+            self._extrinsic = (
+                lidar_extrinsic_from_model(int(g("dof"))) if self.odom_source == "lidar" else None
+            )
         except ValueError:
             self.destroy_node()
             raise
-        self.command = RootCommand(RootCommandConfig(
-            g("scale_x"), g("scale_y"), g("scale_yaw"), g("dead_zone"), g("max_rate_xy"), g("max_rate_yaw"),
-            g("odom_timeout_s")))
+        self.command = RootCommand(
+            RootCommandConfig(
+                g("scale_x"),
+                g("scale_y"),
+                g("scale_yaw"),
+                g("dead_zone"),
+                g("max_rate_xy"),
+                g("max_rate_yaw"),
+                g("odom_timeout_s"),
+            )
+        )
         forward = self.profile.forward_events if fwd == "auto" else fwd == "true"
         self.buttons = ButtonMapper(forward_events=forward)
         self.joy_timeout = float(g("joy_timeout_s"))

@@ -118,8 +118,9 @@ class LocalPublisher:
                 self.delivered += 1
             except Exception as e:  # one faulty subscriber must not stop the publisher or the others
                 sub.errors += 1
-                sub.node.get_logger().error(f"local callback on {self.topic} raised: {e!r}",
-                                            throttle_duration_sec=1.0)
+                sub.node.get_logger().error(
+                    f"local callback on {self.topic} raised: {e!r}", throttle_duration_sec=1.0
+                )
 
 
 def publish_together(*pairs: tuple[LocalPublisher, Any]) -> None:
@@ -136,14 +137,22 @@ def publisher(node: Node, msg_type: type, topic: str, qos: Any = 10) -> LocalPub
     return LocalPublisher(node, msg_type, topic, qos)
 
 
-def subscription(node: Node, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any = 10,
-                 key: Callable[[Any], Hashable] | None = None, **kwargs: Any):
+def subscription(
+    node: Node,
+    msg_type: type,
+    topic: str,
+    callback: Callable[[Any], None],
+    qos: Any = 10,
+    key: Callable[[Any], Hashable] | None = None,
+    **kwargs: Any,
+):
     """An rclpy subscription (kwargs go to ``create_subscription``) that also takes direct local calls.
     ``key(msg)`` must tell distinct messages of the topic apart (default: :func:`default_key`)."""
     key = key or default_key(msg_type)
     if key is None:
-        raise ValueError(f"local_bus: {msg_type.__name__} has no header or layout to tell messages apart; "
-                         "pass key=")
+        raise ValueError(
+            f"local_bus: {msg_type.__name__} has no header or layout to tell messages apart; pass key="
+        )
     recent: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
     lock = threading.Lock()
 

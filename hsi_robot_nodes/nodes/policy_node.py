@@ -25,25 +25,35 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
 
-from hsi_robot_nodes import topics
-from hsi_robot_nodes.contract import get_contract
-from hsi_robot_nodes.heightmap.message import decode_heightmap_msg
-from hsi_robot_nodes.heightmap.sampler import HeightmapSpec
+from hsi_kernel.contract import get_contract
+from hsi_kernel.heightmap.message import decode_heightmap_msg
+from hsi_kernel.heightmap.sampler import HeightmapSpec
+from hsi_kernel.msgs import pd_targets
+from hsi_kernel.policy_file import load_metadata
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
-from hsi_robot_nodes.msgs import pd_targets
 from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
-from hsi_robot_nodes.policy.metadata import load_metadata
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
 DEFAULTS = {
-    "dof": 23, "policy": "", "blind_policy": "", "heightmap": True, "rate_hz": 0.0, "trigger": "state",
-    "max_state_age_s": RunnerConfig.max_state_age_s, "max_heightmap_age_s": RunnerConfig.max_heightmap_age_s,
+    "dof": 23,
+    "policy": "",
+    "blind_policy": "",
+    "heightmap": True,
+    "rate_hz": 0.0,
+    "trigger": "state",
+    "max_state_age_s": RunnerConfig.max_state_age_s,
+    "max_heightmap_age_s": RunnerConfig.max_heightmap_age_s,
     "resume_cycles": RunnerConfig.resume_cycles,
-    "joint_states_topic": topics.JOINT_STATES, "imu_topic": topics.IMU, "heightmap_topic": topics.HEIGHTMAP,
-    "root_target_topic": topics.ROOT_TARGET, "policy_select_topic": topics.POLICY_SELECT,
-    "pd_targets_topic": topics.PD_TARGETS, "timing_topic": topics.POLICY_TIMING,
-    "bridge_state_topic": topics.BRIDGE_STATE,
+    "joint_states_topic": defaults.JOINT_STATES,
+    "imu_topic": defaults.IMU,
+    "heightmap_topic": defaults.HEIGHTMAP,
+    "root_target_topic": defaults.ROOT_TARGET,
+    "policy_select_topic": defaults.POLICY_SELECT,
+    "pd_targets_topic": defaults.PD_TARGETS,
+    "timing_topic": defaults.POLICY_TIMING,
+    "bridge_state_topic": defaults.BRIDGE_STATE,
 }
 RUN_STATE = "run"
 """The bridge state in which it applies the policy's targets (``bridge.safety.State.RUN``)."""
@@ -77,11 +87,16 @@ class PolicyNode(Node):
             self.declare_parameter(k, v)
         g = lambda k: self.get_parameter(k).value  # noqa: E731
         heightmap = bool(g("heightmap"))  # False: no heightmap source; heightmap policies are refused
-        cfg = RunnerConfig(float(g("max_state_age_s")), float(g("max_heightmap_age_s")),
-                           int(g("resume_cycles")))
+        cfg = RunnerConfig(
+            float(g("max_state_age_s")), float(g("max_heightmap_age_s")), int(g("resume_cycles"))
+        )
         try:
-            self.runner = PolicyRunner(assign_slots(g("policy"), g("blind_policy"), int(g("dof"))),
-                                       int(g("dof")), heightmap_available=heightmap, config=cfg)
+            self.runner = PolicyRunner(
+                assign_slots(g("policy"), g("blind_policy"), int(g("dof"))),
+                int(g("dof")),
+                heightmap_available=heightmap,
+                config=cfg,
+            )
         except ValueError:
             self.destroy_node()  # refuse: no publisher was ever created
             raise
@@ -120,21 +135,27 @@ class PolicyNode(Node):
             self.create_timer(1.0 / rate, self._locked_timer(self._tick))
         else:  # watchdog: says why nothing is published when no state arrives at all
             self.create_timer(0.5, self._locked_timer(self._idle_check))
-        self.get_logger().info(f"policies {dict((k, p.path.name) for k, p in self.runner.policies.items())}, "
-                               f"{rate:.0f} Hz on {self.trigger}, selected '{self.runner.selected}'")
+        self.get_logger().info(
+            f"policies {dict((k, p.path.name) for k, p in self.runner.policies.items())}, "
+            f"{rate:.0f} Hz on {self.trigger}, selected '{self.runner.selected}'"
+        )
 
     def _locked(self, callback):
         """``callback(msg)`` under the node's lock (one parameter: rclpy passes no message info to it)."""
+
         def run(msg):
             with self._lock:
                 callback(msg)
+
         return run
 
     def _locked_timer(self, callback):
         """``callback()`` under the node's lock (no parameter: the EventsExecutor would pass timer info)."""
+
         def run():
             with self._lock:
                 callback()
+
         return run
 
     # ---- inputs -------------------------------------------------------------------------------------------
@@ -145,13 +166,15 @@ class PolicyNode(Node):
                 self._index = np.array([names.index(n) for n in self.contract.joint_names])
             except ValueError:
                 self._index = None
-                self.get_logger().error("joint states lack joints of the contract; ignored",
-                                        throttle_duration_sec=1.0)
+                self.get_logger().error(
+                    "joint states lack joints of the contract; ignored", throttle_duration_sec=1.0
+                )
                 return
         q, dq = np.asarray(msg.position), np.asarray(msg.velocity)
         if q.size != len(names) or dq.size != len(names):
-            self.get_logger().error("joint state without positions/velocities; ignored",
-                                    throttle_duration_sec=1.0)
+            self.get_logger().error(
+                "joint state without positions/velocities; ignored", throttle_duration_sec=1.0
+            )
             return
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self.runner.update_joint_state(q[self._index], dq[self._index], stamp, time.monotonic_ns())
@@ -240,7 +263,6 @@ class PolicyNode(Node):
         self.published += 1
         t = res.timing
         self.pub_timing.publish(Float64MultiArray(data=[period_ms, t.compute_ms, t.obs_ms, t.infer_ms]))
-
 
     def destroy_node(self) -> None:
         local_bus.release(self)

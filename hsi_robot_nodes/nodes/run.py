@@ -11,8 +11,12 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 
 
-def run_node(name: str, build: Callable[[], object],
-             refusals: tuple[type[BaseException], ...] = (ValueError,), argv: list[str] | None = None) -> int:
+def run_node(
+    name: str,
+    build: Callable[[], object],
+    refusals: tuple[type[BaseException], ...] = (ValueError,),
+    argv: list[str] | None = None,
+) -> int:
     """Run a node until Ctrl-C/SIGTERM. A refusal at construction prints one line and returns 2.
 
     SIGINT (what ``ros2 launch`` and bringup send) and SIGTERM only clear the spin flag: the callback running
@@ -22,7 +26,7 @@ def run_node(name: str, build: Callable[[], object],
     """
     from rclpy.signals import SignalHandlerOptions
 
-    from hsi_robot_nodes.paths import realtime_interpreter
+    from hsi_kernel.realtime import realtime_interpreter
 
     realtime_interpreter()
     running = threading.Event()
@@ -36,10 +40,10 @@ def run_node(name: str, build: Callable[[], object],
         print(f"{name}: refusing to start: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    from hsi_robot_nodes.paths import freeze_heap
+    from hsi_kernel.realtime import freeze_heap
 
     freeze_heap()
-    from hsi_robot_nodes.bringup import make_executor, spin_while
+    from hsi_robot_nodes.nodes.executors import make_executor, spin_while
 
     executor = make_executor("events", node.context)  # the executor bringup uses (make_executor says why)
     executor.add_node(node)

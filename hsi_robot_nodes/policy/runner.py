@@ -33,15 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_robot_nodes.contract import RobotContract, get_contract, stand_gains
-from hsi_robot_nodes.msgs.pd_targets import PdTargets
-from hsi_robot_nodes.observation import (
+from hsi_kernel.contract import RobotContract, get_contract, stand_gains
+from hsi_kernel.msgs.pd_targets import PdTargets
+from hsi_kernel.observation import (
     COMMAND_TERMS,
     HEIGHTMAP_TERM,
     PROPRIO_TERMS,
     ObservationBuilder,
 )
-from hsi_robot_nodes.policy.metadata import PolicyMetadata, read_metadata_json
+from hsi_kernel.policy_file import PolicyMetadata, read_metadata_json
 
 SLOTS = ("blind", "terrain")
 HOLD = "hold"
@@ -109,24 +109,31 @@ class LoadedPolicy:
         missing = [t for t in self.meta.layout.term_names() if t not in supply]
         if missing:
             why = " (no heightmap source is configured)" if missing == [HEIGHTMAP_TERM] else ""
-            raise ValueError(f"policy '{self.name}' needs observation terms {missing} that the policy node "
-                             f"cannot supply{why}")
+            raise ValueError(
+                f"policy '{self.name}' needs observation terms {missing} that the policy node "
+                f"cannot supply{why}"
+            )
 
     def _check_io(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         names_in, names_out = [i.name for i in ins], [o.name for o in outs]
         if names_in != [self.meta.input_name] or self.meta.output_name not in names_out:
-            raise ValueError(f"policy '{self.name}': model inputs {names_in} / outputs {names_out} do not "
-                             "match "
-                             f"metadata '{self.meta.input_name}' -> '{self.meta.output_name}'")
+            raise ValueError(
+                f"policy '{self.name}': model inputs {names_in} / outputs {names_out} do not "
+                "match "
+                f"metadata '{self.meta.input_name}' -> '{self.meta.output_name}'"
+            )
         in_dim = ins[0].shape[-1]
         out_dim = outs[names_out.index(self.meta.output_name)].shape[-1]
         if isinstance(in_dim, int) and in_dim != self.meta.layout.dim:
-            raise ValueError(f"policy '{self.name}': model input has {in_dim} values but the observation "
-                             f"layout has {self.meta.layout.dim}")
+            raise ValueError(
+                f"policy '{self.name}': model input has {in_dim} values but the observation "
+                f"layout has {self.meta.layout.dim}"
+            )
         if isinstance(out_dim, int) and out_dim != self.meta.dof:
-            raise ValueError(f"policy '{self.name}': model outputs {out_dim} actions for a "
-                             f"{self.meta.dof}-DoF policy")
+            raise ValueError(
+                f"policy '{self.name}': model outputs {out_dim} actions for a {self.meta.dof}-DoF policy"
+            )
 
     def infer(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float32).reshape(1, -1)
@@ -146,8 +153,14 @@ class LoadedPolicy:
 class PolicyRunner:
     """Holds the policies and the latest inputs; ``step(now_ns)`` is one control cycle."""
 
-    def __init__(self, policies: dict[str, str | Path], dof: int = 23, heightmap_available: bool = True,
-                 config: RunnerConfig | None = None, initial: str | None = None):
+    def __init__(
+        self,
+        policies: dict[str, str | Path],
+        dof: int = 23,
+        heightmap_available: bool = True,
+        config: RunnerConfig | None = None,
+        initial: str | None = None,
+    ):
         self.contract = get_contract(dof)
         self.config = config or RunnerConfig()
         paths = {k: v for k, v in policies.items() if v}
@@ -156,8 +169,7 @@ class PolicyRunner:
         unknown = set(paths) - set(SLOTS)
         if unknown:
             raise ValueError(f"unknown policy slots {sorted(unknown)}: use {list(SLOTS)}")
-        self.policies = {n: LoadedPolicy(n, p, self.contract, heightmap_available)
-                         for n, p in paths.items()}
+        self.policies = {n: LoadedPolicy(n, p, self.contract, heightmap_available) for n, p in paths.items()}
         first = self.policies[next(s for s in SLOTS if s in self.policies)]
         # No usable policy (a heightmap policy without a fresh map and no blind one): hold the default pose on
         # the stand gains, as the bridge holds it before A. The policy's own gains are too soft for a constant
@@ -183,8 +195,10 @@ class PolicyRunner:
         """Joint positions/velocities in contract order; ``stamp_ns`` is echoed in the PD targets."""
         q, dq = np.asarray(q, dtype=np.float64), np.asarray(dq, dtype=np.float64)
         if q.shape != (self.contract.dof,) or dq.shape != (self.contract.dof,):
-            raise ValueError(f"joint state must have {self.contract.dof} positions and velocities, got "
-                             f"{q.shape} and {dq.shape}")
+            raise ValueError(
+                f"joint state must have {self.contract.dof} positions and velocities, got "
+                f"{q.shape} and {dq.shape}"
+            )
         self.q, self.dq = q, dq
         self.joint_stamp_ns = int(stamp_ns)
         self.joint_rx_ns = int(stamp_ns if received_ns is None else received_ns)
@@ -225,8 +239,11 @@ class PolicyRunner:
 
     # ---- the cycle ----------------------------------------------------------------------------------------
     def _heightmap_fresh(self, now_ns: int) -> bool:
-        return (self.hm_values is not None and not self.hm_stale
-                and (now_ns - self.hm_rx_ns) * 1e-9 <= self.config.max_heightmap_age_s)
+        return (
+            self.hm_values is not None
+            and not self.hm_stale
+            and (now_ns - self.hm_rx_ns) * 1e-9 <= self.config.max_heightmap_age_s
+        )
 
     def _choose(self, hm_fresh: bool) -> tuple[str, str]:
         """(slot to run, reason for a fallback)."""
@@ -276,8 +293,15 @@ class PolicyRunner:
             p = self.policies[name]
             t1 = time.perf_counter()
             extras = {"target_xy": self.root_target[:2], "target_yaw": self.root_target[2:]}
-            obs = p.builder(self.gyro, self.quat, self.q, self.dq, p.last_action, extras,
-                            self.hm_values if p.needs_heightmap else None)
+            obs = p.builder(
+                self.gyro,
+                self.quat,
+                self.q,
+                self.dq,
+                p.last_action,
+                extras,
+                self.hm_values if p.needs_heightmap else None,
+            )
             t2 = time.perf_counter()
             if not np.all(np.isfinite(obs)):
                 p.builder.reset()
@@ -292,7 +316,16 @@ class PolicyRunner:
         self.last_q_target = q_target.copy()
         self.seq += 1
         n = self.contract.dof
-        targets = PdTargets(self.contract.joint_names, q_target.copy(), np.zeros(n), np.zeros(n), kp.copy(),
-                            kd.copy(), self.joint_stamp_ns, self.seq, name)
+        targets = PdTargets(
+            self.contract.joint_names,
+            q_target.copy(),
+            np.zeros(n),
+            np.zeros(n),
+            kp.copy(),
+            kd.copy(),
+            self.joint_stamp_ns,
+            self.seq,
+            name,
+        )
         timing.compute_ms = (time.perf_counter() - t0) * 1e3
         return StepResult(targets, name, reason, timing, obs)

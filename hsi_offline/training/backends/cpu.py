@@ -2,7 +2,7 @@
 
 Why independent worlds and not many robots on one tiled terrain: robots never interact, each world keeps
 MuJoCo's small per-step cost, and a per-environment ``MjModel`` copy carries that environment's randomised
-dynamics. The motor PD is ``hsi_robot_nodes.sim.robot_sim.pd_torque`` itself, evaluated every physics step
+dynamics. The motor PD is ``hsi_sim.robot_sim.pd_torque`` itself, evaluated every physics step
 (200 Hz) from the latest target, exactly as the simulated robot does.
 
 Why the loop is shaped the way it is (``hsi-offline bench env`` measures it against the bare physics):
@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from mujoco import batch as mjbatch
 
-from hsi_robot_nodes.sim.robot_sim import MotorCommand, pd_torque
+from hsi_kernel.motor import MotorCommand, pd_torque
 
-from . import model_index
+from .model_index import model_index
 
 BLOCK_PER_THREAD = 16
 """Worlds per thread stepped through all their physics steps before the next block: 16 per-environment
@@ -93,8 +93,9 @@ class CpuBackend:
     def block(self, n: int) -> None:
         self._block = n
         # the ids of each block, in the dtype mujoco.batch takes them (no conversion per call)
-        self._block_ids = [np.arange(s, min(s + n, self.num_envs), dtype=np.int32)
-                           for s in range(0, self.num_envs, n)]
+        self._block_ids = [
+            np.arange(s, min(s + n, self.num_envs), dtype=np.int32) for s in range(0, self.num_envs, n)
+        ]
 
     # -- state ------------------------------------------------------------------------------------------
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
@@ -185,11 +186,18 @@ class CpuBackend:
         cmd = MotorCommand(self._ones[s:e], target[s:e], self._zeros[s:e], self._zeros[s:e], kp[s:e], kd[s:e])
         return pd_torque(cmd, self._bq[s:e, self._q], self._bv[s:e, self._v], self.ix.effort)
 
-    def step(self, target: torch.Tensor, prev_target: torch.Tensor, kp: torch.Tensor, kd: torch.Tensor,
-             delay: torch.Tensor) -> None:
+    def step(
+        self,
+        target: torch.Tensor,
+        prev_target: torch.Tensor,
+        kp: torch.Tensor,
+        kd: torch.Tensor,
+        delay: torch.Tensor,
+    ) -> None:
         """``decimation`` physics steps; world i uses ``prev_target`` for its first ``delay[i]`` steps."""
-        tgt, prev, kp_, kd_ = (np.asarray(x.detach().cpu().numpy(), dtype=np.float64)
-                               for x in (target, prev_target, kp, kd))
+        tgt, prev, kp_, kd_ = (
+            np.asarray(x.detach().cpu().numpy(), dtype=np.float64) for x in (target, prev_target, kp, kd)
+        )
         late = delay.detach().cpu().numpy()[:, None]
         targets = [np.where(k < late, prev, tgt) for k in range(self.decimation)]
         rec = self.recorder
@@ -215,8 +223,11 @@ class CpuBackend:
                 owners += o
             else:
                 cuts = np.linspace(s, e, self.threads + 1).astype(int)
-                jobs = [self.pool.submit(self._last_step, t, int(cuts[t]), int(cuts[t + 1]))
-                        for t in range(self.threads) if cuts[t + 1] > cuts[t]]
+                jobs = [
+                    self.pool.submit(self._last_step, t, int(cuts[t]), int(cuts[t + 1]))
+                    for t in range(self.threads)
+                    if cuts[t + 1] > cuts[t]
+                ]
                 for f in jobs:
                     g, o = f.result()
                     geoms += g
@@ -229,6 +240,7 @@ class CpuBackend:
     def read(self, device: str = "cpu", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """State of every world, or of worlds ``ids`` only (rows in that order), as float32 tensors (bodies:
         tracked links then torso)."""
+
         def t(x: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(x, dtype=torch.float32, device=device)
 
@@ -236,12 +248,19 @@ class CpuBackend:
         qpos, qvel = t(self.qpos[rows]), t(self.qvel[rows])  # one conversion each; the fields are views
         flags = torch.as_tensor(self.contact_flags[rows], device=device)
         bodies = self.ix.bodies
-        return {"root_pos": qpos[:, 0:3], "root_quat": qpos[:, 3:7],
-                "root_lin_vel_w": qvel[:, 0:3], "root_ang_vel_b": qvel[:, 3:6],
-                "joint_pos": qpos[:, self._q], "joint_vel": qvel[:, self._v],
-                "body_pos": t(self.xpos[rows][:, bodies]), "body_quat": t(self.xquat[rows][:, bodies]),
-                "foot_contact": torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
-                "forbidden_contact": (flags & 4) > 0, "torque": t(self.last_torque[rows])}
+        return {
+            "root_pos": qpos[:, 0:3],
+            "root_quat": qpos[:, 3:7],
+            "root_lin_vel_w": qvel[:, 0:3],
+            "root_ang_vel_b": qvel[:, 3:6],
+            "joint_pos": qpos[:, self._q],
+            "joint_vel": qvel[:, self._v],
+            "body_pos": t(self.xpos[rows][:, bodies]),
+            "body_quat": t(self.xquat[rows][:, bodies]),
+            "foot_contact": torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
+            "forbidden_contact": (flags & 4) > 0,
+            "torque": t(self.last_torque[rows]),
+        }
 
     def close(self) -> None:
         if self.pool is not None:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..pd import pd_torque_torch
-from . import model_index
+from .model_index import model_index
 
 
 class BackendUnavailableError(ValueError):
@@ -37,12 +37,15 @@ def require_warp(device: str = "cuda:0"):
         import mujoco_warp as mjw
         import warp as wp
     except ImportError:
-        raise BackendUnavailableError("the warp backend needs the mujoco-warp package (pip install "
-                                      "-r requirements/runtime.txt)") from None
+        raise BackendUnavailableError(
+            "the warp backend needs the mujoco-warp package (pip install -r requirements/runtime.txt)"
+        ) from None
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendUnavailableError(f"the warp backend on {device} needs an NVIDIA GPU (torch sees no CUDA "
-                                      "device); use --backend cpu, or --device cpu to run the Warp kernels "
-                                      "on the CPU (slow, for checks)")
+        raise BackendUnavailableError(
+            f"the warp backend on {device} needs an NVIDIA GPU (torch sees no CUDA "
+            "device); use --backend cpu, or --device cpu to run the Warp kernels "
+            "on the CPU (slow, for checks)"
+        )
     if not (device == "cpu" or device.startswith("cuda")):
         raise BackendUnavailableError(f"unknown device '{device}' for the warp backend: cpu or cuda:N")
     wp.config.quiet = True
@@ -55,8 +58,15 @@ BATCHED_FIELDS = ("geom_friction", "body_mass", "dof_frictionloss")
 
 
 class WarpBackend:
-    def __init__(self, models: list[mujoco.MjModel], dof: int, decimation: int, device: str = "cuda:0",
-                 world_model: mujoco.MjModel | None = None, origins: np.ndarray | None = None):
+    def __init__(
+        self,
+        models: list[mujoco.MjModel],
+        dof: int,
+        decimation: int,
+        device: str = "cuda:0",
+        world_model: mujoco.MjModel | None = None,
+        origins: np.ndarray | None = None,
+    ):
         """``models``: the environment's per-environment models (their terrain and randomised dynamics);
         ``world_model``: the model all worlds run (default ``models[0]``; a tiled model when the
         environments stand on several terrains) with ``origins`` (N, 2): each world's tile offset."""
@@ -79,8 +89,9 @@ class WarpBackend:
         # robot geoms are the same, in the same order, in every scene; the world body's geoms are terrain
         robot = np.flatnonzero(base.geom_bodyid > 0)
         self._robot_geoms = torch.as_tensor(robot, device=self._batched["geom_friction"].device)
-        self._terrain_geoms = torch.as_tensor(np.flatnonzero(base.geom_bodyid == 0),
-                                              device=self._batched["geom_friction"].device)
+        self._terrain_geoms = torch.as_tensor(
+            np.flatnonzero(base.geom_bodyid == 0), device=self._batched["geom_friction"].device
+        )
         self.qpos, self.qvel, self.ctrl = t(self.d.qpos), t(self.d.qvel), t(self.d.ctrl)
         self.xpos, self.xquat = t(self.d.xpos), t(self.d.xquat)
         dev = self.qpos.device
@@ -152,13 +163,21 @@ class WarpBackend:
             return {k: (v if rows is None else v[rows]).to(device) for k, v in d.items()}
 
         o = self.origins
-        return out({"root_pos": (self.qpos[:, 0:3] - o).to(f), "root_quat": self.qpos[:, 3:7].to(f),
-                "root_lin_vel_w": self.qvel[:, 0:3].to(f), "root_ang_vel_b": self.qvel[:, 3:6].to(f),
-                "joint_pos": self.qpos[:, self.qadr].to(f), "joint_vel": self.qvel[:, self.vadr].to(f),
+        return out(
+            {
+                "root_pos": (self.qpos[:, 0:3] - o).to(f),
+                "root_quat": self.qpos[:, 3:7].to(f),
+                "root_lin_vel_w": self.qvel[:, 0:3].to(f),
+                "root_ang_vel_b": self.qvel[:, 3:6].to(f),
+                "joint_pos": self.qpos[:, self.qadr].to(f),
+                "joint_vel": self.qvel[:, self.vadr].to(f),
                 "body_pos": (self.xpos[:, self.bodies] - o[:, None]).to(f),
                 "body_quat": self.xquat[:, self.bodies].to(f),
                 "foot_contact": torch.stack([(contact_flags & 1) > 0, (contact_flags & 2) > 0], dim=-1),
-                "forbidden_contact": (contact_flags & 4) > 0, "torque": self.last_torque.to(f)})
+                "forbidden_contact": (contact_flags & 4) > 0,
+                "torque": self.last_torque.to(f),
+            }
+        )
 
     def _contact_flags(self) -> torch.Tensor:
         """Per-world OR of the body flags of every active contact (contacts are stored flat with worldid)."""
