@@ -285,3 +285,33 @@ def stand_gains(contract: RobotContract) -> tuple[np.ndarray, np.ndarray]:
         elif "waist" in name:
             kp[i], kd[i] = STAND_WAIST_KP, STAND_WAIST_KD
     return kp, kd
+
+
+UNITREE_LEG_GAINS = {
+    "hip_pitch": (100.0, 2.0),
+    "hip_roll": (100.0, 2.0),
+    "hip_yaw": (100.0, 2.0),
+    "knee": (150.0, 4.0),
+    "ankle_pitch": (40.0, 2.0),
+    "ankle_roll": (40.0, 2.0),
+}
+"""The leg gains Unitree deploys its walking policies with on the real G1 (unitree_rl_gym), (Kp, Kd)."""
+GAIN_SETS = ("videomimic", "unitree")
+
+
+def policy_gains(contract: RobotContract, name: str = "videomimic") -> tuple[np.ndarray, np.ndarray]:
+    """The PD gains a policy is trained and deployed with (they travel in the policy file's metadata).
+
+    ``videomimic``: the contract's (ankles Kp 20, everything else Kp 75). ``unitree``: Unitree's leg gains,
+    which walk on the real G1, with the contract's gains on waist and arms. Why a choice: soft ankles make the
+    policy balance actively, stiffer legs make a first walk far easier to find on a small sample budget."""
+    kp, kd = contract.kp.copy(), contract.kd.copy()
+    if name == "videomimic":
+        return kp, kd
+    if name != "unitree":
+        raise ValueError(f"unknown gain set '{name}': use one of {', '.join(GAIN_SETS)}")
+    for i, joint in enumerate(contract.joint_names):
+        for key, (p, d) in UNITREE_LEG_GAINS.items():
+            if joint.endswith(f"_{key}_joint"):
+                kp[i], kd[i] = p, d
+    return kp, kd

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from hsi_kernel.contract import GAIN_SETS
+
 STAGES = ("mpt", "track", "distill", "finetune")
 
 
@@ -80,6 +82,7 @@ class EnvConfig:
     """The tracking environment: robot, physics rates, episodes, clips, terminations."""
 
     dof: int = 23
+    gains: str = "videomimic"  # PD gain set (hsi_kernel.contract.policy_gains): videomimic | unitree
     num_envs: int = 4096
     backend: str = "cpu"  # cpu | warp
     threads: int = 0  # CPU backend worker threads; 0 = os.cpu_count()
@@ -91,6 +94,9 @@ class EnvConfig:
     clips: list[str] = field(default_factory=list)  # motion clip .npz files or folders of them
     clip_weights: list[float] = field(default_factory=list)  # share of episodes per clips entry ([] = even)
     termination_distance: float = 0.3  # m, any tracked link farther than this from its reference
+    # curriculum on that distance: start here (0 = no curriculum) and move toward termination_distance while
+    # the recent episodes mostly succeed, back out while they mostly fail (see TerminationCurriculum)
+    termination_start: float = 0.0
     forbidden_contacts: bool = True
     heightmap: bool = True
     fail_weight_range: tuple[float, float] = (1.0 / 3.0, 3.0)
@@ -215,6 +221,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"unknown stage '{cfg.stage}': use one of {', '.join(STAGES)}")
     if e.dof not in (23, 29):
         raise ValueError(f"env.dof must be 23 or 29, got {e.dof}")
+    if e.gains not in GAIN_SETS:
+        raise ValueError(f"env.gains must be one of {', '.join(GAIN_SETS)}, got '{e.gains}'")
     if e.backend not in ("cpu", "warp"):
         raise ValueError(f"env.backend must be cpu or warp, got '{e.backend}'")
     if e.num_envs < 1 or e.decimation < 1 or e.sim_dt <= 0:
@@ -223,3 +231,5 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("iterations must be >= 0, num_steps_per_env and save_interval >= 1")
     if e.termination_distance <= 0:
         raise ValueError("env.termination_distance must be positive (metres)")
+    if e.termination_start and e.termination_start < e.termination_distance:
+        raise ValueError("env.termination_start must be 0 (off) or at least env.termination_distance")

@@ -28,7 +28,7 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
-from hsi_kernel.contract import TRACKED_LINKS, get_contract
+from hsi_kernel.contract import TRACKED_LINKS, get_contract, policy_gains
 from hsi_kernel.heightmap.sampler import DEFAULT_SPEC, grid_offsets, sample_heightmap, terrain_height_fn
 from hsi_kernel.observation import (
     assemble,
@@ -80,8 +80,9 @@ class TrackingEnv(VecEnv):
         dev, N, dof = self.device, self.num_envs, cfg.dof
         f32 = dict(device=dev, dtype=torch.float32)
         self.default_q = torch.as_tensor(self.contract.default_q, **f32)
-        self.kp = torch.as_tensor(self.contract.kp, **f32)
-        self.kd = torch.as_tensor(self.contract.kd, **f32)
+        kp, kd = policy_gains(self.contract, cfg.gains)
+        self.kp = torch.as_tensor(kp, **f32)
+        self.kd = torch.as_tensor(kd, **f32)
         self.lower = torch.as_tensor(self.contract.lower, **f32)
         self.upper = torch.as_tensor(self.contract.upper, **f32)
         # the bridge clamps every target to these before the motors; the PD here must see the same targets
@@ -109,6 +110,9 @@ class TrackingEnv(VecEnv):
         self.push_interval = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
         self.params = rnd.sample_episode_params(
             cfg.randomization, N, dof, cfg.sim_dt, cfg.decimation, self.gen, dev
+        )
+        self.termination = terminations.TerminationCurriculum(
+            cfg.termination_start or cfg.termination_distance, cfg.termination_distance
         )
         self.ep_return = torch.zeros(N, **f32)
         self.ep_tracking = torch.zeros(N, **f32)
@@ -220,7 +224,7 @@ class TrackingEnv(VecEnv):
         term = terminations.terminated(
             s["link_pos"],
             ref["link_pos"],
-            self.cfg.termination_distance,
+            self.termination.value,
             s["forbidden_contact"],
             self.cfg.forbidden_contacts,
             finite,
@@ -257,6 +261,10 @@ class TrackingEnv(VecEnv):
             log["Metrics/episode_tracking_reward"] = self.ep_tracking[done_ids].mean()
             self.tracking_buffer.extend(self.ep_tracking[done_ids].tolist())
             self.success_buffer.extend((~term[done_ids]).float().tolist())
+            # the curriculum counts an episode as earned when it timed out or lasted CURRICULUM_SURVIVE_S
+            lasted = self.episode_length_buf[done_ids] * self.dt >= terminations.CURRICULUM_SURVIVE_S
+            self.termination.record((~term[done_ids] | lasted).float().tolist())
+            log["Metrics/termination_distance"] = torch.tensor(self.termination.value)
             log["Metrics/terminated_fraction"] = term[done_ids].float().mean()
             log["Metrics/clip_success_rate"] = self.motion.success_rate().mean()
             self._reset_idx(done_ids)
@@ -463,8 +471,8 @@ class TrackingEnv(VecEnv):
             "dof": self.cfg.dof,
             "joint_names": list(self.contract.joint_names),
             "default_q": self.contract.default_q.tolist(),
-            "kp": self.contract.kp.tolist(),
-            "kd": self.contract.kd.tolist(),
+            "kp": self.kp.tolist(),
+            "kd": self.kd.tolist(),
             "action_scale": self.cfg.action_scale,
             "action_clip": self.cfg.action_clip,
             "policy_dt": self.dt,

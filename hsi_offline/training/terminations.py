@@ -43,3 +43,44 @@ def timed_out(
 ) -> torch.Tensor:
     """(N,) bool: the episode limit or the end of the reference clip was reached."""
     return (episode_length >= max_length) | (frame >= clip_last_frame)
+
+
+CURRICULUM_SURVIVE_S = 2.0
+"""An episode that lasted this long counts as a success for the termination curriculum (a whole clip is
+too high a bar while the distance is still loose)."""
+
+
+class TerminationCurriculum:
+    """The tracking-loss distance, loosened at first and tightened as the policy earns it.
+
+    Why: a walking clip tracked from a fresh policy loses its swing foot by 0.3 m within 0.2 s (the PD lags a
+    foot moving at 2-3 m/s), so every episode ends after a handful of steps and PPO sees almost nothing but
+    the termination penalty. Starting at ``start`` and stepping toward ``end`` each time the last ``window``
+    finished episodes succeeded at least ``up`` of the time (back toward ``start`` below ``down``) lets the
+    episodes grow first and the accuracy follow."""
+
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        window: int = 200,
+        up: float = 0.6,
+        down: float = 0.2,
+        step: float = 0.02,
+    ):
+        self.start, self.end = max(start, end), end
+        self.value = self.start
+        self.window, self.up, self.down, self.step = window, up, down, step
+        self._outcomes: list[float] = []
+
+    def record(self, successes: list[float]) -> float:
+        """Add finished episodes' outcomes (1 success, 0 terminated); returns the distance now in force."""
+        self._outcomes.extend(successes)
+        if len(self._outcomes) >= self.window:
+            rate = sum(self._outcomes) / len(self._outcomes)
+            self._outcomes.clear()
+            if rate >= self.up:
+                self.value = max(self.end, self.value - self.step)
+            elif rate < self.down:
+                self.value = min(self.start, self.value + self.step)
+        return self.value
