@@ -8,11 +8,11 @@ import pytest
 from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.reconstruct.fit import _BlockTridiagonal, fit_motion
 from hsi_offline.reconstruct.gait import walk
-from hsi_offline.reconstruct.metrics import segment_mpjpe, terrain_errors, umeyama
+from hsi_offline.reconstruct.recon_metrics import segment_mpjpe, terrain_errors, umeyama
 from hsi_offline.reconstruct.scene import rotation_to_z
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
-from hsi_offline.reconstruct.synthetic import make_clip, place_on_terrain
+from hsi_offline.reconstruct.synthetic_scenes import make_clip, place_on_terrain
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_stairs_terrain_has_the_steps(motion: np.ndarray) -> None:
 
 
 def test_fit_is_exact_without_noise(motion: np.ndarray) -> None:
-    from hsi_offline.reconstruct.synthetic import NoiseConfig
+    from hsi_offline.reconstruct.synthetic_scenes import NoiseConfig
 
     ter = make_scene_terrain("flat", 0.02)
     gt, c = place_on_terrain(motion[:60], 30.0, ter)

@@ -12,10 +12,10 @@ from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.importers.depth import load_depth_cameras
 from hsi_offline.reconstruct.importers.smpl import load_smpl_params, observations_from_smpl, smpl_joints
-from hsi_offline.reconstruct.metrics import segment_mpjpe
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.recon_metrics import segment_mpjpe
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
-from hsi_offline.reconstruct.synthetic import look_at, make_clip, place_on_terrain
+from hsi_offline.reconstruct.synthetic_scenes import look_at, make_clip, place_on_terrain
 from hsi_offline.retarget.bvh import bvh_to_smpl_joints
 
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
@@ -217,7 +217,7 @@ def test_videomimic_folder_import(tmp_path: Path) -> None:
     import h5py
     import open3d as o3d
 
-    from hsi_offline.reconstruct.clip import write_clip
+    from hsi_offline.reconstruct.clip_folder import write_clip
     from hsi_offline.reconstruct.importers.videomimic import load_videomimic
 
     ter = make_scene_terrain("kerb", 0.05)
@@ -288,7 +288,7 @@ def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
 
     ter = make_scene_terrain("flat", 0.02)
     gt, c = place_on_terrain(walk(2.0, 30.0, speed=0.8), 30.0, ter)
-    from hsi_offline.reconstruct.synthetic import NoiseConfig
+    from hsi_offline.reconstruct.synthetic_scenes import NoiseConfig
 
     clip = make_clip(
         gt,
@@ -303,7 +303,7 @@ def test_onnx_depth_model_gives_metric_floor(tmp_path: Path) -> None:
         focal=800.0,
     )
     # the floor's true depth seen from the benchmark's static camera (eye, R_wc from make_clip's layout)
-    from hsi_offline.reconstruct.synthetic import look_at
+    from hsi_offline.reconstruct.synthetic_scenes import look_at
 
     root = 0.5 * (gt[:, 1] + gt[:, 2])
     centre = 0.5 * (root.min(0) + root.max(0))

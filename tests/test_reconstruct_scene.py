@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hsi_offline.reconstruct.scene import detect_contacts, footprints, ground_level
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.body_skeleton import SMPL
 
 
 def _two_feet(left: np.ndarray, right: np.ndarray) -> np.ndarray:

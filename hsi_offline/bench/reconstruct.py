@@ -31,10 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_case(joints: np.ndarray, fps: float, scene: str, moving: bool, seed: int) -> dict:
     from hsi_kernel.terrain import make_scene_terrain
-    from hsi_offline.reconstruct.metrics import segment_mpjpe, terrain_errors
-    from hsi_offline.reconstruct.skeleton import SMPL
+    from hsi_offline.reconstruct.recon_metrics import segment_mpjpe, terrain_errors
+    from hsi_offline.reconstruct.body_skeleton import SMPL
     from hsi_offline.reconstruct.solve import reconstruct
-    from hsi_offline.reconstruct.synthetic import make_clip, place_on_terrain
+    from hsi_offline.reconstruct.synthetic_scenes import make_clip, place_on_terrain
 
     ter = make_scene_terrain(scene, 0.02)
     if scene == "bench":  # sit down backwards on the 0.42 m bench and stand up (procedural, see gait.py)
@@ -78,7 +78,7 @@ def time_perception(video: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from hsi_offline.reconstruct.artifacts import write_json
     from hsi_offline.reconstruct.gait import walk
-    from hsi_offline.reconstruct.synthetic import resample
+    from hsi_offline.reconstruct.synthetic_scenes import resample
 
     logging.basicConfig(level=logging.WARNING)
     if args.frames < 100:

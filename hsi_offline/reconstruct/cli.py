@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     )
     scfg = SolveConfig(terrain_resolution=args.terrain_res)
     if args.videomimic:
-        from hsi_offline.reconstruct.clip import write_clip
+        from hsi_offline.reconstruct.clip_folder import write_clip
         from hsi_offline.reconstruct.importers.videomimic import load_videomimic
 
         rec = load_videomimic(args.videomimic, scfg)
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     rec = reconstruct(obs, cams, points, scfg)
     if args.video:
         frames = _sheet_frames(args.video, obs.num_frames)
-    from hsi_offline.reconstruct.clip import write_clip
+    from hsi_offline.reconstruct.clip_folder import write_clip
 
     report = write_clip(
         rec,

@@ -29,7 +29,7 @@ from scipy.ndimage import uniform_filter1d
 from threadpoolctl import threadpool_limits
 
 from hsi_offline.reconstruct.observations import Observations
-from hsi_offline.reconstruct.skeleton import fit_subset
+from hsi_offline.reconstruct.body_skeleton import fit_subset
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.body_skeleton import SMPL
 
 
 def _knee(hip: np.ndarray, ankle: np.ndarray, l1: float, l2: float, fwd: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hsi_offline.reconstruct.skeleton import Skeleton
+from hsi_offline.reconstruct.body_skeleton import Skeleton
 
 
 @dataclass

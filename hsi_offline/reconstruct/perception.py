@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hsi_offline.reconstruct.observations import Observations
-from hsi_offline.reconstruct.skeleton import BLAZEPOSE
+from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE
 from hsi_offline.reconstruct.video import fps_from_times, iter_frames, probe
 
 log = logging.getLogger(__name__)

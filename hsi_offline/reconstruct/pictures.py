@@ -9,7 +9,7 @@ import numpy as np
 from hsi_kernel.atomic import atomic_path
 from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
-from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24
+from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE_33, SMPL_24
 
 _BONES = {
     BLAZEPOSE_33: [
@@ -124,7 +124,7 @@ def terrain_topdown(terrain: Terrain, motion: HumanMotion, path: str | Path, tit
     fig.colorbar(im, ax=ax, label="height (m)")
     hip = motion.extras.get("hip_centre", motion.joints[:, 0])
     ax.plot(hip[:, 0], hip[:, 1], "k-", lw=1, label="hip centre")
-    from hsi_offline.reconstruct.skeleton import skeleton_for
+    from hsi_offline.reconstruct.body_skeleton import skeleton_for
 
     try:
         sk = skeleton_for(motion.joint_names)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from hsi_offline.reconstruct.skeleton import Skeleton
+from hsi_offline.reconstruct.body_skeleton import Skeleton
 
 
 def rotation_to_z(up: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from hsi_offline.reconstruct.scene import (
     ground_level,
     rotation_to_z,
 )
-from hsi_offline.reconstruct.skeleton import hip_joints_from_blazepose
+from hsi_offline.reconstruct.body_skeleton import hip_joints_from_blazepose
 from hsi_offline.reconstruct.terrain_build import (
     filter_scene_points,
     policy_view_reach,

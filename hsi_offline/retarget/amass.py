@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hsi_offline.npz import read_npz
-from hsi_offline.reconstruct.skeleton import SMPL_24
+from hsi_offline.reconstruct.body_skeleton import SMPL_24
 
 from .human import HumanMotion, estimate_contacts, to_keypoints
 

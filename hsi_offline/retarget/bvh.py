@@ -20,7 +20,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hsi_kernel.terrain import Terrain
-from hsi_offline.reconstruct.skeleton import SMPL_24
+from hsi_offline.reconstruct.body_skeleton import SMPL_24
 
 from .human import HumanMotion, estimate_contacts, to_keypoints
 

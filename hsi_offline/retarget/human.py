@@ -21,7 +21,7 @@ from hsi_kernel.terrain import Terrain
 
 # The reconstruction stage owns the human-motion format and the joint name tables; retargeting reads them.
 from hsi_offline.reconstruct.artifacts import HUMAN_MOTION_SCHEMA  # noqa: F401  (re-exported)
-from hsi_offline.reconstruct.skeleton import BLAZEPOSE_33, SMPL_24  # noqa: F401  (re-exported)
+from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE_33, SMPL_24  # noqa: F401  (re-exported)
 
 from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
 

@@ -22,9 +22,9 @@ from hsi_offline.reconstruct.scene import (
     ground_level,
     rotation_to_z,
 )
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import Reconstruction, SolveConfig
-from hsi_offline.reconstruct.synthetic import look_at
+from hsi_offline.reconstruct.synthetic_scenes import look_at
 from hsi_offline.reconstruct.terrain_build import filter_scene_points, terrain_from_points
 
 

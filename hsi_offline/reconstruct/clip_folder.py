@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def scene_figures(rec: Reconstruction) -> dict:
     """The figures a person checks first: tracking, body size, ground, seats, steps, gravity."""
     m = rec.motion
-    from hsi_offline.reconstruct.skeleton import skeleton_for
+    from hsi_offline.reconstruct.body_skeleton import skeleton_for
 
     sk = skeleton_for(m.joint_names)
     X = m.joints[m.valid]

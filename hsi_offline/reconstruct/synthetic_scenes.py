@@ -14,7 +14,7 @@ from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.fit import CameraPoses
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import detect_contacts, true_runs
-from hsi_offline.reconstruct.skeleton import SMPL
+from hsi_offline.reconstruct.body_skeleton import SMPL
 
 
 @dataclass
