@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,17 +142,21 @@ class Bringup:
         if a.sim:
             from hsi_sim.process import SimProcess
 
-            self.trace_path = Path(tempfile.mkdtemp(prefix="hsi_sim_")) / "trace.json"
-            self.sim = SimProcess(
-                a.scene,
-                a.dof,
-                a.domain,
-                a.interface,
-                band=True,
-                lidar=getattr(a, "heightmap", True),
-                script=script,
-                trace=self.trace_path,
-            ).start()
+            self.trace_path = Path(tempfile.mkdtemp(prefix="hsi_sim_")) / "trace.json"  # removed in stop()
+            try:
+                self.sim = SimProcess(
+                    a.scene,
+                    a.dof,
+                    a.domain,
+                    a.interface,
+                    band=True,
+                    lidar=getattr(a, "heightmap", True),
+                    script=script,
+                    trace=self.trace_path,
+                ).start()
+            except BaseException:  # a failed start leaves no temp folder either
+                self.stop()
+                raise
         self.context = rclpy.Context()
         rclpy.init(context=self.context, args=getattr(a, "ros_args", None))
         try:
@@ -229,6 +234,9 @@ class Bringup:
             rclpy.try_shutdown(context=self.context)
             self.context = None
         trace = self.sim.stop() if self.sim is not None else None
+        if self.trace_path is not None:  # the trace is read: its temp folder must not outlive the run
+            shutil.rmtree(self.trace_path.parent, ignore_errors=True)
+            self.trace_path = None
         return trace
 
 

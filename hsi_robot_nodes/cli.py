@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "_module"):
             return int(importlib.import_module(args._module).run(args) or 0)
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # a Ctrl-C outside a command's own handler (start-up, a benchmark): one line
+        print(f"hsi-robot {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except (TerrainError, DdsSetupError, BridgeError, ValueError, FileNotFoundError) as e:
         print(f"hsi-robot {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -3,6 +3,8 @@
 Every node takes these through its ROS parameters (`config/nodes.yaml` and the launch file may override them);
 no other module writes these values again."""
 
+from hsi_kernel.unitree import link
+
 JOINT_STATES = "/joint_states"  # sensor_msgs/JointState, contract order, from the bridge
 IMU = "/imu/pelvis"  # sensor_msgs/Imu, pelvis IMU from LowState (frame 'imu_in_pelvis')
 REMOTE = "/wireless_remote"  # sensor_msgs/Joy, the Unitree remote decoded by the bridge
@@ -20,10 +22,15 @@ POINTS = "/cloud_registered_body"  # sensor_msgs/PointCloud2 from the LiDAR/odom
 ODOMETRY = "/Odometry"  # nav_msgs/Odometry (FAST-LIO2 conventions)
 DIAGNOSTICS = "/diagnostics"
 
-# -- the robot and its DDS link
-DOF = 23  # the G1 variant the nodes drive (23 or 29); LowState's mode_machine must match it
-DOMAIN = 1  # DDS domain of rt/lowstate and rt/lowcmd (1: the simulated robot; the real G1 uses 0)
-INTERFACE = "lo"  # network interface of the Unitree DDS link (the robot's: eth0 or the like)
+# -- the robot and its DDS link: shared with the simulator through the kernel (hsi_kernel.unitree.link)
+DOF = link.DOF  # the G1 variant the nodes drive (23 or 29); LowState's mode_machine must match it
+DOMAIN = link.DOMAIN  # DDS domain of rt/lowstate and rt/lowcmd (1: the simulated robot; the real G1 uses 0)
+INTERFACE = link.INTERFACE  # network interface of the Unitree DDS link (the robot's: eth0 or the like)
+
+# -- the bridge
+JOINT_STATE_DECIMATION = 10
+"""Joint states + IMU once per 10 LowStates (50 Hz): one per policy cycle, phase-locked to the robot's clock
+(the policy node answers each as soon as it arrives); 500 Hz costs the control process ~4x the CPU."""
 
 # -- policies (files in models/)
 BRINGUP_POLICY = "hold_default_23dof.onnx"

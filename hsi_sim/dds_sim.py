@@ -18,7 +18,7 @@ import numpy as np
 
 from hsi_kernel.contract import MODE_PR
 from hsi_kernel.motor import MotorCommand
-from hsi_kernel.unitree import dds, sdk, wire
+from hsi_kernel.unitree import dds, link, sdk, wire
 from hsi_kernel.unitree import remote as remote_codec
 from hsi_sim.robot_sim import SimRobot
 from hsi_sim.scene import build_scene
@@ -27,9 +27,9 @@ from hsi_sim.scene import build_scene
 @dataclass
 class SimConfig:
     scene: str = "flat"  # flat | stairs | stairs_down | kerb | bench | rough | path/to/terrain.npz
-    dof: int = 23
-    domain: int = 1
-    interface: str = "lo"
+    dof: int = link.DOF
+    domain: int = link.DOMAIN
+    interface: str = link.INTERFACE
     speed: float = 1.0  # real-time factor to pace to; 0 = as fast as possible
     lowstate_hz: float = 500.0
     band: bool = False  # elastic band holding the pelvis (release with release_band())

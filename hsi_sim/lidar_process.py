@@ -14,6 +14,8 @@ import signal
 import sys
 import threading
 
+from hsi_kernel.unitree import link
+
 READY = "sim lidar: ready"
 
 
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qpos", required=True, help="name of the simulator's shared qpos block")
     p.add_argument("--nq", type=int, required=True, help="the simulator model's qpos size")
     p.add_argument("--scene", default="flat")
-    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
+    p.add_argument("--dof", type=int, default=link.DOF, choices=(23, 29))
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hsi_kernel.child_process import die_with_parent
 from hsi_kernel.realtime import rt_priority
+from hsi_kernel.unitree import link
 
 READY = "hsi-robot sim: ready"
 """The simulator child's first line on stdout once it publishes."""
@@ -36,9 +37,9 @@ class SimProcess:
     def __init__(
         self,
         scene: str = "flat",
-        dof: int = 23,
-        domain: int = 1,
-        interface: str = "lo",
+        dof: int = link.DOF,
+        domain: int = link.DOMAIN,
+        interface: str = link.INTERFACE,
         band: bool = True,
         lidar: bool = False,
         script: str = "",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.unitree import link
 from hsi_kernel.unitree.remote import BUTTONS
 from hsi_sim.process import READY
 
@@ -71,9 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="flat",
         help="flat | stairs | stairs_down | kerb | bench | rough | path to a terrain .npz",
     )
-    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
-    p.add_argument("--domain", type=int, default=1, help="DDS domain (default 1; a real robot uses 0)")
-    p.add_argument("--interface", default="lo", help="network interface for DDS (default lo)")
+    p.add_argument("--dof", type=int, default=link.DOF, choices=(23, 29))
+    p.add_argument("--domain", type=int, default=link.DOMAIN, help="DDS domain (a real robot uses 0)")
+    p.add_argument("--interface", default=link.INTERFACE, help="network interface for DDS")
     p.add_argument("--speed", type=float, default=1.0, help="real-time factor (0 = as fast as possible)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
     p.add_argument("--band", action="store_true", help="hold the robot on an elastic band (gantry)")

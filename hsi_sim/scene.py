@@ -15,6 +15,7 @@ import numpy as np
 from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT
 from hsi_kernel.model.mjcf_builder import TERRAIN_CONAFFINITY, TERRAIN_CONTYPE, model_path
 from hsi_kernel.terrain import Terrain, TerrainError, make_scene_terrain
+from hsi_kernel.unitree import link
 
 
 @dataclass
@@ -92,7 +93,7 @@ FLAT_TILE_HALF_SIZE = 30.0
 
 
 def build_tiled_model(
-    terrains: list[Terrain], dof: int = 23, timestep: float = 0.002, margin: float = 10.0
+    terrains: list[Terrain], dof: int = link.DOF, timestep: float = 0.002, margin: float = 10.0
 ) -> tuple[mujoco.MjModel, np.ndarray]:
     """One model holding every terrain side by side along x, and each tile's (x, y) offset.
 
@@ -148,7 +149,7 @@ def build_tiled_model(
 
 def build_scene(
     scene: str | Path | Terrain = "flat",
-    dof: int = 23,
+    dof: int = link.DOF,
     timestep: float = 0.002,
     start_xy: tuple[float, float] = (0.0, 0.0),
     start_yaw: float = 0.0,

@@ -1,8 +1,8 @@
 """The simulated robot's pose (``qpos``) in shared memory, for sensors simulated in other processes.
 
-Why: the simulated MID-360 used to run as a thread of the simulator's interpreter. Its casts and its
-PointCloud2 publishing hold the interpreter lock for milliseconds at a time, and the 500 Hz physics thread
-waited for it: LowState publish gaps of 8-10 ms with no machine stall behind them (``hsi-robot bench loop``'s
+Why: as a thread of the simulator's interpreter, the simulated MID-360's casts and its PointCloud2
+publishing would hold the interpreter lock for milliseconds at a time while the 500 Hz physics thread waits
+(LowState publish gaps of 8-10 ms with no machine stall behind them, seen by ``hsi-robot bench loop``'s
 witness). On the robot the LiDAR is its own device; here it is its own process, reading the pose the physics
 thread writes after every step.
 

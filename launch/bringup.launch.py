@@ -15,11 +15,13 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from hsi_robot_nodes import defaults
 from launch import LaunchDescription
 
+# a launch targets the robot: its DDS domain and interface, not the simulator's defaults
 ARGS = {
     "sim": "false",
-    "dof": "23",
+    "dof": str(defaults.DOF),
     "domain": "0",
     "interface": "eth0",
     "scene": "flat",

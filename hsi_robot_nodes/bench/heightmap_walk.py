@@ -18,6 +18,7 @@ import numpy as np
 
 from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, TORSO_LINK, get_contract
 from hsi_kernel.heightmap.sampler import sample_heightmap, terrain_height_fn
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.heightmap.core import HeightmapCore, HeightmapNodeConfig
 from hsi_sim.lidar import LidarConfig, OdometryNoise, SimLidar, SimOdometry
 from hsi_sim.scene import build_scene
@@ -88,7 +89,7 @@ class WalkResult:
 class ScriptedRobot:
     """The G1 in a scene, posed kinematically."""
 
-    def __init__(self, scene_name: str, dof: int = 23):
+    def __init__(self, scene_name: str, dof: int = defaults.DOF):
         self.scene = build_scene(scene_name, dof)
         self.model = self.scene.model
         self.data = mujoco.MjData(self.model)

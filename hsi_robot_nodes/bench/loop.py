@@ -14,7 +14,7 @@ fed by the simulated MID-360), stands the robot up, runs the policy for N minute
 - machine stalls seen by an idle top-priority witness on every core (:mod:`.stalls`), and how many missed
   cycles fell in one (the machine's) or not (the stack's).
 
-Targets on the 2-core workstation (issue 3): p99 latency below 2 ms, zero missed cycles in 10 minutes.
+Targets on a 2-core workstation: p99 latency below 2 ms, zero missed cycles in 10 minutes.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes import defaults
+
 PERIOD_S = 0.02
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=1.0, help="minutes of policy running to measure")
     p.add_argument("--scene", default="flat")
-    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
-    p.add_argument("--domain", type=int, default=1)
+    p.add_argument("--dof", type=int, default=defaults.DOF, choices=(23, 29))
+    p.add_argument("--domain", type=int, default=defaults.DOMAIN)
     p.add_argument("--policy", default=None, help="ONNX policy (default: the shipped one)")
     p.add_argument("--no-heightmap", dest="heightmap", action="store_false")
     p.add_argument("--executor", choices=("events", "single", "multi"), default="events")
@@ -190,8 +192,6 @@ def run(args: argparse.Namespace) -> int:
     bridge = b.node("unitree_bridge").bridge
     timing: list[list[float]] = []
     from std_msgs.msg import Float64MultiArray
-
-    from hsi_robot_nodes import defaults
 
     b.node("policy_node").create_subscription(
         Float64MultiArray, defaults.POLICY_TIMING, lambda m: timing.append(list(m.data)), 50

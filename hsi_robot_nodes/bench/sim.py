@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_robot_nodes import defaults
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--dof", type=int, default=23, choices=(23, 29))
-    p.add_argument("--domain", type=int, default=1)
-    p.add_argument("--interface", default="lo")
+    p.add_argument("--dof", type=int, default=defaults.DOF, choices=(23, 29))
+    p.add_argument("--domain", type=int, default=defaults.DOMAIN)
+    p.add_argument("--interface", default=defaults.INTERFACE)
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     }
     print(json.dumps(out, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2))
+        from hsi_kernel.atomic import write_json_atomic
+
+        write_json_atomic(args.json, out, indent=2)  # a reader never sees half a file
     return 0

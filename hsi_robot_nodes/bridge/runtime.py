@@ -18,6 +18,7 @@ import numpy as np
 from hsi_kernel.contract import MODE_MACHINE, MODE_PR, get_contract
 from hsi_kernel.unitree import dds, sdk, wire
 from hsi_kernel.unitree import remote as remote_codec
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
 
 
@@ -31,9 +32,9 @@ LOWSTATE_GAP_LOG_S = 0.008
 
 @dataclass
 class BridgeConfig:
-    dof: int = 23
-    domain: int = 1
-    interface: str = "lo"
+    dof: int = defaults.DOF
+    domain: int = defaults.DOMAIN
+    interface: str = defaults.INTERFACE
     write_hz: float = 500.0
     wait_lowstate_s: float = 3.0
     check_other_controller: bool = True

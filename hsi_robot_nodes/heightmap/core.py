@@ -23,6 +23,7 @@ import numpy as np
 
 from hsi_kernel.frames import lidar_extrinsic_from_model, quat_xyzw_to_matrix, torso_in_map, yaw_of
 from hsi_kernel.heightmap.sampler import DEFAULT_SPEC, HeightmapSpec, sample_heightmap
+from hsi_robot_nodes import defaults
 from hsi_robot_nodes.heightmap.elevation_map import ElevationMap, ElevationMapConfig
 from hsi_robot_nodes.heightmap.self_filter import SelfFilter
 
@@ -33,7 +34,7 @@ class HeightmapNodeConfig:
 
     spec: HeightmapSpec = DEFAULT_SPEC
     map: ElevationMapConfig = field(default_factory=ElevationMapConfig)
-    dof: int = 23
+    dof: int = defaults.DOF
     odom_source: str = "odometry"  # "odometry": nav_msgs/Odometry; "tf": /tf odom_frame -> body_frame
     odom_frame: str = "camera_init"  # FAST-LIO2 world frame (registered clouds)
     body_frame: str = "body"  # FAST-LIO2 body frame (body clouds)

@@ -21,6 +21,7 @@ import numpy as np
 
 from hsi_kernel.contract import LIDAR_SITE, get_contract
 from hsi_kernel.model.mjcf_builder import model_path
+from hsi_robot_nodes import defaults
 
 
 @numba.njit(cache=True, nogil=True)
@@ -84,7 +85,11 @@ class SelfFilter:
     """Robot-body point filter for one G1 configuration, in the LiDAR (sensor site) frame."""
 
     def __init__(
-        self, dof: int = 23, inflate: float = 0.06, sensor_site: str = LIDAR_SITE, range_margin: float = 0.08
+        self,
+        dof: int = defaults.DOF,
+        inflate: float = 0.06,
+        sensor_site: str = LIDAR_SITE,
+        range_margin: float = 0.08,
     ):
         if not (math.isfinite(inflate) and inflate >= 0):
             raise ValueError(f"self-filter inflate must be a non-negative number of metres, got {inflate!r}")

@@ -27,25 +27,29 @@ from hsi_robot_nodes.bridge.runtime import BridgeConfig, UnitreeBridge
 from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
 
+DEFAULTS = {
+    "dof": defaults.DOF,
+    "domain": defaults.DOMAIN,
+    "interface": defaults.INTERFACE,
+    "joint_state_decimation": defaults.JOINT_STATE_DECIMATION,
+    "joint_states_topic": defaults.JOINT_STATES,
+    "imu_topic": defaults.IMU,
+    "remote_topic": defaults.REMOTE,
+    "state_topic": defaults.BRIDGE_STATE,
+    "event_topic": defaults.BRIDGE_EVENT,
+    "pd_targets_topic": defaults.PD_TARGETS,
+    "imu_frame": "imu_in_pelvis",
+}
+
 
 class BridgeNode(Node):
     def __init__(self, context=None, **overrides):
         super().__init__("unitree_bridge", context=context)
-        p = {
-            "dof": 23,
-            "domain": 1,
-            "interface": "lo",
-            "joint_state_decimation": 2,
-            "joint_states_topic": defaults.JOINT_STATES,
-            "imu_topic": defaults.IMU,
-            "remote_topic": defaults.REMOTE,
-            "state_topic": defaults.BRIDGE_STATE,
-            "event_topic": defaults.BRIDGE_EVENT,
-            "pd_targets_topic": defaults.PD_TARGETS,
-            "imu_frame": "imu_in_pelvis",
-        }
-        p.update(overrides)
-        for k, v in p.items():
+        unknown = set(overrides) - set(DEFAULTS)
+        if unknown:
+            self.destroy_node()
+            raise ValueError(f"unitree_bridge: unknown parameters {sorted(unknown)}")
+        for k, v in {**DEFAULTS, **overrides}.items():
             self.declare_parameter(k, v)
         g = lambda k: self.get_parameter(k).value  # noqa: E731
         self.bridge = UnitreeBridge(BridgeConfig(dof=g("dof"), domain=g("domain"), interface=g("interface")))

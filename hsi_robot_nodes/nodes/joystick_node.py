@@ -51,7 +51,7 @@ DEFAULTS = {
     "policy_select_topic": defaults.POLICY_SELECT,
     "frame_id": "base_heading",
     "odom_source": "lidar",
-    "dof": 23,
+    "dof": defaults.DOF,
 }
 GOAL_CLEAR_BUTTON = "X"
 

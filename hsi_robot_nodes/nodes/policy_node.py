@@ -37,7 +37,7 @@ from hsi_robot_nodes.nodes.run import run_node
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
 DEFAULTS = {
-    "dof": 23,
+    "dof": defaults.DOF,
     "policy": "",
     "blind_policy": "",
     "heightmap": True,

@@ -42,6 +42,7 @@ from hsi_kernel.observation import (
     ObservationBuilder,
 )
 from hsi_kernel.policy_file import PolicyMetadata, read_metadata_json
+from hsi_robot_nodes import defaults
 
 SLOTS = ("blind", "terrain")
 HOLD = "hold"
@@ -156,7 +157,7 @@ class PolicyRunner:
     def __init__(
         self,
         policies: dict[str, str | Path],
-        dof: int = 23,
+        dof: int = defaults.DOF,
         heightmap_available: bool = True,
         config: RunnerConfig | None = None,
         initial: str | None = None,
