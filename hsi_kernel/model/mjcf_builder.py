@@ -1,7 +1,9 @@
 """Write the G1 MJCF (23 or 29 DoF) from ``models/g1_description.yaml`` and the robot contract.
 
 Why generated: the joint limits, efforts and armature must be the contract's, not a second copy typed into
-XML, and the 23-DoF variant is the 29-DoF tree with six joints welded. Collision geometry is primitives only
+XML. The 23-DoF variant is the 29-DoF tree with six joints welded and Unitree's 23-DoF upper body (no waist
+yaw/roll links, rigid rubber hands: ``bodies_for``), so both models weigh what Unitree publishes for them.
+Collision geometry is primitives only
 (capsules, spheres, boxes for the feet): cheap and robust for contact-rich training on CPU and in MuJoCo
 Warp. Self-collision is off (contype/conaffinity: robot=1/2, terrain=2/1); the terrain is added by scenes.
 """
@@ -55,6 +57,40 @@ def load_description(path: Path | None = None) -> dict:
     return data
 
 
+def bodies_for(dof: int, description: dict) -> list[dict]:
+    """The body list of the ``dof`` model, parents before children.
+
+    Why a variant and not the welded 29-DoF tree: Unitree's 23-DoF G1 has a different upper body (rubber
+    hands, no waist yaw/roll links; 1.23 kg lighter), and a controller trained on the wrong masses leans
+    differently on the robot. The facts are in ``description["g1_23dof"]``; its ``frames`` keep their names
+    and poses as massless bodies so that collision primitives and link names are shared by both models.
+    """
+    bodies = [dict(b) for b in description["bodies"]]
+    if dof == 29:
+        return bodies
+    v = description.get("g1_23dof")
+    if v is None:
+        raise ValueError("g1_description.yaml: no `g1_23dof` section (the 23-DoF upper body)")
+    removed = set(v.get("remove", []))
+    overrides = {b["name"]: b for b in v["bodies"]}
+    frames = set(v.get("frames", []))
+    known = {b["name"] for b in bodies}
+    unknown = (removed | frames | set(overrides)) - known
+    if unknown:
+        raise ValueError(f"g1_description.yaml: g1_23dof names unknown bodies {sorted(unknown)}")
+    out = []
+    for b in bodies:
+        if b["name"] in removed:
+            continue
+        b.update({k: val for k, val in overrides.get(b["name"], {}).items() if k != "published_name"})
+        if b["name"] in frames:
+            b.update(mass=0.0, com=[0.0, 0.0, 0.0], inertia_quat=[1.0, 0.0, 0.0, 0.0], diag_inertia=[0.0] * 3)
+        if b.get("parent") in removed:
+            raise ValueError(f"g1_description.yaml: {b['name']} hangs from a removed 23-DoF body")
+        out.append(b)
+    return out
+
+
 def _fmt(v) -> str:
     return " ".join(f"{float(x):.10g}" for x in v)
 
@@ -86,7 +122,7 @@ def build_mjcf(dof: int, description: dict | None = None) -> str:
 
     world = ET.SubElement(root, "worldbody")
     elements: dict[str, ET.Element] = {}
-    for b in desc["bodies"]:
+    for b in bodies_for(dof, desc):
         parent = world if b.get("parent") is None else elements[b["parent"]]
         attrs = {"name": b["name"], "pos": _fmt(b["pos"]), "quat": _fmt(b["quat"])}
         if b.get("parent") is None:

@@ -4,8 +4,9 @@ Why a second format: PyRoki (the retargeting optimiser) reads URDF, not MJCF. Th
 same description and contract tables as the MJCF (``mjcf_builder``), so both trees have identical link frames,
 joint axes and limits; ``tests/test_retarget_urdf.py`` checks that their forward kinematics agree. The root is
 the ``pelvis`` link (fixed base in URDF terms: the retargeter carries the floating root pose itself). The
-joints the 23-DoF robot lacks become ``fixed`` joints, exactly as they are welded in its MJCF. No visual or
-collision meshes: the collision primitives used by retargeting are ``mjcf_builder.COLLISION``.
+joints the 23-DoF robot lacks become ``fixed`` joints, exactly as they are welded in its MJCF, and both
+formats take the 23-DoF upper body from ``mjcf_builder.bodies_for``. No visual or collision meshes: the
+collision primitives used by retargeting are ``mjcf_builder.COLLISION``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hsi_kernel.contract import LOCKED_IN_23, get_contract
-from hsi_kernel.model.mjcf_builder import load_description
+from hsi_kernel.model.mjcf_builder import bodies_for, load_description
 
 
 def _fmt(v) -> str:
@@ -39,7 +40,7 @@ def build_urdf(dof: int, description: dict | None = None) -> str:
     specs = {j.name: j for j in contract.all_joints}
     locked = set(LOCKED_IN_23) if dof == 23 else set()
     robot = ET.Element("robot", name=f"g1_{dof}dof")
-    for b in desc["bodies"]:
+    for b in bodies_for(dof, desc):
         link = ET.SubElement(robot, "link", name=b["name"])
         inertial = ET.SubElement(link, "inertial")
         ET.SubElement(inertial, "origin", xyz=_fmt(b["com"]), rpy=_rpy(b["inertia_quat"]))
