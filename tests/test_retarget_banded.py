@@ -13,7 +13,9 @@ from hsi_offline.retarget import problem as rp
 from hsi_offline.retarget.banded import arrow_solve, make_solver, solver_settings
 from hsi_offline.retarget.robot_model import get_retarget_robot, point_jacobians, world_link_poses
 from hsi_offline.retarget.synthetic import stair_climb
+from hsi_offline.retarget.warm_start import ik_warm_start, pelvis_root
 from hsi_offline.retarget.weights import RetargetWeights
+from hsi_offline.retarget.windowed_solve import SolverConfig
 
 
 def test_arrow_solve_matches_dense_solve():
@@ -63,7 +65,7 @@ def small_window():
     h = stair_climb()
     idx = np.arange(60, 124)
     nominal = rp.nominal_scales(h, 23)
-    root, quat = rp.warm_start(h, nominal, h.terrain)
+    root, quat = pelvis_root(h, nominal, h.terrain)
     rng = np.random.default_rng(3)
     q = (
         np.tile(get_retarget_robot(23).default_q, (len(h.keypoints), 1))
@@ -110,7 +112,7 @@ def test_normal_equations_match_autodiff(small_window):
 def test_banded_solve_lowers_the_cost_like_a_dense_newton_step(small_window):
     roots, q, s, data, cb, w = small_window
     solve, pieces = make_solver(23)
-    settings = solver_settings(rp.SolverConfig(max_iterations=15, cost_tolerance=1e-5))
+    settings = solver_settings(SolverConfig(max_iterations=15, cost_tolerance=1e-5))
     r2, q2, s2, summary = solve(roots, q, s, data, cb, w, settings)
     assert int(summary["it"]) >= 2 and float(summary["cost"]) < 0.2 * float(summary["cost0"])
     assert float(pieces["total_cost"](r2, q2, s2, data, cb, w)) == pytest.approx(
@@ -120,14 +122,13 @@ def test_banded_solve_lowers_the_cost_like_a_dense_newton_step(small_window):
 
 
 def test_strided_ik_warm_start_interpolates_between_solved_frames():
-    from hsi_offline.retarget.baseline_mink import mink_solve
     from hsi_offline.retarget.human import HumanMotion
 
     h = stair_climb()
     sl = slice(45, 75)
     h = HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test")
-    r1, q1, j1, _ = mink_solve(h, 23, iterations=4, stride=1)
-    r3, q3, j3, _ = mink_solve(h, 23, iterations=4, stride=3)
+    r1, q1, j1, _ = ik_warm_start(h, 23, iterations=4, stride=1)
+    r3, q3, j3, _ = ik_warm_start(h, 23, iterations=4, stride=3)
     assert r3.shape == r1.shape and j3.shape == j1.shape
     np.testing.assert_allclose(np.linalg.norm(q3, axis=1), 1.0, atol=1e-9)
     contract_lower, contract_upper = get_retarget_robot(23).lower, get_retarget_robot(23).upper

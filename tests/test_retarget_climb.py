@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from holosoma_retargeting.config_types.data_type import MOCAP_DEMO_JOINTS
 
-from hsi_offline.retarget.baseline_mink import mink_retarget
 from hsi_offline.retarget.human import resample_human
 from hsi_offline.retarget.inputs import detect_format, open_input
 from hsi_offline.retarget.mesh_terrain import read_obj, terrain_from_meshes
 from hsi_offline.retarget.mocap_climb import MOCAP_53, ROBOT_SCALE, busiest_window, load_mocap_climb
 from hsi_offline.retarget.pipeline import retarget_clip
 from hsi_offline.retarget.quality import evaluate, soles
+from hsi_offline.retarget.warm_start import ik_clip
 
 CLIMB = Path(holosoma_retargeting.__file__).parent / "demo_data" / "climb"
 
@@ -122,8 +122,8 @@ def test_retarget_climb_onto_the_boxes():
     )
     assert np.ptp(h.terrain.height_at(h.keypoints[:, [3, 7], :2])) > 0.4  # the window has a climb in it
     clip, res, rep = retarget_clip(h, 23)
-    base, _ = mink_retarget(h, 23, 8)
-    ref = evaluate(base, h, res.nominal_scales)
+    ik, _ = ik_clip(h, 23, 8)
+    ref = evaluate(ik, h, res.nominal_scales)
     assert rep.joint_limit_violations == 0
     assert rep.penetration_max_cm < 3.0
 
@@ -132,7 +132,7 @@ def test_retarget_climb_onto_the_boxes():
         gap = (sole[..., 2] - h.terrain.height_at(sole[..., :2])).min(axis=2)
         return np.abs(gap[h.contacts]).mean()
 
-    assert contact_gap(clip) < 0.01 and contact_gap(clip) < 0.5 * contact_gap(base)
+    assert contact_gap(clip) < 0.01 and contact_gap(clip) < 0.5 * contact_gap(ik)
     assert rep.skating_cm_per_contact_frame < ref.skating_cm_per_contact_frame
     assert rep.keypoint_error_cm < ref.keypoint_error_cm + 0.3
 

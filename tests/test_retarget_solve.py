@@ -14,9 +14,10 @@ from hsi_offline.motion import load, make_clip
 from hsi_offline.retarget import costs
 from hsi_offline.retarget.human import HumanMotion, save_keypoints_npz
 from hsi_offline.retarget.pipeline import retarget_clip
-from hsi_offline.retarget.problem import PATCH, SolverConfig, retarget, terrain_patches
+from hsi_offline.retarget.problem import PATCH, terrain_patches
 from hsi_offline.retarget.quality import evaluate, soles
 from hsi_offline.retarget.synthetic import stair_climb
+from hsi_offline.retarget.windowed_solve import SolverConfig, _seam_prior, _switch_into, retarget
 
 ITERATIONS = 20
 
@@ -122,7 +123,6 @@ def test_seam_prior_and_switch():
     """A later window is held to the previous solution over the overlap (weight 1 -> 0) and the clip switches
     to it where the two agree best inside the overlap's middle half."""
     from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, get_contract
-    from hsi_offline.retarget.problem import _seam_prior, _switch_into
 
     T, o = 24, 16
     root = np.tile([0.0, 0.0, NOMINAL_ROOT_HEIGHT], (T, 1))

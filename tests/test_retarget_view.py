@@ -13,13 +13,13 @@ import viser
 from hsi_kernel.model.kinematics import load_model
 from hsi_offline.motion.quat import to_matrix
 from hsi_offline.reconstruct.view import build_scene
-from hsi_offline.retarget.baseline_mink import mink_retarget
 from hsi_offline.retarget.human import load_keypoints_npz
 from hsi_offline.retarget.pipeline import write_clip_folder
 from hsi_offline.retarget.problem import nominal_scales
 from hsi_offline.retarget.quality import evaluate
 from hsi_offline.retarget.synthetic import stair_climb
 from hsi_offline.retarget.view_robot import HUMAN_FILE, capsule_mesh, robot_shapes
+from hsi_offline.retarget.warm_start import ik_clip
 
 
 def _free_port() -> int:
@@ -33,7 +33,7 @@ def folder(tmp_path_factory):
     h = stair_climb()
     n = 40
     h.keypoints, h.confidence, h.contacts = h.keypoints[:n], h.confidence[:n], h.contacts[:n]
-    clip, _ = mink_retarget(h, 23, 4)
+    clip, _ = ik_clip(h, 23, 4)
     out = tmp_path_factory.mktemp("g1")
     write_clip_folder(out, clip, h, evaluate(clip, h, nominal_scales(h, 23)), picture=False)
     return out

@@ -147,13 +147,15 @@ def compile_probe(dof: int = 23) -> dict:
     import numpy as np
 
     from hsi_offline.retarget.banded import make_solver, solver_settings
-    from hsi_offline.retarget.problem import SolverConfig, nominal_scales, warm_start, window_problem
+    from hsi_offline.retarget.problem import nominal_scales, window_problem
+    from hsi_offline.retarget.warm_start import pelvis_root
     from hsi_offline.retarget.weights import RetargetWeights
+    from hsi_offline.retarget.windowed_solve import SolverConfig
 
     cfg = SolverConfig(dof=dof)
     h = speed_clip()
     nominal = nominal_scales(h, dof)
-    root, quat = warm_start(h, nominal, h.terrain)
+    root, quat = pelvis_root(h, nominal, h.terrain)
     q = np.zeros((h.num_frames, dof))
     idx = np.arange(min(h.num_frames, cfg.window))
     wp = window_problem(
@@ -202,15 +204,15 @@ def solve_breakdown(human, cfg, repeats: int, compile_time: bool = True) -> dict
     import numpy as np
 
     from hsi_offline.retarget.banded import make_solver, solver_settings
-    from hsi_offline.retarget.baseline_mink import mink_solve
     from hsi_offline.retarget.problem import nominal_scales, swing_clearance, window_problem
+    from hsi_offline.retarget.warm_start import ik_warm_start
     from hsi_offline.retarget.weights import RetargetWeights
 
     nominal = nominal_scales(human, cfg.dof)
     t_ik = []
     for _ in range(max(1, min(repeats, 3))):
         t0 = time.perf_counter()
-        root, quat, q, _ = mink_solve(human, cfg.dof, cfg.ik_iterations, cfg.ik_stride)
+        root, quat, q, _ = ik_warm_start(human, cfg.dof, cfg.ik_iterations, cfg.ik_stride)
         t_ik.append(time.perf_counter() - t0)
     n = min(human.num_frames, cfg.window)
     idx = np.arange(n)
@@ -274,11 +276,12 @@ def run(args: argparse.Namespace) -> int:
     logger.remove()  # jaxls logs every problem build
     import numpy as np
 
-    from hsi_offline.retarget.baseline_mink import mink_retarget
     from hsi_offline.retarget.pipeline import retarget_clip
-    from hsi_offline.retarget.problem import SolverConfig, nominal_scales
+    from hsi_offline.retarget.problem import nominal_scales
     from hsi_offline.retarget.quality import evaluate
+    from hsi_offline.retarget.warm_start import ik_clip
     from hsi_offline.retarget.weights import RetargetWeights
+    from hsi_offline.retarget.windowed_solve import SolverConfig
 
     cfg = SolverConfig(dof=args.dof)
     if args.solver:
@@ -293,8 +296,8 @@ def run(args: argparse.Namespace) -> int:
         )
         for name, human in _cases(args):
             scales = nominal_scales(human, args.dof)
-            ik_clip, ik_s = mink_retarget(human, args.dof)
-            ik = evaluate(ik_clip, human, scales)
+            ik_only, ik_s = ik_clip(human, args.dof)
+            ik = evaluate(ik_only, human, scales)
             _, res, to = retarget_clip(human, args.dof, RetargetWeights(), cfg=cfg)
             for method, rep, secs in (
                 ("mink IK", ik, ik_s),

@@ -9,19 +9,22 @@ dense Cholesky of the full (T*(6+dof)+16)^2 matrix (10^11 flops at 320 frames). 
 Cholesky is O(T * n^3) with n = 6 + dof: a few milliseconds for 320 frames, exact, so LM converges in far
 fewer, cheaper steps.
 
-The residuals are the same functions as the jaxls formulation (``problem._problem_parts``: ``frame_terms``
-and ``pair_terms``), and so are the variables' retractions (root: ``T @ exp(delta)``, joints and scales:
-plus). Jacobians are computed once per frame (FK and its forward-mode derivative once): the pair terms reuse
-the frames' sole-corner Jacobians (skating is linear in the corners), so FK is never differentiated twice.
+The residuals are the problem's own (``problem.problem_parts``: ``frame_terms`` and ``pair_terms``, which
+the jaxls formulation in ``windowed_solve.py`` minimises too), and so are the variables' retractions (root:
+``T @ exp(delta)``, joints and scales: plus). Jacobians are computed once per frame (FK and its forward-mode
+derivative once): the pair terms reuse the frames' sole-corner Jacobians (skating is linear in the corners),
+so FK is never differentiated twice.
 """
 
 from __future__ import annotations
 
-from functools import cache, partial
+from functools import cache
 
 import jax
 import jax.numpy as jnp
 import jaxlie
+
+from .problem import problem_parts
 
 # ------------------------------------------------------------------------------------------ linear algebra
 
@@ -110,7 +113,7 @@ SETTINGS = (
 
 
 def solver_settings(cfg) -> dict:
-    """The runtime settings of the compiled solve from a ``problem.SolverConfig``."""
+    """The runtime settings of the compiled solve from a ``windowed_solve.SolverConfig``."""
     ints = ("max_iterations", "max_step_tries", "backtrack")
     return {k: (jnp.int32 if k in ints else jnp.float32)(getattr(cfg, k)) for k in SETTINGS}
 
@@ -124,9 +127,7 @@ def make_solver(dof: int):
     changing them never recompiles.
     Returns roots, q, s, and a summary dict (iterations, linear solves, initial and final cost).
     """
-    from .problem import _problem_parts
-
-    parts = _problem_parts(dof)
+    parts = problem_parts(dof)
     frame_terms, pair_terms = parts.frame_terms, parts.pair_terms
     n = 6 + dof
     q_cols = jnp.concatenate([jnp.zeros((dof, 6)), jnp.eye(dof)], axis=1)  # d q / d (frame tangent)
@@ -363,6 +364,3 @@ def make_solver(dof: int):
         "retract": jax.jit(_retract),
     }
     return solve, pieces
-
-
-__all__ = ["arrow_solve", "block_tridiag_factor", "block_tridiag_solve", "make_solver", "partial"]

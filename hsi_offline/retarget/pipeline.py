@@ -15,9 +15,9 @@ import numpy as np
 from hsi_offline.motion.clip import MotionClip, make_clip
 
 from .human import HumanMotion
-from .problem import RetargetResult, SolverConfig, retarget
 from .quality import QualityReport, evaluate
 from .weights import RetargetWeights
+from .windowed_solve import RetargetResult, SolverConfig, retarget
 
 
 def retarget_clip(
@@ -63,20 +63,28 @@ def write_clip_folder(
     folder: str | Path, clip: MotionClip, human: HumanMotion, report: QualityReport, picture: bool = True
 ) -> Path:
     """Write motion.npz (+ terrain.npz, quality.json, retarget.png) into ``folder``, and the 15 keypoints the
-    clip was solved from (``retarget_human.npz``: the viewer draws them; the report can be re-measured)."""
+    clip was solved from (``retarget_human.npz``: the viewer draws them; the report can be re-measured).
+
+    An earlier run's motion.npz and quality.json go first and come back last (quality.json, the
+    completeness marker, after everything): an interrupted write leaves no motion.npz beside a newer
+    terrain.npz, so no later stage takes a mix of two runs for a clip."""
+    from hsi_offline.outputs import RETARGET_MARKER
+
     from .human import save_keypoints_npz
     from .view_robot import HUMAN_FILE
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in (folder / RETARGET_MARKER, folder / "motion.npz"):
+        stale.unlink(missing_ok=True)
     if human.terrain is not None and not human.terrain.is_flat:
         human.terrain.save(folder / "terrain.npz")
         clip.terrain = "terrain.npz"
-    clip.save(folder / "motion.npz")
     save_keypoints_npz(human, folder / HUMAN_FILE)
-    report.save(folder / "quality.json")
     if picture:
         from .picture import draw_strip
 
         draw_strip(clip, human, folder / "retarget.png")
+    clip.save(folder / "motion.npz")
+    report.save(folder / RETARGET_MARKER)
     return folder / "motion.npz"

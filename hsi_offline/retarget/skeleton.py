@@ -1,7 +1,7 @@
 """The retargeting skeleton: 15 keypoints shared by every human input and their places on the G1.
 
 Why one small skeleton: every input (BlazePose-33, SMPL-24, BVH, mocap markers) is reduced to these 15 named
-points, so the optimiser, the IK baseline and the quality report all compare the same things. Each keypoint
+points, so the optimiser, the IK warm start and the quality report all compare the same things. Each keypoint
 has a place on the G1 (a link of ``contract.TRACKED_LINKS`` or a foot link, plus an offset in that link's
 frame); the 13 non-toe keypoints are exactly the contract's tracked links (VideoMimic's map: pelvis, hips,
 knees, ankles, shoulders, elbows, wrists).
