@@ -180,6 +180,23 @@ _REQUIRED = (
 )
 
 
+def is_motion_clip(path: str | Path) -> bool:
+    """Whether ``path`` is an ``.npz`` carrying the motion-clip schema (read without loading its arrays).
+
+    Why: a stage's output folder holds other ``.npz`` files beside its clips (a retarget folder's
+    ``retarget_human.npz``, a reconstruction's ``human_motion.npz`` and ``terrain.npz``); a folder given as
+    clips must yield its clips only, while a single file named explicitly is still checked by ``load``.
+    """
+    path = Path(path)
+    if path.suffix != ".npz" or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return "schema" in f.files and str(f["schema"]) == MOTION_CLIP_SCHEMA
+    except Exception:  # not a readable npz: not a clip
+        return False
+
+
 def load(path: str | Path, validate: bool = True) -> MotionClip:
     """Read a motion clip ``.npz``; by default also ``validate`` it (FK, limits, fps, shapes)."""
     path = Path(path)

@@ -22,17 +22,18 @@ from hsi_kernel.contract import FOOT_LINKS, TORSO_LINK, TRACKED_LINKS
 from hsi_kernel.model.kinematics import fk_links
 from hsi_kernel.terrain import Terrain
 from hsi_offline.motion import quat as mquat
-from hsi_offline.motion.clip import MotionClip, load
+from hsi_offline.motion.clip import MotionClip, is_motion_clip, load
 from hsi_offline.motion.resample import resample
 
 
 def find_clips(paths: list[str]) -> list[Path]:
-    """Expand files and folders (``*.npz`` inside) into a sorted list; a missing path is a one-line error."""
+    """Expand files and folders (the motion clips among the ``*.npz`` inside: a stage's output folder also
+    holds other arrays) into a sorted list; a missing path is a one-line error."""
     out: list[Path] = []
     for p in paths:
         path = Path(p).expanduser()
         if path.is_dir():
-            out += sorted(path.glob("*.npz"))
+            out += [f for f in sorted(path.glob("*.npz")) if is_motion_clip(f)]
         elif path.is_file():
             out.append(path)
         else:
