@@ -122,11 +122,11 @@ def test_banded_solve_lowers_the_cost_like_a_dense_newton_step(small_window):
 
 
 def test_strided_ik_warm_start_interpolates_between_solved_frames():
-    from hsi_offline.retarget.human import HumanMotion
+    from hsi_offline.retarget.human import HumanKeypointMotion
 
     h = stair_climb()
     sl = slice(45, 75)
-    h = HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test")
+    h = HumanKeypointMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test")
     r1, q1, j1, _ = ik_warm_start(h, 23, iterations=4, stride=1)
     r3, q3, j3, _ = ik_warm_start(h, 23, iterations=4, stride=3)
     assert r3.shape == r1.shape and j3.shape == j1.shape

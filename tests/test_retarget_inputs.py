@@ -10,7 +10,7 @@ from hsi_offline.retarget.bvh import load_bvh
 from hsi_offline.retarget.human import (
     BLAZEPOSE_33,
     SMPL_24,
-    HumanMotion,
+    HumanKeypointMotion,
     load_keypoints_npz,
     save_keypoints_npz,
     to_keypoints,
@@ -112,7 +112,7 @@ def test_keypoints_npz_round_trip_with_terrain(tmp_path):
     save_keypoints_npz(h, tmp_path / "human_motion.npz")
     make_scene_terrain("kerb").save(tmp_path / "terrain.npz")
     back = open_input(tmp_path)  # a clip folder
-    assert isinstance(back, HumanMotion) and back.terrain is not None and back.terrain.name == "kerb"
+    assert isinstance(back, HumanKeypointMotion) and back.terrain is not None and back.terrain.name == "kerb"
     np.testing.assert_allclose(back.keypoints, h.keypoints)
     np.testing.assert_array_equal(back.contacts, h.contacts)
     assert back.fps == h.fps and detect_format(tmp_path / "human_motion.npz") == "keypoints"

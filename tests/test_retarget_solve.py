@@ -12,7 +12,7 @@ from hsi_kernel.terrain import make_scene_terrain
 from hsi_offline.cli import main as cli_main
 from hsi_offline.motion import load, make_clip
 from hsi_offline.retarget import costs
-from hsi_offline.retarget.human import HumanMotion, save_keypoints_npz
+from hsi_offline.retarget.human import HumanKeypointMotion, save_keypoints_npz
 from hsi_offline.retarget.pipeline import retarget_clip
 from hsi_offline.retarget.problem import PATCH, terrain_patches
 from hsi_offline.retarget.quality import evaluate, soles
@@ -62,11 +62,13 @@ def test_foot_and_penetration_terms():
 
 
 @pytest.fixture(scope="module")
-def stair_segment() -> HumanMotion:
+def stair_segment() -> HumanKeypointMotion:
     """40 frames of the procedural climb: walking onto and up the first steps."""
     h = stair_climb()
     sl = slice(45, 85)
-    return HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:stairs")
+    return HumanKeypointMotion(
+        h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:stairs"
+    )
 
 
 def test_small_stair_solve_is_physical(stair_segment):
@@ -105,7 +107,9 @@ def test_cli_retargets_a_clip_folder(tmp_path, stair_segment, capsys):
 def test_long_clips_are_solved_in_overlapping_windows():
     h = stair_climb()
     sl = slice(45, 105)
-    human = HumanMotion(h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:windows")
+    human = HumanKeypointMotion(
+        h.fps, h.keypoints[sl], h.confidence[sl], h.contacts[sl], h.terrain, "test:windows"
+    )
     cfg = SolverConfig(max_iterations=ITERATIONS, window=40, overlap=16)  # windows [0,40) and [24,60)
     result = retarget(human, cfg=cfg)
     assert result.joint_pos.shape == (60, 23)

@@ -1,4 +1,4 @@
-"""AMASS-style SMPL parameter files (``poses``/``trans``/``betas``) -> HumanMotion, with the user's model.
+"""AMASS-style SMPL parameter files (``poses``/``trans``/``betas``) -> keypoint motion, with the user's model.
 
 AMASS npz keys: ``poses`` (T, 72) SMPL, (T, 156) SMPL+H or (T, 165) SMPL-X axis-angle (global orientation
 first, then the body joints), ``trans`` (T, 3), ``betas`` (B,), ``mocap_framerate`` (or
@@ -17,7 +17,7 @@ import numpy as np
 from hsi_offline.npz import read_npz
 from hsi_offline.reconstruct.body_skeleton import SMPL_24
 
-from .human import HumanMotion, estimate_contacts, to_keypoints
+from .human import HumanKeypointMotion, estimate_contacts, to_keypoints
 
 POSE_WIDTHS = {72: "SMPL", 156: "SMPL+H", 165: "SMPL-X"}
 
@@ -62,7 +62,7 @@ def amass_smpl_params(p: dict[str, np.ndarray], model_path: str | Path) -> dict[
     return {"global_orient": poses[:, :3], "body_pose": body, "betas": betas, "transl": p["trans"]}
 
 
-def load_amass(path: str | Path, model_path: str | Path | None, floor: bool = True) -> HumanMotion:
+def load_amass(path: str | Path, model_path: str | Path | None, floor: bool = True) -> HumanKeypointMotion:
     """AMASS npz -> 15 keypoints (z-up metres), contacts; ``floor`` puts the lowest feet 2 cm above z = 0."""
     from hsi_offline.reconstruct.importers.smpl import smpl_joints
 
@@ -80,4 +80,4 @@ def load_amass(path: str | Path, model_path: str | Path | None, floor: bool = Tr
     if floor:
         kp[..., 2] -= np.percentile(kp[:, [3, 4, 7, 8], 2].min(axis=1), 2) - 0.02
     contacts = estimate_contacts(kp, p["fps"], None)
-    return HumanMotion(p["fps"], kp, conf, contacts, None, f"amass:{path}").validate()
+    return HumanKeypointMotion(p["fps"], kp, conf, contacts, None, f"amass:{path}").validate()

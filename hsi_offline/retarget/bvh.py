@@ -1,6 +1,6 @@
 """BVH motion capture: the one reader (hierarchy, forward kinematics, unit guess) and its two conversions.
 
-- ``load_bvh``: -> HumanMotion (15 retargeting keypoints, world z-up metres), the retargeting input;
+- ``load_bvh``: -> HumanKeypointMotion (15 retargeting keypoints, world z-up metres), the retargeting input;
 - ``bvh_to_smpl_joints``: -> SMPL-24 joint positions (z up, metres), the reconstruction benchmark's motion.
 
 Handles the common layouts: LAFAN1 (Hips, LeftUpLeg, LeftLeg, LeftFoot, LeftToe, LeftArm, LeftForeArm,
@@ -22,7 +22,7 @@ from scipy.spatial.transform import Rotation
 from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.body_skeleton import SMPL_24
 
-from .human import HumanMotion, estimate_contacts, to_keypoints
+from .human import HumanKeypointMotion, estimate_contacts, to_keypoints
 
 # BVH joint name (namespace stripped, lower case, no underscores) -> retargeting keypoint.
 BVH_NAMES = {
@@ -186,8 +186,8 @@ def guess_unit(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray) -> float:
 
 def load_bvh(
     path: str | Path, up: str = "y", scale: float | None = None, terrain: Terrain | None = None
-) -> HumanMotion:
-    """Read a BVH file into a HumanMotion (z-up metres, standing on z = 0 unless a terrain is given)."""
+) -> HumanKeypointMotion:
+    """Read a BVH file into keypoint motion (z-up metres, standing on z = 0 unless a terrain is given)."""
     if up not in ("y", "z"):
         raise ValueError(f"up axis must be 'y' or 'z', got '{up}'")
     names, pos, fps = read_bvh(path)
@@ -202,7 +202,7 @@ def load_bvh(
         feet = kp[:, [3, 4, 7, 8], 2]
         kp[..., 2] -= np.percentile(feet.min(axis=1), 2) - 0.02
     contacts = estimate_contacts(kp, fps, terrain)
-    return HumanMotion(fps, kp, conf, contacts, terrain, str(path)).validate()
+    return HumanKeypointMotion(fps, kp, conf, contacts, terrain, str(path)).validate()
 
 
 def bvh_to_smpl_joints(path: str | Path) -> tuple[np.ndarray, float]:

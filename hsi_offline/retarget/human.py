@@ -35,8 +35,10 @@ ALIASES = {
 
 
 @dataclass
-class HumanMotion:
-    """15 keypoints per frame (``skeleton.KEYPOINTS``), with confidences, contacts and terrain."""
+class HumanKeypointMotion:
+    """15 keypoints per frame (``skeleton.KEYPOINTS``), with confidences, contacts and terrain: what the
+    retargeting solve reads. The reconstruction's own output (every named joint, ``reconstruct.artifacts.
+    HumanMotion``) is reduced to this by ``load_keypoints_npz`` or ``to_keypoints``."""
 
     fps: float
     keypoints: np.ndarray  # (T,15,3) world metres, +z up
@@ -49,7 +51,7 @@ class HumanMotion:
     def num_frames(self) -> int:
         return int(self.keypoints.shape[0])
 
-    def validate(self) -> HumanMotion:
+    def validate(self) -> HumanKeypointMotion:
         T = self.num_frames
         if T < 1:
             raise ValueError(f"human motion '{self.source}': zero frames")
@@ -135,7 +137,7 @@ def estimate_contacts(
     return out
 
 
-def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> HumanMotion:
+def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> HumanKeypointMotion:
     """Read a keypoints npz (see module doc); a ``terrain.npz`` beside it is used unless one is given."""
     path = Path(path)
     if not path.is_file():
@@ -171,10 +173,10 @@ def load_keypoints_npz(path: str | Path, terrain: Terrain | None = None) -> Huma
         terrain = Terrain.load(path.parent / "terrain.npz")
     if contacts is None:
         contacts = estimate_contacts(kp, fps, terrain)
-    return HumanMotion(fps, kp, conf, contacts, terrain, str(path)).validate()
+    return HumanKeypointMotion(fps, kp, conf, contacts, terrain, str(path)).validate()
 
 
-def save_keypoints_npz(motion: HumanMotion, path: str | Path) -> Path:
+def save_keypoints_npz(motion: HumanKeypointMotion, path: str | Path) -> Path:
     """Write ``motion`` as a keypoints npz (15 hsi keypoint names), atomically; terrain is not written."""
     path = Path(path)
     with atomic_path(path, ".npz") as tmp:
@@ -190,7 +192,7 @@ def save_keypoints_npz(motion: HumanMotion, path: str | Path) -> Path:
     return path
 
 
-def resample_human(motion: HumanMotion, fps_out: float) -> HumanMotion:
+def resample_human(motion: HumanKeypointMotion, fps_out: float) -> HumanKeypointMotion:
     """Linear resampling of keypoints (nearest frame for contacts/confidences) to ``fps_out``."""
     T = motion.num_frames
     t_in = np.arange(T) / motion.fps
@@ -199,7 +201,7 @@ def resample_human(motion: HumanMotion, fps_out: float) -> HumanMotion:
     flat = motion.keypoints.reshape(T, -1)
     kp = np.stack([np.interp(t_out, t_in, flat[:, k]) for k in range(flat.shape[1])], axis=1)
     near = np.clip(np.rint(t_out * motion.fps).astype(np.int64), 0, T - 1)
-    return HumanMotion(
+    return HumanKeypointMotion(
         fps_out,
         kp.reshape(n_out, len(KEYPOINTS), 3),
         motion.confidence[near],

@@ -21,7 +21,7 @@ from hsi_offline.motion.videomimic_h5 import import_videomimic_h5
 
 from .amass import load_amass
 from .bvh import load_bvh
-from .human import HumanMotion, load_keypoints_npz
+from .human import HumanKeypointMotion, load_keypoints_npz
 from .mocap_climb import is_climb_folder, load_mocap_climb
 from .skeleton import KEYPOINTS
 
@@ -60,7 +60,7 @@ def detect_format(path: Path) -> str:
 
 def open_input(
     path: str | Path, fmt: str = "auto", dof: int = 23, smpl_model: str | Path | None = None
-) -> HumanMotion | MotionClip:
+) -> HumanKeypointMotion | MotionClip:
     """Human motion to retarget, or a G1 clip to import (``smpl_model``: the SMPL file AMASS inputs need)."""
     path = Path(path)
     if not path.exists():
@@ -83,7 +83,7 @@ def open_input(
     return import_unitree_csv(path, dof)
 
 
-def g1_as_human(clip: MotionClip) -> HumanMotion:
+def g1_as_human(clip: MotionClip) -> HumanKeypointMotion:
     """The clip's own 15 keypoints as a 'human' (scale 1): input for a re-retarget."""
     from .human import estimate_contacts
     from .problem import robot_keypoints_np
@@ -91,6 +91,6 @@ def g1_as_human(clip: MotionClip) -> HumanMotion:
     kp = robot_keypoints_np(clip.dof, clip.root_pos, clip.root_quat, clip.joint_pos)
     conf = np.ones((clip.num_frames, len(KEYPOINTS)))
     contacts = estimate_contacts(kp, clip.fps, None)
-    return HumanMotion(
+    return HumanKeypointMotion(
         clip.fps, kp, conf, contacts, None, f"g1:{clip.provenance.get('source', '')}"
     ).validate()

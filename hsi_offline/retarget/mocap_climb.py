@@ -1,4 +1,4 @@
-"""holosoma's motion-capture box-climbing sequences -> HumanMotion with a terrain built from the box meshes.
+"""holosoma's mocap box-climbing sequences -> keypoint motion with a terrain built from the box meshes.
 
 The ``holosoma-retargeting`` wheel ships five real sequences of a person climbing onto boxes
 (``demo_data/climb/mocap_climb_seq_N/``): one ``*_joint_positions_*.npy`` of shape (T, 53, 3), world
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .bvh import BVH_NAMES
-from .human import HumanMotion, estimate_contacts, to_keypoints
+from .human import HumanKeypointMotion, estimate_contacts, to_keypoints
 from .mesh_terrain import read_obj, terrain_from_meshes
 
 MOCAP_FPS = 120.0
@@ -54,7 +54,7 @@ def load_mocap_climb(
     res: float = 0.02,
     with_terrain: bool = True,
     scale: float = 1.0,
-) -> HumanMotion:
+) -> HumanKeypointMotion:
     """Read one sequence folder: 15 keypoints at the file's rate, contacts, and the boxes as a heightfield.
 
     ``scale`` scales the person and the boxes together about the origin: 1 (default) is the real scene;
@@ -90,10 +90,10 @@ def load_mocap_climb(
         terrain = terrain_from_meshes(meshes, kp.reshape(-1, 3)[:, :2], res=res, name=folder.name)
     contacts = estimate_contacts(kp, fps, terrain)
     source = f"holosoma_climb:{folder.name}" + (f"@x{scale:.3f}" if scale != 1.0 else "")
-    return HumanMotion(fps, kp, conf, contacts, terrain, source).validate()
+    return HumanKeypointMotion(fps, kp, conf, contacts, terrain, source).validate()
 
 
-def busiest_window(human: HumanMotion, frames: int) -> int:
+def busiest_window(human: HumanKeypointMotion, frames: int) -> int:
     """First frame of the ``frames``-long window where the terrain under the feet changes most (the climb)."""
     T = human.num_frames
     if frames >= T or human.terrain is None:

@@ -13,12 +13,12 @@ import numpy as np
 from hsi_kernel.atomic import atomic_path
 from hsi_offline.motion.clip import MotionClip
 
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .problem import robot_keypoints_np
 from .skeleton import EDGE_INDEX
 
 
-def draw_strip(clip: MotionClip, human: HumanMotion, path: str | Path, n_frames: int = 6) -> Path:
+def draw_strip(clip: MotionClip, human: HumanKeypointMotion, path: str | Path, n_frames: int = 6) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

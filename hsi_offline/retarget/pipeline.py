@@ -14,14 +14,14 @@ import numpy as np
 
 from hsi_offline.motion.clip import MotionClip, make_clip
 
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .quality import QualityReport, evaluate
 from .weights import RetargetWeights
 from .windowed_solve import RetargetResult, SolverConfig, retarget
 
 
 def retarget_clip(
-    human: HumanMotion,
+    human: HumanKeypointMotion,
     dof: int = 23,
     weights: RetargetWeights | None = None,
     max_iterations: int | None = None,
@@ -60,7 +60,11 @@ def retarget_clip(
 
 
 def write_clip_folder(
-    folder: str | Path, clip: MotionClip, human: HumanMotion, report: QualityReport, picture: bool = True
+    folder: str | Path,
+    clip: MotionClip,
+    human: HumanKeypointMotion,
+    report: QualityReport,
+    picture: bool = True,
 ) -> Path:
     """Write motion.npz (+ terrain.npz, quality.json, retarget.png) into ``folder``, and the 15 keypoints the
     clip was solved from (``retarget_human.npz``: the viewer draws them; the report can be re-measured).

@@ -36,7 +36,7 @@ from hsi_kernel.terrain import Terrain
 from hsi_offline.motion.quat import to_matrix
 
 from . import costs
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .robot_model import (
     RetargetRobot,
     get_retarget_robot,
@@ -100,7 +100,7 @@ def nominal_robot_edges(dof: int) -> np.ndarray:
     return np.linalg.norm(kp[EDGE_INDEX[:, 1]] - kp[EDGE_INDEX[:, 0]], axis=-1)
 
 
-def nominal_scales(human: HumanMotion, dof: int) -> np.ndarray:
+def nominal_scales(human: HumanKeypointMotion, dof: int) -> np.ndarray:
     """Robot edge length over the human's median edge length, per edge (the scales' prior)."""
     d = human.keypoints[:, EDGE_INDEX[:, 1]] - human.keypoints[:, EDGE_INDEX[:, 0]]
     ok = np.minimum(human.confidence[:, EDGE_INDEX[:, 0]], human.confidence[:, EDGE_INDEX[:, 1]]) > 0
@@ -141,7 +141,7 @@ def terrain_patches(terrain: Terrain | None, centres_xy: np.ndarray) -> tuple[np
     return patches, origin, res
 
 
-def swing_clearance(human: HumanMotion, terrain: Terrain | None, leg_scale: float) -> np.ndarray:
+def swing_clearance(human: HumanKeypointMotion, terrain: Terrain | None, leg_scale: float) -> np.ndarray:
     """(T,2) wanted lowest-sole height above the terrain: the human's foot clearance, leg-scaled."""
     pts = human.keypoints[:, np.stack([FOOT_KEYPOINTS, TOE_KEYPOINTS], axis=1)]  # (T,2,2,3)
     ground = terrain.height_at(pts[..., :2]) if terrain is not None else np.zeros(pts.shape[:-1])
@@ -316,7 +316,7 @@ class WindowProblem:
 
 
 def window_problem(
-    human: HumanMotion,
+    human: HumanKeypointMotion,
     idx: np.ndarray,
     nominal: np.ndarray,
     scales0: np.ndarray,

@@ -27,7 +27,7 @@ from hsi_kernel.model.kinematics import fk_links
 from hsi_offline.motion.clip import MotionClip
 from hsi_offline.motion.quat import to_matrix
 
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .robot_model import get_retarget_robot
 from .skeleton import SOLE_CORNERS, TREE_EDGES
 
@@ -64,7 +64,7 @@ class QualityReport:
         return write_json_atomic(path, self.to_dict(), indent=2)
 
 
-def scaled_human(human: HumanMotion, robot_kp: np.ndarray, scales: np.ndarray) -> np.ndarray:
+def scaled_human(human: HumanKeypointMotion, robot_kp: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """Human skeleton rebuilt from the robot's pelvis keypoint with each tree edge scaled."""
     out = np.zeros_like(robot_kp)
     out[:, 0] = robot_kp[:, 0]
@@ -105,7 +105,7 @@ def _segment_distance(a0, a1, b0, b1) -> np.ndarray:
     return np.linalg.norm(pa[..., :, None, :] - pb[..., None, :, :], axis=-1).min(axis=(-1, -2))
 
 
-def evaluate(clip: MotionClip, human: HumanMotion, scales: np.ndarray) -> QualityReport:
+def evaluate(clip: MotionClip, human: HumanKeypointMotion, scales: np.ndarray) -> QualityReport:
     """Measure ``clip`` against the ``human`` it was retargeted from (``scales``: nominal edge scales)."""
     from .problem import robot_keypoints_np
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from hsi_kernel.terrain import Terrain, make_scene_terrain
 
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .skeleton import KEYPOINTS
 
 THIGH, SHANK = 0.42, 0.42
@@ -69,7 +69,7 @@ def _footstep_walk(
     y0: float = 0.0,
     swing_t: float = 0.55,
     double_t: float = 0.25,
-) -> HumanMotion:
+) -> HumanKeypointMotion:
     """Alternate left/right steps to the given ankle x positions (each foot starts at steps_x[0])."""
     feet = {0: [steps_x[0]], 1: [steps_x[0]]}
     for k, x in enumerate(steps_x[1:]):
@@ -118,10 +118,10 @@ def _footstep_walk(
     swing = 0.25 * np.sin(np.pi * np.clip((t - 0.6) / (swing_t + double_t), 0, n_steps))
     kp = _assemble(pelvis, np.full(T, 0.08), ankle[0], ankle[1], swing)
     conf = np.ones(kp.shape[:2])
-    return HumanMotion(fps, kp, conf, contact, terrain, "synthetic").validate()
+    return HumanKeypointMotion(fps, kp, conf, contact, terrain, "synthetic").validate()
 
 
-def stair_climb(fps: float = 30.0, n_treads: int = 4) -> HumanMotion:
+def stair_climb(fps: float = 30.0, n_treads: int = 4) -> HumanKeypointMotion:
     """Walk from x=0 up the ``stairs`` scene (0.15 m rise, 0.30 m run) onto the landing, step over step."""
     terrain = make_scene_terrain("stairs")
     treads = [1.0 + 0.3 * k + 0.09 for k in range(n_treads)]  # ankle 9 cm behind each tread's centre line
@@ -131,7 +131,7 @@ def stair_climb(fps: float = 30.0, n_treads: int = 4) -> HumanMotion:
     return motion
 
 
-def flat_walk(fps: float = 30.0, n_steps: int = 4, stride: float = 0.4) -> HumanMotion:
+def flat_walk(fps: float = 30.0, n_steps: int = 4, stride: float = 0.4) -> HumanKeypointMotion:
     """Straight walk on flat ground (for quick tests)."""
     terrain = make_scene_terrain("flat")
     steps = [0.0] + [stride * (k + 1) for k in range(n_steps)] + [stride * n_steps]
@@ -140,7 +140,7 @@ def flat_walk(fps: float = 30.0, n_steps: int = 4, stride: float = 0.4) -> Human
     return motion
 
 
-def sit_down(fps: float = 30.0) -> HumanMotion:
+def sit_down(fps: float = 30.0) -> HumanKeypointMotion:
     """Stand in front of the ``bench`` scene's bench (0.42 m), sit down on it, stay, stand up again."""
     terrain = make_scene_terrain("bench")
     phases = [(1.0, 0.0), (2.0, 1.0), (1.0, 1.0), (2.0, 0.0), (0.8, 0.0)]  # (duration, sit amount at end)
@@ -160,4 +160,6 @@ def sit_down(fps: float = 30.0) -> HumanMotion:
     ankles = [np.tile([feet_x, s * HIP_HALF_WIDTH, ANKLE_HEIGHT], (T, 1)) for s in (1, -1)]
     kp = _assemble(pelvis, lean, ankles[0], ankles[1], 0.3 * amount)
     conf = np.ones(kp.shape[:2])
-    return HumanMotion(fps, kp, conf, np.ones((T, 2), dtype=bool), terrain, "synthetic:sit_down").validate()
+    return HumanKeypointMotion(
+        fps, kp, conf, np.ones((T, 2), dtype=bool), terrain, "synthetic:sit_down"
+    ).validate()

@@ -21,13 +21,13 @@ from hsi_kernel.terrain import Terrain
 from hsi_offline.motion.clip import MotionClip, make_clip
 from hsi_offline.motion.quat import to_matrix
 
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .problem import nominal_scales
 from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS, TREE_EDGES, K
 
 
 def pelvis_root(
-    human: HumanMotion, scales: np.ndarray, terrain: Terrain | None
+    human: HumanKeypointMotion, scales: np.ndarray, terrain: Terrain | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Root positions (T,3) and yaw-only orientations (T,4 wxyz) from the human pelvis and hips."""
     kp = human.keypoints
@@ -46,14 +46,14 @@ def pelvis_root(
 
 
 def pose_warm_start(
-    human: HumanMotion, nominal: np.ndarray, dof: int
+    human: HumanKeypointMotion, nominal: np.ndarray, dof: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Roots from ``pelvis_root`` and the default pose in every frame: a warm start without IK."""
     root, quat = pelvis_root(human, nominal, human.terrain)
     return root, quat, np.tile(get_contract(dof).default_q, (human.num_frames, 1))
 
 
-def ik_targets(human: HumanMotion, dof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ik_targets(human: HumanKeypointMotion, dof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The IK's targets: root positions (T,3) and yaw-only orientations (T,4 wxyz) from ``pelvis_root``,
     and the human skeleton rebuilt from the pelvis with the nominal per-edge scales (T,K,3)."""
     scales = nominal_scales(human, dof)
@@ -67,7 +67,7 @@ def ik_targets(human: HumanMotion, dof: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def ik_warm_start(
-    human: HumanMotion, dof: int = 23, iterations: int = 8, stride: int = 1
+    human: HumanKeypointMotion, dof: int = 23, iterations: int = 8, stride: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per-frame IK: root positions (T,3), quaternions (T,4 wxyz), joints (T,dof) clamped to the limits, and
     the solve time (s). ``stride`` > 1 solves every stride-th frame (and the last) and interpolates between
@@ -118,7 +118,7 @@ def ik_warm_start(
     return out_root, out_quat, contract.clamp_to_limits(out_q), seconds
 
 
-def ik_clip(human: HumanMotion, dof: int = 23, iterations: int = 8) -> tuple[MotionClip, float]:
+def ik_clip(human: HumanKeypointMotion, dof: int = 23, iterations: int = 8) -> tuple[MotionClip, float]:
     """The per-frame IK alone as a clip, and its solve time (s): what the trajectory optimisation is measured
     against (it has no contact or terrain terms)."""
     out_root, out_quat, out_q, seconds = ik_warm_start(human, dof, iterations)

@@ -21,7 +21,7 @@ import numpy as np
 from hsi_kernel.contract import get_contract
 
 from .banded import make_solver, solver_settings
-from .human import HumanMotion
+from .human import HumanKeypointMotion
 from .problem import (
     WindowProblem,
     nominal_scales,
@@ -143,7 +143,7 @@ SOLVERS = {"banded": _solve_banded, "jaxls_cg": _solve_jaxls_cg}
 
 
 def _solve_window(
-    human: HumanMotion,
+    human: HumanKeypointMotion,
     idx: np.ndarray,
     nominal: np.ndarray,
     scales0: np.ndarray,
@@ -202,7 +202,7 @@ def _switch_into(out_root, out_quat, out_q, start: int, overlap: int, r, qt, q, 
 
 
 def retarget(
-    human: HumanMotion, weights: RetargetWeights | None = None, cfg: SolverConfig | None = None
+    human: HumanKeypointMotion, weights: RetargetWeights | None = None, cfg: SolverConfig | None = None
 ) -> RetargetResult:
     """Solve the whole clip (in overlapping windows of at most ``WINDOW`` frames)."""
     human.validate()
