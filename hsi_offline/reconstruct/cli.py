@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_offline.outputs import check_output_dir
 from hsi_offline.reconstruct.perception import PerceptionConfig
 from hsi_offline.reconstruct.solve import SolveConfig, reconstruct
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--terrain-res {args.terrain_res} outside 0.02..0.05 m")
     if args.depth_onnx and not args.video:
         raise ValueError("--depth-onnx needs the VIDEO the depth model runs on")
-    out = Path(args.out)
+    out = check_output_dir(args.out)  # before perception and the solve, which take minutes
     pcfg = PerceptionConfig(
         focal_mm_35=args.focal_mm35,
         focal_px=args.focal_px,
@@ -162,3 +163,13 @@ def _summary(report: dict, out: Path) -> None:
         f"{'static' if report.get('camera_static') else 'moving'}, fit {report['fit_seconds']:.2f} s"
         + (f", perception {perc:.0f} ms/frame" if perc is not None else "")
     )
+    traj = report.get("trajectory", {})
+    if traj:
+        spread = report.get("ground_spread_under_feet_m", {}).get("p5_p95_range", 0.0)
+        path, speed = report.get("path_length_m", 0.0), report.get("mean_speed_m_s", 0.0)
+        print(
+            f"  path {path:.2f} m, mean speed {speed:.2f} m/s, trajectory from {traj.get('source')} "
+            f"(camera: {traj.get('camera_kind')}), ground under the feet spans {100 * spread:.1f} cm"
+        )
+    for w in report.get("warnings", []):
+        print(f"  warning: {w}")

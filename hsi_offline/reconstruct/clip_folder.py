@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from hsi_offline.reconstruct.artifacts import REPORT_SCHEMA, save_camera, save_human_motion, write_json
+from hsi_offline.reconstruct.body_skeleton import Skeleton
 from hsi_offline.reconstruct.pictures import contact_sheet, terrain_topdown
 from hsi_offline.reconstruct.solve import Reconstruction
 from hsi_offline.reconstruct.terrain_build import save_terrain_mesh
+from hsi_offline.reconstruct.trajectory import path_length
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,11 @@ def scene_figures(rec: Reconstruction) -> dict:
     head_top = X[:, top, 2].max(1) + (0.10 if "nose" in names else 0.08)  # crown above nose/ear/head joint
     stand = np.percentile(head_top - (X[:, feet, 2] - sk.sole_offsets()[feet]).min(1), 90)
     levels = sorted({round(f.height, 2) for f in rec.supports.footprints})
+    under = _ground_under_feet(rec, sk)
+    hip = m.extras.get("hip_centre", 0.5 * (m.joints[:, sk.left_hip] + m.joints[:, sk.right_hip]))
+    span = np.flatnonzero(m.valid)
+    seconds = (span[-1] - span[0]) / m.fps if span.size > 1 else 0.0
+    path = float(rec.stats.get("path_length_m", path_length(hip, m.fps)))
     return {
         "frames": m.num_frames,
         "tracked_frames": int(m.valid.sum()),
@@ -39,6 +46,12 @@ def scene_figures(rec: Reconstruction) -> dict:
         "camera_static": bool(rec.camera.static),
         "scene_scale_alpha": rec.alpha,
         "support_levels_m": levels,
+        "support_level_evidence": rec.stats.get("support_levels", []),
+        "ground_spread_under_feet_m": under,
+        "path_length_m": path,
+        "mean_speed_m_s": path / seconds if seconds > 0 else 0.0,
+        "trajectory": rec.stats.get("trajectory", {}),
+        "warnings": list(rec.stats.get("warnings", [])),
         "footprints": len(rec.supports.footprints),
         "seats": [
             {
@@ -61,6 +74,21 @@ def scene_figures(rec: Reconstruction) -> dict:
     }
 
 
+def _ground_under_feet(rec: Reconstruction, sk: Skeleton) -> dict:
+    """Heights of the terrain under the planted feet: 5th-95th percentile range and standard deviation (m).
+
+    On flat ground both are ~0; a large spread says the ground under the path is uneven - or wrong."""
+    m = rec.motion
+    pts = []
+    for side, feet in enumerate((sk.left_foot, sk.right_foot)):
+        pts.append(m.joints[m.contacts[:, side]][:, list(feet), :2].mean(1))
+    xy = np.concatenate(pts) if pts else np.zeros((0, 2))
+    if len(xy) == 0:
+        return {"p5_p95_range": 0.0, "std": 0.0}
+    z = rec.terrain.height_at(xy)
+    return {"p5_p95_range": float(np.percentile(z, 95) - np.percentile(z, 5)), "std": float(np.std(z))}
+
+
 def write_clip(
     rec: Reconstruction,
     out: str | Path,
@@ -79,7 +107,14 @@ def write_clip(
     save_camera(rec.camera, out / "camera.npz")
     log.info("writing pictures")
     contact_sheet(rec.motion, rec.camera, frames, out / "contact_sheet.png")
-    terrain_topdown(rec.terrain, rec.motion, out / "terrain_topdown.png")
+    src = rec.stats.get("trajectory", {}).get("source", "")
+    terrain_topdown(
+        rec.terrain,
+        rec.motion,
+        out / "terrain_topdown.png",
+        title=f"terrain, hip path and camera path (trajectory: {src})" if src else "",
+        camera_xy=None if rec.camera.static else rec.camera.t_wc[:, :2],
+    )
     report = {"schema": REPORT_SCHEMA, **scene_figures(rec), **(extra_report or {})}
     write_json(report, out / "report.json")
     return report

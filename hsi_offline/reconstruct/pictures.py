@@ -111,8 +111,15 @@ def contact_sheet(
     return _save(fig, Path(path))
 
 
-def terrain_topdown(terrain: Terrain, motion: HumanMotion, path: str | Path, title: str = "") -> Path:
-    """Heightfield as a colour map with the pelvis trajectory and foot contacts drawn on top."""
+def terrain_topdown(
+    terrain: Terrain,
+    motion: HumanMotion,
+    path: str | Path,
+    title: str = "",
+    camera_xy: np.ndarray | None = None,
+) -> Path:
+    """Heightfield as a colour map with the pelvis trajectory, foot contacts and (moving camera) the camera
+    path drawn on top: a following camera's path should run beside the person's, a pan's stay put."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,6 +140,12 @@ def terrain_topdown(terrain: Terrain, motion: HumanMotion, path: str | Path, tit
             ax.scatter(p[:, 0], p[:, 1], s=4, c=c, label=("left" if side == 0 else "right") + " foot contact")
     except ValueError:
         pass
+    if camera_xy is not None and len(camera_xy):
+        ax.plot(camera_xy[:, 0], camera_xy[:, 1], "m--", lw=1, label="camera")
+        ax.plot(camera_xy[:1, 0], camera_xy[:1, 1], "mo", ms=4)
+        ax.set_xlim(min(x0, camera_xy[:, 0].min() - 0.3), max(x1, camera_xy[:, 0].max() + 0.3))
+        ax.set_ylim(min(y0, camera_xy[:, 1].min() - 0.3), max(y1, camera_xy[:, 1].max() + 0.3))
+        ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_title(title or "terrain (top-down) and trajectory")

@@ -191,3 +191,141 @@ def detect_seats(
         pts = np.array(pts)
         seats.append(Seat(np.median(hip[seg, :2], axis=0), h, pts, (s, t)))
     return seats
+
+
+# Footprints closer than this in height (m) are on one level.
+LEVEL_TOLERANCE = 0.04
+# Smallest body-frame step (m) that can start a new level (two thirds of a 0.15 m stair rise); smaller
+# differences between consecutive footprints are taken as measurement noise or drift.
+MIN_STEP = 0.10
+
+
+@dataclass
+class SupportLevel:
+    """One support height and the evidence for it (the report lists these)."""
+
+    height: float
+    footprints: list[int]  # indices into the footprint list
+    frames: list[tuple[int, int]]
+    body_frame_steps: list[float]  # stance-to-stance height differences (one frame), entering each footprint
+    status: str  # "ground" | "confirmed"
+
+
+@dataclass
+class GroundPrior:
+    heights: np.ndarray  # (F,) footprint heights after the prior, in the input footprint order
+    levels: list[SupportLevel]
+    warnings: list[str]
+
+
+def _sole_heights(X: np.ndarray, feet: tuple[int, ...], sole: np.ndarray) -> np.ndarray:
+    f = list(feet)
+    return (X[:, f, 2] - sole[f]).min(axis=1)
+
+
+def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5) -> np.ndarray:
+    """(F,) height of each footprint above the previous one (in time), both feet measured in the same frames.
+
+    The median over the first `window` frames of the later footprint, while the earlier foot is still down
+    (double support); without overlap, the earlier foot's last planted frame against the later foot's first.
+    A difference inside one frame does not depend on where the world frame drifted. NaN for the first."""
+    sole = sk.sole_offsets()
+    soles = [_sole_heights(X, feet, sole) for feet in (sk.left_foot, sk.right_foot)]
+    order = sorted(range(len(fps_)), key=lambda i: fps_[i].start)
+    out = np.full(len(fps_), np.nan)
+    for k in range(1, len(order)):
+        a, b = fps_[order[k - 1]], fps_[order[k]]
+        t0 = max(b.start, a.start)
+        t1 = min(b.start + window, a.stop, b.stop)
+        if t1 > t0 and a.side != b.side:
+            d = soles[b.side][t0:t1] - soles[a.side][t0:t1]
+        else:
+            d = soles[b.side][b.start : b.start + 1] - soles[a.side][a.stop - 1 : a.stop]
+        out[order[k]] = float(np.median(d))
+    return out
+
+
+def flat_ground_prior(
+    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, drift_free: bool = True
+) -> GroundPrior:
+    """Ground stays flat unless planted feet show a new level: the rule of the reconstruction.
+
+    Footprints in time order are cut into stretches at confirmed steps; each stretch is one flat level.
+    A step at footprint k is confirmed when its body-frame height difference (`body_frame_steps`) is at
+    least `MIN_STEP` and the next footprint keeps it: the two body-frame steps together still rise (or
+    drop) by `MIN_STEP` in the same direction - the other foot arrives on the new level or climbs on. A
+    single footprint measured too high gives +e then -e, which cancel, so it stays ground: a level needs 2
+    footprints. With a drift-free (camera) world the world heights must also move the same way. A level's
+    height is `ground_level` of its footprints (the lowest height 2 of them agree on); each refused step
+    is a warning.
+    """
+    F = len(fps_)
+    h = np.array([f.height for f in fps_], dtype=float)
+    if F == 0:
+        return GroundPrior(h, [], [])
+    order = sorted(range(F), key=lambda i: fps_[i].start)
+    steps = body_frame_steps(fps_, X, sk)
+    ds = steps[order]
+    hs = h[order]
+    warnings: list[str] = []
+    cuts = [0]
+    for k in range(1, F):
+        if not abs(ds[k]) >= MIN_STEP:
+            continue
+        i = order[k]
+        sign = np.sign(ds[k])
+        pair = ds[k] + (ds[k + 1] if k + 1 < F else np.nan)
+        ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= MIN_STEP)
+        if ok and drift_free:
+            before = np.median(hs[max(cuts[-1], k - 2) : k])
+            after = np.median(hs[k : k + 2])
+            ok = np.sign(after - before) == sign and abs(after - before) >= 0.5 * MIN_STEP
+        if ok:
+            cuts.append(k)
+        else:
+            warnings.append(
+                f"a {ds[k]:+.2f} m step at frame {fps_[i].start} is not confirmed by a second footprint "
+                f"(or by the camera's heights): treated as the same level"
+            )
+    cuts.append(F)
+    new = h.copy()
+    levels: list[SupportLevel] = []
+    for s0, s1 in zip(cuts[:-1], cuts[1:]):
+        idx = [order[k] for k in range(s0, s1)]
+        lvl = ground_level([fps_[i] for i in idx])
+        new[idx] = lvl
+        for lv in levels:
+            if abs(lv.height - lvl) < LEVEL_TOLERANCE:
+                break
+        else:
+            lv = SupportLevel(float(lvl), [], [], [], "confirmed")
+            levels.append(lv)
+        for i in idx:
+            lv.footprints.append(i)
+            lv.frames.append((fps_[i].start, fps_[i].stop))
+            if np.isfinite(steps[i]):
+                lv.body_frame_steps.append(float(steps[i]))
+    ground = ground_level([Footprint(f.side, f.start, f.stop, f.xy, float(v)) for f, v in zip(fps_, new)])
+    for lv in levels:
+        if abs(lv.height - ground) < LEVEL_TOLERANCE:
+            lv.status = "ground"
+    return GroundPrior(new, levels, warnings)
+
+
+def height_corrections(fps_: list[Footprint], old: np.ndarray, new: np.ndarray, T: int) -> np.ndarray:
+    """(T,) vertical offset per frame that moves each footprint from `old` to `new` height: constant over a
+    footprint, linear between footprints (the body follows the support it stands on)."""
+    if not fps_:
+        return np.zeros(T)
+    mids = np.array([0.5 * (f.start + f.stop - 1) for f in fps_])
+    d = np.asarray(new) - np.asarray(old)
+    order = np.argsort(mids)
+    keys_t: list[float] = []
+    keys_v: list[float] = []
+    for i in order:
+        keys_t += [float(fps_[i].start), float(fps_[i].stop - 1)]
+        keys_v += [float(d[i]), float(d[i])]
+    kt = np.array(keys_t)
+    kv = np.array(keys_v)
+    srt = np.argsort(kt, kind="stable")
+    return np.interp(np.arange(T), kt[srt], kv[srt])

@@ -14,6 +14,7 @@ import numpy as np
 
 from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
+from hsi_offline.reconstruct.body_skeleton import hip_joints_from_blazepose
 from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion, refine_alpha
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import (
@@ -21,17 +22,19 @@ from hsi_offline.reconstruct.scene import (
     detect_contacts,
     detect_seats,
     estimate_up,
+    flat_ground_prior,
     footprints,
     ground_level,
+    height_corrections,
     rotation_to_z,
 )
-from hsi_offline.reconstruct.body_skeleton import hip_joints_from_blazepose
 from hsi_offline.reconstruct.terrain_build import (
     filter_scene_points,
     policy_view_reach,
     terrain_from_points,
     terrain_from_supports,
 )
+from hsi_offline.reconstruct.trajectory import choose_trajectory, following_fraction, path_length
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +94,36 @@ def reconstruct(
     Rg = rotation_to_z(up)
     Xg = f2.joints @ Rg.T
     contacts = detect_contacts(Xg, sk, obs.fps, cfg.contact_speed)
+    hip_uv = 0.5 * (obs.uv[:, sk.left_hip] + obs.uv[:, sk.right_hip])
+    choice = choose_trajectory(
+        Xg,
+        sk,
+        obs.fps,
+        contacts,
+        static=cams.static,
+        translates=cams.translates,
+        person_spread=following_fraction(hip_uv, obs.valid, obs.width, obs.height),
+        contact_speed=cfg.contact_speed,
+    )
+    Xg = Xg + choice.offsets[:, None]
+    contacts = choice.contacts
     fit_seconds = time.perf_counter() - t0
     fps_ = footprints(Xg, contacts, sk)
+    if not fps_:
+        ground_level(fps_)  # raises the one-line "no foot contacts" error
+    prior = flat_ground_prior(fps_, Xg, sk, drift_free=not np.any(choice.offsets))
+    dz = height_corrections(fps_, np.array([f.height for f in fps_]), prior.heights, T)
+    Xg[..., 2] += dz[:, None]
+    for f, h in zip(fps_, prior.heights):
+        f.height = float(h)
     ground = ground_level(fps_)
     Xg[..., 2] -= ground
     for f in fps_:
         f.height -= ground
+    for lv in prior.levels:
+        lv.height -= ground
+    for w in prior.warnings:
+        log.warning("ground: %s", w)
     seats = detect_seats(Xg, sk, 0.0, obs.fps, obs.valid)
     sup = Supports(0.0, fps_, seats)
     body_xy = Xg[..., :2].reshape(-1, 2)
@@ -108,8 +135,8 @@ def reconstruct(
     else:
         terrain = terrain_from_supports(sup, body_xy, cfg.terrain_resolution, reach=cfg.support_reach)
     R_wc = np.einsum("ij,tjk->tik", Rg, cams.R_wc)
-    t_wc = (f2.alpha * cams.c) @ Rg.T
-    t_wc[:, 2] -= ground
+    t_wc = (f2.alpha * cams.c) @ Rg.T + choice.offsets
+    t_wc[:, 2] += dz - ground
     camera = CameraTrack(obs.K, R_wc, t_wc, obs.width, obs.height, cams.static)
     extras: dict[str, np.ndarray] = {}
     if sk.name == "blazepose33":
@@ -134,5 +161,25 @@ def reconstruct(
         f2.alpha,
         fit_seconds,
         f2.reproj_px,
-        {"lm_iterations": f1.iterations + f2.iterations},
+        {
+            "lm_iterations": f1.iterations + f2.iterations,
+            "trajectory": {
+                "source": choice.source,
+                "camera_kind": choice.camera_kind,
+                "camera_slip_m_s": choice.camera_slip_m_s,
+                "notes": choice.notes,
+            },
+            "path_length_m": path_length(extras["hip_centre"], obs.fps),
+            "support_levels": [
+                {
+                    "height_m": round(lv.height, 3),
+                    "status": lv.status,
+                    "footprints": len(lv.footprints),
+                    "frames": [list(fr) for fr in lv.frames],
+                    "body_frame_steps_m": [round(v, 3) for v in lv.body_frame_steps],
+                }
+                for lv in prior.levels
+            ],
+            "warnings": prior.warnings,
+        },
     )

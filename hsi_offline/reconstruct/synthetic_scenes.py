@@ -11,10 +11,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from hsi_kernel.terrain import Terrain
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.fit import CameraPoses
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import detect_contacts, true_runs
-from hsi_offline.reconstruct.body_skeleton import SMPL
 
 
 @dataclass
@@ -28,6 +28,40 @@ class NoiseConfig:
     cam_rot_deg: float = 0.2  # SfM rotation noise (moving camera)
     cam_trans: float = 0.02  # SfM scale drift over the clip, relative
     sfm_scale: float = 0.37  # SfM reports translations in unknown units: true = alpha * reported
+    # Temporally correlated errors, as a single-frame lifter makes them (0: independent per frame).
+    correlation_s: float = 0.0  # correlation time of the lifted-joint and keypoint errors
+    depth_m: float = 0.0  # extra lifted-joint error along the camera's optical axis (m)
+    scale_wobble: float = 0.0  # slowly varying body-size error of the lifter (relative)
+    leg_swaps: int = 0  # stretches of 4 frames with left and right legs swapped (2D and 3D)
+    sfm_pair_scale: float = 0.0  # following camera: log-normal scale error per 0.5 s SfM keyframe pair
+
+    @classmethod
+    def blazepose(cls) -> NoiseConfig:
+        """Errors shaped like BlazePose's (modelled, not measured here): correlated over ~0.25 s, larger in
+        depth than across the image, a body-size prior off by several per cent that drifts with pose, and an
+        occasional left/right leg swap in side views."""
+        return cls(
+            px=4.0,
+            lifted_m=0.04,
+            lifted_scale=0.94,
+            correlation_s=0.25,
+            depth_m=0.06,
+            scale_wobble=0.03,
+            leg_swaps=1,
+        )
+
+
+CAMERAS = ("static", "moving", "following", "panning")
+_LEG_PAIRS = [(SMPL.index(f"left_{n}"), SMPL.index(f"right_{n}")) for n in ("hip", "knee", "ankle", "foot")]
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], corr_frames: float) -> np.ndarray:
+    """Unit-variance Gaussian noise along axis 0, low-pass filtered over `corr_frames` (0: white)."""
+    n = rng.standard_normal(shape)
+    if corr_frames <= 1.0:
+        return n
+    n = gaussian_filter1d(n, corr_frames, axis=0, mode="wrap")
+    return n / max(float(n.std()), 1e-9)
 
 
 @dataclass
@@ -108,7 +142,7 @@ def make_clip(
     fps: float,
     terrain: Terrain,
     gt_contacts: np.ndarray,
-    moving: bool,
+    moving: bool | str,
     noise: NoiseConfig | None = None,
     seed: int = 0,
     width: int = 1920,
@@ -116,13 +150,21 @@ def make_clip(
     focal: float = 1200.0,
 ) -> SyntheticClip:
     noise = noise or NoiseConfig()
+    kind = moving if isinstance(moving, str) else ("moving" if moving else "static")
+    if kind not in CAMERAS:
+        raise ValueError(f"synthetic camera '{kind}': expected one of {', '.join(CAMERAS)}")
     rng = np.random.default_rng(seed)
     T, J, _ = gt.shape
     K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
     root = 0.5 * (gt[:, SMPL.left_hip] + gt[:, SMPL.right_hip])
-    if moving:  # a hand-held camera following the person from the side, with lag and shake
+    if kind in ("moving", "following"):  # hand-held, following the person from the side, with lag and shake
         tgt = gaussian_filter1d(root, fps * 0.5, axis=0, mode="nearest")
         eye = tgt + np.array([0.0, -4.0, 0.5]) + 0.03 * rng.standard_normal((T, 3)).cumsum(0) / np.sqrt(T)
+        R_wc = np.stack([look_at(eye[t], tgt[t]) for t in range(T)])
+    elif kind == "panning":  # standing still beside the path, turning to keep the person centred
+        tgt = gaussian_filter1d(root, fps * 0.3, axis=0, mode="nearest")
+        c = 0.5 * (root.min(0) + root.max(0))
+        eye = np.repeat((c + np.array([0.3, -5.0, 0.6]))[None], T, 0)
         R_wc = np.stack([look_at(eye[t], tgt[t]) for t in range(T)])
     else:
         c = 0.5 * (root.min(0) + root.max(0))
@@ -133,7 +175,7 @@ def make_clip(
     if np.any(Xc[..., 2] < 0.5):
         raise ValueError("synthetic camera: the person passes behind the camera")
     conf = np.full((T, J), 0.9)
-    uv = uv + noise.px * rng.standard_normal(uv.shape)
+    uv = uv + noise.px * _noise(rng, uv.shape, noise.correlation_s * fps)
     drop = rng.random((T, J)) < noise.dropout
     conf[drop] = 0.0
     uv[drop] += 60 * rng.standard_normal((int(drop.sum()), 2))
@@ -150,10 +192,19 @@ def make_clip(
     s = int(rng.integers(T // 4, max(T // 4 + 1, 3 * T // 4)))
     valid[s : s + noise.lost_frames] = False
     lifted = np.einsum("tki,tjk->tji", R_wc, gt - root[:, None]) * noise.lifted_scale
-    lifted = lifted + noise.lifted_m * rng.standard_normal(lifted.shape)
+    if noise.scale_wobble:
+        lifted *= 1.0 + noise.scale_wobble * _noise(rng, (T, 1, 1), fps)
+    lifted = lifted + noise.lifted_m * _noise(rng, lifted.shape, noise.correlation_s * fps)
+    if noise.depth_m:
+        lifted[..., 2] += noise.depth_m * _noise(rng, (T, J), noise.correlation_s * fps)
+    for _ in range(noise.leg_swaps):
+        s0 = int(rng.integers(0, max(1, T - 4)))
+        for a, b in _LEG_PAIRS:
+            for arr in (uv, lifted):
+                arr[s0 : s0 + 4, [a, b]] = arr[s0 : s0 + 4, [b, a]]
     conf3 = np.where(occ, 0.3, 0.8)
     obs = Observations(SMPL, uv, conf, lifted, conf3, valid, K, width, height, fps)
-    if moving:
+    if kind != "static":
         rn = np.deg2rad(noise.cam_rot_deg) * rng.standard_normal((T, 3))
         from scipy.spatial.transform import Rotation
 
@@ -165,6 +216,13 @@ def make_clip(
         drift = gaussian_filter1d(rng.standard_normal(T), fps, mode="nearest")
         drift = drift / max(np.abs(drift).max(), 1e-9)
         c_rel = c_rel * (1 + noise.cam_trans * drift[:, None]) / noise.sfm_scale
+        if kind == "panning":  # a homography explains the background: SfM reports rotation only
+            c_rel = np.zeros_like(c_rel)
+        elif kind == "following" and noise.sfm_pair_scale:  # two-view scale drifts from pair to pair
+            pair = max(1, int(round(0.5 * fps)))
+            f = np.exp(noise.sfm_pair_scale * rng.standard_normal(T // pair + 1))
+            step = np.diff(c_rel, axis=0) * np.repeat(f, pair)[: T - 1, None]
+            c_rel = np.concatenate([np.zeros((1, 3)), np.cumsum(step, axis=0)])
         cams = CameraPoses(R_rel, c_rel)
         alpha = noise.sfm_scale
     else:
