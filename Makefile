@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint models bench clean train-cpu
+.PHONY: setup demo test test-fast lint models bench clean train-cpu
 
 setup:
 	bash scripts/setup.sh
@@ -18,8 +18,27 @@ test: setup
 	$(PY) -m ruff check .
 	@set -e; for f in tests/test_*.py; do $(PY) -m pytest -q -ra -p no:cacheprovider $$f; done
 
+# The test files that start no DDS participant, no rclpy context and no simulator or other child process, in
+# one pytest process (about 70 s on 2 cores busy with a training run). The slow ones of that kind (whole training, retargeting
+# and heightmap-walk runs) stay in `make test` only.
+FAST_TESTS := \
+	tests/test_bench_loop_figures.py tests/test_contract.py tests/test_crc_remote.py tests/test_export_onnx.py \
+	tests/test_heightmap_core.py tests/test_heightmap_map.py tests/test_heightmap_pointcloud.py \
+	tests/test_heightmap_sampler.py tests/test_heightmap_self_filter.py tests/test_joystick_root_command.py \
+	tests/test_launch_consistency.py tests/test_lidar_sim.py tests/test_model_vs_official.py \
+	tests/test_motion_clip.py tests/test_motion_importers.py tests/test_motion_videomimic_h5.py \
+	tests/test_observation_builder.py tests/test_policy_metadata.py tests/test_policy_runner.py \
+	tests/test_policy_training_parity.py tests/test_reconstruct_artifacts.py tests/test_reconstruct_fit.py \
+	tests/test_reconstruct_scene.py tests/test_reconstruct_sfm.py tests/test_retarget_climb.py \
+	tests/test_retarget_inputs.py tests/test_retarget_urdf.py tests/test_retarget_view.py tests/test_safety.py \
+	tests/test_sim_robot.py tests/test_training_cpu_backend.py tests/test_training_env.py \
+	tests/test_training_runner.py tests/test_unitree_wire.py
+test-fast: setup
+	$(PY) -m pytest -q -ra -p no:cacheprovider $(FAST_TESTS)
+
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # The four training stages end to end at CPU scale on procedural flat-ground clips (about 50 min on 2 cores;
 # docs/training.md), then export with the golden check and the sim2sim evaluation through the onboard nodes.
