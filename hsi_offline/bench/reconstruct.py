@@ -164,8 +164,9 @@ def run_crossing_case(fps: float, T: int, seed: int, rule: str = "largest") -> d
     """Two walkers cross in front of a static camera; the nearer one (largest in the first frame) is kept.
 
     Per frame the segmenter sees each person's box (3 px noise, 2 % missed), or one merged box while they
-    overlap; `track_people` links them, `choose_person` picks one, and the pose of whichever person fills
-    more of the kept box is offered, accepted only if `pose_matches`. Accepted poses of the other walker
+    overlap; `track_people` links them, `choose_person` picks one. While the kept person's blob is merged
+    with the other's no pose is taken (the frames are untracked); otherwise the pose of whichever person
+    fills more of the kept box is offered, accepted only if `pose_matches`. Accepted poses of the other walker
     are identity switches; the kept person's observations (with those frames untracked) are reconstructed.
     """
     from hsi_kernel.terrain import make_scene_terrain
@@ -213,7 +214,7 @@ def run_crossing_case(fps: float, T: int, seed: int, rule: str = "largest") -> d
         d = [x + 3.0 * rng.standard_normal(4) for x in d if rng.random() > 0.02 or t == 0]
         dets.append(np.array(d).reshape(-1, 4))
     kept = choose_person(track_people(dets), rule, W, H)
-    kept_boxes, _ = box_series(kept, T)
+    kept_boxes, uncertain = box_series(kept, T)
     clip = make_clip(a, fps, ter, contacts, "static", noise=NoiseConfig.blazepose(), seed=seed)
     clip_b = make_clip(b, fps, ter, detect_contacts(b, SMPL, fps), "static", noise=NoiseConfig.blazepose())
     obs = clip.obs
@@ -221,7 +222,7 @@ def run_crossing_case(fps: float, T: int, seed: int, rule: str = "largest") -> d
     who = []
     for t in range(T):
         kb = kept_boxes[t]
-        if not np.all(np.isfinite(kb)):
+        if uncertain[t] or not np.all(np.isfinite(kb)):  # merged with the other walker: no pose is trusted
             obs.valid[t] = False
             continue
         offered_b = iou(kb, box_b[t]) > iou(kb, box_a[t])

@@ -74,9 +74,11 @@ class Track:
         return t, self.boxes[t]
 
     def predict(self, t: int) -> np.ndarray:
-        t0, b = self.last()
+        """Box at frame t: the last observed box moved on at the track's velocity (size kept)."""
+        seen = [k for k in self.boxes if k not in self.coasted]
+        t0 = max(seen) if seen else max(self.boxes)
         d = self.velocity * (t - t0)
-        return b + np.array([d[0], d[1], d[0], d[1]])
+        return self.boxes[t0] + np.array([d[0], d[1], d[0], d[1]])
 
     def box_at(self, t: int) -> np.ndarray | None:
         return self.boxes.get(t)
@@ -100,7 +102,7 @@ def track_people(detections: list[np.ndarray], max_missing: int = 30) -> list[Tr
         preds = [tr.predict(t) for tr in live]
         merged = set()
         for j, d in enumerate(det):
-            over = [i for i, p in enumerate(preds) if iou(p, d) > 0.05 and _contains(d, _centre(p))]
+            over = [i for i, p in enumerate(preds) if coverage(p, d) >= 0.5]
             if len(over) >= 2:
                 merged.add(j)
                 for i in over:
@@ -117,10 +119,8 @@ def track_people(detections: list[np.ndarray], max_missing: int = 30) -> list[Tr
                 if cost[a, b] < 0.9:
                     i, j = free_t[a], free_d[b]
                     tr = live[i]
-                    t0, b0 = tr.last()
-                    v = (_centre(det[j]) - _centre(b0)) / max(t - t0, 1)
-                    tr.velocity = 0.6 * tr.velocity + 0.4 * v if t0 not in tr.coasted else tr.velocity
                     tr.boxes[t] = det[j]
+                    tr.velocity = _velocity(tr)
                     tr.misses = 0
                     taken_t.add(i)
                     taken_d.add(j)
@@ -137,8 +137,27 @@ def track_people(detections: list[np.ndarray], max_missing: int = 30) -> list[Tr
     return tracks
 
 
-def _contains(b: np.ndarray, p: np.ndarray) -> bool:
-    return bool(b[0] <= p[0] <= b[2] and b[1] <= p[1] <= b[3])
+def _velocity(tr: Track, window: int = 20) -> np.ndarray:
+    """Image velocity (px/frame) of a track's box centre: least-squares slope over its last observed boxes.
+
+    One frame's difference is dominated by the box edges' jitter (limbs swing); a 20-frame slope is not, and
+    it is what carries a track through a crossing."""
+    ts = sorted(t for t in tr.boxes if t not in tr.coasted)[-window:]
+    if len(ts) < 3:
+        return np.zeros(2)
+    tt = np.asarray(ts, dtype=float)
+    c = np.array([_centre(tr.boxes[t]) for t in ts])
+    tt -= tt.mean()
+    return (tt @ (c - c.mean(0))) / max(float(tt @ tt), 1e-9)
+
+
+def coverage(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of box `a` that lies inside box `b`."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return float(w * h / max((a[2] - a[0]) * (a[3] - a[1]), 1e-9))
 
 
 def first_frame_people(tracks: list[Track]) -> list[Track]:

@@ -198,6 +198,9 @@ LEVEL_TOLERANCE = 0.04
 # Smallest body-frame step (m) that can start a new level (two thirds of a 0.15 m stair rise); smaller
 # differences between consecutive footprints are taken as measurement noise or drift.
 MIN_STEP = 0.10
+# The step plus the next footprint's step must still rise (or drop) this much: the second footprint's
+# confirmation. A footprint measured too high once gives +e then -e, which sum to ~0.
+CONFIRM_STEP = 0.06
 
 
 @dataclass
@@ -253,11 +256,12 @@ def flat_ground_prior(
     Footprints in time order are cut into stretches at confirmed steps; each stretch is one flat level.
     A step at footprint k is confirmed when its body-frame height difference (`body_frame_steps`) is at
     least `MIN_STEP` and the next footprint keeps it: the two body-frame steps together still rise (or
-    drop) by `MIN_STEP` in the same direction - the other foot arrives on the new level or climbs on. A
+    drop) by `CONFIRM_STEP` in the same direction - the other foot arrives on the new level or climbs on. A
     single footprint measured too high gives +e then -e, which cancel, so it stays ground: a level needs 2
-    footprints. With a drift-free (camera) world the world heights must also move the same way. A level's
-    height is `ground_level` of its footprints (the lowest height 2 of them agree on); each refused step
-    is a warning.
+    footprints. With a drift-free (camera) world the world heights must also move the same way. The first
+    stretch keeps `ground_level` of its footprints (the lowest height 2 of them agree on); each later one
+    is the previous plus its body-frame step, so world-height errors (a camera's depth error grows with
+    distance) do not tilt or bend the ground. Each refused step is a warning.
     """
     F = len(fps_)
     h = np.array([f.height for f in fps_], dtype=float)
@@ -275,7 +279,7 @@ def flat_ground_prior(
         i = order[k]
         sign = np.sign(ds[k])
         pair = ds[k] + (ds[k + 1] if k + 1 < F else np.nan)
-        ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= MIN_STEP)
+        ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= CONFIRM_STEP)
         if ok and drift_free:
             before = np.median(hs[max(cuts[-1], k - 2) : k])
             after = np.median(hs[k : k + 2])
@@ -290,9 +294,10 @@ def flat_ground_prior(
     cuts.append(F)
     new = h.copy()
     levels: list[SupportLevel] = []
+    lvl = 0.0
     for s0, s1 in zip(cuts[:-1], cuts[1:]):
         idx = [order[k] for k in range(s0, s1)]
-        lvl = ground_level([fps_[i] for i in idx])
+        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 else lvl + float(ds[s0])
         new[idx] = lvl
         for lv in levels:
             if abs(lv.height - lvl) < LEVEL_TOLERANCE:
