@@ -12,12 +12,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "", mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", mode: int = 0o644) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it over ``path``, else delete it.
 
     ``suffix`` (default: ``path``'s) ends the temp name, for writers that pick the format from it or add
-    their own (``np.savez`` appends ``.npz`` to a name without it: pass ``".npz"``). The file keeps
-    mkstemp's 0600 unless ``mode`` is given (e.g. 0o644 for a file another user must read).
+    their own (``np.savez`` appends ``.npz`` to a name without it: pass ``".npz"``). The file gets ``mode``
+    (default 0644, an artifact other users read: mkstemp's own 0600 would hide it from them).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,8 +25,7 @@ def atomic_path(path: str | Path, suffix: str = "", mode: int | None = None) -> 
     os.close(fd)
     try:
         yield Path(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

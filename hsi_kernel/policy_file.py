@@ -171,19 +171,57 @@ def read_metadata_json(model_bytes_or_session: Any) -> str:
 
 
 def load_metadata(path: str | Path, contract: RobotContract | None = None) -> PolicyMetadata:
-    """Read and validate the metadata of an ONNX policy file (without running it)."""
+    """Read and validate the metadata of an ONNX policy file, then run the model once on a zero observation
+    of the metadata's size (``trial_inference``)."""
     import onnx
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"policy file {path} is a folder, not an ONNX file")
     if not path.is_file():
         raise ValueError(f"policy file {path} does not exist")
+    data = path.read_bytes()
+    if not data:  # protobuf reads zero bytes as an empty model: it would be "a model with no metadata"
+        raise ValueError(f"policy file {path} is empty (0 bytes), not an ONNX file")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(data)
     except Exception as e:  # onnx raises DecodeError and friends
         raise ValueError(f"policy file {path} is not a readable ONNX model ({type(e).__name__})") from None
+    if not model.graph.node:
+        raise ValueError(f"policy file {path} is not an ONNX model (it holds no graph)")
     props = {p.key: p.value for p in model.metadata_props}
     if METADATA_KEY not in props:
         raise ValueError(
             f"ONNX model {path} has no '{METADATA_KEY}' metadata: export it with hsi-offline export"
         )
-    return PolicyMetadata.from_json(props[METADATA_KEY]).validate(contract)
+    md = PolicyMetadata.from_json(props[METADATA_KEY]).validate(contract)
+    trial_inference(data, md, path)
+    return md
+
+
+def trial_inference(model: bytes | str | Path, md: PolicyMetadata, path: str | Path) -> None:
+    """Run the model once on a zero observation of ``md.layout.dim`` values; one-line ValueError unless it
+    answers ``md.dof`` finite actions.
+
+    Why: an input declared with a symbolic size says nothing about the width the weights need, so a model
+    that disagrees with its metadata would otherwise load and fail later, inside onnxruntime, with its
+    traceback (or, on the robot, only when the operator starts the policy)."""
+    import onnxruntime as ort
+
+    obs = np.zeros((1, md.layout.dim), dtype=np.float32)
+    try:
+        sess = ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"]
+        )
+        out = np.asarray(sess.run([md.output_name], {md.input_name: obs})[0])
+    except Exception as e:  # onnxruntime's own exception types
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"policy file {path} does not run on its metadata's {md.layout.dim}-value observation ({first})"
+        ) from None
+    if out.size != md.dof:
+        raise ValueError(
+            f"policy file {path} answers {out.size} values for a {md.dof}-DoF policy (shape {out.shape})"
+        )
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"policy file {path} answers non-finite actions to a zero observation")

@@ -50,14 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(e: BaseException) -> str:
+    """The error as one line that names the file: an ``OSError`` as "'FILE': what happened" (its own text
+    names the file only sometimes), anything else as its message with line breaks folded."""
+    if isinstance(e, OSError) and e.filename is not None:
+        where = f"'{e.filename}'" + (f" -> '{e.filename2}'" if e.filename2 is not None else "")
+        text = f"{where}: {e.strerror or type(e).__name__}"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A user's mistake (bad input, a file that cannot be read or written, a config of
+    the wrong shape) is one line and exit 2; Ctrl-C is one line and exit 130 (the shell's code for SIGINT),
+    never a traceback: the writers are atomic, so nothing half-written is left to explain."""
+    import yaml
+
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    args = build_parser().parse_args()
+    command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "hsi-offline"
     try:
+        args = build_parser().parse_args()
+        command = args.command
         return int(importlib.import_module(args._module).run(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as e:
-        print(f"hsi-offline {args.command}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"hsi-offline {command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+    except (UserError, OSError, ValueError, TypeError, yaml.YAMLError) as e:
+        print(f"hsi-offline {command}: error: {one_line(e)}", file=sys.stderr)
         return 2
 
 

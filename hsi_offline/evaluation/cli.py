@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hsi_offline.evaluation.rollout import SIDES
 from hsi_offline.evaluation.scenarios import NAMES, get_scenarios, scenario_seed
+from hsi_offline.outputs import check_output_dir, check_output_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -90,10 +91,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--domain 0 is a real robot's DDS domain: the simulated robot needs another one")
     if args.deploy_attempts < 1:
         raise ValueError("--deploy-attempts must be at least 1")
+    out_dir = check_output_dir(args.out or policy_path.with_suffix(".eval"), "report folder")
+    if args.json is not None:
+        check_output_file(args.json, "JSON summary")
     scenarios = get_scenarios(args.scenarios, args.duration_scale)
     policy = load_policy(policy_path)  # the onboard runner's own checks: one-line ValueError
     meta = policy.meta
-    out_dir = args.out or policy_path.with_suffix(".eval")
     sha = hashlib.sha256(policy_path.read_bytes()).hexdigest()
     header = {
         "policy_name": policy_path.name,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE
+from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.video import fps_from_times, iter_frames, probe
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,28 @@ def check_single_person(other_counts: list[int], cfg: PerceptionConfig, what: st
         )
 
 
+def check_upright(
+    uv: np.ndarray, valid: np.ndarray, rotation: int, what: str, max_tilt_deg: float = 60.0
+) -> None:
+    """Refuse (one line) a video whose tracked person is on its side or upside down as displayed.
+
+    Why: a wrong rotation tag (or none on a phone video stored sideways) shows the person lying down. The
+    pose model still tracks them (a phone video tagged 90 deg: 252 of 254 frames), so nothing said so, and
+    the one refusal such a video met was the several-people check's, which names another fault. BlazePose
+    image keypoints: shoulders 11, 12, hips 23, 24; image y points down: upright hips lie below shoulders."""
+    if not valid.any():
+        return
+    d = uv[valid][:, [23, 24]].mean(axis=1) - uv[valid][:, [11, 12]].mean(axis=1)
+    tilt = float(np.median(np.degrees(np.arctan2(np.abs(d[:, 0]), d[:, 1]))))  # 0 upright .. 180 inverted
+    if tilt > max_tilt_deg:
+        how = "upside down" if tilt > 135.0 else "lying on its side"
+        tag = f"its rotation tag says {rotation} deg" if rotation else "it has no rotation tag"
+        raise ValueError(
+            f"{what}: the person appears {how} in the frames as displayed (torso {tilt:.0f} deg from "
+            f"upright; {tag}): the video's rotation is wrong; fix its rotation tag or re-encode it upright"
+        )
+
+
 def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Observations, dict]:
     """BlazePose over every frame. Returns observations and perception stats (ms/frame, tracked frames)."""
     import mediapipe as mp
@@ -153,6 +175,8 @@ def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Obse
     fps = fps_from_times(np.array(times), info.fps)
     valid_a = np.array(valid)
     check_tracking(valid_a, fps, cfg, what)
+    # before the several-people check: a person on its side is what makes that check fire
+    check_upright(np.array(uv, dtype=np.float64), valid_a, info.rotation, what)
     check_single_person(others, cfg, what)
     vis_a = np.clip(np.array(vis), 0, 1)
     K = intrinsics(W, H, cfg)

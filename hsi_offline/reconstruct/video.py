@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ class VideoInfo:
 def _open(path: Path):  # noqa: ANN202
     import av
 
+    if path.is_dir():
+        raise ValueError(f"video '{path}' is a folder, not a video")
     if not path.is_file():
         raise FileNotFoundError(f"video '{path}' does not exist")
     try:
@@ -64,10 +67,13 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
     side is at most `max_side` pixels."""
     path = Path(path)
     c = _open(path)
+    decoded = 0
     try:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
+        declared = int(s.frames or 0)
         for fr in c.decode(s):
+            decoded += 1
             rot = int(getattr(fr, "rotation", 0) or 0) % 360
             w, h = fr.width, fr.height
             if max_side and max(w, h) > max_side:
@@ -78,12 +84,31 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
                 img = np.ascontiguousarray(np.rot90(img, k=rot // 90))
             t = float(fr.pts * fr.time_base) if fr.pts is not None and fr.time_base else float("nan")
             yield t, img
+        if decoded < declared:
+            _warn_truncated(path, decoded, declared)
     except Exception as e:
         if isinstance(e, ValueError):
             raise
         raise ValueError(f"cannot decode video '{path}': {e.__class__.__name__}: {e}") from None
     finally:
         c.close()
+
+
+_warned_truncated: set[Path] = set()
+
+
+def _warn_truncated(path: Path, decoded: int, declared: int) -> None:
+    """One line on stderr, once per file: a cut-off file decodes without an error, and what it lacks would
+    otherwise go unnoticed (the report would say "tracked 17/17" of a 90-frame video)."""
+    if path in _warned_truncated:
+        return
+    _warned_truncated.add(path)
+    print(
+        f"warning: video '{path}' is truncated or damaged: {decoded} of the {declared} frames its container "
+        "declares could be decoded; only those are used",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def fps_from_times(times: np.ndarray, fallback: float) -> float:

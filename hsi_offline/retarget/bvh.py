@@ -128,9 +128,19 @@ def parse_bvh(text: str, source: str = "bvh") -> tuple[list[_Joint], np.ndarray,
         raise ValueError(
             f"{source}: BVH motion has {data.size} numbers, expected {frames} frames x {n_ch} channels"
         )
-    if not (frame_time > 0):
+    if not (0 < frame_time < np.inf):
         raise ValueError(f"{source}: BVH frame time must be positive, got {frame_time}")
-    return joints, data.reshape(frames, n_ch), frame_time
+    motion = data.reshape(frames, n_ch)
+    bad = np.argwhere(~np.isfinite(motion))
+    if bad.size:  # else it surfaces far away as "zero norm quaternions", without the file's name
+        f, c = (int(v) for v in bad[0])
+        raise ValueError(
+            f"{source}: BVH motion value {motion[f, c]} (frame {f + 1}, channel {c + 1}) is not a finite "
+            f"number ({len(bad)} such values)"
+        )
+    if not all(np.all(np.isfinite(j.offset)) for j in joints):
+        raise ValueError(f"{source}: a BVH joint OFFSET is not a finite number")
+    return joints, motion, frame_time
 
 
 def bvh_positions(joints: list[_Joint], motion: np.ndarray) -> np.ndarray:

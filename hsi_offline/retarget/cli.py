@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hsi_offline.cli import UserError
 from hsi_offline.motion.clip import MotionClip
+from hsi_offline.outputs import check_output_dir
 
 from .inputs import FORMATS, g1_as_human, open_input
 from .weights import PRESETS, weights_for
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(src.name + "_g1") if src.is_dir() else src.with_name(src.stem + "_g1")
     if args.fps <= 0 or (args.iterations is not None and args.iterations < 1):
         raise UserError("--fps must be positive and --iterations at least 1")
+    check_output_dir(out)  # before the solve, which takes minutes
     data = open_input(src, args.format, args.dof, smpl_model=args.smpl_model)
     if isinstance(data, MotionClip):
         if not args.re_retarget:

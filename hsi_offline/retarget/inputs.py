@@ -69,6 +69,8 @@ def open_input(
         raise ValueError(f"unknown format '{fmt}': choose one of {', '.join(FORMATS)}")
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "keypoints":
+        if path.is_dir():
+            _require_complete_reconstruction(path)
         return load_keypoints_npz(path / "human_motion.npz" if path.is_dir() else path)
     if fmt == "bvh":
         return load_bvh(path)
@@ -81,6 +83,22 @@ def open_input(
     if fmt == "videomimic_h5":
         return import_videomimic_h5(path, dof)
     return import_unitree_csv(path, dof)
+
+
+def _require_complete_reconstruction(folder: Path) -> None:
+    """Refuse (one line) a ``hsi-offline reconstruct`` folder without its report.json: the report is written
+    last, so without it the folder may mix an interrupted run's files with an earlier run's. A reconstruct
+    folder is told from a hand-made keypoints folder by the per-frame ``valid`` flags only reconstruct
+    writes (its first file) or the camera/mesh files beside it."""
+    from hsi_offline.outputs import RECONSTRUCT_MARKER, require_marker
+
+    try:
+        with np.load(folder / "human_motion.npz", allow_pickle=False) as f:
+            from_reconstruct = "valid" in f.files
+    except Exception:
+        return  # unreadable: load_keypoints_npz says so in its own line
+    if from_reconstruct or (folder / "camera.npz").exists() or (folder / "terrain_mesh.ply").exists():
+        require_marker(folder, RECONSTRUCT_MARKER, "reconstruct")
 
 
 def g1_as_human(clip: MotionClip) -> HumanKeypointMotion:

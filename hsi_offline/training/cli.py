@@ -10,7 +10,6 @@ student).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .config import STAGES, load_config
 
@@ -44,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, over)
     if not cfg.env.clips:
         raise UserError("no motion clips: set env.clips in the config or pass --clips")
-    out = Path(args.out or f"runs/{cfg.stage}")
+    from hsi_offline.outputs import check_output_dir
+
+    out = check_output_dir(args.out or f"runs/{cfg.stage}", "run folder")  # before the env is built
     if not args.resume and any(out.glob("model_*.pt")):
         # the next stage starts from a run folder's last checkpoint: an old run's would be taken silently
         raise UserError(

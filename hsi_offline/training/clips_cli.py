@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seconds < 1.0:
         raise ValueError(f"--seconds must be at least 1 (got {args.seconds})")
+    from hsi_offline.outputs import check_output_dir
+
+    check_output_dir(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     for kind in args.kinds:
         clip = (standing_clip if kind == "standing" else sway_clip)(dof=args.dof, seconds=args.seconds)

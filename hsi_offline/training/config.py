@@ -8,6 +8,7 @@ default.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,24 +167,65 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Instantiate a (nested) dataclass from a dict, rejecting unknown keys with a one-line ValueError."""
+_ONE = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_MANY = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        count = f"{len(args)} " if origin is tuple else ""
+        return f"a list of {count}{_MANY.get(args[0], str(args[0]))}"
+    return _ONE.get(tp, str(tp))
+
+
+def _coerce(tp: Any, value: Any) -> tuple[bool, Any]:
+    """(fits, value as the field holds it): YAML gives int for float fields and lists for tuples."""
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or (origin is tuple and len(value) != len(args)):
+            return False, value
+        items = [_coerce(args[min(i, len(args) - 1)], v) for i, v in enumerate(value)]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, origin(v for _, v in items)
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp is str:
+        return isinstance(value, str), value
+    return True, value
+
+
+def _build(cls: type, data: dict[str, Any], where: str, key: str = "") -> Any:
+    """Instantiate a (nested) dataclass from a dict, rejecting unknown keys and values of the wrong type
+    (``iterations: "many"``) with a one-line ValueError that names the file and the key: a wrong type would
+    otherwise surface as a TypeError deep inside a run."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+        what = f"'{key.rstrip('.')}'" if key else "the top level"
+        raise ValueError(f"{where}: {what} must be a mapping of settings, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
+        raise ValueError(f"{where}: unknown keys {[key + k for k in unknown]}; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     defaults = cls()
     for name, value in data.items():
         default = getattr(defaults, name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
+            kwargs[name] = _build(type(default), value, where, f"{key}{name}.")
+            continue
+        ok, kwargs[name] = _coerce(hints[name], value)
+        if not ok:
+            got = f"{value!r} ({type(value).__name__})"
+            raise ValueError(f"{where}: '{key}{name}' must be {_type_name(hints[name])}, got {got}")
     return cls(**kwargs)
 
 
@@ -202,9 +244,21 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ValueError(f"training config '{path}' is not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):  # a list or a scalar: there is nothing to merge the overrides into
+        raise ValueError(
+            f"training config '{path}': the top level must be a mapping of settings (stage: ..., env: ...), "
+            f"got a {type(data).__name__}"
+        )
+    where = f"training config '{path}'"
+    _build(TrainConfig, data, where)  # the file's own keys and types, before overrides could hide one
     if overrides:
+        asked, written = overrides.get("stage"), data.get("stage")
+        if asked is not None and written is not None and asked != written:  # the wrong stage's file
+            raise ValueError(
+                f"training config '{path}' is for stage '{written}', but stage '{asked}' was asked for"
+            )
         data = _merge(data, overrides)
-    return config_from_dict(data, str(path))
+    return config_from_dict(data, where)
 
 
 def _merge(base: dict, over: dict) -> dict:

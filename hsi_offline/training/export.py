@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 from hsi_offline.cli import UserError
@@ -37,8 +38,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def last_checkpoint(run_dir: Path) -> Path:
-    """The highest-numbered ``model_<it>.pt`` of a run folder (the iteration a stage ended on depends on
-    its warm-up and resume history, so scripts name the folder, not the file)."""
+    """The highest-numbered ``model_<it>.pt`` of a finished run folder (the iteration a stage ended on
+    depends on its warm-up and resume history, so scripts name the folder, not the file).
+
+    Finished: the run wrote history.json (its last file) and the history reaches that checkpoint. Without
+    it the run was interrupted, and its last checkpoint may be an untrained ``model_0.pt`` or a resumed
+    run's partial one: exporting it, or starting the next stage from it, would go on without a word."""
+    from hsi_offline.outputs import TRAINING_MARKER
+
     found = sorted(
         (int(m.group(1)), f)
         for f in run_dir.glob("model_*.pt")
@@ -46,7 +53,45 @@ def last_checkpoint(run_dir: Path) -> Path:
     )
     if not found:
         raise UserError(f"run folder {run_dir} has no model_<iteration>.pt checkpoint")
-    return found[-1][1]
+    it, path = found[-1]
+    history = run_dir / TRAINING_MARKER
+    if not history.is_file():
+        raise UserError(
+            f"run folder {run_dir} is incomplete: no {TRAINING_MARKER} (the training run was interrupted "
+            f"after {path.name}); train again, or --resume {path}"
+        )
+    try:
+        rows = json.loads(history.read_text())
+        reached = max((int(r["iteration"]) for r in rows), default=0)
+    except (ValueError, TypeError, KeyError):
+        raise UserError(f"{history} is not a training history (a list of rows with 'iteration')") from None
+    if reached < it:
+        raise UserError(
+            f"run folder {run_dir} is incomplete: {path.name} is newer than {TRAINING_MARKER} (iteration "
+            f"{reached}): a resumed run was interrupted; --resume {path} to finish it"
+        )
+    return path
+
+
+def _warn_if_unfinished(path: Path) -> None:
+    """One line on stderr when a checkpoint named directly (not its run folder) stopped short of its
+    configured iterations: allowed (an intermediate checkpoint is a fair thing to export), never silent."""
+    import torch
+
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        meta = ckpt["infos"]["hsi_robot"]
+        rows, planned = meta.get("history") or [], int((meta.get("config") or {})["iterations"])
+    except Exception:  # not a training run's checkpoint: load_checkpoint reports what it is
+        return
+    done = max((int(r.get("iteration", -1)) for r in rows), default=-1) + 1
+    if done < planned:
+        print(
+            f"warning: checkpoint {path} is from iteration {done} of the {planned} its run was configured "
+            "for (an interrupted or intermediate checkpoint)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(load_metadata(args.show).to_dict(), indent=2))
         return 0
+    from hsi_offline.outputs import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out, "ONNX file")  # before the checkpoint is read and exported
     if args.hold_default:
         from hsi_offline.export.hold_default import export_hold_default
 
@@ -69,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give a CHECKPOINT to export, or --hold-default, or --show POLICY.onnx")
         if args.checkpoint.is_dir():
             args.checkpoint = last_checkpoint(args.checkpoint)
+        else:
+            _warn_if_unfinished(args.checkpoint)
+        if args.out is None:
+            check_output_file(args.checkpoint.with_suffix(".onnx"), "ONNX file")
         ck = load_checkpoint(args.checkpoint)
         obs = ck.recorded_obs
         if args.golden_obs is not None:
