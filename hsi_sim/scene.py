@@ -6,6 +6,7 @@ the simulator, the LiDAR ray caster, the heightmap accuracy benchmark and traini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,8 +154,11 @@ def build_scene(
     timestep: float = 0.002,
     start_xy: tuple[float, float] = (0.0, 0.0),
     start_yaw: float = 0.0,
+    edit: Callable[[mujoco.MjSpec], None] | None = None,
 ) -> Scene:
-    """Compile the G1 standing at ``start_xy`` on the terrain (pelvis at nominal height above the ground)."""
+    """Compile the G1 standing at ``start_xy`` on the terrain (pelvis at nominal height above the ground).
+
+    ``edit`` changes the spec before it is compiled (training adds its contact sensors this way)."""
     terrain = scene if isinstance(scene, Terrain) else resolve_terrain(scene)
     spec = mujoco.MjSpec.from_file(str(model_path(dof)))
     spec.option.timestep = timestep
@@ -164,6 +168,8 @@ def build_scene(
     ground = float(terrain.height_at(np.array(start_xy)))
     pelvis.pos = [start_xy[0], start_xy[1], ground + NOMINAL_ROOT_HEIGHT + 0.02]
     pelvis.quat = [np.cos(start_yaw / 2), 0, 0, np.sin(start_yaw / 2)]
+    if edit is not None:
+        edit(spec)
     try:
         model = spec.compile()
     except Exception as e:

@@ -1,11 +1,12 @@
 """The CPU backend's batched stepping is exactly plain MuJoCo, and the env benchmark's bare replay is exactly
 the environment's physics.
 
-The backend keeps each world as a row of MuJoCo's integration state, steps the rows with ``mujoco.batch`` and
-runs each world's last physics step on a scratch ``MjData``; these tests pin that this changes nothing: a
+The backend keeps each world as a row of MuJoCo's integration state and steps the rows with ``mujoco.batch``
+(poses and contact sensors from the batch's position stage); these tests pin that this changes nothing: a
 world stepped by the backend ends bit-equal to the same world stepped with ``mj_step`` in one uninterrupted
-``MjData`` under the same PD law, and ``mujoco.rollout`` replaying the recorded states and torques (the
-benchmark's bare rate) lands on the states the environment reached.
+``MjData`` under the same PD law, its contact flags are the bodies MuJoCo finds touching the terrain in that
+state, and ``mujoco.rollout`` replaying the recorded states and torques lands on the states the environment
+reached.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hsi_offline.training.backends.cpu import STATE_SPEC, StepRecorder
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
-from hsi_offline.training.synthetic import sway_clip
+from hsi_offline.training.procedural_clips import sway_clip
 
 
 def _env(n: int, threads: int = 1, randomize: bool = True) -> TrackingEnv:
@@ -33,7 +34,7 @@ def _env(n: int, threads: int = 1, randomize: bool = True) -> TrackingEnv:
 def test_batched_stepping_equals_uninterrupted_mj_step():
     env = _env(7, threads=2)
     b, c = env.backend, get_contract(23)
-    b.block = 4  # blocks of 4 and 3 worlds, each split over both threads for the last physics step
+    b.block = 4  # blocks of 4 and 3 worlds, each stepped on both threads
     # twins: each world's own MjData at the backend's current state, stepped with plain mj_step
     twins = []
     for i in range(7):
@@ -41,6 +42,7 @@ def test_batched_stepping_equals_uninterrupted_mj_step():
         mujoco.mj_setState(b.models[i], d, b.state[i], STATE_SPEC)
         twins.append(d)
     gen = torch.Generator().manual_seed(2)
+    n_feet = 0
     for _ in range(6):
         a = torch.randn(7, 23, generator=gen) * 0.3
         target = (env.default_q + env.cfg.action_scale * a).double().numpy()
@@ -63,11 +65,16 @@ def test_batched_stepping_equals_uninterrupted_mj_step():
                 cmd = MotorCommand(np.ones(23, np.uint8), tgt, np.zeros(23), np.zeros(23), kp[i], kd[i])
                 d.ctrl[b.ix.act] = pd_torque(cmd, d.qpos[b.ix.qadr], d.qvel[b.ix.vadr], c.effort)
                 mujoco.mj_step(m, d)
-            mujoco.mj_kinematics(m, d)
+            mujoco.mj_fwdPosition(m, d)  # kinematics and collision at the state reached
             assert np.array_equal(d.qpos, b.qpos[i]) and np.array_equal(d.qvel, b.qvel[i])
+            touching = {int(g) for pair in d.contact.geom for g in pair}
+            flags = np.bitwise_or.reduce([b.ix.body_flags[b.ix.geom_body[g]] for g in touching] or [0])
+            assert b.contact_flags[i] == flags, (i, b.contact_flags[i], flags)
+            n_feet += int(flags & 3 != 0)
             assert np.array_equal(d.xpos[b.ix.bodies], b.body_pos[i])
             assert np.array_equal(d.ctrl[b.ix.act], b.last_torque[i])
     assert not np.allclose(b.qpos[:, b.ix.qadr], env.default_q.numpy())  # the robots really moved
+    assert n_feet > 0  # feet on the ground were seen, so the flags were really compared
     env.close()
 
 

@@ -43,6 +43,7 @@ from hsi_sim.scene import build_scene, build_tiled_model
 from . import randomisation as rnd
 from . import terminations
 from .backends import make_backend
+from .backends.model_index import add_contact_sensors
 from .config import EnvConfig
 from .motion_lib import MotionLibrary
 from .rewards import compute_rewards
@@ -135,7 +136,9 @@ class TrackingEnv(VecEnv):
                 keys.append(key)
                 terrains.append(e.terrain if e.terrain is not None else make_scene_terrain("flat"))
         self.terrains = terrains
-        self.scenes = [build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt) for t in terrains]
+        self.scenes = [
+            build_scene(t, self.cfg.dof, timestep=self.cfg.sim_dt, edit=add_contact_sensors) for t in terrains
+        ]
         G = len(self.scenes)
         self.group = torch.arange(self.num_envs, device=self.device) % G
         self.group_rows = [(self.group == g).nonzero().flatten() for g in range(G)]

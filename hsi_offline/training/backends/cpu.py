@@ -5,30 +5,23 @@ MuJoCo's small per-step cost, and a per-environment ``MjModel`` copy carries tha
 dynamics. The motor PD is ``hsi_sim.robot_sim.pd_torque`` itself, evaluated every physics step
 (200 Hz) from the latest target, exactly as the simulated robot does.
 
-Why the loop is shaped the way it is (``hsi-offline bench env`` measures it against the bare physics):
+Why the loop is shaped the way it is (``hsi-offline bench train`` and ``bench env`` measure it):
 
 - **A world is a row of MuJoCo's integration state** (``mjSTATE_INTEGRATION``: positions, velocities, warm
   start, controls, ...), not a persistent 50 kB ``MjData``: ``mujoco.batch.Batch`` loads each row into one hot
-  ``MjData`` per thread, steps it in C and saves it back, bit-identical to stepping one ``MjData`` per world.
-  Rows are plain arrays, so the PD law reads q, dq and writes the torques of a whole block of worlds in one
-  vectorised call per physics step (blocks: ``BLOCK_PER_THREAD``), and no Python runs per world for the first
-  ``decimation - 1`` physics steps.
-- **The last physics step runs per world on a scratch ``MjData``** (set state, ``mj_step``, read its contacts,
-  save state, ``mj_kinematics``): Batch exposes no contact list, and the environment needs the contacts MuJoCo
-  found in that step (as after a plain ``mj_step``: those of the last step's start state) and the body poses
-  of the state reached. That costs a few microseconds of Python per world and env-step, not per physics
-  step.
-- Contact flags are one vectorised pass over all worlds' contact pairs.
-
-The previous designs are in the git history with their measurements (docs/training.md): one persistent
-``MjData`` per world stepped all worlds once per physics step (cache-unfriendly, ~8 ms above the bare
-physics at 128 worlds); blocks of 8 worlds on scratch data (~4 ms above).
+  ``MjData`` per thread, steps it in C on all cores and saves it back, bit-identical to stepping one
+  ``MjData`` per world. Rows are plain arrays, so the PD law reads q, dq and writes the torques of a whole
+  block of worlds in one vectorised call per physics step (blocks: ``BLOCK_PER_THREAD``); no Python runs per
+  world.
+- **What the environment reads comes out of the batch too:** the last physics step also runs the position
+  stage at the state reached (``stage=mjSTAGE_POS``), so the bound ``xpos``/``xquat`` are that state's body
+  poses and MuJoCo contact sensors (``add_contact_sensors``: feet and forbidden-contact bodies) say which
+  bodies touch the terrain there. Batch exposes no contact list; the sensors make one unnecessary.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
@@ -70,6 +63,11 @@ class CpuBackend:
         self.batch.set_models(self.models)
         self.state = self.batch.state  # (N, nstate) rows: each world's whole integration state
         self._bq, self._bv, self._bc = (self.batch.bind(f) for f in ("qpos", "qvel", "ctrl"))
+        outputs = ("xpos", "xquat", "sensordata")
+        self._bxpos, self._bxquat, self._bsensor = (self.batch.bind(f) for f in outputs)
+        self._pos_stage, self._no_stage = int(mujoco.mjtStage.mjSTAGE_POS), int(mujoco.mjtStage.mjSTAGE_NONE)
+        if not len(self.ix.sensor_adr):
+            raise ValueError("the training scene has no contact sensors (build it with add_contact_sensors)")
         # every world's state after the last step, one row each (what read() reports)
         self.qpos = np.zeros((N, self.nq))
         self.qvel = np.zeros((N, self.nv))
@@ -78,8 +76,7 @@ class CpuBackend:
         self.contact_flags = np.zeros(N, dtype=np.int64)
         self.last_torque = np.zeros((N, dof))
         self.block = BLOCK_PER_THREAD * self.threads
-        self._scratch = [mujoco.MjData(m0) for _ in range(self.threads)]  # one per thread
-        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._scratch = mujoco.MjData(m0)  # resets place worlds through it
         self._ones = np.ones((N, dof), np.uint8)
         self._zeros = np.zeros((N, dof))
         self.recorder: StepRecorder | None = None  # set by the benchmark only
@@ -106,9 +103,9 @@ class CpuBackend:
 
         The environment re-draws a world's dynamics in its ``MjModel`` just before placing it, so the batch
         is handed the models again here (it reads them; cheap)."""
-        d = self._scratch[0]
+        d = self._scratch
         ids = [int(i) for i in np.asarray(env_ids)]
-        geoms, owners = [], []
+        adr, flag = self.ix.sensor_adr, self.ix.sensor_flag
         for k, i in enumerate(ids):
             m = self.models[i]
             mujoco.mj_resetData(m, d)
@@ -117,14 +114,10 @@ class CpuBackend:
             mujoco.mj_checkPos(m, d)
             mujoco.mj_checkVel(m, d)
             mujoco.mj_fwdPosition(m, d)
+            mujoco.mj_sensorPos(m, d)
             mujoco.mj_getState(m, d, self.state[i], STATE_SPEC)
             self.qpos[i], self.qvel[i], self.xpos[i], self.xquat[i] = d.qpos, d.qvel, d.xpos, d.xquat
-            g = d.contact.geom
-            if len(g):
-                geoms.append(g.copy())
-                owners.append(i)
-        self.contact_flags[ids] = 0
-        self._contact_flags(geoms, owners)
+            self.contact_flags[i] = np.bitwise_or.reduce(np.where(d.sensordata[adr] > 0, flag, 0))
         self.batch.set_models(self.models)
 
     def add_root_velocity(self, env_ids: np.ndarray, dv: np.ndarray) -> None:
@@ -145,42 +138,7 @@ class CpuBackend:
     def body_quat(self) -> np.ndarray:
         return self.xquat[:, self.ix.bodies]
 
-    def _contact_flags(self, geoms: list[np.ndarray], owners: list[int]) -> None:
-        """Set the flags of worlds ``owners`` to the OR of the body flags of their contacts (``geoms[k]``:
-        world ``owners[k]``'s contact geom pairs) in one vectorised pass; the caller zeroes worlds without
-        contacts."""
-        if not geoms:
-            return
-        counts = np.array([len(g) for g in geoms])
-        flags = self.ix.body_flags[self.ix.geom_body[np.concatenate(geoms)]]
-        per_contact = flags[:, 0] | flags[:, 1]
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.contact_flags[owners] = np.bitwise_or.reduceat(per_contact, starts)
-
     # -- stepping -----------------------------------------------------------------------------------------
-    def _last_step(self, t: int, a: int, b: int) -> tuple[list[np.ndarray], list[int]]:
-        """Worlds a..b-1's last physics step on thread t's scratch data, world by world: the contacts and
-        poses the batch does not report. Returns the contact geom pairs and their worlds."""
-        d, spec = self._scratch[t], STATE_SPEC
-        set_state, get_state = mujoco.mj_setState, mujoco.mj_getState
-        step, kinematics, cp = mujoco.mj_step, mujoco.mj_kinematics, np.copyto
-        xpos, xquat, dx, dq = self.xpos, self.xquat, d.xpos, d.xquat
-        geoms: list[np.ndarray] = []
-        owners: list[int] = []
-        for i in range(a, b):
-            m, row = self.models[i], self.state[i]
-            set_state(m, d, row, spec)
-            step(m, d)
-            g = d.contact.geom  # found at the start of this step, as mj_step leaves them
-            if len(g):
-                geoms.append(g.copy())
-                owners.append(i)
-            get_state(m, d, row, spec)
-            kinematics(m, d)  # body poses of the state just reached
-            cp(xpos[i], dx)
-            cp(xquat[i], dq)
-        return geoms, owners
-
     def _pd(self, s: int, e: int, target: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> np.ndarray:
         """Worlds s..e-1's motor torques: ``pd_torque`` on the q, dq of their state rows."""
         cmd = MotorCommand(self._ones[s:e], target[s:e], self._zeros[s:e], self._zeros[s:e], kp[s:e], kd[s:e])
@@ -203,39 +161,28 @@ class CpuBackend:
         rec = self.recorder
         if rec is not None:
             rec.capture_start(self)
-        geoms: list[np.ndarray] = []
-        owners: list[int] = []
-        # the first physics step's torques depend only on the states the worlds start from: all at once
-        self._bc[:, self._a] = self._pd(0, self.num_envs, targets[0], kp_, kd_)
+        last = self.decimation - 1
         for ids in self._block_ids:
             s, e = int(ids[0]), int(ids[-1]) + 1
             for k in range(self.decimation):
-                if k:  # the PD law for the block's worlds at once, on the q, dq the last physics step reached
-                    self._bc[s:e, self._a] = self._pd(s, e, targets[k], kp_, kd_)
+                # the PD law for the block's worlds at once, on the q, dq the last physics step reached
+                self._bc[s:e, self._a] = self._pd(s, e, targets[k], kp_, kd_)
                 if rec is not None:
                     rec.capture_ctrl(self, s, e, k)
-                if k < self.decimation - 1:
-                    self.batch.step(ids)
+                # the last physics step also computes the position stage at the state reached: body poses
+                # and the contact sensors of that state
+                self.batch.step(ids, stage=self._pos_stage if k == last else self._no_stage)
             self.last_torque[s:e] = self._bc[s:e, self._a]
-            if self.pool is None:
-                g, o = self._last_step(0, s, e)
-                geoms += g
-                owners += o
-            else:
-                cuts = np.linspace(s, e, self.threads + 1).astype(int)
-                jobs = [
-                    self.pool.submit(self._last_step, t, int(cuts[t]), int(cuts[t + 1]))
-                    for t in range(self.threads)
-                    if cuts[t + 1] > cuts[t]
-                ]
-                for f in jobs:
-                    g, o = f.result()
-                    geoms += g
-                    owners += o
         self.qpos[:] = self._bq
         self.qvel[:] = self._bv
-        self.contact_flags[:] = 0
-        self._contact_flags(geoms, owners)
+        self.xpos[:] = self._bxpos
+        self.xquat[:] = self._bxquat
+        self._sensor_flags()
+
+    def _sensor_flags(self) -> None:
+        """Each world's contact flags: the OR of the flags of the bodies whose contact sensor found one."""
+        found = self._bsensor[:, self.ix.sensor_adr] > 0
+        self.contact_flags[:] = np.bitwise_or.reduce(np.where(found, self.ix.sensor_flag, 0), axis=1)
 
     def read(self, device: str = "cpu", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """State of every world, or of worlds ``ids`` only (rows in that order), as float32 tensors (bodies:
@@ -263,9 +210,7 @@ class CpuBackend:
         }
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
+        """Nothing to release: the batch's threads end with it."""
 
 
 class StepRecorder:
