@@ -162,7 +162,7 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     from hsi_kernel.contract import get_contract
     from hsi_kernel.observation import make_layout
     from hsi_offline.evaluation.lockstep import run_lockstep
-    from hsi_offline.evaluation.metrics import score
+    from hsi_offline.evaluation.scenario_metrics import score
     from hsi_offline.export.hold_default import ACTION_CLIP, ACTION_SCALE, zero_actor
     from hsi_offline.export.onnx_export import export_policy
 
@@ -207,7 +207,7 @@ def test_the_demo_policy_is_a_trained_policy_that_stands_in_lock_step_and_in_tra
 
     from hsi_kernel.policy_file import load_metadata
     from hsi_offline.evaluation.lockstep import run_lockstep
-    from hsi_offline.evaluation.metrics import score
+    from hsi_offline.evaluation.scenario_metrics import score
     from hsi_robot_nodes import bringup
 
     p = argparse.ArgumentParser()

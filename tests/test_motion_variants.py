@@ -7,7 +7,7 @@ from hsi_kernel.contract import FOOT_LINKS, get_contract
 from hsi_kernel.model.kinematics import fk_links
 from hsi_offline.motion.clip import MotionClipError, make_clip
 from hsi_offline.motion.variants import loop, mirror, mirror_joint_map, retime, turn, variants
-from hsi_offline.training.synthetic import standing_clip
+from hsi_offline.training.procedural_clips import standing_clip
 
 
 def _asymmetric_clip(dof=23, T=60, fps=30.0):

@@ -18,8 +18,8 @@ from hsi_offline import cli
 from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig, TrainConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
+from hsi_offline.training.procedural_clips import standing_clip
 from hsi_offline.training.runner import make_runner
-from hsi_offline.training.synthetic import standing_clip
 from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
 
 

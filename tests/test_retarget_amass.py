@@ -11,7 +11,7 @@ from test_reconstruct_importers import write_fake_smpl_model
 
 from hsi_offline.retarget.amass import load_amass, load_amass_params
 from hsi_offline.retarget.inputs import detect_format, open_input
-from hsi_offline.retarget.skeleton import K
+from hsi_offline.retarget.keypoint_skeleton import K
 
 
 def _amass(path: Path, T: int = 60, width: int = 72, fps: float = 60.0, yaw: float = 0.0) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from hsi_offline.retarget import problem as rp
 from hsi_offline.retarget.banded import arrow_solve, make_solver, solver_settings
 from hsi_offline.retarget.robot_model import get_retarget_robot, point_jacobians, world_link_poses
-from hsi_offline.retarget.synthetic import stair_climb
+from hsi_offline.retarget.synthetic_human import stair_climb
 from hsi_offline.retarget.warm_start import ik_warm_start, pelvis_root
 from hsi_offline.retarget.weights import RetargetWeights
 from hsi_offline.retarget.windowed_solve import SolverConfig

@@ -16,8 +16,8 @@ from hsi_offline.retarget.human import (
     to_keypoints,
 )
 from hsi_offline.retarget.inputs import detect_format, g1_as_human, open_input
-from hsi_offline.retarget.skeleton import KEYPOINTS
-from hsi_offline.retarget.synthetic import flat_walk
+from hsi_offline.retarget.keypoint_skeleton import KEYPOINTS
+from hsi_offline.retarget.synthetic_human import flat_walk
 
 K = {n: i for i, n in enumerate(KEYPOINTS)}
 

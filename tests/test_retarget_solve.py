@@ -16,7 +16,7 @@ from hsi_offline.retarget.human import HumanKeypointMotion, save_keypoints_npz
 from hsi_offline.retarget.pipeline import retarget_clip
 from hsi_offline.retarget.problem import PATCH, terrain_patches
 from hsi_offline.retarget.quality import evaluate, soles
-from hsi_offline.retarget.synthetic import stair_climb
+from hsi_offline.retarget.synthetic_human import stair_climb
 from hsi_offline.retarget.windowed_solve import SolverConfig, _seam_prior, _switch_into, retarget
 
 ITERATIONS = 20

@@ -17,7 +17,7 @@ from hsi_offline.retarget.human import load_keypoints_npz
 from hsi_offline.retarget.pipeline import write_clip_folder
 from hsi_offline.retarget.problem import nominal_scales
 from hsi_offline.retarget.quality import evaluate
-from hsi_offline.retarget.synthetic import stair_climb
+from hsi_offline.retarget.synthetic_human import stair_climb
 from hsi_offline.retarget.view_robot import HUMAN_FILE, capsule_mesh, robot_shapes
 from hsi_offline.retarget.warm_start import ik_clip
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from hsi_offline.cli import main
+from hsi_offline.training.procedural_clips import standing_clip
 from hsi_offline.training.runner import load_checkpoint
-from hsi_offline.training.synthetic import standing_clip
 
 YAML = """stage: mpt
 iterations: 2

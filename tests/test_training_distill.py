@@ -8,8 +8,8 @@ from hsi_offline.training.cli import init_weights
 from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig, TrainConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
+from hsi_offline.training.procedural_clips import sway_clip
 from hsi_offline.training.runner import make_runner
-from hsi_offline.training.synthetic import sway_clip
 
 
 def _cfg(stage: str, seed: int = 0) -> TrainConfig:

@@ -19,8 +19,8 @@ from hsi_offline.training.config import EnvConfig, RandomizationConfig, RewardCo
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.pd import pd_torque_torch
+from hsi_offline.training.procedural_clips import standing_clip, sway_clip
 from hsi_offline.training.randomisation import randomize_model, sample_episode_params
-from hsi_offline.training.synthetic import standing_clip, sway_clip
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import torch
 from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig, TrainConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
+from hsi_offline.training.procedural_clips import standing_clip
 from hsi_offline.training.runner import make_runner
-from hsi_offline.training.synthetic import standing_clip
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from hsi_offline.training.config import AlgorithmConfig, EnvConfig, PolicyConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
 from hsi_offline.training.networks import TrackingActor, bounds_loss
+from hsi_offline.training.procedural_clips import standing_clip
 from hsi_offline.training.runner import load_checkpoint, make_runner
-from hsi_offline.training.synthetic import standing_clip
 
 
 def _cfg(stage="mpt", iterations=2) -> TrainConfig:

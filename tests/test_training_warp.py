@@ -18,7 +18,7 @@ from hsi_offline.training.backends.warp import BackendUnavailableError, require_
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
-from hsi_offline.training.synthetic import sway_clip
+from hsi_offline.training.procedural_clips import sway_clip
 from hsi_sim.scene import build_tiled_model
 
 

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.training.config import EnvConfig
     from hsi_offline.training.env import TrackingEnv
     from hsi_offline.training.motion_lib import MotionLibrary
-    from hsi_offline.training.synthetic import sway_clip
+    from hsi_offline.training.procedural_clips import sway_clip
 
     if args.backend == "warp":
         from hsi_offline.training.backends.warp import require_warp

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cases(args):
     from hsi_offline.retarget.human import resample_human
-    from hsi_offline.retarget.synthetic import sit_down, stair_climb
+    from hsi_offline.retarget.synthetic_human import sit_down, stair_climb
 
     yield "stairs (procedural)", stair_climb()
     yield "sit down (procedural)", sit_down()
@@ -121,7 +121,7 @@ def _climb_cases(args):
 def speed_clip():
     """The speed case: the procedural stair climb resampled to exactly 300 frames."""
     from hsi_offline.retarget.human import resample_human
-    from hsi_offline.retarget.synthetic import stair_climb
+    from hsi_offline.retarget.synthetic_human import stair_climb
 
     h = stair_climb()
     h = resample_human(h, 299 / ((h.num_frames - 1) / h.fps))

@@ -80,8 +80,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from hsi_offline.evaluation.deploy import run_deploy_isolated
-    from hsi_offline.evaluation.metrics import score
     from hsi_offline.evaluation.report import ScenarioResult, write_report
+    from hsi_offline.evaluation.scenario_metrics import score
     from hsi_offline.evaluation.training_env import load_policy
 
     policy_path = Path(args.policy)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hsi_kernel.atomic import atomic_path, write_bytes_atomic, write_json_atomic
-from hsi_offline.evaluation.metrics import ScenarioMetrics, gap, path_world, totals
 from hsi_offline.evaluation.rollout import SIDES, Rollout
+from hsi_offline.evaluation.scenario_metrics import ScenarioMetrics, gap, path_world, totals
 from hsi_offline.evaluation.scenarios import Scenario
 
 SCHEMA = "hsi_robot.evaluation/1"

@@ -34,7 +34,7 @@ from hsi_offline.motion.clip import MotionClip, make_clip
 from hsi_offline.training.config import EnvConfig
 from hsi_offline.training.env import TrackingEnv
 from hsi_offline.training.motion_lib import MotionLibrary
-from hsi_offline.training.synthetic import STAND_ROOT_HEIGHT
+from hsi_offline.training.procedural_clips import STAND_ROOT_HEIGHT
 from hsi_robot_nodes.policy.runner import LoadedPolicy
 from hsi_sim.runner import TRACE_COLUMNS
 

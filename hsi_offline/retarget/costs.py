@@ -28,7 +28,8 @@ def rooted_chain(robot_kp, human_kp, scales, tree_edges, paths, conf):
     toe drift several cm from where the scaled human puts them); this term (VideoMimic's end-effector idea,
     applied to every keypoint of the tree) ties the chain's accumulated position, which is also what the
     quality report's keypoint error measures. tree_edges (14,2) parent-first, rooted at keypoint 0; paths
-    (K,14) edge-on-path incidence (``skeleton.TREE_PATHS``): the chain sum is one small matrix product.
+    (K,14) edge-on-path incidence (``keypoint_skeleton.TREE_PATHS``): the chain sum is one small matrix
+    product.
     Residual ((K-1)*3,).
     """
     d_h = human_kp[tree_edges[:, 1]] - human_kp[tree_edges[:, 0]]  # (14,3)

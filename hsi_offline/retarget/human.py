@@ -4,7 +4,7 @@ The keypoints npz is where the reconstruction stage and retargeting meet (``huma
 folder, with an optional ``terrain.npz`` beside it, readable by ``Terrain.load``). Keys:
 - ``joints`` (T, J, 3) float: world positions, metres, +z up;
 - ``joint_names`` (J,) str: BlazePose-33, SMPL-24 (or SMPL-45's first 24) names, or the 15 names of
-  ``skeleton.KEYPOINTS``; other names are ignored;
+  ``keypoint_skeleton.KEYPOINTS``; other names are ignored;
 - ``fps`` scalar > 0;
 - optional ``contacts`` (T, 2) bool [left, right foot], ``confidences`` (T, J) in [0, 1].
 """
@@ -23,7 +23,7 @@ from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import HUMAN_MOTION_SCHEMA  # noqa: F401  (re-exported)
 from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE_33, SMPL_24  # noqa: F401  (re-exported)
 
-from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
+from .keypoint_skeleton import FOOT_KEYPOINTS, KEYPOINTS, TOE_KEYPOINTS
 
 # Source name -> keypoint, for names that differ from the keypoint's own (which always map to themselves).
 ALIASES = {
@@ -36,9 +36,10 @@ ALIASES = {
 
 @dataclass
 class HumanKeypointMotion:
-    """15 keypoints per frame (``skeleton.KEYPOINTS``), with confidences, contacts and terrain: what the
-    retargeting solve reads. The reconstruction's own output (every named joint, ``reconstruct.artifacts.
-    HumanMotion``) is reduced to this by ``load_keypoints_npz`` or ``to_keypoints``."""
+    """15 keypoints per frame (``keypoint_skeleton.KEYPOINTS``), with confidences, contacts and terrain:
+    what the retargeting solve reads. The reconstruction's own output (every named joint,
+    ``reconstruct.artifacts.HumanMotion``) is reduced to this by ``load_keypoints_npz`` or
+    ``to_keypoints``."""
 
     fps: float
     keypoints: np.ndarray  # (T,15,3) world metres, +z up

@@ -22,8 +22,8 @@ from hsi_offline.motion.videomimic_h5 import import_videomimic_h5
 from .amass import load_amass
 from .bvh import load_bvh
 from .human import HumanKeypointMotion, load_keypoints_npz
+from .keypoint_skeleton import KEYPOINTS
 from .mocap_climb import is_climb_folder, load_mocap_climb
-from .skeleton import KEYPOINTS
 
 FORMATS = ("auto", "keypoints", "bvh", "holosoma", "unitree_csv", "holosoma_climb", "amass", "videomimic_h5")
 

@@ -14,8 +14,8 @@ from hsi_kernel.atomic import atomic_path
 from hsi_offline.motion.clip import MotionClip
 
 from .human import HumanKeypointMotion
+from .keypoint_skeleton import EDGE_INDEX
 from .problem import robot_keypoints_np
-from .skeleton import EDGE_INDEX
 
 
 def draw_strip(clip: MotionClip, human: HumanKeypointMotion, path: str | Path, n_frames: int = 6) -> Path:

@@ -37,14 +37,7 @@ from hsi_offline.motion.quat import to_matrix
 
 from . import costs
 from .human import HumanKeypointMotion
-from .robot_model import (
-    RetargetRobot,
-    get_retarget_robot,
-    point_jacobians,
-    soles_world,
-    world_link_poses,
-)
-from .skeleton import (
+from .keypoint_skeleton import (
     EDGE_INDEX,
     FOOT_KEYPOINTS,
     KEYPOINTS,
@@ -54,6 +47,13 @@ from .skeleton import (
     TREE_EDGES,
     TREE_PATHS,
     K,
+)
+from .robot_model import (
+    RetargetRobot,
+    get_retarget_robot,
+    point_jacobians,
+    soles_world,
+    world_link_poses,
 )
 from .weights import WEIGHT_INDEX, RetargetWeights
 

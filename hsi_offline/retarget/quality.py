@@ -28,8 +28,8 @@ from hsi_offline.motion.clip import MotionClip
 from hsi_offline.motion.quat import to_matrix
 
 from .human import HumanKeypointMotion
+from .keypoint_skeleton import SOLE_CORNERS, TREE_EDGES
 from .robot_model import get_retarget_robot
-from .skeleton import SOLE_CORNERS, TREE_EDGES
 
 
 @dataclass

@@ -21,7 +21,7 @@ from hsi_kernel.contract import FOOT_LINKS, get_contract
 from hsi_kernel.model.mjcf_builder import COLLISION
 from hsi_kernel.model.urdf_builder import load_urdf
 
-from .skeleton import KEYPOINTS, ROBOT_KEYPOINTS, SOLE_CORNERS
+from .keypoint_skeleton import KEYPOINTS, ROBOT_KEYPOINTS, SOLE_CORNERS
 
 # Capsule pairs (by body name) checked for self-collision. Sides are expanded for "L"/"R" templates.
 _PAIR_TEMPLATES = (

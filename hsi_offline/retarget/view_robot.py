@@ -18,7 +18,7 @@ import numpy as np
 from hsi_kernel.model.kinematics import joint_qpos_addresses, load_model
 from hsi_offline.motion.clip import MotionClip, load
 
-from .skeleton import EDGE_INDEX
+from .keypoint_skeleton import EDGE_INDEX
 
 HUMAN_FILE = "retarget_human.npz"
 ROBOT_COLOR = (70, 120, 200)

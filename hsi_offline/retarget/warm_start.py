@@ -22,8 +22,8 @@ from hsi_offline.motion.clip import MotionClip, make_clip
 from hsi_offline.motion.quat import to_matrix
 
 from .human import HumanKeypointMotion
+from .keypoint_skeleton import FOOT_KEYPOINTS, KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS, TREE_EDGES, K
 from .problem import nominal_scales
-from .skeleton import FOOT_KEYPOINTS, KEYPOINTS, ROBOT_KEYPOINTS, TOE_KEYPOINTS, TREE_EDGES, K
 
 
 def pelvis_root(

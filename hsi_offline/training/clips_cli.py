@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .synthetic import standing_clip, sway_clip
+from .procedural_clips import standing_clip, sway_clip
 
 KINDS = ("standing", "sway")
 

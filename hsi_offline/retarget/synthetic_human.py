@@ -13,7 +13,7 @@ import numpy as np
 from hsi_kernel.terrain import Terrain, make_scene_terrain
 
 from .human import HumanKeypointMotion
-from .skeleton import KEYPOINTS
+from .keypoint_skeleton import KEYPOINTS
 
 THIGH, SHANK = 0.42, 0.42
 HIP_HALF_WIDTH, SHOULDER_HALF_WIDTH = 0.09, 0.18
