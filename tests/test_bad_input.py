@@ -311,6 +311,21 @@ def test_folder_given_as_video(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_folder_given_as_policy_or_bvh(tmp_path, capsys):
+    folder = tmp_path / "thing.onnx"
+    folder.mkdir()
+    one_error(
+        capsys, "evaluate", folder, "--out", tmp_path / "e", names=folder, says="is a folder, not an ONNX"
+    )
+    one_error(capsys, "export", "--show", folder, names=folder, says="is a folder, not an ONNX file")
+    bvh = tmp_path / "walk.bvh"
+    bvh.mkdir()
+    one_error(
+        capsys, "retarget", bvh, "--format", "bvh", "--out", tmp_path / "o", names=bvh, says="is a folder"
+    )
+    assert not (tmp_path / "e").exists() and not (tmp_path / "o").exists()
+
+
 def test_rotation_tagged_video_says_the_rotation_is_wrong(tmp_path, capsys):
     """Upright frames with a 90 degree display-rotation tag: the person is shown lying on its side. The
     refusal names the rotation, not "several people are visible"."""

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.evaluation.training_env import load_policy
 
     policy_path = Path(args.policy)
+    if policy_path.is_dir():
+        raise ValueError(f"policy file {policy_path} is a folder, not an ONNX file")
     if not policy_path.is_file():
         raise FileNotFoundError(f"policy file {policy_path} does not exist")
     if args.domain == 0:

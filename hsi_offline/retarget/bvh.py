@@ -177,6 +177,8 @@ def bvh_positions(joints: list[_Joint], motion: np.ndarray) -> np.ndarray:
 def read_bvh(path: str | Path) -> tuple[list[str], np.ndarray, float]:
     """(joint names without namespace, positions (F, J, 3) in file units and axes, fps) of a BVH file."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"BVH file '{path}' is a folder, not a BVH file")
     if not path.is_file():
         raise ValueError(f"BVH file '{path}' does not exist")
     joints, motion, frame_time = parse_bvh(path.read_text(errors="replace"), str(path))
