@@ -16,8 +16,10 @@ from pathlib import Path
 from hsi_offline.cli import UserError
 
 # The file each producer writes last: its presence means the folder is complete.
-RECONSTRUCT_MARKER = "report.json"  # hsi_offline.reconstruct.clip.write_clip
-RETARGET_MARKER = "quality.json"  # hsi_offline.retarget.pipeline.write_clip_folder
+RECONSTRUCT_MARKER = "report.json"  # hsi_offline.reconstruct.clip_folder.write_clip
+# hsi_offline.retarget.pipeline.write_clip_folder: written after motion.npz, both removed first, so an
+# interrupted retarget leaves no motion.npz for training to take
+RETARGET_MARKER = "quality.json"
 TRAINING_MARKER = "history.json"  # hsi_offline.training.runner (finish): the run's whole history
 
 
