@@ -204,7 +204,10 @@ def _from_training_run(ckpt: dict[str, Any], path: Path) -> CheckpointPolicy:
     )
 
 
-def load_checkpoint(path: str | Path) -> CheckpointPolicy:
+def load_checkpoint_policy(path: str | Path) -> CheckpointPolicy:
+    """The exportable policy in a checkpoint file of either format (module docstring); one-line ValueError
+    when the file is missing, unreadable or lacks what an export needs. (``training.runner.load_checkpoint``
+    is the trainer's: it returns the raw dict a run resumes from.)"""
     import torch
 
     path = Path(path)

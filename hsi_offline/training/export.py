@@ -82,7 +82,7 @@ def _warn_if_unfinished(path: Path) -> None:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         meta = ckpt["infos"]["hsi_robot"]
         rows, planned = meta.get("history") or [], int((meta.get("config") or {})["iterations"])
-    except Exception:  # not a training run's checkpoint: load_checkpoint reports what it is
+    except Exception:  # not a training run's checkpoint: load_checkpoint_policy reports what it is
         return
     done = max((int(r.get("iteration", -1)) for r in rows), default=-1) + 1
     if done < planned:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
         res = export_hold_default(args.dof, args.out)
     else:
-        from hsi_offline.export.checkpoint import load_checkpoint
+        from hsi_offline.export.checkpoint import load_checkpoint_policy
         from hsi_offline.export.onnx_export import export_policy
 
         if args.checkpoint is None:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             _warn_if_unfinished(args.checkpoint)
         if args.out is None:
             check_output_file(args.checkpoint.with_suffix(".onnx"), "ONNX file")
-        ck = load_checkpoint(args.checkpoint)
+        ck = load_checkpoint_policy(args.checkpoint)
         obs = ck.recorded_obs
         if args.golden_obs is not None:
             if not args.golden_obs.is_file():
