@@ -17,7 +17,7 @@ import numpy as np
 from hsi_kernel.atomic import atomic_path
 
 TERRAIN_SCHEMA = "hsi_robot.terrain/1"
-SCENES = ("flat", "stairs", "stairs_down", "kerb", "bench", "rough")
+SCENES = ("flat", "stairs", "stairs_down", "kerb", "kerb_up_down", "bench", "rough")
 
 
 class TerrainError(ValueError):
@@ -179,6 +179,7 @@ def make_scene_terrain(scene: str, res: float = 0.02, seed: int = 0) -> Terrain:
 
     - flat: 0 everywhere. - stairs: 1 m flat, 4 steps up (0.15 x 0.30 m), 1.2 m landing, 4 steps down.
     - stairs_down: starts on a 0.6 m platform, 4 steps down. - kerb: a 0.15 m step 1.0 m ahead.
+    - kerb_up_down: a 0.15 m high, 1.0 m long raised strip from 1.0 m ahead (step up, then down again).
     - bench: a 0.42 m high, 0.40 m deep bench right behind the robot (sit down backwards, stand up).
     - rough: smoothed random bumps of about +-3 cm.
     """
@@ -197,6 +198,8 @@ def make_scene_terrain(scene: str, res: float = 0.02, seed: int = 0) -> Terrain:
         H = np.where(x < 0, 4 * rise, np.clip(4 - np.floor(x / run) - 1, 0, 4) * rise)
     elif scene == "kerb":
         H = np.where(X >= 1.0, 0.15, 0.0)
+    elif scene == "kerb_up_down":
+        H = np.where((X >= 1.0) & (X < 2.0), 0.15, 0.0)
     elif scene == "bench":
         H = np.where((X <= -0.15) & (X >= -0.55) & (np.abs(Y) <= 0.6), 0.42, 0.0)
     elif scene == "rough":

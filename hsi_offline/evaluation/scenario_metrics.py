@@ -157,6 +157,11 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
             f"ended {goal_error:.2f} m from the goal (tolerance {scenario.goal_tolerance_m:.2f} m)",
         ),
         (
+            abs(float(wrap(np.array([r.yaw[-1] - goal[2]]))[0])) <= scenario.goal_yaw_tolerance_rad,
+            f"ended facing {np.degrees(float(wrap(np.array([r.yaw[-1] - goal[2]]))[0])):+.0f} deg off the goal "
+            f"heading (tolerance {np.degrees(scenario.goal_yaw_tolerance_rad):.0f} deg)",
+        ),
+        (
             float(r.height[-1]) >= scenario.stand_min_height_m,
             f"not standing at the end (pelvis {r.height[-1]:.2f} m above the terrain)",
         ),

@@ -10,7 +10,8 @@ same ``p(t)``.
 
 Every scene (``hsi_kernel.terrain.make_scene_terrain``) starts the robot at (0, 0) facing +x; the paths
 are written against that terrain (stairs begin at x = 1.0, the landing spans 1.9..3.4 m, the kerb is at 1.0,
-the bench seat spans x = -0.55..-0.15 at 0.42 m). Times are seconds after the policy took over.
+the kerb_up_down strip spans x = 1.0..2.0 m, the bench seat spans x = -0.55..-0.15 at 0.42 m). Times are
+seconds after the policy took over.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Scenario:
     keyframes: tuple[tuple[float, float, float, float], ...]
     duration_s: float
     goal_tolerance_m: float = 0.3  # final pelvis xy within this of the path's end
+    goal_yaw_tolerance_rad: float = math.inf  # final heading within this of the path's end (turns)
     stand_min_height_m: float = 0.6  # final pelvis height above the terrain at least this (not collapsed)
     fall_height_m: float = 0.35  # pelvis lower than this above the terrain below it = fallen (0: unused)
     fall_tilt_rad: float = 1.0  # the bridge's own tilt limit
@@ -75,6 +77,15 @@ class Scenario:
     def path_length_m(self) -> float:
         k = np.asarray(self.keyframes, dtype=np.float64)
         return float(np.sum(np.hypot(np.diff(k[:, 1]), np.diff(k[:, 2]))))
+
+
+def _arc(radius: float, t0: float, t1: float, n: int = 10) -> tuple[tuple[float, float, float, float], ...]:
+    """A quarter circle to the left, from the start pose facing +x, heading along the tangent."""
+    out = []
+    for k in range(1, n + 1):
+        th = 0.5 * math.pi * k / n
+        out.append((t0 + (t1 - t0) * k / n, radius * math.sin(th), radius * (1 - math.cos(th)), th))
+    return tuple(out)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -130,6 +141,37 @@ SCENARIOS: tuple[Scenario, ...] = (
         goal_tolerance_m=0.15,
         fall_height_m=0.0,
         must_sit=True,
+    ),
+    # the walking skills: turning on the spot, a curve, a goal off to the side, a kerb up and down again
+    Scenario(
+        "turn_in_place",
+        "flat",
+        "turn 180 deg on the spot in 4 s, then stand",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (4.5, 0.0, 0.0, math.pi)),
+        6.0,
+        goal_yaw_tolerance_rad=0.35,
+    ),
+    Scenario(
+        "curve_walk",
+        "flat",
+        "walk a 2 m quarter circle to the left (0.4 m/s, heading along the curve), then stand",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), *_arc(4.0 / math.pi, 0.5, 5.5)),
+        7.0,
+        goal_yaw_tolerance_rad=0.35,
+    ),
+    Scenario(
+        "goal_lateral",
+        "flat",
+        "walk to a goal 1.5 m ahead and 0.5 m to the left, facing forward all the way, then stand",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (4.5, 1.5, 0.5, 0.0)),
+        6.0,
+    ),
+    Scenario(
+        "kerb_up_down",
+        "kerb_up_down",
+        "walk 3 m forward: up a 0.15 m kerb at 1.0 m and down off it at 2.0 m (0.4 m/s)",
+        ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (8.0, 3.0, 0.0, 0.0)),
+        9.5,
     ),
 )
 NAMES = tuple(s.name for s in SCENARIOS)
