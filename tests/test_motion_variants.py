@@ -7,7 +7,14 @@ from hsi_kernel.contract import FOOT_LINKS, get_contract
 from hsi_kernel.model.kinematics import fk_links
 from hsi_offline.motion.clip import MotionClipError, make_clip
 from hsi_offline.motion.variants import loop, mirror, mirror_joint_map, retime, turn, variants
-from hsi_offline.training.procedural_clips import standing_clip
+
+
+def standing_clip(seconds=1.0, fps=50.0, dof=23):
+    """The default pose held still on flat ground."""
+    T = int(round(seconds * fps)) + 1
+    c = get_contract(dof)
+    root = np.tile([0.0, 0.0, 0.79], (T, 1))
+    return make_clip(fps, root, np.tile([1.0, 0, 0, 0], (T, 1)), np.tile(c.default_q, (T, 1)), dof)
 
 
 def _asymmetric_clip(dof=23, T=60, fps=30.0):

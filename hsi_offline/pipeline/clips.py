@@ -1,0 +1,105 @@
+"""The pipeline's clips stage: every source clip, its variants, on every terrain, in one clip folder.
+
+Why one folder: the training stages take a folder of clips (``env.clips``); writing the variants and the
+terrain files beside them makes that folder self-contained, so a stage can be rerun, or the folder handed to
+``hsi-offline train --clips`` by hand, without the sources.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hsi_kernel.terrain import SCENES, make_scene_terrain
+from hsi_offline.motion.clip import MotionClip, load, make_clip
+from hsi_offline.motion.variants import variants
+from hsi_offline.training.motion_lib import find_clips
+
+
+def _source_name(path: Path) -> str:
+    """``retarget/walk/motion.npz`` -> ``walk``; ``clips/standing.npz`` -> ``standing``."""
+    return path.parent.name if path.stem in ("motion", "human_motion") else path.stem
+
+
+def _on_terrain(clip: MotionClip, terrain_file: str, height: float) -> MotionClip:
+    """The flat-ground ``clip`` placed on a terrain whose ground under its start is ``height`` high."""
+    root = np.array(clip.root_pos, dtype=np.float64)
+    root[:, 2] += height
+    prov = {**clip.provenance, "terrain": terrain_file}
+    return make_clip(
+        clip.fps,
+        root,
+        clip.root_quat,
+        clip.joint_pos,
+        clip.dof,
+        clip.contacts,
+        terrain_file,
+        prov,
+        tuple(clip.link_names),
+    )
+
+
+def write_clip_set(
+    folder: Path,
+    sources: list[Path],
+    settings: dict,
+    terrains: list[str],
+    dof: int,
+    log: Callable[[str], None] = print,
+    procedural: Path | None = None,
+) -> list[Path]:
+    """Write the variants of every clip in ``sources`` (files or stage output folders) and of the procedural
+    clips in ``procedural`` (a folder ``hsi-offline clips`` wrote) into ``folder``; returns the clip files
+    written."""
+    unknown = [t for t in terrains if t not in SCENES]
+    if unknown:
+        raise ValueError(f"run file: unknown terrain(s) {unknown}: use {', '.join(SCENES)}")
+    clips: list[tuple[str, MotionClip]] = []
+    for src in sources:
+        for f in find_clips([str(src)]):
+            clip = load(f)
+            if clip.dof != dof:
+                raise ValueError(f"motion clip '{f}' is {clip.dof}-DoF, the run file asks for {dof}")
+            if clip.terrain:  # a reconstruction's own terrain travels with its clip
+                src_terrain = clip.terrain_path(f)
+                name = f"{_source_name(f)}_terrain.npz"
+                shutil.copyfile(src_terrain, folder / name)
+                clip.terrain = name
+            clips.append((_source_name(f), clip))
+    if procedural is not None:
+        clips += [(f.stem, load(f)) for f in find_clips([str(procedural)])]
+    if not clips:
+        raise ValueError(
+            "clips stage: no clips from the sources (no retargeted motion, clip or procedural clip)"
+        )
+    terrain_heights: dict[str, tuple[str, object]] = {}
+    for t in terrains:
+        if t != "flat":
+            terrain = make_scene_terrain(t)
+            terrain.save(folder / f"terrain_{t}.npz")
+            terrain_heights[t] = (f"terrain_{t}.npz", terrain)
+    written: list[Path] = []
+    headings = tuple(np.radians(settings.get("headings_deg", [])))
+    for name, clip in clips:
+        vs = variants(
+            clip,
+            bool(settings.get("mirror", True)),
+            tuple(settings.get("speeds", [])),
+            headings,
+            int(settings.get("loop", 1)),
+        )
+        for vname, v in vs.items():
+            places = ["flat"] if v.terrain else terrains  # a clip with its own terrain stays on it
+            for t in places:
+                out = v
+                if t != "flat" and not v.terrain:
+                    fname, terrain = terrain_heights[t]
+                    h = float(terrain.height_at(np.asarray(v.root_pos)[:1, :2])[0])
+                    out = _on_terrain(v, fname, h)
+                suffix = "" if t == "flat" else f"_{t}"
+                written.append(out.save(folder / f"{name}_{vname}{suffix}.npz"))
+    log(f"[pipeline] clips: {len(written)} clips from {len(clips)} source clip(s) -> {folder}")
+    return written

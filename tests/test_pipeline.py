@@ -1,0 +1,205 @@
+"""``hsi-offline pipeline``: every stage end to end on a small clip, skipping, rerunning and resuming.
+
+The source is a small G1 motion file (Unitree CSV: a slow arm sway, 2 s), so the retarget stage runs the real
+``hsi-offline retarget`` import; the four training stages run the real trainer at toy size (4 environments,
+2 iterations), export runs the golden check and evaluate runs the stand scenario in lock-step and the training
+environment. Reconstruct has no video here (reconstruction takes minutes): it runs and finds nothing to do.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import yaml
+
+from hsi_kernel.contract import get_contract
+from hsi_offline.motion.clip import make_clip
+from hsi_offline.motion.unitree_csv import export_unitree_csv
+from hsi_offline.pipeline.runfile import STAGES
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {
+    "env": {"num_envs": 4},
+    "num_steps_per_env": 8,
+    "policy": {"actor_hidden": [32], "critic_hidden": [32]},
+}
+
+
+def _sway_csv(path: Path, amplitude: float) -> Path:
+    c = get_contract(23)
+    fps, T = 30.0, 61
+    q = np.tile(c.default_q, (T, 1))
+    q[:, c.joint_names.index("left_shoulder_roll_joint")] += amplitude * np.sin(np.linspace(0, np.pi, T))
+    root = np.tile([0.0, 0.0, 0.79], (T, 1))
+    clip = make_clip(fps, root, np.tile([1.0, 0, 0, 0], (T, 1)), q, 23)
+    return export_unitree_csv(clip, path)
+
+
+def _run_file(folder: Path, source: Path, **changes) -> Path:
+    stages = {
+        "mpt": {"config": "config/training/cpu/mpt.yaml", "iterations": 2, "overrides": TINY},
+        "track": {"config": "config/training/cpu/track.yaml", "iterations": 2, "overrides": TINY},
+        "distill": {
+            "config": "config/training/cpu/distill.yaml",
+            "iterations": 2,
+            "overrides": {**TINY, "algorithm": {"gradient_length": 8}},
+        },
+        "finetune": {
+            "config": "config/training/cpu/finetune.yaml",
+            "iterations": 2,
+            "overrides": {**TINY, "critic_warmup_iterations": 1},
+        },
+    }
+    data = {
+        "name": "test",
+        "profile": "cpu",
+        "sources": [{"mocap": str(source)}],
+        "terrains": ["flat"],
+        "skills": ["stand"],
+        "clips": {"mirror": True, "speeds": [1.2]},
+        "stages": stages,
+        "evaluate": {"sides": ["training_env", "lockstep"], "duration_scale": 0.1},
+    }
+    for key, value in changes.items():
+        if key in stages:
+            stages[key].update(value)
+        else:
+            data[key] = value
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _pipeline(run_file: Path, out: Path, *extra: str) -> tuple[list[str], list[str], str]:
+    """Run the command; returns (ran, skipped, output)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hsi_offline.cli", "pipeline", str(run_file), "--out", str(out), *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = [
+        s
+        for s in STAGES
+        if f"[pipeline] {s}: running" in proc.stdout or f"[pipeline] {s}: resuming" in proc.stdout
+    ]
+    skipped = [s for s in STAGES if f"[pipeline] {s}: up to date" in proc.stdout]
+    return ran, skipped, proc.stdout
+
+
+def _stamp(out: Path, stage: str) -> dict:
+    return json.loads((out / stage / "stage.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pipeline")
+    source = _sway_csv(folder / "sway.csv", 0.3)
+    run_file = _run_file(folder, source)
+    out = folder / "run"
+    t0 = time.time()
+    ran, skipped, stdout = _pipeline(run_file, out)
+    return folder, source, run_file, out, ran, skipped, stdout, time.time() - t0
+
+
+def test_every_stage_runs_end_to_end(first_run):
+    folder, source, run_file, out, ran, skipped, stdout, seconds = first_run
+    print(f"full pipeline: {seconds:.0f} s")
+    assert ran == list(STAGES) and skipped == []
+    for s in STAGES:
+        assert _stamp(out, s)["key"]
+    assert (out / "retarget" / "sway" / "motion.npz").is_file()
+    clips = sorted(p.name for p in (out / "clips").glob("*.npz"))
+    # the retargeted clip, its mirror image, each also at 1.2x speed
+    assert clips == ["sway_mirror.npz", "sway_mirror_speed1.2.npz", "sway_original.npz", "sway_speed1.2.npz"]
+    for s in ("mpt", "track", "distill", "finetune"):
+        assert (out / s / "learning_curves.png").is_file()
+        assert "steps/s" in stdout and "ETA" in stdout
+    sess = ort.InferenceSession(str(out / "export" / "policy.onnx"))
+    assert sess.get_inputs()[0].shape[-1] > 100
+    summary = json.loads((out / "evaluate" / "summary.json").read_text())
+    assert [sc["name"] for sc in summary["scenarios"]] == ["stand"]
+    report = (out / "report.md").read_text()
+    for link in ("mpt/learning_curves.png", "evaluate/report/stand.png", "export/policy.onnx"):
+        assert link in report and (out / link).is_file()
+
+
+def test_unchanged_rerun_skips_every_stage(first_run):
+    folder, source, run_file, out, *_ = first_run
+    before = {s: _stamp(out, s)["finished"] for s in STAGES}
+    ran, skipped, _ = _pipeline(run_file, out)
+    assert ran == [] and skipped == list(STAGES)
+    assert {s: _stamp(out, s)["finished"] for s in STAGES} == before
+
+
+def test_a_changed_setting_reruns_exactly_the_stages_after_it(first_run):
+    folder, source, run_file, out, *_ = first_run
+    before = {s: _stamp(out, s)["finished"] for s in STAGES}
+    ran, skipped, _ = _pipeline(_run_file(folder, source, finetune={"iterations": 3}), out)
+    assert ran == ["finetune", "export", "evaluate"]
+    assert skipped == ["reconstruct", "retarget", "clips", "mpt", "track", "distill"]
+    for s in skipped:
+        assert _stamp(out, s)["finished"] == before[s]
+    # only the evaluation's settings: only the evaluation
+    ran, skipped, _ = _pipeline(
+        _run_file(folder, source, finetune={"iterations": 3}, evaluate={"sides": ["training_env"]}), out
+    )
+    assert ran == ["evaluate"]
+
+
+def test_a_changed_input_reruns_the_stages_that_depend_on_it(first_run):
+    folder, source, run_file, out, *_ = first_run
+    _sway_csv(source, 0.5)  # the same file, another motion
+    ran, skipped, _ = _pipeline(
+        _run_file(folder, source, finetune={"iterations": 3}, evaluate={"sides": ["training_env"]}), out
+    )
+    assert skipped == ["reconstruct"]
+    assert ran == list(STAGES[1:])
+
+
+def test_an_interrupted_training_stage_continues_from_its_checkpoint(tmp_path):
+    source = _sway_csv(tmp_path / "sway.csv", 0.3)
+    slow = {"iterations": 8, "overrides": {**TINY, "save_interval": 1}}
+    run_file = _run_file(tmp_path, source, mpt=slow)
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hsi_offline.cli",
+        "pipeline",
+        str(run_file),
+        "--out",
+        str(out),
+        "--until",
+        "mpt",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "[pipeline] mpt it 3/8" in line:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+            break
+    lines += proc.stdout.readlines()
+    assert proc.wait(timeout=120) == 130, "".join(lines)
+    assert (out / "clips" / "stage.json").is_file() and not (out / "mpt" / "stage.json").exists()
+    done = sorted(int(p.stem.split("_")[1]) for p in (out / "mpt").glob("model_*.pt"))
+    assert done and done[-1] < 7
+    clips_finished = _stamp(out, "clips")["finished"]
+    ran, skipped, stdout = _pipeline(run_file, out, "--until", "mpt")
+    assert skipped == ["reconstruct", "retarget", "clips"] and ran == ["mpt"]
+    assert f"continuing from model_{done[-1]}.pt" in stdout
+    assert _stamp(out, "clips")["finished"] == clips_finished
+    history = json.loads((out / "mpt" / "history.json").read_text())
+    assert [h["iteration"] for h in history] == list(range(8))  # the curves cover both parts, once each
