@@ -23,7 +23,7 @@ import torch
 from hsi_kernel.contract import get_contract
 from hsi_kernel.observation import make_layout
 from hsi_kernel.paths import models_dir
-from hsi_kernel.policy_file import METADATA_KEY
+from hsi_kernel.policy_file import METADATA_KEY, PolicyMetadata
 from hsi_offline import cli
 from hsi_offline.export import export_policy
 from hsi_offline.reconstruct.artifacts import REPORT_SCHEMA, HumanMotion, save_human_motion, write_json
@@ -160,7 +160,9 @@ def good_policy(path: Path) -> Path:
     layout = make_layout(23, "student", heightmap=False)
     torch.manual_seed(0)
     actor = torch.nn.Sequential(torch.nn.Linear(layout.dim, 16), torch.nn.ELU(), torch.nn.Linear(16, 23))
-    return export_policy(actor, layout, None, 23, 0.25, 8.0, c.kp, c.kd, c.default_q, None, {}, path).path
+    return export_policy(
+        actor, None, PolicyMetadata.for_contract(23, layout, 0.25, 8.0, c.kp, c.kd), path
+    ).path
 
 
 class InterruptAt:
@@ -341,46 +343,38 @@ def test_rotation_tagged_video_says_the_rotation_is_wrong(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_truncated_video_warns_in_one_line(tmp_path, capsys):
-    """A video cut off after a fifth of its bytes (its index, at the front, still declares 90 frames)."""
+def _cut_video(tmp_path: Path, frames: list[np.ndarray], keep: float, name: str) -> Path:
+    """The video with its index moved to the front (as phones and web files have it), then cut to the first
+    ``keep`` share of its bytes: the index still declares every frame."""
     import subprocess
 
-    rng = np.random.default_rng(0)
-    full = write_video(
-        tmp_path / "full.mp4", [rng.integers(0, 255, (48, 64, 3), np.uint8) for _ in range(90)]
-    )
-    front = tmp_path / "front.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(full),
-            "-c",
-            "copy",
-            "-movflags",
-            "+faststart",
-            str(front),
-        ],
-        check=True,
-    )
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(front.read_bytes()[: front.stat().st_size // 5])
+    full = write_video(tmp_path / f"full_{name}", frames, fps=30)
+    front = tmp_path / f"front_{name}"
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(full), "-c", "copy", "-movflags", "+faststart"]
+    subprocess.run([*cmd, str(front)], check=True)
+    cut = tmp_path / name
+    cut.write_bytes(front.read_bytes()[: int(front.stat().st_size * keep)])
+    return cut
+
+
+def test_truncated_video_warns_in_one_line(tmp_path, capsys):
+    """A 90-frame video cut in half: reconstructed from the frames that decode, with one warning line that
+    names the file and both counts (it used to pass silently, "tracked 17/17")."""
+    cut = _cut_video(tmp_path, person_frames(90), 0.5, "cut.mp4")
     out = tmp_path / "out"
-    rc, err, _ = run_cli(capsys, "reconstruct", cut, "--out", out)
-    warnings = [ln for ln in err if ln.startswith("warning:")]
-    assert len(warnings) == 1, err
-    assert "cut.mp4" in warnings[0] and "of the 90 frames" in warnings[0]
-    decoded = int(warnings[0].split(": ")[2].split(" of")[0])
-    assert 0 < decoded < 90
-    # noise frames hold no person: refused after the warning, in one line, with no clip folder
-    errors = [ln for ln in err if "error:" in ln]
-    assert rc == 2 and len(errors) == 1 and "cut.mp4" in errors[0], err
+    rc, err, _ = run_cli(capsys, "reconstruct", cut, "--out", out, "--moving-camera", "no")
+    assert rc == 0 and len(err) == 1, err
+    assert err[0].startswith("warning: video") and "cut.mp4" in err[0] and "of the 90 frames" in err[0]
+    decoded = int(err[0].split("damaged: ")[1].split(" of")[0])
+    assert 15 <= decoded < 90
+    assert json.loads((out / "report.json").read_text())["frames"] == decoded
+
+
+def test_video_cut_inside_its_first_frame_is_one_error(tmp_path, capsys):
+    cut = _cut_video(tmp_path, person_frames(90), 0.25, "stub.mp4")
+    out = tmp_path / "out"
+    one_error(capsys, "reconstruct", cut, "--out", out, names=cut, says="cannot read video")
     assert not out.exists()
-    rc, err, _ = run_cli(capsys, "reconstruct", full, "--out", out)  # the whole file: no warning
-    assert not [ln for ln in err if ln.startswith("warning:")], err
 
 
 # ---------------------------------------------------------------- completeness markers
@@ -393,6 +387,29 @@ def test_reconstruct_folder_without_report_is_refused(tmp_path, capsys):
     line = one_error(capsys, "retarget", folder, names=folder, says="is incomplete")
     assert "report.json" in line
     assert not (folder / "motion.npz").exists()
+
+
+def test_interrupted_reconstruct_is_refused_by_retarget(tmp_path, capsys):
+    """A complete reconstruct of a cartoon-person video (files 0644), then the same command again with Ctrl-C
+    arriving while camera.npz is written: one line, exit 130, the folder now mixes new and old files and
+    has no report.json, and retarget refuses it in one line."""
+    video = write_video(tmp_path / "person.mp4", person_frames(30), fps=30)
+    out = tmp_path / "clip"
+    args = ["reconstruct", video, "--out", out, "--moving-camera", "no"]
+    rc, err, _ = run_cli(capsys, *args)
+    assert rc == 0 and (out / "report.json").is_file(), err
+    for f in out.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+    with InterruptAt("save_camera") as hit:
+        rc, err, _ = run_cli(capsys, *args)
+    assert hit.fired
+    assert rc == 130 and [ln for ln in err if "hsi-offline" in ln] == [
+        "hsi-offline reconstruct: interrupted (Ctrl-C)"
+    ]
+    assert not (out / "report.json").exists() and (out / "human_motion.npz").is_file()
+    assert not [f for f in out.iterdir() if f.name.startswith(".")]
+    line = one_error(capsys, "retarget", out, "--iterations", "2", names=out, says="is incomplete")
+    assert "no report.json" in line and not (out / "motion.npz").exists()
 
 
 def test_interrupted_retarget_leaves_no_clip_a_later_stage_takes(tmp_path, capsys):

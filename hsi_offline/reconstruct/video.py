@@ -54,9 +54,9 @@ def probe(path: str | Path) -> VideoInfo:
         if n == 0 and s.duration and s.time_base:
             n = int(round(float(s.duration * s.time_base) * rate))
         return VideoInfo(path, w, h, rate, n, rot)
-    except ValueError:
-        raise
-    except Exception as e:
+    except Exception as e:  # PyAV's errors, some of them ValueErrors that do not name the file
+        if isinstance(e, ValueError) and str(path) in str(e):
+            raise
         raise ValueError(f"cannot read video '{path}': {e.__class__.__name__}: {e}") from None
     finally:
         c.close()
@@ -67,12 +67,12 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
     side is at most `max_side` pixels."""
     path = Path(path)
     c = _open(path)
-    decoded = 0
+    decoded, failures = 0, []
     try:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         declared = int(s.frames or 0)
-        for fr in c.decode(s):
+        for fr in _decode_skipping_damage(c, s, failures):
             decoded += 1
             rot = int(getattr(fr, "rotation", 0) or 0) % 360
             w, h = fr.width, fr.height
@@ -84,28 +84,44 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[tuple
                 img = np.ascontiguousarray(np.rot90(img, k=rot // 90))
             t = float(fr.pts * fr.time_base) if fr.pts is not None and fr.time_base else float("nan")
             yield t, img
-        if decoded < declared:
-            _warn_truncated(path, decoded, declared)
+        if not decoded and failures:
+            raise ValueError(f"cannot decode video '{path}': {failures[0]}")
+        if decoded < declared or failures:
+            _warn_truncated(path, decoded, declared, failures[0] if failures else "")
     except Exception as e:
-        if isinstance(e, ValueError):
+        if isinstance(e, ValueError) and str(path) in str(e):
             raise
         raise ValueError(f"cannot decode video '{path}': {e.__class__.__name__}: {e}") from None
     finally:
         c.close()
 
 
+def _decode_skipping_damage(c, s, failures: list[str]) -> Iterator:  # noqa: ANN001
+    """The stream's frames, packet by packet; a packet that does not decode (a cut-off file's missing tail,
+    a damaged stretch) is skipped and noted in ``failures``: PyAV's ``decode`` generator ends at the first
+    error with an exception that does not name the file, and the frames after it are lost."""
+    for packet in c.demux(s):
+        try:
+            frames = packet.decode()
+        except Exception as e:  # PyAV's decode errors (some of them subclass ValueError)
+            failures.append(f"{e.__class__.__name__}: {e}")
+            continue
+        yield from frames
+
+
 _warned_truncated: set[Path] = set()
 
 
-def _warn_truncated(path: Path, decoded: int, declared: int) -> None:
-    """One line on stderr, once per file: a cut-off file decodes without an error, and what it lacks would
-    otherwise go unnoticed (the report would say "tracked 17/17" of a 90-frame video)."""
+def _warn_truncated(path: Path, decoded: int, declared: int, failure: str = "") -> None:
+    """One line on stderr, once per file: a cut-off file decodes its first frames without an error, and what
+    it lacks would otherwise go unnoticed (the report would say "tracked 17/17" of a 90-frame video)."""
     if path in _warned_truncated:
         return
     _warned_truncated.add(path)
+    how = f"{decoded} of the {declared} frames its container declares" if declared else f"{decoded} frames"
+    why = f" (first decode error: {failure.split(':')[0]})" if failure else ""
     print(
-        f"warning: video '{path}' is truncated or damaged: {decoded} of the {declared} frames its container "
-        "declares could be decoded; only those are used",
+        f"warning: video '{path}' is truncated or damaged: {how} could be decoded{why}; only those are used",
         file=sys.stderr,
         flush=True,
     )
