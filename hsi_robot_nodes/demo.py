@@ -1,10 +1,13 @@
 """``hsi-robot demo`` (what ``make demo`` runs): ``bringup --sim`` with a scripted operator on the virtual
-remote (start, release the gantry, A, select); prints the transitions and what the simulator measured."""
+remote (start, release the gantry, A, select) who, while the policy runs, sends goal poses along
+:data:`DEMO_PATH` (2 m forward, turn around, stop); prints the transitions, the path the robot covered and
+its final pose against the goal, from the simulator's ground truth."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import numpy as np
 
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S
 from hsi_robot_nodes.bringup import Bringup
+from hsi_robot_nodes.goal_operator import KeyframePath, PathOperator
 
 DEMO_SCRIPT = (
     (1.0, "start"),
@@ -23,11 +27,20 @@ DEMO_SCRIPT = (
 ``HANDOVER_SETTLE_S`` on the bridge's stand gains (the robot still settles from the release before that),
 run 10 s, damp."""
 
+DEMO_PATH = KeyframePath(
+    ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (5.5, 2.0, 0.0, 0.0), (9.0, 2.0, 0.0, math.pi))
+)
+"""The goal poses while the policy runs (s after A; x, y, yaw in the start frame): stand 0.5 s, walk 2 m
+forward at 0.4 m/s, turn 180 deg on the spot in 3.5 s, stand."""
+
 
 def run_demo(args: argparse.Namespace) -> int:
     """bringup --sim + :data:`DEMO_SCRIPT`; prints the transitions and the standing height while running."""
     b = Bringup(args).start()
     bridge = b.node("unitree_bridge").bridge
+    op = PathOperator(b.context, DEMO_PATH, args.dof)
+    b.executor.add_node(op.node)
+    b.nodes.append(op.node)  # destroyed with the others
     print(
         f"demo: G1 {args.dof}-DoF on '{args.scene}' with {Path(args.policy).name}; nodes: "
         f"{', '.join([n.get_name() for n in b.nodes] + [c.name + ' (own process)' for c in b.children])}; "
@@ -43,10 +56,15 @@ def run_demo(args: argparse.Namespace) -> int:
                 _, what = script.pop(0)
                 b.sim.send(what)
                 print(f"  t={el:5.1f}s  operator: {what:7s}  bridge: {bridge.state.value}", flush=True)
+                if what == "A" and op.odometry_fresh():
+                    op.begin(time.monotonic())
+                    print("           operator: goal poses along the demo path", flush=True)
             time.sleep(0.05)
     finally:
+        op.end()
         trace = b.stop()
     summary = demo_summary(bridge, trace)
+    summary["path"] = path_summary(trace, bridge.safety.transitions, op.goals_sent)
     print(json.dumps(summary, indent=2))
     if args.json:
         from hsi_kernel.atomic import write_json_atomic
@@ -99,4 +117,31 @@ def demo_summary(bridge, trace: dict | None) -> dict:
         "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
         "bridge_self_stalls_over_10ms": bridge.safety.self_stalls,
         "simulator": _without_gap_times((trace or {}).get("summary")),
+    }
+
+
+def path_summary(trace: dict | None, transitions: list, goals_sent: int) -> dict:
+    """What the robot covered while the policy ran, and where it ended against the demo path's goal (the
+    path anchored at the pelvis pose when A was pressed; ground truth from the simulator)."""
+    span = run_interval(transitions)
+    cols = list((trace or {}).get("columns") or [])
+    rows = np.array(trace["trace"]) if trace and trace.get("trace") else np.zeros((0, len(cols)))
+    if span is None or not len(rows) or not {"x", "y", "yaw"} <= set(cols):
+        return {"goals_sent": goals_sent, "covered_m": None}
+    x, y, yaw = (rows[:, cols.index(k)] for k in ("x", "y", "yaw"))
+    sel = (rows[:, 0] >= span[0]) & (rows[:, 0] <= span[1])
+    x, y, yaw = x[sel], y[sel], yaw[sel]
+    if not len(x):
+        return {"goals_sent": goals_sent, "covered_m": None}
+    c, s = math.cos(yaw[0]), math.sin(yaw[0])
+    gx, gy, gyaw = DEMO_PATH.goal
+    goal = np.array([x[0] + c * gx - s * gy, y[0] + s * gx + c * gy])
+    heading_error = (yaw[-1] - (yaw[0] + gyaw) + math.pi) % (2 * math.pi) - math.pi
+    return {
+        "goals_sent": goals_sent,
+        "covered_m": round(float(np.sum(np.hypot(np.diff(x), np.diff(y)))), 2),
+        "net_forward_m": round(float(c * (x[-1] - x[0]) + s * (y[-1] - y[0])), 2),
+        "final_to_goal_m": round(float(np.hypot(*(np.array([x[-1], y[-1]]) - goal))), 2),
+        "final_heading_error_deg": round(math.degrees(heading_error), 1),
+        "goal_in_start_frame": [gx, gy, round(math.degrees(gyaw), 1)],
     }

@@ -124,7 +124,7 @@ def test_goal_poses_are_in_the_frame_the_joystick_node_reads_odometry_in():
     import mujoco
 
     from hsi_kernel.frames import lidar_extrinsic_from_model, torso_in_map, yaw_of
-    from hsi_offline.evaluation.deploy import PathAnchor
+    from hsi_robot_nodes.goal_operator import PathAnchor
     from hsi_robot_nodes.joystick.root_command import goal_to_local
     from hsi_sim.lidar import OdometryNoise, SimLidar, SimOdometry
     from hsi_sim.scene import build_scene
@@ -161,6 +161,7 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     limit, as on the robot."""
     from hsi_kernel.contract import get_contract
     from hsi_kernel.observation import make_layout
+    from hsi_kernel.policy_file import PolicyMetadata
     from hsi_offline.evaluation.lockstep import run_lockstep
     from hsi_offline.evaluation.scenario_metrics import score
     from hsi_offline.export.hold_default import ACTION_CLIP, ACTION_SCALE, zero_actor
@@ -178,20 +179,16 @@ def test_lockstep_runs_the_node_cores_deterministically_and_trips_the_bridge_on_
     c = get_contract(23)
     layout = make_layout(23, role="student", heightmap=False)
     soft = tmp_path / "soft_hold.onnx"
-    export_policy(
-        zero_actor(layout.dim, 23),
-        layout,
-        None,
+    md = PolicyMetadata.for_contract(
         23,
+        layout,
         ACTION_SCALE,
         ACTION_CLIP,
         c.kp,
         c.kd,
-        c.default_q,
-        None,
-        {"kind": "test: constant target on the policy gains"},
-        soft,
+        provenance={"kind": "test: constant target on the policy gains"},
     )
+    export_policy(zero_actor(layout.dim, 23), None, md, soft)
     r = run_lockstep(sc, soft)
     assert r.ended.startswith("safety: base tilt"), r.ended
     ms = score(r, sc)

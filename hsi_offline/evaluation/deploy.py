@@ -22,26 +22,21 @@ stack runs in real time (threads, DDS, the OS scheduler), so the numbers vary sl
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hsi_kernel.child_process import die_with_parent
-from hsi_kernel.frames import quat_xyzw_to_matrix
 from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
-from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
-from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
+from hsi_robot_nodes.goal_operator import PathOperator
 from hsi_sim.process import SimProcess, SimProcessError
 
 STANDUP_TIMEOUT_S = 10.0
@@ -55,113 +50,6 @@ def _wait(pred: Callable[[], bool], timeout_s: float, dt: float = 0.02) -> bool:
             return True
         time.sleep(dt)
     return pred()
-
-
-@dataclass(frozen=True)
-class PathAnchor:
-    """The start frame of a path (x forward, y left at the torso) as a pose in the map frame ``hsi_map``.
-
-    ``/goal_pose`` is in the map frame (the torso at odometry start, z up), which is how the joystick node
-    reads FAST-LIO2's odometry too (``frames.torso_in_map``). The path is anchored at the torso pose when the
-    policy takes over.
-    """
-
-    x: float
-    y: float
-    yaw: float
-
-    @classmethod
-    def from_odometry(cls, p, R, extrinsic: tuple[np.ndarray, np.ndarray]) -> PathAnchor:
-        """From FAST-LIO2's LiDAR pose in camera_init and the LiDAR mount (position, rotation in torso)."""
-        from hsi_kernel.frames import torso_in_map, yaw_of
-
-        torso, R_torso = torso_in_map(p, R, *extrinsic)
-        return cls(float(torso[0]), float(torso[1]), yaw_of(R_torso))
-
-    def goal(self, x: float, y: float, yaw: float) -> tuple[np.ndarray, float]:
-        """Position and yaw in the map frame of the pose (x, y, yaw) of the start frame."""
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return np.array([self.x + c * x - s * y, self.y + s * x + c * y, 0.0]), self.yaw + yaw
-
-
-class PathOperator:
-    """An rclpy node in the bringup's executor: publishes the scenario's goal poses, records what came back.
-
-    Records (monotonic receive times): odometry, the root target the joystick node published, and the policy
-    node's cycle periods (``/policy/timing``).
-    """
-
-    def __init__(self, context, scenario: Scenario, dof: int, rate_hz: float = 50.0):
-        from geometry_msgs.msg import PoseStamped
-        from nav_msgs.msg import Odometry
-        from rclpy.node import Node
-        from std_msgs.msg import Float64MultiArray
-
-        from hsi_kernel.frames import lidar_extrinsic_from_model
-
-        self.scenario = scenario
-        self.node = Node("evaluation_operator", context=context)
-        self._pose_type = PoseStamped
-        self.pub_goal = self.node.create_publisher(PoseStamped, defaults.GOAL_POSE, 10)
-        self.node.create_subscription(Odometry, defaults.ODOMETRY, self._on_odom, 10)
-        self.node.create_subscription(PoseStamped, defaults.ROOT_TARGET, self._on_target, 10)
-        self.node.create_subscription(Float64MultiArray, defaults.POLICY_TIMING, self._on_timing, 50)
-        self.node.create_timer(1.0 / rate_hz, self._tick)
-        self._extrinsic = lidar_extrinsic_from_model(dof)  # LiDAR mount in the torso frame
-        self._lock = threading.Lock()
-        self.odom: tuple[float, np.ndarray, np.ndarray] | None = None  # (t, p, R) latest, camera_init
-        self.targets: list[tuple[float, float, float, float]] = []
-        self.odom_times: list[float] = []  # one per LiDAR scan (the simulated odometry comes with each)
-        self.periods: list[tuple[float, float]] = []
-        self.goals_sent = 0
-        self._t0: float | None = None
-        self._anchor: PathAnchor | None = None
-
-    # ---- inputs ---------------------------------------------------------------------------------------
-    def _on_odom(self, msg) -> None:
-        p, o = msg.pose.pose.position, msg.pose.pose.orientation
-        now = time.monotonic()
-        with self._lock:
-            self.odom = (now, np.array([p.x, p.y, p.z]), quat_xyzw_to_matrix((o.x, o.y, o.z, o.w)))
-        self.odom_times.append(now)
-
-    def _on_target(self, msg) -> None:
-        p, o = msg.pose.position, msg.pose.orientation
-        self.targets.append((time.monotonic(), p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w)))
-
-    def _on_timing(self, msg) -> None:
-        if len(msg.data) >= 1:
-            self.periods.append((time.monotonic(), float(msg.data[0])))
-
-    # ---- the path -------------------------------------------------------------------------------------
-    def odometry_fresh(self, max_age_s: float = 0.5) -> bool:
-        with self._lock:
-            return self.odom is not None and time.monotonic() - self.odom[0] <= max_age_s
-
-    def begin(self, t0: float) -> None:
-        """Anchor the path at the latest odometry pose and start publishing goals for times since ``t0``."""
-        with self._lock:
-            if self.odom is None:
-                raise RuntimeError("no odometry to anchor the path at")
-            _, p, R = self.odom
-        self._anchor = PathAnchor.from_odometry(p, R, self._extrinsic)
-        self._t0 = t0
-
-    def end(self) -> None:
-        self._t0 = None
-
-    def _tick(self) -> None:
-        if self._t0 is None or self._anchor is None:
-            return
-        x, y, yaw = self.scenario.path_at(time.monotonic() - self._t0 + self.scenario.lookahead_s)
-        pos, yaw = self._anchor.goal(x, y, yaw)
-        msg = self._pose_type()
-        msg.header.stamp = self.node.get_clock().now().to_msg()
-        msg.header.frame_id = "hsi_map"
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
-        msg.pose.orientation.z, msg.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        self.pub_goal.publish(msg)
-        self.goals_sent += 1
 
 
 def _bringup_args(policy: Path, dof: int, domain: int, interface: str) -> argparse.Namespace:
