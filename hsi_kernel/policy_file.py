@@ -13,12 +13,17 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hsi_kernel.contract import RobotContract, get_contract
 from hsi_kernel.observation import ObservationLayout
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hsi_kernel.heightmap.sampler import HeightmapSpec
 
 SCHEMA = "hsi_robot.policy/1"
 METADATA_KEY = "hsi_robot.policy"
@@ -47,6 +52,45 @@ class PolicyMetadata:
     input_name: str = INPUT_NAME
     output_name: str = OUTPUT_NAME
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_contract(
+        cls,
+        dof: int,
+        layout: ObservationLayout,
+        action_scale: float,
+        action_clip: float,
+        kp: ArrayLike,
+        kd: ArrayLike,
+        default_q: ArrayLike | None = None,
+        heightmap_spec: HeightmapSpec | dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        control_hz: float = 50.0,
+    ) -> PolicyMetadata:
+        """Metadata for a new policy file. The joint names and the graph's input/output names are the
+        contract's and this module's (a policy does not choose them), arrays become float64 vectors, the
+        default pose defaults to the contract's, and a blind layout carries no heightmap geometry.
+
+        Not checked against the contract yet (``validate``): the exporter does that before it writes."""
+        contract = get_contract(dof)
+        q0 = contract.default_q if default_q is None else default_q
+        if heightmap_spec is not None and not isinstance(heightmap_spec, dict):
+            heightmap_spec = heightmap_spec.to_dict()
+        return cls(
+            dof=dof,
+            joint_names=contract.joint_names,
+            default_q=np.asarray(q0, dtype=np.float64).reshape(-1),
+            action_scale=float(action_scale),
+            action_clip=float(action_clip),
+            kp=np.asarray(kp, dtype=np.float64).reshape(-1),
+            kd=np.asarray(kd, dtype=np.float64).reshape(-1),
+            layout=layout,
+            heightmap_spec=heightmap_spec if layout.heightmap_size else None,
+            control_hz=float(control_hz),
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
+            provenance=dict(provenance or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from hsi_kernel.policy_file import METADATA_KEY, PolicyMetadata, load_metadata
 from hsi_offline import cli
 from hsi_offline.export import export_policy
 from hsi_offline.export.hold_default import export_hold_default
+from hsi_offline.export.onnx_export import DEFAULT_TOL
 
 C = get_contract(23)
 BLIND = make_layout(23, "student", heightmap=False)
@@ -31,12 +32,11 @@ def _actor(dim: int, seed: int = 0) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(dim, 64), torch.nn.ELU(), torch.nn.Linear(64, 23))
 
 
-def _export(path, **kw):
-    args = dict(
-        actor=_actor(BLIND.dim),
-        layout=BLIND,
-        obs_normalizer=None,
+def _export(path, actor=None, obs_normalizer=None, recorded_obs=None, tol=DEFAULT_TOL, **metadata):
+    """Export a blind 23-DoF policy; keyword arguments other than the exporter's change the metadata."""
+    fields = dict(
         dof=23,
+        layout=BLIND,
         action_scale=0.25,
         action_clip=8.0,
         kp=C.kp,
@@ -44,10 +44,11 @@ def _export(path, **kw):
         default_q=C.default_q,
         heightmap_spec=None,
         provenance={"test": True},
-        path=path,
     )
-    args.update(kw)
-    return export_policy(**args)
+    fields.update(metadata)
+    md = PolicyMetadata.for_contract(**fields)
+    actor = actor if actor is not None else _actor(BLIND.dim)
+    return export_policy(actor, obs_normalizer, md, path, recorded_obs=recorded_obs, tol=tol)
 
 
 def test_export_puts_normaliser_in_graph_and_passes_golden_check(tmp_path):

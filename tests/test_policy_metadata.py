@@ -22,7 +22,7 @@ def _export(path, layout=None):
     layout = layout or make_layout(23, "student", heightmap=False)
     torch.manual_seed(0)
     actor = torch.nn.Sequential(torch.nn.Linear(layout.dim, 16), torch.nn.ELU(), torch.nn.Linear(16, 23))
-    return export_policy(actor, layout, None, 23, 0.25, 8.0, C.kp, C.kd, C.default_q, None, {}, path)
+    return export_policy(actor, None, PolicyMetadata.for_contract(23, layout, 0.25, 8.0, C.kp, C.kd), path)
 
 
 def _rewrite_metadata(src, dst, edit):
@@ -127,20 +127,8 @@ def test_refuses_terms_it_cannot_supply(tmp_path):
 
     lay = make_layout(23, "student", heightmap=True)
     torch.manual_seed(0)
-    terrain = export_policy(
-        torch.nn.Linear(lay.dim, 23),
-        lay,
-        None,
-        23,
-        0.25,
-        8.0,
-        C.kp,
-        C.kd,
-        C.default_q,
-        HeightmapSpec(),
-        {},
-        tmp_path / "terrain.onnx",
-    ).path
+    md = PolicyMetadata.for_contract(23, lay, 0.25, 8.0, C.kp, C.kd, heightmap_spec=HeightmapSpec())
+    terrain = export_policy(torch.nn.Linear(lay.dim, 23), None, md, tmp_path / "terrain.onnx").path
     with pytest.raises(ValueError, match="no heightmap source is configured"):
         PolicyRunner({"terrain": terrain}, heightmap_available=False)
     assert PolicyRunner({"terrain": terrain}).policies["terrain"].needs_heightmap

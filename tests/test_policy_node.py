@@ -134,25 +134,14 @@ def terrain_policy(tmp_path_factory):
     """A heightmap policy with stiffer gains than the hold-default one, to tell them apart on the wire."""
     import torch
 
+    from hsi_kernel.policy_file import PolicyMetadata
     from hsi_offline.export import export_policy
 
     lay = make_layout(23, "student", heightmap=True)
     torch.manual_seed(0)
+    md = PolicyMetadata.for_contract(23, lay, 0.25, 8.0, C.kp * 1.2, C.kd, heightmap_spec=HeightmapSpec())
     return str(
-        export_policy(
-            torch.nn.Linear(lay.dim, 23),
-            lay,
-            None,
-            23,
-            0.25,
-            8.0,
-            C.kp * 1.2,
-            C.kd,
-            C.default_q,
-            HeightmapSpec(),
-            {},
-            tmp_path_factory.mktemp("t") / "t.onnx",
-        ).path
+        export_policy(torch.nn.Linear(lay.dim, 23), None, md, tmp_path_factory.mktemp("t") / "t.onnx").path
     )
 
 

@@ -9,6 +9,7 @@ import torch
 from hsi_kernel.contract import get_contract, stand_gains
 from hsi_kernel.heightmap.sampler import HeightmapSpec
 from hsi_kernel.observation import make_layout, projected_gravity
+from hsi_kernel.policy_file import PolicyMetadata
 from hsi_offline.export import export_policy
 from hsi_robot_nodes.policy.runner import HOLD, PolicyRunner, RunnerConfig
 
@@ -29,24 +30,13 @@ def _actor(dim, seed, gain=1.0):
 def policies(tmp_path_factory):
     d = tmp_path_factory.mktemp("pol")
     blind_actor, terrain_actor = _actor(BLIND.dim, 1, gain=40.0), _actor(TERRAIN.dim, 2)
-    blind = export_policy(
-        blind_actor, BLIND, None, 23, 0.25, 8.0, C.kp, C.kd, C.default_q, None, {}, d / "blind.onnx"
-    ).path
+    blind_md = PolicyMetadata.for_contract(23, BLIND, 0.25, 8.0, C.kp, C.kd)
+    blind = export_policy(blind_actor, None, blind_md, d / "blind.onnx").path
     kp_t = C.kp * 1.1  # different gains, to see which policy produced the targets
-    terrain = export_policy(
-        terrain_actor,
-        TERRAIN,
-        None,
-        23,
-        0.5,
-        4.0,
-        kp_t,
-        C.kd,
-        C.default_q,
-        HeightmapSpec(),
-        {},
-        d / "terrain.onnx",
-    ).path
+    terrain_md = PolicyMetadata.for_contract(
+        23, TERRAIN, 0.5, 4.0, kp_t, C.kd, heightmap_spec=HeightmapSpec()
+    )
+    terrain = export_policy(terrain_actor, None, terrain_md, d / "terrain.onnx").path
     return {"blind": blind, "terrain": terrain, "blind_actor": blind_actor, "terrain_actor": terrain_actor}
 
 

@@ -30,6 +30,7 @@ def videomimic_sized_policy(path: Path, dof: int = 23) -> tuple[Path, float, flo
 
     from hsi_kernel.heightmap.sampler import HeightmapSpec
     from hsi_kernel.observation import make_layout
+    from hsi_kernel.policy_file import PolicyMetadata
     from hsi_offline.export import export_policy
 
     c = get_contract(dof)
@@ -41,11 +42,9 @@ def videomimic_sized_policy(path: Path, dof: int = 23) -> tuple[Path, float, flo
         layers += [torch.nn.Linear(a, b), torch.nn.ELU()]
     actor = torch.nn.Sequential(*layers, torch.nn.Linear(HIDDEN[-1], dof))
     t0 = time.perf_counter()
-    res = export_policy(
-        actor,
-        layout,
-        None,
+    metadata = PolicyMetadata.for_contract(
         dof,
+        layout,
         0.25,
         8.0,
         c.kp,
@@ -53,8 +52,8 @@ def videomimic_sized_policy(path: Path, dof: int = 23) -> tuple[Path, float, flo
         c.default_q,
         HeightmapSpec(),
         {"kind": "benchmark", "trained": False},
-        path,
     )
+    res = export_policy(actor, None, metadata, path)
     return res.path, time.perf_counter() - t0, res.max_abs_diff
 
 

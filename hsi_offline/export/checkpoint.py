@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from hsi_kernel.contract import get_contract
 from hsi_kernel.observation import ObservationLayout
+from hsi_kernel.policy_file import PolicyMetadata
 
 ACTIVATIONS = ("elu", "relu", "tanh", "selu", "lrelu", "silu")
 _LAYER = re.compile(r"^(mlp|actor)\.(\d+)\.(weight|bias)$")
@@ -34,17 +34,12 @@ _LAYER = re.compile(r"^(mlp|actor)\.(\d+)\.(weight|bias)$")
 
 @dataclass
 class CheckpointPolicy:
+    """What ``export_policy`` needs from a checkpoint: the network, its normaliser and the policy file's
+    metadata (checked against the contract by the exporter)."""
+
     actor: Any
     normalizer: Any
-    layout: ObservationLayout
-    dof: int
-    action_scale: float
-    action_clip: float
-    kp: np.ndarray
-    kd: np.ndarray
-    default_q: np.ndarray
-    heightmap_spec: dict | None
-    provenance: dict
+    metadata: PolicyMetadata
     recorded_obs: np.ndarray | None
 
 
@@ -183,25 +178,23 @@ def _from_training_run(ckpt: dict[str, Any], path: Path) -> CheckpointPolicy:
         ) from None
     model.eval()
     norm = model.obs_normalizer if isinstance(model.obs_normalizer, torch.nn.Module) else None
-    return CheckpointPolicy(
-        actor=_mean_actor(model),
-        normalizer=norm,
-        layout=layout,
-        dof=dof,
-        action_scale=float(meta["action_scale"]),
-        action_clip=float(meta["action_clip"]),
-        kp=np.asarray(meta["kp"], dtype=np.float64),
-        kd=np.asarray(meta["kd"], dtype=np.float64),
-        default_q=np.asarray(meta["default_q"], dtype=np.float64),
-        heightmap_spec=meta.get("heightmap_spec") if layout.heightmap_size else None,
+    metadata = PolicyMetadata.for_contract(
+        dof,
+        layout,
+        action_scale=meta["action_scale"],
+        action_clip=meta["action_clip"],
+        kp=meta["kp"],
+        kd=meta["kd"],
+        default_q=meta["default_q"],
+        heightmap_spec=meta.get("heightmap_spec"),
         provenance={
             "stage": stage,
             "iteration": ckpt.get("iter"),
             "checkpoint": path.name,
             "config": meta.get("config"),
         },
-        recorded_obs=None,
     )
+    return CheckpointPolicy(_mean_actor(model), norm, metadata, recorded_obs=None)
 
 
 def load_checkpoint_policy(path: str | Path) -> CheckpointPolicy:
@@ -234,25 +227,23 @@ def load_checkpoint_policy(path: str | Path) -> CheckpointPolicy:
     try:
         layout = ObservationLayout.from_dict(meta["layout"])
         dof = int(meta["dof"])
-        contract = get_contract(dof)
-        out = CheckpointPolicy(
-            actor=mlp_from_state_dict(sd, meta.get("activation", "elu")),
-            normalizer=_normalizer(sd, meta.get("obs_normalizer_eps", 0.01)),
-            layout=layout,
-            dof=dof,
-            action_scale=float(meta["action_scale"]),
-            action_clip=float(meta["action_clip"]),
-            kp=np.asarray(meta["kp"], dtype=np.float64),
-            kd=np.asarray(meta["kd"], dtype=np.float64),
-            default_q=np.asarray(meta.get("default_q", contract.default_q), dtype=np.float64),
+        actor = mlp_from_state_dict(sd, meta.get("activation", "elu"))
+        normalizer = _normalizer(sd, meta.get("obs_normalizer_eps", 0.01))
+        metadata = PolicyMetadata.for_contract(
+            dof,
+            layout,
+            action_scale=meta["action_scale"],
+            action_clip=meta["action_clip"],
+            kp=meta["kp"],
+            kd=meta["kd"],
+            default_q=meta.get("default_q"),
             heightmap_spec=meta.get("heightmap_spec"),
-            provenance=dict(meta.get("provenance") or {}),
-            recorded_obs=None,
+            provenance=meta.get("provenance"),
         )
     except KeyError as e:
         raise ValueError(f"checkpoint hsi_meta is missing {e}") from None
+    metadata.provenance.setdefault("checkpoint", path.name)
     rec = ckpt.get("recorded_obs")
     if rec is not None:
-        out.recorded_obs = np.asarray(rec.numpy() if hasattr(rec, "numpy") else rec, dtype=np.float32)
-    out.provenance.setdefault("checkpoint", path.name)
-    return out
+        rec = np.asarray(rec.numpy() if hasattr(rec, "numpy") else rec, dtype=np.float32)
+    return CheckpointPolicy(actor, normalizer, metadata, rec)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hsi_kernel.contract import get_contract, stand_gains
 from hsi_kernel.observation import make_layout
+from hsi_kernel.policy_file import PolicyMetadata
 from hsi_offline.export.onnx_export import ExportResult, export_policy
 
 ACTION_SCALE, ACTION_CLIP = 0.25, 8.0
@@ -49,20 +50,10 @@ def export_hold_default(dof: int = 23, path: str | Path | None = None) -> Export
         "note": "zero-action placeholder: holds the default pose; not a balancing controller",
         "generator": "hsi_offline.export.hold_default",
     }
-    return export_policy(
-        zero_actor(layout.dim, dof),
-        layout,
-        None,
-        dof,
-        ACTION_SCALE,
-        ACTION_CLIP,
-        kp,
-        kd,
-        contract.default_q,
-        None,
-        provenance,
-        path or default_path(dof),
+    metadata = PolicyMetadata.for_contract(
+        dof, layout, ACTION_SCALE, ACTION_CLIP, kp, kd, contract.default_q, provenance=provenance
     )
+    return export_policy(zero_actor(layout.dim, dof), None, metadata, path or default_path(dof))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from hsi_kernel.atomic import atomic_path
-from hsi_kernel.contract import get_contract
 from hsi_kernel.observation import ObservationLayout
 from hsi_kernel.policy_file import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, PolicyMetadata
 
@@ -49,42 +48,6 @@ def _deploy_module(actor: Any, obs_normalizer: Any):
 
     norm = copy.deepcopy(obs_normalizer) if obs_normalizer is not None else torch.nn.Identity()
     return DeployPolicy(norm, copy.deepcopy(actor)).float().eval()
-
-
-def build_metadata(
-    layout: ObservationLayout,
-    dof: int,
-    action_scale: float,
-    action_clip: float,
-    kp,
-    kd,
-    default_q,
-    heightmap_spec: Any,
-    provenance: dict[str, Any] | None,
-    control_hz: float = 50.0,
-) -> PolicyMetadata:
-    """Metadata for an export, validated against the robot contract (one-line ValueError otherwise)."""
-    contract = get_contract(dof)
-    if heightmap_spec is not None and hasattr(heightmap_spec, "to_dict"):
-        heightmap_spec = heightmap_spec.to_dict()
-    if not layout.heightmap_size:
-        heightmap_spec = None  # a blind policy carries no heightmap geometry
-    md = PolicyMetadata(
-        dof=dof,
-        joint_names=contract.joint_names,
-        default_q=np.asarray(default_q, dtype=np.float64).reshape(-1),
-        action_scale=float(action_scale),
-        action_clip=float(action_clip),
-        kp=np.asarray(kp, dtype=np.float64).reshape(-1),
-        kd=np.asarray(kd, dtype=np.float64).reshape(-1),
-        layout=layout,
-        heightmap_spec=heightmap_spec,
-        control_hz=float(control_hz),
-        input_name=INPUT_NAME,
-        output_name=OUTPUT_NAME,
-        provenance=dict(provenance or {}),
-    )
-    return md.validate(contract)
 
 
 def synthetic_observations(layout: ObservationLayout, default_q, n: int = 64, seed: int = 0) -> np.ndarray:
@@ -139,35 +102,26 @@ def golden_check(onnx_path: str | Path, module: Any, obs: np.ndarray) -> float:
 
 def export_policy(
     actor: Any,
-    layout: ObservationLayout,
     obs_normalizer: Any,
-    dof: int,
-    action_scale: float,
-    action_clip: float,
-    kp,
-    kd,
-    default_q,
-    heightmap_spec: Any,
-    provenance: dict[str, Any] | None,
+    metadata: PolicyMetadata,
     path: str | Path,
     recorded_obs: np.ndarray | None = None,
     tol: float = DEFAULT_TOL,
-    control_hz: float = 50.0,
 ) -> ExportResult:
-    """Write ``path`` (ONNX: ``obs`` -> ``actions``, normaliser inside, metadata in ``metadata_props``).
+    """Write ``path`` (ONNX: ``obs`` -> ``actions``, normaliser inside, ``metadata`` in ``metadata_props``).
 
     ``actor(obs_tensor) -> actions (batch, dof)``; ``obs_normalizer`` is a module applied first (e.g.
-    rsl-rl's EmpiricalNormalization) or None. ``recorded_obs`` (N, layout.dim) are observations recorded in
-    training for the golden check; without them plausible synthetic ones are used. Raises ValueError (one
-    line) when the metadata disagrees with the contract, the network's shapes disagree with the layout, or
-    onnxruntime and torch differ by more than ``tol``; the target file is then left as it was.
+    rsl-rl's EmpiricalNormalization) or None; ``metadata`` is usually ``PolicyMetadata.for_contract(...)``.
+    ``recorded_obs`` (N, layout.dim) are observations recorded in training for the golden check; without
+    them plausible synthetic ones are used. Raises ValueError (one line) when the metadata disagrees with the
+    contract, the network's shapes disagree with the layout, or onnxruntime and torch differ by more than
+    ``tol``; the target file is then left as it was.
     """
     import onnx
     import torch
 
-    md = build_metadata(
-        layout, dof, action_scale, action_clip, kp, kd, default_q, heightmap_spec, provenance, control_hz
-    )
+    md = metadata.validate()
+    layout, dof = md.layout, md.dof
     module = _deploy_module(actor, obs_normalizer)
     probe = torch.zeros(1, layout.dim)
     try:

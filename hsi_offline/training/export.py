@@ -130,16 +130,8 @@ def run(args: argparse.Namespace) -> int:
             obs = np.load(args.golden_obs)
         res = export_policy(
             ck.actor,
-            ck.layout,
             ck.normalizer,
-            ck.dof,
-            ck.action_scale,
-            ck.action_clip,
-            ck.kp,
-            ck.kd,
-            ck.default_q,
-            ck.heightmap_spec,
-            ck.provenance,
+            ck.metadata,
             args.out or args.checkpoint.with_suffix(".onnx"),
             recorded_obs=obs,
             tol=args.tol,
