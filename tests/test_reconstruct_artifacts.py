@@ -16,9 +16,9 @@ from hsi_offline.reconstruct.artifacts import (
     load_human_motion,
     save_human_motion,
 )
+from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE, SMPL_24, hip_joints_from_blazepose
 from hsi_offline.reconstruct.clip_folder import write_clip
 from hsi_offline.reconstruct.gait import walk
-from hsi_offline.reconstruct.body_skeleton import BLAZEPOSE, SMPL_24, hip_joints_from_blazepose
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic_scenes import make_clip, place_on_terrain
 

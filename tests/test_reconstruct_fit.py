@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from hsi_kernel.terrain import make_scene_terrain
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.fit import _BlockTridiagonal, fit_motion
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.recon_metrics import segment_mpjpe, terrain_errors, umeyama
 from hsi_offline.reconstruct.scene import rotation_to_z
-from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic_scenes import make_clip, place_on_terrain
 

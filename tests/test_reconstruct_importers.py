@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from hsi_kernel.terrain import make_scene_terrain
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.gait import walk
 from hsi_offline.reconstruct.importers.depth import load_depth_cameras
 from hsi_offline.reconstruct.importers.smpl import load_smpl_params, observations_from_smpl, smpl_joints
 from hsi_offline.reconstruct.recon_metrics import segment_mpjpe
-from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import reconstruct
 from hsi_offline.reconstruct.synthetic_scenes import look_at, make_clip, place_on_terrain
 from hsi_offline.retarget.bvh import bvh_to_smpl_joints

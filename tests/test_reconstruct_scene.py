@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hsi_offline.reconstruct.scene import detect_contacts, footprints, ground_level
 from hsi_offline.reconstruct.body_skeleton import SMPL
+from hsi_offline.reconstruct.scene import detect_contacts, footprints, ground_level
 
 
 def _two_feet(left: np.ndarray, right: np.ndarray) -> np.ndarray:

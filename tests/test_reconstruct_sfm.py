@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.sfm import estimate_camera_motion
-from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.video import write_video
 
 W, H, F = 320, 240, 300.0

@@ -117,14 +117,21 @@ def test_person_lost_for_long_stretch_in_video(tmp_path: Path) -> None:
 
 
 def test_several_people_in_video(tmp_path: Path) -> None:
-    """Two people side by side: refused (the documented rule); --allow-multiple keeps one tracked person."""
+    """Two people side by side: refused (the documented rule) with the numbered preview written;
+    --allow-multiple (= --person largest) keeps the larger person, on its box in every tracked frame."""
     two = [[(140, 40, 1.0), (470 - i, 60, 0.95)] for i in range(30)]
     p = write_video(tmp_path / "two.mp4", _scene_frames(two, w=640), fps=30)
-    with pytest.raises(ValueError, match="several people are visible"):
-        run_mediapipe(str(p))
+    preview = tmp_path / "people.png"
+    with pytest.raises(
+        ValueError, match=r"several people are visible .*--person largest\|centre\|longest\|N"
+    ):
+        run_mediapipe(str(p), PerceptionConfig(preview_path=str(preview)))
+    assert preview.stat().st_size > 1000
     obs, stats = run_mediapipe(str(p), PerceptionConfig(allow_multiple=True))
-    assert stats["several_people_seen"] == stats["several_people_checks"] == 3
+    assert stats["person"]["rule"] == "largest" and stats["person"]["people_in_first_frame"] == 2
     assert stats["tracked_frames"] >= 27
+    cx = 0.5 * (obs.boxes[obs.valid, 0] + obs.boxes[obs.valid, 2])
+    assert np.all(np.abs(cx - 140) < 60)
 
 
 def test_real_frame_rate_from_timestamps(tmp_path: Path) -> None:

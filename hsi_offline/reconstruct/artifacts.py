@@ -138,6 +138,20 @@ class CameraTrack:
         return uv @ self.K[:2, :2].T + self.K[:2, 2]
 
 
+PERSON_BOX_SCHEMA = "hsi_robot.person_box/1"
+
+
+def save_person_box(boxes: np.ndarray, path: str | Path, rule: str = "only person") -> Path:
+    """The kept person's image box per frame: (T, 4) x0, y0, x1, y1 in pixels of the upright video frame
+    (NaN where the person was not tracked), and the rule that chose the person."""
+    b = np.asarray(boxes, dtype=np.float32)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"person boxes for '{path}' must be (T, 4), got {b.shape}")
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, schema=PERSON_BOX_SCHEMA, boxes=b, rule=str(rule))
+    return Path(path)
+
+
 def save_camera(cam: CameraTrack, path: str | Path) -> Path:
     with atomic_path(path, ".npz") as tmp:
         np.savez(

@@ -27,10 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--focal-mm35", type=float, default=26.0, help="35 mm-equivalent focal length (phone: 26)")
     p.add_argument("--max-gap", type=float, default=2.0, help="longest untracked stretch allowed (s)")
     p.add_argument(
-        "--allow-multiple",
-        action="store_true",
-        help="keep the most prominent person when several are visible (default: refuse)",
+        "--person",
+        default=None,
+        help="several people: keep largest | centre | longest | N (N from people_first_frame.png in --out); "
+        "default: refuse a video with several people",
     )
+    p.add_argument("--allow-multiple", action="store_true", help="same as --person largest")
     p.add_argument(
         "--moving-camera",
         choices=("auto", "yes", "no"),
@@ -61,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
     if args.depth_onnx and not args.video:
         raise ValueError("--depth-onnx needs the VIDEO the depth model runs on")
     out = check_output_dir(args.out)  # before perception and the solve, which take minutes
+    person = None
+    if args.person is not None:
+        from hsi_offline.reconstruct.people import parse_person_rule
+
+        person = parse_person_rule(args.person)
     pcfg = PerceptionConfig(
+        person=person,
+        preview_path=str(Path(out) / "people_first_frame.png") if args.video else None,
         focal_mm_35=args.focal_mm35,
         focal_px=args.focal_px,
         max_gap_seconds=args.max_gap,
@@ -127,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
             "perception": stats,
         },
         frames,
+        person_boxes=obs.boxes,
+        person_rule=str(stats.get("person", {}).get("rule", "only person")),
     )
     _summary(report, out)
     return 0

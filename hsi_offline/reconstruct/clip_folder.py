@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_offline.reconstruct.artifacts import REPORT_SCHEMA, save_camera, save_human_motion, write_json
+from hsi_offline.reconstruct.artifacts import (
+    REPORT_SCHEMA,
+    save_camera,
+    save_human_motion,
+    save_person_box,
+    write_json,
+)
 from hsi_offline.reconstruct.body_skeleton import Skeleton
 from hsi_offline.reconstruct.pictures import contact_sheet, terrain_topdown
 from hsi_offline.reconstruct.solve import Reconstruction
@@ -94,6 +100,8 @@ def write_clip(
     out: str | Path,
     extra_report: dict | None = None,
     frames: dict[int, np.ndarray] | None = None,
+    person_boxes: np.ndarray | None = None,
+    person_rule: str = "only person",
 ) -> dict:
     """Write every artifact atomically; the report is written last (its presence marks a complete folder)."""
     out = Path(out)
@@ -105,8 +113,10 @@ def write_clip(
     rec.terrain.save(out / "terrain.npz")
     save_terrain_mesh(rec.terrain, out / "terrain_mesh.ply")
     save_camera(rec.camera, out / "camera.npz")
+    if person_boxes is not None:
+        save_person_box(person_boxes, out / "person_box.npz", person_rule)
     log.info("writing pictures")
-    contact_sheet(rec.motion, rec.camera, frames, out / "contact_sheet.png")
+    contact_sheet(rec.motion, rec.camera, frames, out / "contact_sheet.png", boxes=person_boxes)
     src = rec.stats.get("trajectory", {}).get("source", "")
     terrain_topdown(
         rec.terrain,

@@ -28,8 +28,8 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.ndimage import uniform_filter1d
 from threadpoolctl import threadpool_limits
 
-from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.body_skeleton import fit_subset
+from hsi_offline.reconstruct.observations import Observations
 
 log = logging.getLogger(__name__)
 

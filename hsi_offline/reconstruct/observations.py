@@ -30,6 +30,8 @@ class Observations:
     height: int
     fps: float
     masks: list[np.ndarray | None] = field(default_factory=list)  # optional per-frame person masks (small)
+    # optional (T, 4) image box of the kept person (x0, y0, x1, y1 pixels; NaN where untracked)
+    boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         T, J = self.uv.shape[:2]

@@ -81,8 +81,10 @@ def contact_sheet(
     frames: dict[int, np.ndarray] | None,
     path: str | Path,
     n: int = 12,
+    boxes: np.ndarray | None = None,
 ) -> Path:
-    """Grid of frames with the fitted skeleton reprojected (green: tracked frame, red: interpolated)."""
+    """Grid of frames with the fitted skeleton reprojected (green: tracked frame, red: interpolated) and the
+    kept person's image box (yellow), so a switch to another person would show at a glance."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,6 +102,10 @@ def contact_sheet(
             ax.imshow(img, extent=(0, camera.width, camera.height, 0))
         ax.set_xlim(0, camera.width)
         ax.set_ylim(camera.height, 0)
+        if boxes is not None and t < len(boxes) and np.all(np.isfinite(boxes[t])):
+            x0, y0, x1, y1 = boxes[t]
+            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="yellow", lw=1.2)
+            ax.text(x0, y0, "kept", color="yellow", fontsize=6, va="bottom")
         color = "lime" if motion.valid[t] else "red"
         for a, b in bones(motion.joint_names):
             ax.plot(uv[t, [a, b], 0], uv[t, [a, b], 1], color=color, lw=1.5)

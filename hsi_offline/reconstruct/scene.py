@@ -201,6 +201,8 @@ MIN_STEP = 0.10
 # The step plus the next footprint's step must still rise (or drop) this much: the second footprint's
 # confirmation. A footprint measured too high once gives +e then -e, which sum to ~0.
 CONFIRM_STEP = 0.06
+# Shorter contact runs (frames) are too brief to measure a step on; they take their neighbours' level.
+MIN_FOOTPRINT_FRAMES = 5
 
 
 @dataclass
@@ -227,24 +229,27 @@ def _sole_heights(X: np.ndarray, feet: tuple[int, ...], sole: np.ndarray) -> np.
 
 
 def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5) -> np.ndarray:
-    """(F,) height of each footprint above the previous one (in time), both feet measured in the same frames.
+    """(F,) height of each footprint above the other foot's footprint it stepped from, both feet measured in
+    the same frames.
 
-    The median over the first `window` frames of the later footprint, while the earlier foot is still down
-    (double support); without overlap, the earlier foot's last planted frame against the later foot's first.
-    A difference inside one frame does not depend on where the world frame drifted. NaN for the first."""
+    The median over the first `window` frames of the later footprint while the other foot is still down
+    (double support): a difference inside one frame does not depend on where the world frame drifted.
+    Without overlap, the other foot's last planted frame against this foot's first. NaN for a footprint
+    with no earlier footprint of the other foot."""
     sole = sk.sole_offsets()
     soles = [_sole_heights(X, feet, sole) for feet in (sk.left_foot, sk.right_foot)]
-    order = sorted(range(len(fps_)), key=lambda i: fps_[i].start)
     out = np.full(len(fps_), np.nan)
-    for k in range(1, len(order)):
-        a, b = fps_[order[k - 1]], fps_[order[k]]
-        t0 = max(b.start, a.start)
-        t1 = min(b.start + window, a.stop, b.stop)
-        if t1 > t0 and a.side != b.side:
+    for i, b in enumerate(fps_):
+        prev = [a for a in fps_ if a.side != b.side and a.start <= b.start]
+        if not prev:
+            continue
+        a = max(prev, key=lambda f: (f.start, f.stop))
+        t0, t1 = b.start, min(b.start + window, a.stop, b.stop)
+        if t1 > t0:
             d = soles[b.side][t0:t1] - soles[a.side][t0:t1]
         else:
             d = soles[b.side][b.start : b.start + 1] - soles[a.side][a.stop - 1 : a.stop]
-        out[order[k]] = float(np.median(d))
+        out[i] = float(np.median(d))
     return out
 
 
@@ -258,10 +263,10 @@ def flat_ground_prior(
     least `MIN_STEP` and the next footprint keeps it: the two body-frame steps together still rise (or
     drop) by `CONFIRM_STEP` in the same direction - the other foot arrives on the new level or climbs on. A
     single footprint measured too high gives +e then -e, which cancel, so it stays ground: a level needs 2
-    footprints. With a drift-free (camera) world the world heights must also move the same way. The first
-    stretch keeps `ground_level` of its footprints (the lowest height 2 of them agree on); each later one
-    is the previous plus its body-frame step, so world-height errors (a camera's depth error grows with
-    distance) do not tilt or bend the ground. Each refused step is a warning.
+    footprints. With a drift-free (camera) world the world heights must also move the same way, and each
+    stretch's height is `ground_level` of its footprints (the lowest height 2 of them agree on). In a world
+    from body odometry, whose height drifts, only the first stretch is placed that way; each later one is
+    the previous plus its body-frame step. Each refused step is a warning.
     """
     F = len(fps_)
     h = np.array([f.height for f in fps_], dtype=float)
@@ -273,12 +278,14 @@ def flat_ground_prior(
     hs = h[order]
     warnings: list[str] = []
     cuts = [0]
+    ds = np.where([fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order], ds, np.nan)
     for k in range(1, F):
         if not abs(ds[k]) >= MIN_STEP:
             continue
         i = order[k]
         sign = np.sign(ds[k])
-        pair = ds[k] + (ds[k + 1] if k + 1 < F else np.nan)
+        nxt = next((m for m in range(k + 1, F) if np.isfinite(ds[m])), None)
+        pair = ds[k] + (ds[nxt] if nxt is not None else np.nan)
         ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= CONFIRM_STEP)
         if ok and drift_free:
             before = np.median(hs[max(cuts[-1], k - 2) : k])
@@ -287,6 +294,8 @@ def flat_ground_prior(
         if ok:
             cuts.append(k)
         else:
+            if nxt is not None:  # the refused footprint stays on the level: the next step is from the level
+                ds[nxt] += ds[k]
             warnings.append(
                 f"a {ds[k]:+.2f} m step at frame {fps_[i].start} is not confirmed by a second footprint "
                 f"(or by the camera's heights): treated as the same level"
@@ -297,7 +306,7 @@ def flat_ground_prior(
     lvl = 0.0
     for s0, s1 in zip(cuts[:-1], cuts[1:]):
         idx = [order[k] for k in range(s0, s1)]
-        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 else lvl + float(ds[s0])
+        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 or drift_free else lvl + float(ds[s0])
         new[idx] = lvl
         for lv in levels:
             if abs(lv.height - lvl) < LEVEL_TOLERANCE:

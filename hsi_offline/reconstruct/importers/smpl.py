@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from hsi_offline.npz import read_npz
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.perception import PerceptionConfig, check_tracking
-from hsi_offline.reconstruct.body_skeleton import SMPL
 
 REQUIRED = ("global_orient", "body_pose", "betas", "transl", "K", "width", "height", "fps")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
+from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.scene import (
     Supports,
     detect_contacts,
@@ -22,7 +23,6 @@ from hsi_offline.reconstruct.scene import (
     ground_level,
     rotation_to_z,
 )
-from hsi_offline.reconstruct.body_skeleton import SMPL
 from hsi_offline.reconstruct.solve import Reconstruction, SolveConfig
 from hsi_offline.reconstruct.synthetic_scenes import look_at
 from hsi_offline.reconstruct.terrain_build import filter_scene_points, terrain_from_points
