@@ -101,7 +101,6 @@ SYMMETRIC_EDGES = np.array(
 )
 """(left edge, right edge) pairs whose scales the symmetry cost ties together."""
 
-FEET = (("left_ankle", "left_toe"), ("right_ankle", "right_toe"))
 FOOT_KEYPOINTS = np.array([K["left_ankle"], K["right_ankle"]], dtype=np.int64)
 TOE_KEYPOINTS = np.array([K["left_toe"], K["right_toe"]], dtype=np.int64)
 

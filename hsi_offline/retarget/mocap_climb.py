@@ -5,7 +5,7 @@ The ``holosoma-retargeting`` wheel ships five real sequences of a person climbin
 positions in metres with +z up, recorded at 120 Hz (holosoma keeps every 4th frame as 30 fps), joints in the
 order of ``MOCAP_53`` (Mixamo-style names), plus one OBJ per box in ``box_models/`` in the same frame and
 units as the joints (holosoma's own files scale the boxes by robot/human height for the robot; the human data
-needs them unscaled). This is real human motion over real obstacles: the test case the issue asks for.
+needs them unscaled). This is real human motion over real obstacles: what synthetic clips cannot stand in for.
 """
 
 from __future__ import annotations
