@@ -46,8 +46,16 @@ PUBLISHED_29_TOTAL = 33.341142  # unitree_ros g1_29dof_rev_1_0.xml
 # The rubber hand (left): centre of mass and principal inertia, g1_23dof_rev_1_0.xml.
 RUBBER_HAND_COM = (0.107947, 0.00163512, 0.00202245)
 RUBBER_HAND_INERTIA = (0.00200292, 0.0019426, 0.000195232)
-# Where Unitree's 23-DoF torso (and its waist yaw joint) sits in the pelvis frame.
+# Where Unitree's 23-DoF torso sits in the pelvis frame (at zero waist yaw).
 TORSO_IN_PELVIS_23 = (-0.0039635, 0.0, 0.044)
+FRAMES_23 = {
+    "waist_yaw_link",
+    "waist_roll_link",
+    "left_wrist_pitch_link",
+    "left_wrist_yaw_link",
+    "right_wrist_pitch_link",
+    "right_wrist_yaw_link",
+}
 
 
 def _model(dof):
@@ -69,17 +77,11 @@ def test_23dof_total_and_per_link_masses_are_unitrees():
     others = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, i) for i in range(1, m.nbody)} - set(
         PUBLISHED_23_MASS
     )
-    # only massless frames besides the published links: no waist yaw/roll links at all
-    assert others == {
-        "left_wrist_pitch_link",
-        "left_wrist_yaw_link",
-        "right_wrist_pitch_link",
-        "right_wrist_yaw_link",
-    }
+    # besides the published links only massless frames (the 29-DoF waist and wrist links' frames)
+    assert others == FRAMES_23
     for name in others:
         assert m.body_mass[_body(m, name)] == 0.0, name
-    assert mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "waist_yaw_link") < 0
-    assert mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "waist_roll_link") < 0
+        np.testing.assert_array_equal(m.body_inertia[_body(m, name)], 0.0)
 
 
 def test_23dof_hands_and_torso_carry_the_published_inertials():
@@ -92,11 +94,12 @@ def test_23dof_hands_and_torso_carry_the_published_inertials():
         # the whole hand turns with the roll joint: the welded frames add nothing to it
         assert m.body_subtreemass[hand] == pytest.approx(0.356929, abs=1e-9)
     torso = _body(m, "torso_link")
-    assert m.body_parentid[torso] == _body(m, "pelvis")
-    np.testing.assert_allclose(m.body_pos[torso], TORSO_IN_PELVIS_23, atol=1e-9)
-    yaw = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "waist_yaw_joint")
-    assert m.jnt_bodyid[yaw] == torso
-    np.testing.assert_allclose(m.jnt_pos[yaw], 0.0)
+    assert m.body_mass[torso] == pytest.approx(7.818) and m.body_subtreemass[torso] == pytest.approx(
+        7.818 + 2 * (0.718 + 0.643 + 0.734 + 0.6 + 0.356929)
+    )
+    d = mujoco.MjData(m)
+    mujoco.mj_kinematics(m, d)
+    np.testing.assert_allclose(d.xpos[torso] - d.xpos[_body(m, "pelvis")], TORSO_IN_PELVIS_23, atol=1e-9)
 
 
 def test_29dof_keeps_its_own_upper_body():

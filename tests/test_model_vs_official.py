@@ -39,14 +39,10 @@ def test_fk_axes_limits_mass_match_official(dof):
         np.testing.assert_allclose(ours.jnt_actfrcrange[a], off.jnt_actfrcrange[b], atol=1e-6, err_msg=name)
     shared = [mujoco.mj_id2name(ours, mujoco.mjtObj.mjOBJ_BODY, i) for i in range(1, ours.nbody)]
     shared = [n for n in shared if mujoco.mj_name2id(off, mujoco.mjtObj.mjOBJ_BODY, n) >= 0]
-    assert len(shared) >= (30 if dof == 29 else 28)  # the 23-DoF robot has no waist yaw/roll links
+    assert len(shared) >= 30
     rng = np.random.default_rng(dof)
     for _ in range(25):
         q = rng.uniform(c.lower, c.upper)
-        if dof == 23:
-            # Unitree's 23-DoF waist yaw axis runs through the torso origin, 4 mm behind the 29-DoF one
-            # (tests/test_model_mass.py checks it); this reference is the 29-DoF robot.
-            q[c.joint_names.index("waist_yaw_joint")] = 0.0
         root = np.r_[rng.normal(size=3), rng.normal(size=4)]
         root[3:] /= np.linalg.norm(root[3:])
         for m, d in ((ours, d_o), (off, d_f)):

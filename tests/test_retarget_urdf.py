@@ -32,6 +32,5 @@ def test_urdf_fk_equals_mjcf_fk_for_every_link(dof):
 
 def test_23dof_urdf_welds_the_missing_joints():
     text = build_urdf(23)
-    assert 'name="left_wrist_pitch_joint" type="fixed"' in text
-    assert 'name="waist_roll_joint"' not in text  # Unitree's 23-DoF robot has no waist roll/pitch links
+    assert 'name="waist_roll_joint" type="fixed"' in text
     assert 'name="left_knee_joint" type="revolute"' in text

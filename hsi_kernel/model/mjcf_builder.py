@@ -1,11 +1,11 @@
 """Write the G1 MJCF (23 or 29 DoF) from ``models/g1_description.yaml`` and the robot contract.
 
 Why generated: the joint limits, efforts and armature must be the contract's, not a second copy typed into
-XML. The 23-DoF variant is the 29-DoF tree with six joints welded and Unitree's 23-DoF upper body (no waist
-yaw/roll links, rigid rubber hands: ``bodies_for``), so both models weigh what Unitree publishes for them.
-Collision geometry is primitives only
-(capsules, spheres, boxes for the feet): cheap and robust for contact-rich training on CPU and in MuJoCo
-Warp. Self-collision is off (contype/conaffinity: robot=1/2, terrain=2/1); the terrain is added by scenes.
+XML. The 23-DoF variant is the 29-DoF tree with six joints welded and the masses of Unitree's 23-DoF upper
+body (no waist yaw/roll link masses, rigid rubber hands: ``bodies_for``), so both models weigh what Unitree
+publishes. Collision geometry is primitives only (capsules, spheres, boxes for the feet): cheap and robust
+for contact-rich training on CPU and in MuJoCo Warp. Self-collision is off (contype/conaffinity: robot=1/2,
+terrain=2/1); the terrain is added by scenes.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def bodies_for(dof: int, description: dict) -> list[dict]:
     Why a variant and not the welded 29-DoF tree: Unitree's 23-DoF G1 has a different upper body (rubber
     hands, no waist yaw/roll links; 1.23 kg lighter), and a controller trained on the wrong masses leans
     differently on the robot. The facts are in ``description["g1_23dof"]``; its ``frames`` keep their names
-    and poses as massless bodies so that collision primitives and link names are shared by both models.
+    and poses as massless bodies so that kinematics, collision primitives and link names are shared by both
+    models (and every 23-DoF clip's stored link poses stay valid).
     """
     bodies = [dict(b) for b in description["bodies"]]
     if dof == 29:
