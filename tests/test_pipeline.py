@@ -203,3 +203,28 @@ def test_an_interrupted_training_stage_continues_from_its_checkpoint(tmp_path):
     assert _stamp(out, "clips")["finished"] == clips_finished
     history = json.loads((out / "mpt" / "history.json").read_text())
     assert [h["iteration"] for h in history] == list(range(8))  # the curves cover both parts, once each
+
+
+@pytest.mark.parametrize("name", ["smoke", "walk_cpu", "gpu_check"])
+def test_shipped_run_files_are_valid(name, monkeypatch):
+    from hsi_offline.pipeline.runfile import load_run_file
+
+    monkeypatch.chdir(REPO)
+    run = load_run_file(REPO / "config" / "pipelines" / f"{name}.yaml")
+    assert run.name == name and set(run.train) == {"mpt", "track", "distill", "finetune"}
+    assert run.profile == ("gpu" if name == "gpu_check" else "cpu")
+
+
+def test_run_file_errors_are_one_line(tmp_path):
+    from hsi_offline.pipeline.runfile import RunFileError, load_run_file
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nclips: {procedural: [standing]}\nstagez: {}\n")
+    with pytest.raises(RunFileError, match=r"bad.yaml.*unknown field.*stagez"):
+        load_run_file(bad)
+    bad.write_text("clips: {procedural: [standing]}\nstages: {mpt: {iterations: 0}}\n")
+    with pytest.raises(RunFileError, match="stages.mpt.iterations"):
+        load_run_file(bad)
+    bad.write_text("sources: [{mocap: /nonexistent.bvh}]\n")
+    with pytest.raises(RunFileError, match="nonexistent.bvh"):
+        load_run_file(bad)

@@ -18,9 +18,8 @@ stands in the training environment and falls here has a controller-logic gap; on
 in deploy has a transport or perception gap. It is deterministic (no randomness at all) and runs faster than
 real time.
 
-Found with it: the first CPU-trained student stood in the training environment and fell 1.7 s after A in
-deploy. Here it fell the same way; without the bridge's joint-limit clamp it stood. The student commanded the
-ankle pitch up to 0.4 rad beyond its limit (more torque than the clamped target gives); training now clamps
+Example of a controller-logic gap it shows: a policy that commands a joint beyond its limit gets more torque
+in training than through the bridge's clamp, and can fall here for that alone; this is why training clamps
 its targets as the bridge does (``contract.target_bounds``).
 """
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsi_kernel.atomic import atomic_path
 from hsi_kernel.terrain import SCENES, make_scene_terrain
 from hsi_offline.motion.clip import MotionClip, load, make_clip
 from hsi_offline.motion.variants import variants
@@ -102,4 +103,35 @@ def write_clip_set(
                 suffix = "" if t == "flat" else f"_{t}"
                 written.append(out.save(folder / f"{name}_{vname}{suffix}.npz"))
     log(f"[pipeline] clips: {len(written)} clips from {len(clips)} source clip(s) -> {folder}")
+    plot_paths(written, folder / "clips.png")
     return written
+
+
+def plot_paths(files: list[Path], path: Path) -> Path:
+    """Top-down picture of every clip: root path (line) and left foot (dots), so a mirrored, turned or
+    looped variant can be checked by eye in the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hsi_kernel.contract import FOOT_LINKS
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for f in files:
+        clip = load(f, validate=False)
+        root = np.asarray(clip.root_pos)
+        (line,) = ax.plot(root[:, 0], root[:, 1], lw=1.2, label=f.stem)
+        foot = np.asarray(clip.link_pos)[:, list(clip.link_names).index(FOOT_LINKS[0])]
+        ax.plot(foot[::5, 0], foot[::5, 1], ".", ms=2, color=line.get_color())
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_title(f"{len(files)} clips: root path (line), left foot (dots)")
+    if len(files) <= 20:
+        ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path

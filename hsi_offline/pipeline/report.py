@@ -65,6 +65,8 @@ def write_report(
     if "clips" in stamps:
         n = len(stamps["clips"].get("clips", []))
         lines += ["", "## Clips", "", f"{n} clips (sources x variants x terrains) in `clips/`."]
+        if (out / "clips" / "clips.png").is_file():
+            lines += ["", "![clips](clips/clips.png)"]
     trained = [s for s in TRAIN_STAGES if s in stamps]
     if trained:
         lines += ["", "## Training", ""]

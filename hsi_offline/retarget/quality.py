@@ -1,4 +1,4 @@
-"""Quality report of a retargeted clip: the issue's figures, measured the same way for every method.
+"""Quality report of a retargeted clip: the figures it is judged by, measured the same way for every method.
 
 Everything is computed with the contract model's MuJoCo FK and ``Terrain.height_at`` (the simulator's
 surface), independently of the optimiser's own JAX code, so a solver cannot grade itself.

@@ -135,11 +135,6 @@ def world_link_poses(rr: RetargetRobot, root: jaxlie.SE3, q: jnp.ndarray) -> jax
     return root @ jaxlie.SE3(local)
 
 
-def keypoints_world(rr: RetargetRobot, links: jaxlie.SE3) -> jnp.ndarray:
-    """(15,3) robot keypoints."""
-    return jaxlie.SE3(links.wxyz_xyz[rr.kp_link]).apply(jnp.asarray(rr.kp_offset))
-
-
 def soles_world(rr: RetargetRobot, links: jaxlie.SE3) -> jnp.ndarray:
     """(2,4,3) sole corners of the left and right foot."""
     feet = jaxlie.SE3(links.wxyz_xyz[rr.foot_link])  # batch (2,)
@@ -150,12 +145,6 @@ def jax_apply_many(poses: jaxlie.SE3, pts: jnp.ndarray) -> jnp.ndarray:
     """Apply each of N poses to the same M points: (N,M,3)."""
     R = poses.rotation().as_matrix()  # (N,3,3)
     return jnp.einsum("nij,mj->nmi", R, pts) + poses.translation()[:, None, :]
-
-
-def capsules_world(rr: RetargetRobot, links: jaxlie.SE3) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """World endpoints (C,3), (C,3) of every collision capsule."""
-    poses = jaxlie.SE3(links.wxyz_xyz[rr.cap_link])
-    return poses.apply(jnp.asarray(rr.cap_p0)), poses.apply(jnp.asarray(rr.cap_p1))
 
 
 # ------------------------------------------------------------------------------- analytic point Jacobians

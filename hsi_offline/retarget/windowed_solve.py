@@ -96,7 +96,8 @@ def _solve_banded(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.
 
 
 def _solve_jaxls_cg(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.Array, jax.Array, dict]:
-    """The original formulation: jaxls LM with its conjugate-gradient linear solver (kept for comparison)."""
+    """jaxls' LM with its conjugate-gradient linear solver on the same costs: a reference the banded solver
+    is checked and timed against."""
     parts = problem_parts(cfg.dof)
     n_pad = wp.n_pad
     ids = jnp.arange(n_pad)
@@ -180,9 +181,9 @@ def _seam_prior(root, quat, q, overlap: int, dof: int) -> tuple[np.ndarray, np.n
 def _switch_into(out_root, out_quat, out_q, start: int, overlap: int, r, qt, q, dof: int) -> int:
     """Write a window solved from frame ``start`` into the clip arrays, switching from the previous window's
     solution at the overlap frame where the two agree best (largest keypoint distance, MuJoCo FK), within
-    the overlap's middle half (the frames near either window's edge are the least constrained). A fixed
-    mid-overlap switch left visible steps (a 3.6 cm sole jump on a box-climb seam); a cross-fade removed
-    them but pushed blended poses into the terrain (3 cm): each frame here is one window's solution.
+    the overlap's middle half (the frames near either window's edge are the least constrained). Why not a
+    fixed mid-overlap switch: it leaves visible steps (a 3.6 cm sole jump on a box-climb seam); nor a
+    cross-fade: blended poses go into the terrain (3 cm). So each frame here is one window's solution.
     Returns the switch frame."""
     o = min(overlap, len(r))
     prev = robot_keypoints_np(
