@@ -19,13 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hsi_offline.training.cli", "train a policy stage: mpt | track | distill | finetune"),
     "export": ("hsi_offline.training.export", "export a checkpoint to ONNX with metadata"),
     "evaluate": ("hsi_offline.evaluation.cli", "sim2sim evaluation of an exported policy"),
-    "pipeline": ("hsi_offline.pipeline.cli", "run file -> every stage from motion to evaluated policy, resumable"),
+    "pipeline": ("hsi_offline.pipeline.cli", "run file -> every stage to an evaluated policy (resumable)"),
 }
 BENCHES: dict[str, str] = {
     "retarget": "hsi_offline.bench.retarget",
     "reconstruct": "hsi_offline.bench.reconstruct",
     "env": "hsi_offline.bench.env",
     "policy": "hsi_offline.bench.policy",
+    "train": "hsi_offline.bench.train",
 }
 
 

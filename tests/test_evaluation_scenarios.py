@@ -20,7 +20,8 @@ def test_names_cover_turning_and_kerbs() -> None:
 
 
 def test_paths() -> None:
-    turn, curve, lateral, kerb = get_scenarios(["turn_in_place", "curve_walk", "goal_lateral", "kerb_up_down"])
+    names = ["turn_in_place", "curve_walk", "goal_lateral", "kerb_up_down"]
+    turn, curve, lateral, kerb = get_scenarios(names)
     assert turn.path_length_m == 0.0 and math.isclose(turn.goal[2], math.pi)
     assert math.isclose(turn.path_at(2.5)[2], math.pi / 2)  # half-way through the turn
     # the curve: a 2 m quarter circle, heading along its tangent at every point

@@ -139,7 +139,8 @@ def test_export_of_a_run_folder_takes_its_last_checkpoint(tmp_path, capsys):
     for it in (0, 50, 178, 29):
         (tmp_path / f"model_{it}.pt").write_bytes(b"")
     (tmp_path / "model_best.pt").write_bytes(b"")
-    (tmp_path / "history.json").write_text('[{"iteration": 178}]')  # the run finished (test_bad_input_training)
+    # the run finished (see test_bad_input_training)
+    (tmp_path / "history.json").write_text('[{"iteration": 178}]')
     assert last_checkpoint(tmp_path).name == "model_178.pt"
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -140,6 +140,7 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
     err = np.hypot(*(r.xy - cmd[:, :2]).T)
     goal = path_world(scenario, r.start_pose, np.array([r.t[-1] + 1e6]))[0]
     goal_error = float(np.hypot(*(r.xy[-1] - goal[:2])))
+    heading_error = float(wrap(np.array([r.yaw[-1] - goal[2]]))[0])
     fall_t, fall_reason = detect_fall(r, scenario)
     if fall_t is None and safety.startswith("base tilt"):
         fall_t, fall_reason = float(r.t[-1]), f"bridge: {safety}"
@@ -157,9 +158,9 @@ def score(r: Rollout, scenario: Scenario, dof: int = 23) -> ScenarioMetrics:
             f"ended {goal_error:.2f} m from the goal (tolerance {scenario.goal_tolerance_m:.2f} m)",
         ),
         (
-            abs(float(wrap(np.array([r.yaw[-1] - goal[2]]))[0])) <= scenario.goal_yaw_tolerance_rad,
-            f"ended facing {np.degrees(float(wrap(np.array([r.yaw[-1] - goal[2]]))[0])):+.0f} deg off the goal "
-            f"heading (tolerance {np.degrees(scenario.goal_yaw_tolerance_rad):.0f} deg)",
+            abs(heading_error) <= scenario.goal_yaw_tolerance_rad,
+            f"ended facing {np.degrees(heading_error):+.0f} deg off the goal heading "
+            f"(tolerance {np.degrees(scenario.goal_yaw_tolerance_rad):.0f} deg)",
         ),
         (
             float(r.height[-1]) >= scenario.stand_min_height_m,
