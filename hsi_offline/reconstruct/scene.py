@@ -254,7 +254,11 @@ def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window:
 
 
 def flat_ground_prior(
-    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, drift_free: bool = True
+    fps_: list[Footprint],
+    X: np.ndarray,
+    sk: Skeleton,
+    drift_free: bool = True,
+    valid: np.ndarray | None = None,
 ) -> GroundPrior:
     """Ground stays flat unless planted feet show a new level: the rule of the reconstruction.
 
@@ -266,7 +270,8 @@ def flat_ground_prior(
     footprints. With a drift-free (camera) world the world heights must also move the same way, and each
     stretch's height is `ground_level` of its footprints (the lowest height 2 of them agree on). In a world
     from body odometry, whose height drifts, only the first stretch is placed that way; each later one is
-    the previous plus its body-frame step. Each refused step is a warning.
+    the previous plus its body-frame step. Each refused step is a warning. Footprints mostly in
+    untracked frames (`valid` False: the fit interpolated them) are no evidence for a step.
     """
     F = len(fps_)
     h = np.array([f.height for f in fps_], dtype=float)
@@ -278,7 +283,11 @@ def flat_ground_prior(
     hs = h[order]
     warnings: list[str] = []
     cuts = [0]
-    ds = np.where([fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order], ds, np.nan)
+    measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
+    if valid is not None:
+        seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
+        measurable = [a and b for a, b in zip(measurable, seen)]
+    ds = np.where(measurable, ds, np.nan)
     for k in range(1, F):
         if not abs(ds[k]) >= MIN_STEP:
             continue

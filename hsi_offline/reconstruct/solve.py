@@ -111,7 +111,7 @@ def reconstruct(
     fps_ = footprints(Xg, contacts, sk)
     if not fps_:
         ground_level(fps_)  # raises the one-line "no foot contacts" error
-    prior = flat_ground_prior(fps_, Xg, sk, drift_free=not np.any(choice.offsets))
+    prior = flat_ground_prior(fps_, Xg, sk, drift_free=not np.any(choice.offsets), valid=obs.valid)
     dz = height_corrections(fps_, np.array([f.height for f in fps_]), prior.heights, T)
     Xg[..., 2] += dz[:, None]
     for f, h in zip(fps_, prior.heights):
