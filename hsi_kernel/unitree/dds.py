@@ -22,6 +22,7 @@ encodes with numpy; the IDL classes stay for everything else.
 from __future__ import annotations
 
 import atexit
+import ctypes as ct
 import threading
 import weakref
 from collections.abc import Callable
@@ -38,8 +39,9 @@ from cyclonedds.core import (
     WaitSet,
 )
 from cyclonedds.domain import Domain, DomainParticipant
-from cyclonedds.internal import InvalidSample
+from cyclonedds.internal import InvalidSample, dds_c_t, load_cyclonedds
 from cyclonedds.pub import DataWriter
+from cyclonedds.qos import Policy, Qos
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
@@ -127,7 +129,9 @@ class Reader:
     The handler gets the newest valid sample of each wake-up (older ones still queued are dropped: a
     controller wants the latest state, like the SDK's queue of length 1); it runs on the reader's thread, so
     it must be quick and must not block. Without a handler, call :meth:`take_latest`. With ``raw`` the
-    sample is its serialized bytes (``unitree.wire`` decodes them).
+    sample is its serialized bytes (``unitree.wire`` decodes them). ``keep`` > 0 makes a recorder instead:
+    the reader keeps up to that many samples between wake-ups and the handler gets every one, oldest first
+    (a monitor that must see every command, not the latest).
     """
 
     def __init__(
@@ -137,17 +141,25 @@ class Reader:
         handler: Callable[[Any], None] | None = None,
         name: str | None = None,
         raw: bool = False,
+        keep: int = 0,
     ):
         self.topic = topic
         self._handler = handler
         self._raw = raw
-        self._reader = DataReader(_participant, _topic(topic, msg_type))
+        self._keep = keep
+        qos = (
+            Qos(Policy.History.KeepLast(keep), Policy.Reliability.Reliable(duration(seconds=1)))
+            if keep
+            else None
+        )
+        self._reader = DataReader(_participant, _topic(topic, msg_type), qos=qos)
         self._data = ReadCondition(self._reader, SampleState.Any | ViewState.Any | InstanceState.Any)
         self._wake = GuardCondition(_participant)
         self._waitset = WaitSet(_participant)
         self._waitset.attach(self._data)
         self._waitset.attach(self._wake)
         self._closing = False
+        self._handling = threading.Lock()
         self._thread: threading.Thread | None = None
         self.handler_errors = 0
         if handler is not None:
@@ -155,20 +167,19 @@ class Reader:
             self._thread.start()
         _open_readers.add(self)
 
-    def _newest(self) -> Any | None:
+    def _valid(self) -> list[Any]:
+        """Every valid sample taken now, oldest first."""
+        n = max(64, self._keep)
         if self._raw:
-            ret = ddspy_take(self._reader._ref, 64)
+            ret = ddspy_take(self._reader._ref, n)
             if isinstance(ret, int):
                 raise DDSException(ret, f"taking from {self.topic}")
-            for data, info in reversed(ret):
-                if info.valid_data:
-                    return data
-            return None
-        samples = self._reader.take(N=64)
-        for s in reversed(samples):
-            if not isinstance(s, InvalidSample):
-                return s
-        return None
+            return [data for data, info in ret if info.valid_data]
+        return [s for s in self._reader.take(N=n) if not isinstance(s, InvalidSample)]
+
+    def _newest(self) -> Any | None:
+        valid = self._valid()
+        return valid[-1] if valid else None
 
     def take_latest(self, timeout_s: float) -> Any | None:
         """The newest sample that arrives within ``timeout_s`` (None if none did). Only without a handler."""
@@ -183,17 +194,35 @@ class Reader:
         while not self._closing:
             if self._waitset.wait(period) == 0 or self._closing:
                 continue
-            sample = self._newest()
-            if sample is None:
-                continue
-            try:
-                self._handler(sample)
-            except Exception:  # a failing handler must not kill the link; counted for diagnostics
-                self.handler_errors += 1
-                if self.handler_errors == 1:
-                    import traceback
+            self._take_and_handle()
 
-                    traceback.print_exc()
+    def _take_and_handle(self) -> int:
+        with self._handling:
+            if self._closing:
+                return 0
+            samples = self._valid()
+            samples = samples if self._keep else samples[-1:]
+            for sample in samples:
+                try:
+                    self._handler(sample)
+                except Exception:  # a failing handler must not kill the link; counted for diagnostics
+                    self.handler_errors += 1
+                    if self.handler_errors == 1:
+                        import traceback
+
+                        traceback.print_exc()
+            return len(samples)
+
+    def poll(self) -> bool:
+        """Take and handle what is waiting now, on the calling thread; True when there was a sample.
+
+        Why: the reader's own thread can be late to wake (a loaded machine, another thread of the process
+        holding the interpreter lock) while the samples already sit in the reader. A controller that is
+        about to declare its input lost polls first, so it judges the robot, not its own reader thread.
+        Serialised with the reader's thread: the handler never runs twice at once."""
+        if self._thread is None:
+            raise RuntimeError("poll() is for readers with a handler")
+        return self._take_and_handle() > 0
 
     def close(self) -> None:
         """Stop the thread (joined), then delete waitset, conditions and reader in that order. Idempotent."""
@@ -203,10 +232,11 @@ class Reader:
         self._wake.set(True)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
-        self._waitset.detach(self._data)
-        self._waitset.detach(self._wake)
-        self._waitset = self._data = self._wake = None
-        self._reader = None
+        with self._handling:  # a poll() on another thread finishes first
+            self._waitset.detach(self._data)
+            self._waitset.detach(self._wake)
+            self._waitset = self._data = self._wake = None
+            self._reader = None
         _open_readers.discard(self)
 
     def __enter__(self) -> Reader:
@@ -222,6 +252,42 @@ def _close_all() -> None:
     cyclonedds during finalisation is another crash)."""
     for r in list(_open_readers):
         r.close()
+
+
+# the binding wraps no call that reads a reader's SUBSCRIPTION_MATCHED status without a listener (a listener
+# runs on a DDS thread, which this module avoids), so it is called through ctypes like the binding's own calls
+_get_subscription_matched = load_cyclonedds().dds_get_subscription_matched_status
+_get_subscription_matched.restype = ct.c_int32
+_get_subscription_matched.argtypes = [ct.c_int32, ct.POINTER(dds_c_t.subscription_matched_status)]
+
+
+class WriterWatch:
+    """How many DataWriters of *other* participants are matched on ``topic``, now.
+
+    Why: only one controller may drive the motors, and one that appears later (a second bridge, a test tool,
+    the SDK's example) is as dangerous as one present at start-up. DDS discovery tells every reader of the
+    topic about each writer as it appears; a reader that ignores its own participant's endpoints counts
+    exactly the others. :meth:`count` reads that status (a few us), so a 500 Hz loop can poll it every cycle.
+    The reader takes no samples; its history (keep-last 1) is all it holds.
+    """
+
+    def __init__(self, topic: str, msg_type: Any):
+        self.topic = topic
+        self._reader: DataReader | None = DataReader(
+            _participant, _topic(topic, msg_type), qos=Qos(Policy.IgnoreLocal.Participant)
+        )
+        self._status = dds_c_t.subscription_matched_status()
+
+    def count(self) -> int:
+        if self._reader is None:
+            raise RuntimeError(f"writer watch on {self.topic} is closed")
+        ret = _get_subscription_matched(self._reader._ref, ct.byref(self._status))
+        if ret < 0:
+            raise DDSException(ret, f"reading the matched writers of {self.topic}")
+        return int(self._status.current_count)
+
+    def close(self) -> None:
+        self._reader = None
 
 
 def someone_publishes(topic: str, msg_type: Any, wait_s: float = 0.4) -> bool:

@@ -2,7 +2,10 @@
 
 ROS-free so the simulator tests and the benchmark can drive it; ``nodes/bridge_node.py`` wraps it in rclpy.
 Start-up refuses (one-line ``BridgeError``, nothing sent) when another controller already writes
-``rt/lowcmd`` on the domain, or when the robot's ``mode_machine`` is not the configured DoF.
+``rt/lowcmd`` on the domain, or when the robot's ``mode_machine`` is not the configured DoF. While running,
+other writers on ``rt/lowcmd`` are watched every cycle (DDS matching, ``dds.WriterWatch``), a LowState with a
+wrong ``mode_machine`` trips at once and is never used or echoed, and ``_write_locked`` is the single point
+where a LowCmd is written: a command with any non-finite field never leaves it.
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hsi_kernel.contract import MODE_MACHINE, MODE_PR, get_contract
+from hsi_kernel.msgs.pd_targets import PdTargets
 from hsi_kernel.unitree import dds, sdk, wire
 from hsi_kernel.unitree import remote as remote_codec
 from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bridge.safety import LowStateView, SafetyConfig, SafetyMachine, State
+from hsi_robot_nodes.joystick.buttons import ButtonMapper
 
 
 class BridgeError(RuntimeError):
     """The bridge refuses to start (one line, says what to do)."""
 
 
+POLL_AFTER_S = 0.006
+"""LowState older than this (3 robot periods) at a tick: the writer takes waiting samples itself
+(``dds.Reader.poll``), so a late reader thread is never mistaken for a silent robot."""
 LOWSTATE_GAP_LOG_S = 0.008
 """LowState inter-arrival gaps above this (4 robot periods) are logged in ``UnitreeBridge.lowstate_gaps``."""
 
@@ -51,9 +59,14 @@ class UnitreeBridge:
         self._slots = self.contract.motor_slots
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._mode_machine: int | None = None
-        self._prev_buttons: set[str] = set()
+        self._mode_machine: int | None = None  # the accepted value only: what LowCmds echo
+        self._seen_mode_machine: int | None = None  # the first value seen, for the start-up refusal
+        self._buttons = ButtonMapper()  # start / A / select edges -> events, as the joystick node maps them
+        self._watch: dds.WriterWatch | None = None
         self.bad_lowstate_crc = 0
+        self.bad_mode_machine = 0  # LowStates dropped for a mode_machine that is not the configured DoF's
+        self.nonfinite_blocked = 0  # LowCmds not written because a field was not finite
+        self.lowstate_polled = 0  # LowStates the writer took because the reader thread was late
         self.lowcmd_written = 0
         self.last_remote = remote_codec.RemoteState()
         self.on_lowstate_cb: Callable[[LowStateView, remote_codec.RemoteState], None] | None = None
@@ -87,13 +100,15 @@ class UnitreeBridge:
                 f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
                 "interface right?"
             )
-        if not self.contract.accepts_mode_machine(self._mode_machine or 0):
+        if self._mode_machine is None:
             self._sub.close()
-            got = MODE_MACHINE.get(self._mode_machine or 0, "unknown")
+            seen = self._seen_mode_machine
+            got = MODE_MACHINE.get(seen or 0, "unknown")
             raise BridgeError(
-                f"robot reports mode_machine {self._mode_machine} ({got}-DoF) but the bridge "
+                f"robot reports mode_machine {seen} ({got}-DoF) but the bridge "
                 f"is configured for {self.cfg.dof} DoF: fix --dof"
             )
+        self._watch = dds.WriterWatch(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
         self._pub = dds.Writer(sdk.TOPIC_LOWCMD, sdk.LowCmd_)
         self._payload = wire.LOWCMD.new_payload()
         self._thread = threading.Thread(target=self._writer, name="lowcmd-writer", daemon=True)
@@ -106,6 +121,8 @@ class UnitreeBridge:
             self._thread.join(timeout=2)
         if hasattr(self, "_sub"):
             self._sub.close()
+        if self._watch is not None:
+            self._watch.close()
 
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_lowstate(self, data: bytes) -> None:
@@ -122,26 +139,35 @@ class UnitreeBridge:
         if W.crc(p) != int(W.get(p, "crc")):
             self.bad_lowstate_crc += 1
             return
-        self._mode_machine = int(W.get(p, "mode_machine"))
-        if not self.contract.accepts_mode_machine(self._mode_machine):
+        mode_machine = int(W.get(p, "mode_machine"))
+        if self._seen_mode_machine is None:
+            self._seen_mode_machine = mode_machine
+        if not self.contract.accepts_mode_machine(mode_machine):
+            self.bad_mode_machine += 1
+            with self._lock:
+                before = self.safety.state
+                self.safety.on_bad_mode_machine(mode_machine, t)
+                self._notify(before)
             self._first.set()
             return
+        self._mode_machine = mode_machine
         s = self._slots
 
         def get(path: str) -> np.ndarray:
             return W.get(p, path).astype(np.float64)
 
         low = LowStateView(
-            get("motor_state.q")[s],
-            get("motor_state.dq")[s],
-            get("imu_state.quaternion"),
-            get("imu_state.gyroscope"),
-            get("motor_state.temperature")[s].max(axis=1),
-            self._mode_machine,
-            t,
+            q=get("motor_state.q")[s],
+            dq=get("motor_state.dq")[s],
+            quat_wxyz=get("imu_state.quaternion"),
+            gyro=get("imu_state.gyroscope"),
+            temperature=get("motor_state.temperature")[s].max(axis=1),
+            mode_machine=mode_machine,
+            t=t,
+            tick=int(W.get(p, "tick")),
+            tau_est=get("motor_state.tau_est")[s],
+            acc=get("imu_state.accelerometer"),
         )
-        low.tau_est = get("motor_state.tau_est")[s]  # type: ignore[attr-defined]
-        low.acc = get("imu_state.accelerometer")  # type: ignore[attr-defined]
         try:
             remote = remote_codec.decode(W.get(p, "wireless_remote").tobytes())
         except ValueError:
@@ -149,22 +175,22 @@ class UnitreeBridge:
         with self._lock:
             self.safety.on_lowstate(low)
             if self.cfg.remote_buttons:
-                pressed = remote.pressed()
-                for button in pressed - self._prev_buttons:
-                    event = {"start": "start", "A": "run", "select": "damp"}.get(button)
-                    if event:
-                        self._event_locked(event, t)
-                self._prev_buttons = pressed
+                events, _ = self._buttons.update(remote.pressed())
+                for event in events:
+                    self._event_locked(event, t)
         self.last_remote = remote
         self._first.set()
         if self.on_lowstate_cb is not None:
             self.on_lowstate_cb(low, remote)
 
+    def _notify(self, before: State) -> None:
+        if self.safety.state != before and self.on_state_change is not None:
+            self.on_state_change(self.safety.state.value, self.safety.reason)
+
     def _event_locked(self, event: str, t: float) -> None:
         before = self.safety.state
         self.safety.on_event(event, t)
-        if self.safety.state != before and self.on_state_change is not None:
-            self.on_state_change(self.safety.state.value, self.safety.reason)
+        self._notify(before)
 
     def event(self, name: str) -> str:
         """Apply an operator event (start | run | damp | estop | reset); returns the resulting state."""
@@ -172,13 +198,12 @@ class UnitreeBridge:
             self._event_locked(name, time.monotonic())
             return self.safety.state.value
 
-    def set_targets(self, targets) -> str | None:
+    def set_targets(self, targets: PdTargets) -> str | None:
         t = time.monotonic()
         with self._lock:
             before = self.safety.state
             err = self.safety.on_targets(targets, t)
-            if self.safety.state != before and self.on_state_change is not None:
-                self.on_state_change(self.safety.state.value, self.safety.reason)
+            self._notify(before)
             if err is None and self.safety.state == State.RUN:
                 self._write_locked(t)  # answer at once; the 2 ms writer keeps re-sending
                 if self.safety.state == State.RUN and self.safety.targets is not None:
@@ -191,10 +216,19 @@ class UnitreeBridge:
 
     # ---- output ---------------------------------------------------------------------------------------
     def _write_locked(self, t: float) -> None:
+        """The only place a LowCmd is written."""
         before = self.safety.state
+        if self._watch is not None:
+            self.safety.other_writers = self._watch.count()
         cmd = self.safety.tick(t)
-        if self.safety.state != before and self.on_state_change is not None:
-            self.on_state_change(self.safety.state.value, self.safety.reason)
+        if cmd is not None and not SafetyMachine.finite(cmd):
+            # unreachable while the safety machine holds its own rule; kept as the last line of defence
+            self.nonfinite_blocked += 1
+            self.safety.trip(t, "non-finite motor command at the write point")
+            cmd = self.safety.tick(t)
+            if cmd is not None and not SafetyMachine.finite(cmd):
+                cmd = None
+        self._notify(before)
         if cmd is None:
             return
         W, p = wire.LOWCMD, self._payload
@@ -209,6 +243,9 @@ class UnitreeBridge:
         period = 1.0 / self.cfg.write_hz
         next_t = time.monotonic()
         while not self._stop.is_set():
+            low = self.safety.low
+            if low is not None and time.monotonic() - low.t > POLL_AFTER_S and self._sub.poll():
+                self.lowstate_polled += 1
             with self._lock:
                 self._write_locked(time.monotonic())
             next_t += period

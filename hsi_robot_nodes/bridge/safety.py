@@ -2,10 +2,17 @@
 
 States: WAIT_STATE -> ZERO_TORQUE -(start)-> STAND_UP (2 s interpolation to the default pose, stiff gains)
 -> HOLD -(run)-> RUN (policy PD targets) -(damp / estop / any fault)-> DAMPING -(reset)-> ZERO_TORQUE.
-Every 2 ms ``tick`` returns the motor command to write. Faults that trip DAMPING: LowState stale, policy
-targets stale for more than ``policy_stale_cycles`` policy periods of fresh input, NaN/inf anywhere, base tilt
-beyond the limit (from projected gravity), joint speed or temperature beyond limits. Every target is clamped
-inside the joint limits with a margin, rate-limited per tick, gains bounded: nothing unbounded reaches motors.
+Every 2 ms ``tick`` returns the motor command to write. Faults that trip DAMPING (from STAND_UP, HOLD or RUN),
+each with its own reason: LowState stale, its ``tick`` frozen while samples keep coming, a ``mode_machine``
+that does not match the configured DoF, another writer on ``rt/lowcmd``, policy targets stale for more than
+``policy_stale_cycles`` policy periods of fresh input, NaN/inf anywhere, base tilt beyond the limit (from
+projected gravity), joint speed or temperature beyond limits. State is lost or frozen for at most
+``lowstate_timeout_s`` before the trip, so a trip lands within 3 policy cycles (60 ms).
+
+Every command is built from finite values only: targets are clamped inside the joint limits with a margin,
+rate-limited per tick, gains bounded; the damping and zero-torque commands carry kp 0 and the last finite
+position of each joint (never the latest, possibly non-finite, sample). ``tick`` checks the finished command
+once more and answers damping if any field is not finite; the bridge's single write point checks again.
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ the loop benchmark and evaluation all wait this long."""
 @dataclass
 class SafetyConfig:
     stand_up_s: float = 2.0
-    lowstate_timeout_s: float = 0.1  # 50 LowState periods, 5 policy cycles (the motors hold the last target)
+    # no fresh LowState (or a frozen tick) for this long is a fault: with the 2 ms tick and delivery on top,
+    # the trip lands within 3 policy cycles (60 ms); the motors hold the last target meanwhile
+    lowstate_timeout_s: float = 0.05
     policy_period_s: float = 0.02
     policy_stale_cycles: int = 3
     max_tilt_rad: float = 1.0  # ~57 deg between the pelvis z axis and vertical
@@ -60,15 +69,22 @@ class SafetyConfig:
 
 @dataclass
 class LowStateView:
-    """The parts of LowState the bridge uses, in contract joint order."""
+    """The parts of LowState the bridge uses, joint arrays in contract joint order."""
 
     q: np.ndarray
     dq: np.ndarray
     quat_wxyz: np.ndarray
     gyro: np.ndarray
-    temperature: np.ndarray
+    temperature: np.ndarray  # hottest of each motor's two sensors, deg C
     mode_machine: int
     t: float  # receive time (monotonic s)
+    tick: int  # the robot's own counter: a robot that stops advancing it is frozen, however fresh t is
+    tau_est: np.ndarray  # estimated joint torques (N m), for the joint state message
+    acc: np.ndarray  # pelvis IMU linear acceleration (m/s^2, body frame)
+
+
+ACTIVE = ("stand_up", "hold", "run")
+"""States in which a fault trips to damping (the motors hold or track something)."""
 
 
 @dataclass
@@ -94,6 +110,11 @@ class SafetyMachine:
         self.self_stalls = 0  # ticks that came > self_stall_s late (see SafetyConfig.self_stall_s)
         c = self.contract
         self._lo, self._hi = c.target_bounds(self.cfg.joint_limit_margin)
+        # per joint, the last finite measured position: what damping and zero-torque commands carry as q
+        self._finite_q = np.clip(c.default_q, self._lo, self._hi)
+        self._tick_t = -np.inf  # receive time of the last LowState whose tick advanced
+        self.other_writers = 0  # other DataWriters matched on rt/lowcmd (the bridge's runtime sets it)
+        self.nonfinite_commands = 0  # commands found non-finite after building (answered with damping)
 
     # ---- inputs ------------------------------------------------------------------------------------
     def _go(self, state: State, t: float, reason: str) -> None:
@@ -104,6 +125,11 @@ class SafetyMachine:
     def on_lowstate(self, low: LowStateView) -> None:
         if self.low is not None and low.t - self.low.t > self.cfg.policy_period_s:
             self._inputs_resumed_t = low.t
+        if self.low is None or low.tick != self.low.tick:
+            self._tick_t = low.t
+        finite = np.isfinite(low.q)
+        measured = np.clip(np.where(finite, low.q, 0.0), self._lo, self._hi)
+        self._finite_q = np.where(finite, measured, self._finite_q)
         self.low = low
         if self.state == State.WAIT_STATE:
             self._go(State.ZERO_TORQUE, low.t, "LowState received")
@@ -120,6 +146,18 @@ class SafetyMachine:
         self.targets, self.targets_t = targets, t
         return None
 
+    def on_bad_mode_machine(self, mode_machine: int, t: float) -> None:
+        """A LowState whose ``mode_machine`` is not the configured DoF's: the robot is not the one configured
+        (or its firmware changed mode). Trips at once; the sample itself is never used or echoed."""
+        if self.state.value in ACTIVE:
+            why = f"mode_machine {mode_machine} does not match the {self.contract.dof}-DoF robot"
+            self._go(State.DAMPING, t, why)
+
+    def trip(self, t: float, reason: str) -> None:
+        """Damping now, from any state that drives the motors (the runtime's own checks use it)."""
+        if self.state.value in ACTIVE:
+            self._go(State.DAMPING, t, reason)
+
     def on_event(self, event: str, t: float) -> bool:
         """Operator/ROS events. Returns whether the event changed the state."""
         before = self.state
@@ -127,9 +165,14 @@ class SafetyMachine:
             if self.state not in (State.WAIT_STATE, State.ZERO_TORQUE):
                 self._go(State.DAMPING, t, f"{event} requested")
         elif event == "start" and self.state == State.ZERO_TORQUE and self.low is not None:
-            self._stand_from, self._stand_t0 = self.low.q.copy(), t
-            self._last_q_cmd = self.low.q.copy()
-            self._go(State.STAND_UP, t, "start")
+            if self.other_writers:
+                self.reason = "start refused: another writer on rt/lowcmd"
+            elif self.fault(t) is not None:
+                self.reason = f"start refused: {self.fault(t)}"
+            else:
+                self._stand_from, self._stand_t0 = self._finite_q.copy(), t
+                self._last_q_cmd = self._finite_q.copy()
+                self._go(State.STAND_UP, t, "start")
         elif event == "run" and self.state == State.HOLD:
             if self.targets is None or t - self.targets_t > self._policy_timeout:
                 self.reason = "run refused: no fresh policy targets"
@@ -151,10 +194,12 @@ class SafetyMachine:
         if low is None:
             return None
         stalled = self._last_tick_t is not None and t - self._last_tick_t > c.self_stall_s
-        if stalled:
-            self.self_stalls += 1
-        if t - low.t > c.lowstate_timeout_s and not stalled:
-            return f"LowState stale for {1000 * (t - low.t):.0f} ms"
+        if self.other_writers:
+            return f"another writer on rt/lowcmd ({self.other_writers})"
+        if t - self._tick_t > c.lowstate_timeout_s and not stalled:
+            if t - low.t > c.lowstate_timeout_s:
+                return f"LowState stale for {1000 * (t - low.t):.0f} ms"
+            return f"LowState tick frozen at {low.tick} for {1000 * (t - self._tick_t):.0f} ms"
         if not all(np.isfinite(a).all() for a in (low.q, low.dq, low.quat_wxyz, low.gyro)):
             return "non-finite LowState"
         if self.state in (State.HOLD, State.RUN):
@@ -178,7 +223,14 @@ class SafetyMachine:
         return None
 
     # ---- output ------------------------------------------------------------------------------------
-    def _command(self, q: np.ndarray, kp: np.ndarray, kd: np.ndarray, dq=None, tau=None) -> MotorCommand:
+    def _command(
+        self,
+        q: np.ndarray,
+        kp: np.ndarray,
+        kd: np.ndarray,
+        dq: np.ndarray | None = None,
+        tau: np.ndarray | None = None,
+    ) -> MotorCommand:
         c = self.contract
         cmd = MotorCommand()
         s = c.motor_slots
@@ -190,9 +242,18 @@ class SafetyMachine:
         cmd.kd[s] = np.clip(kd, 0.0, self.cfg.max_kd)
         return cmd
 
+    def _damping(self) -> MotorCommand:
+        """kp 0, kd > 0, q = the last finite position: finite by construction, whatever the inputs were."""
+        c = self.contract
+        return self._command(self._finite_q, np.zeros(c.dof), np.full(c.dof, self.cfg.damping_kd))
+
+    @staticmethod
+    def finite(cmd: MotorCommand) -> bool:
+        return all(np.isfinite(a).all() for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd))
+
     def _rate_limited(self, q_target: np.ndarray, t: float) -> np.ndarray:
         dt = 0.002 if self._last_tick_t is None else min(max(t - self._last_tick_t, 1e-4), 0.02)
-        prev = self._last_q_cmd if self._last_q_cmd is not None else self.low.q
+        prev = self._last_q_cmd if self._last_q_cmd is not None else self._finite_q
         step = self.cfg.max_target_rate * dt
         return prev + np.clip(np.clip(q_target, self._lo, self._hi) - prev, -step, step)
 
@@ -200,16 +261,19 @@ class SafetyMachine:
         """The motor command for this 2 ms cycle (None before any LowState: nothing is sent)."""
         if self.low is None:
             return None
+        stalled = self._last_tick_t is not None and t - self._last_tick_t > self.cfg.self_stall_s
+        if stalled:
+            self.self_stalls += 1
         reason = self.fault(t)
-        if reason and self.state in (State.STAND_UP, State.HOLD, State.RUN):
-            self._go(State.DAMPING, t, reason)
-        c, low = self.contract, self.low
+        if reason:
+            self.trip(t, reason)
+        c = self.contract
         zeros = np.zeros(c.dof)
         if self.state in (State.WAIT_STATE, State.ZERO_TORQUE):
-            cmd = self._command(low.q, zeros, zeros)
+            cmd = self._command(self._finite_q, zeros, zeros)
             self._last_q_cmd = None
         elif self.state == State.DAMPING:
-            cmd = self._command(low.q, zeros, np.full(c.dof, self.cfg.damping_kd))
+            cmd = self._damping()
             self._last_q_cmd = None
         elif self.state == State.STAND_UP:
             a = min(1.0, (t - self._stand_t0) / self.cfg.stand_up_s)
@@ -227,5 +291,9 @@ class SafetyMachine:
             q = self._rate_limited(tg.q, t)
             cmd = self._command(q, tg.kp, tg.kd, tg.dq, tg.tau)
             self._last_q_cmd = q
+        if not self.finite(cmd):
+            self.nonfinite_commands += 1
+            self._go(State.DAMPING, t, "non-finite motor command")
+            cmd, self._last_q_cmd = self._damping(), None
         self._last_tick_t = t
         return cmd
