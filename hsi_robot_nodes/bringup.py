@@ -139,6 +139,10 @@ class Bringup:
         a = self.args
         realtime_interpreter(priority=False)  # real-time priority once started (realtime_priority: why)
         control_cpus()  # a malformed HSI_CONTROL_CPUS is refused before anything starts
+        if getattr(a, "policy", "") or getattr(a, "blind_policy", ""):  # so is a broken policy
+            from hsi_robot_nodes.nodes.policy_node import check_policies
+
+            check_policies(a.policy, a.blind_policy or "", a.dof, getattr(a, "heightmap", True))
         if a.sim:
             from hsi_sim.process import SimProcess
 

@@ -72,8 +72,25 @@ def test_goal_mode_clamps_needs_odometry_and_yields_to_sticks():
     rc.set_sticks(0.0, -1.0, 0.0)  # operator pulls back: sticks win
     np.testing.assert_allclose(rc.step(0.02, 0.72), [-0.5, 0.0, 0.0])
     assert rc.source == "joystick"
-    with pytest.raises(ValueError, match="finite"):
-        rc.set_goal(float("nan"), 0.0, 0.0)
+
+
+def test_one_non_finite_sample_of_any_input_is_dropped_counted_and_never_poisons_the_command():
+    nan, inf = float("nan"), float("inf")
+    rc = RootCommand(RootCommandConfig(max_rate_xy=100.0, max_rate_yaw=100.0))
+    assert rc.set_goal(1.0, 0.0, 0.0) and rc.set_odometry(0.0, 0.0, 0.0, t=0.0)
+    assert not rc.set_odometry(nan, 0.0, 0.0, t=0.02)  # one bad odometry sample with a goal set
+    assert not rc.set_odometry(0.0, 0.0, inf, t=0.02)
+    assert not rc.set_goal(nan, 0.0, 0.0)
+    assert not rc.set_sticks(nan, 0.0, 0.0)
+    assert rc.dropped == {"odometry": 2, "goal": 1, "sticks": 1}
+    out = rc.step(0.02, 0.04)
+    np.testing.assert_allclose(out, [0.5, 0.0, 0.0])  # the last finite goal and odometry still drive it
+    assert rc.set_odometry(0.8, 0.0, 0.0, t=0.06)
+    np.testing.assert_allclose(rc.step(0.02, 0.06), [0.2, 0.0, 0.0])
+    rc.clear_goal()
+    assert rc.set_sticks(0.0, 1.0, 0.0)
+    np.testing.assert_allclose(rc.step(0.02, 0.08), [0.5, 0.0, 0.0])
+    assert np.isfinite(rc.output).all()
 
 
 def test_yaw_from_quaternion():

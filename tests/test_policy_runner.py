@@ -12,6 +12,7 @@ from hsi_kernel.observation import make_layout, projected_gravity
 from hsi_kernel.policy_file import PolicyMetadata
 from hsi_offline.export import export_policy
 from hsi_robot_nodes.policy.runner import HOLD, PolicyRunner, RunnerConfig
+from tests.conftest import write_broken_policy
 
 C = get_contract(23)
 MS = 1_000_000
@@ -191,3 +192,19 @@ def test_reset_restarts_history_with_zero_last_action(policies):
     hist = r.policies["blind"].builder.history
     assert np.allclose(hist, hist[0]) and np.all(hist[0][-23:] == 0.0)  # fresh history, last action 0
     np.testing.assert_allclose(res.obs[:75], hist[0])
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("nan", "trial inference gave non-finite actions (every joint)"),
+        ("saturating", "trial inference standing still gave action 100 on joint 0, beyond the metadata's"),
+        ("wrong_input", "trial inference on a 378-value observation failed"),
+    ],
+)
+def test_loading_refuses_a_policy_whose_trial_inference_fails(tmp_path, kind, message):
+    path = write_broken_policy(kind, tmp_path / f"{kind}.onnx")
+    with pytest.raises(ValueError) as e:
+        PolicyRunner({"blind": path})
+    text = str(e.value)
+    assert message in text and f"{kind}.onnx" in text and "\n" not in text

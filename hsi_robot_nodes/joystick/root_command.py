@@ -10,11 +10,16 @@ Goal mode ("root target from a path"): a goal pose in the odometry frame is turn
 every cycle from the latest odometry, clamped to the joystick's range (the offsets the policy was trained
 on). The operator has priority: while a stick is outside the dead zone the sticks drive; without fresh
 odometry the goal yields a zero offset (stand still) rather than a stale guess.
+
+Inputs are checked at this boundary: a non-finite stick, goal or odometry sample is dropped and counted in
+``dropped``, never stored, so one bad sample cannot poison the command (the previous value stays, and goes
+stale on its own timeout like any input that stops).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,22 +100,40 @@ class RootCommand:
         self.odom_time = -math.inf
         self.output = np.zeros(3)
         self.source = "idle"
+        self.dropped: Counter[str] = Counter()  # non-finite samples dropped, per input (sticks/goal/odometry)
 
-    def set_sticks(self, lx: float, ly: float, rx: float) -> None:
-        self.sticks = (float(lx), float(ly), float(rx))
+    def _finite(self, kind: str, values: tuple[float, ...]) -> bool:
+        if all(math.isfinite(v) for v in values):
+            return True
+        self.dropped[kind] += 1
+        return False
 
-    def set_goal(self, x: float, y: float, yaw: float) -> None:
-        """Goal pose in the odometry frame; must be finite (one-line ValueError otherwise)."""
-        goal = np.array([x, y, yaw], dtype=np.float64)
-        if not np.all(np.isfinite(goal)):
-            raise ValueError(f"goal pose must be finite, got {goal.tolist()}")
-        self.goal = goal
+    def set_sticks(self, lx: float, ly: float, rx: float) -> bool:
+        """Stick deflections (Unitree convention); False (dropped, counted) when one is not finite."""
+        values = (float(lx), float(ly), float(rx))
+        if not self._finite("sticks", values):
+            return False
+        self.sticks = values
+        return True
+
+    def set_goal(self, x: float, y: float, yaw: float) -> bool:
+        """Goal pose in the odometry frame; False (dropped, counted) when not finite."""
+        values = (float(x), float(y), float(yaw))
+        if not self._finite("goal", values):
+            return False
+        self.goal = np.array(values)
+        return True
 
     def clear_goal(self) -> None:
         self.goal = None
 
-    def set_odometry(self, x: float, y: float, yaw: float, t: float) -> None:
-        self.odom, self.odom_time = np.array([x, y, yaw], dtype=np.float64), float(t)
+    def set_odometry(self, x: float, y: float, yaw: float, t: float) -> bool:
+        """Robot pose (x, y, yaw) in the odometry frame at ``t``; False (dropped, counted) when not finite."""
+        values = (float(x), float(y), float(yaw), float(t))
+        if not self._finite("odometry", values):
+            return False
+        self.odom, self.odom_time = np.array(values[:3]), values[3]
+        return True
 
     def _desired(self, t: float) -> tuple[np.ndarray, str]:
         stick = sticks_to_offset(*self.sticks, self.cfg)

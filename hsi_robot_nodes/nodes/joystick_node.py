@@ -110,8 +110,10 @@ class JoystickNode(Node):
 
     def _on_joy(self, msg: Joy) -> None:
         sticks, pressed = read_joy(self.profile, msg.axes, msg.buttons)
-        self.command.set_sticks(sticks["lx"], sticks["ly"], sticks["rx"])
-        self._joy_time = time.monotonic()
+        if self.command.set_sticks(sticks["lx"], sticks["ly"], sticks["rx"]):
+            self._joy_time = time.monotonic()  # a dropped sample does not keep old sticks alive
+        else:
+            self.get_logger().warning("non-finite joystick axes dropped", throttle_duration_sec=1.0)
         events, select = self.buttons.update(pressed)
         for ev in events:
             self.pub_event.publish(String(data=ev))
@@ -123,23 +125,23 @@ class JoystickNode(Node):
 
     def _on_goal(self, msg: PoseStamped) -> None:
         p, o = msg.pose.position, msg.pose.orientation
-        try:
-            self.command.set_goal(p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w))
-        except ValueError as e:
-            self.get_logger().warning(f"goal ignored: {e}")
+        if not self.command.set_goal(p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w)):
+            self.get_logger().warning("goal ignored: its pose is not finite")
 
     def _on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         if self._extrinsic is None:
-            self.command.set_odometry(p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w), time.monotonic())
-            return
-        try:
-            R = quat_xyzw_to_matrix((o.x, o.y, o.z, o.w))
-        except ValueError as e:
-            self.get_logger().warning(f"odometry ignored: {e}", throttle_duration_sec=1.0)
-            return
-        torso, R_torso = torso_in_map((p.x, p.y, p.z), R, *self._extrinsic)
-        self.command.set_odometry(float(torso[0]), float(torso[1]), yaw_of(R_torso), time.monotonic())
+            pose = (p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w))
+        else:
+            try:
+                R = quat_xyzw_to_matrix((o.x, o.y, o.z, o.w))
+            except ValueError as e:
+                self.get_logger().warning(f"odometry ignored: {e}", throttle_duration_sec=1.0)
+                return
+            torso, R_torso = torso_in_map((p.x, p.y, p.z), R, *self._extrinsic)
+            pose = (float(torso[0]), float(torso[1]), yaw_of(R_torso))
+        if not self.command.set_odometry(*pose, time.monotonic()):
+            self.get_logger().warning("non-finite odometry dropped", throttle_duration_sec=1.0)
 
     def _tick(self) -> None:
         now = time.monotonic()

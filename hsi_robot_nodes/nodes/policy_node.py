@@ -34,7 +34,7 @@ from hsi_robot_nodes import defaults
 from hsi_robot_nodes.joystick.root_command import yaw_from_quat_xyzw
 from hsi_robot_nodes.nodes import local_bus
 from hsi_robot_nodes.nodes.run import run_node
-from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig
+from hsi_robot_nodes.policy.runner import PolicyRunner, RunnerConfig, quiet_onnxruntime
 
 DEFAULTS = {
     "dof": defaults.DOF,
@@ -77,6 +77,13 @@ def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
     return slots
 
 
+def check_policies(policy: str, blind_policy: str, dof: int, heightmap: bool) -> None:
+    """Load the policies exactly as the node will (metadata, shapes, trial inference) and drop them: a
+    one-line ValueError before anything else starts, so a broken policy never gets as far as the robot."""
+    quiet_onnxruntime()
+    PolicyRunner(assign_slots(policy, blind_policy, dof), dof, heightmap_available=heightmap)
+
+
 class PolicyNode(Node):
     def __init__(self, context=None, **overrides):
         super().__init__("policy_node", context=context)
@@ -90,6 +97,7 @@ class PolicyNode(Node):
         cfg = RunnerConfig(
             float(g("max_state_age_s")), float(g("max_heightmap_age_s")), int(g("resume_cycles"))
         )
+        quiet_onnxruntime()
         try:
             self.runner = PolicyRunner(
                 assign_slots(g("policy"), g("blind_policy"), int(g("dof"))),
@@ -131,6 +139,7 @@ class PolicyNode(Node):
         self._last_tick = 0
         self.cycles = self.published = 0
         self.last_reason = ""
+        self.dropped_root_targets = 0
         if self.trigger == "timer":
             self.create_timer(1.0 / rate, self._locked_timer(self._tick))
         else:  # watchdog: says why nothing is published when no state arrives at all
@@ -232,6 +241,9 @@ class PolicyNode(Node):
         vals = (p.x, p.y, yaw_from_quat_xyzw(o.x, o.y, o.z, o.w))
         if all(np.isfinite(vals)):
             self.runner.update_root_target(*vals)
+        else:  # dropped at the boundary: the last finite target stays
+            self.dropped_root_targets += 1
+            self.get_logger().warning("non-finite root target dropped", throttle_duration_sec=1.0)
 
     def _on_select(self, msg: String) -> None:
         try:

@@ -9,6 +9,10 @@ Safety rules (all in one place, all tested):
 - Loading refuses, with one line, a missing/corrupt file, metadata that disagrees with the robot contract, a
   model whose input/output shapes disagree with its metadata, or observation terms this runner cannot supply
   (teacher-only terms; a heightmap when no heightmap source is configured). Nothing is published then.
+- Loading also runs one trial inference on the robot standing still in its default pose on flat ground, and
+  refuses, with one line, a model that cannot take the observation (its input size differs, however its
+  shape is declared), answers with the wrong number of actions, a non-finite action, or an action beyond
+  ``action_clip`` (a policy that saturates standing still is broken or not the one its metadata describes).
 - No targets come out while the joint state or IMU is missing or older than ``max_state_age_s``, or when the
   observation or the action is not finite: the bridge sees the targets go stale and trips to damping.
 - A policy that needs the heightmap runs only while the heightmap is fresh (not flagged stale and younger than
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsi_kernel.contract import RobotContract, get_contract, stand_gains
+from hsi_kernel.contract import NOMINAL_ROOT_HEIGHT, RobotContract, get_contract, stand_gains
 from hsi_kernel.msgs.pd_targets import PdTargets
 from hsi_kernel.observation import (
     COMMAND_TERMS,
@@ -43,6 +47,16 @@ from hsi_kernel.observation import (
 )
 from hsi_kernel.policy_file import PolicyMetadata, read_metadata_json
 from hsi_robot_nodes import defaults
+
+
+def quiet_onnxruntime() -> None:
+    """onnxruntime's failures come back as exceptions, which every loader here turns into one line; its own
+    log would print a second, coloured line for the same error. Process-wide, so the policy-file checks
+    that run before the runner (``policy_file.load_metadata``) are covered too."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)
+
 
 SLOTS = ("blind", "terrain")
 HOLD = "hold"
@@ -81,12 +95,14 @@ class LoadedPolicy:
     def __init__(self, name: str, path: str | Path, contract: RobotContract, heightmap_available: bool):
         import onnxruntime as ort
 
+        quiet_onnxruntime()
         self.name, self.path = name, Path(path)
         if not self.path.is_file():
             raise ValueError(f"policy '{name}': file {self.path} does not exist")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1  # one small MLP per cycle: threads only add wake-up latency
         opts.inter_op_num_threads = 1
+        opts.log_severity_level = 4  # its errors come back as exceptions: one line from us, not its log too
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for corrupt files
@@ -102,6 +118,34 @@ class LoadedPolicy:
         self.needs_heightmap = bool(self.layout.heightmap_size)
         self.builder = ObservationBuilder(self.layout, self.meta.default_q)
         self.last_action = np.zeros(contract.dof)
+        self._trial()
+
+    def _trial(self) -> None:
+        """One inference on the robot standing still in its default pose on flat ground (see module doc)."""
+        m, n = self.meta, self.meta.dof
+        heightmap = np.full(self.layout.heightmap_size, NOMINAL_ROOT_HEIGHT) if self.needs_heightmap else None
+        extras = {"target_xy": np.zeros(2), "target_yaw": np.zeros(1)}
+        still = (np.zeros(3), np.array([1.0, 0, 0, 0]), m.default_q, np.zeros(n), np.zeros(n))
+        obs = self.builder(*still, extras, heightmap)
+        self.builder.reset()
+        where = f"policy '{self.name}' ({self.path.name}): trial inference"
+        try:
+            action = self.infer(obs)
+        except Exception as e:  # onnxruntime's own exception types: shape and type errors inside the graph
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise ValueError(f"{where} on a {obs.size}-value observation failed ({first})") from None
+        if action.size != n:
+            raise ValueError(f"{where} gave {action.size} actions for a {n}-DoF policy")
+        if not np.all(np.isfinite(action)):
+            bad = np.flatnonzero(~np.isfinite(action))
+            which = "every joint" if bad.size == n else f"joints {bad.tolist()}"
+            raise ValueError(f"{where} gave non-finite actions ({which})")
+        worst = int(np.argmax(np.abs(action)))
+        if abs(action[worst]) > m.action_clip:
+            raise ValueError(
+                f"{where} standing still gave action {action[worst]:.3g} on joint {worst}, beyond the "
+                f"metadata's action_clip {m.action_clip:g}"
+            )
 
     def _check_terms(self, heightmap_available: bool) -> None:
         supply = set(PROPRIO_TERMS) | set(COMMAND_TERMS)
@@ -138,7 +182,7 @@ class LoadedPolicy:
 
     def infer(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float32).reshape(1, -1)
-        (out,) = self.session.run([self.meta.output_name], {self.meta.input_name: x})
+        out = self.session.run([self.meta.output_name], {self.meta.input_name: x})[0]
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def action_to_q(self, action: np.ndarray) -> np.ndarray:
