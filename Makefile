@@ -19,10 +19,10 @@ test: setup
 	@set -e; for f in tests/test_*.py; do $(PY) -m pytest -q -ra -p no:cacheprovider $$f; done
 
 # The test files that start no DDS participant, no rclpy context and no simulator or other child process, in
-# one pytest process (about 70 s on 2 cores busy with a training run). The slow ones of that kind (whole training, retargeting
-# and heightmap-walk runs) stay in `make test` only.
+# one pytest process (about 70 s on 2 cores busy with a training run). The slow ones of that kind (whole
+# training, retargeting and heightmap-walk runs) stay in `make test` only.
 FAST_TESTS := \
-	tests/test_bench_loop_figures.py tests/test_contract.py tests/test_crc_remote.py tests/test_export_onnx.py \
+	tests/test_contract.py tests/test_crc_remote.py tests/test_export_onnx.py \
 	tests/test_heightmap_core.py tests/test_heightmap_map.py tests/test_heightmap_pointcloud.py \
 	tests/test_heightmap_sampler.py tests/test_heightmap_self_filter.py tests/test_joystick_root_command.py \
 	tests/test_launch_consistency.py tests/test_lidar_sim.py tests/test_model_vs_official.py \

@@ -80,10 +80,27 @@ def test_missed_cycles_are_put_on_the_machine_only_when_a_long_enough_stall_over
     assert explained_missed_cycles(t, missed, stalls, 0.02) == (3, 1)
     assert explained_missed_cycles(t, missed, stalls[:3], 0.02) == (2, 2)
     assert explained_missed_cycles(t, missed, [], 0.02) == (0, 4)
+    # with the LowState times the answers carry, the same split
+    assert explained_missed_cycles(t, missed, stalls, 0.02, stamps.tolist()) == (3, 1)
     s = stall_summary(stalls, 0.0, [0, 1, 2])
     assert s["per_cpu"]["0"] == {"count": 2, "over_8ms": 1, "worst_ms": 35.0}
     assert s["per_cpu"]["1"]["count"] == 4 and s["per_cpu"]["2"]["count"] == 0
     assert s["at_s_cpu_ms"][2] == (0.105, 1, 4.0)
+
+
+def test_a_late_answer_with_no_stall_witnessed_is_never_put_on_the_machine():
+    """An answer more than a period after its LowState is a missed cycle even when answers stay 20 ms apart;
+    with no stall witnessed it is the stack's, and a stall is the machine's only if it covers the lateness."""
+    stamps = np.array([0.0005, 0.0205, 0.0405, 0.0605])
+    answers = np.array([0.0015, 0.0215, 0.0415, 0.0615])
+    answers[2] = stamps[2] + 0.025  # this answer left 25 ms after its LowState: the robot ran a cycle blind
+    rows = np.stack([answers, stamps], axis=1)
+    missed = missed_per_gap(rows, 0.02)
+    assert missed.tolist() == [0, 1, 0]
+    assert explained_missed_cycles(answers.tolist(), missed, [], 0.02, stamps.tolist()) == (0, 1)
+    assert explained_missed_cycles(answers.tolist(), missed, [], 0.02) == (0, 1)
+    stall = [Stall(0, stamps[2] + 0.002, 0.020)]  # the machine stopped during that answer's 25 ms
+    assert explained_missed_cycles(answers.tolist(), missed, stall, 0.02, stamps.tolist()) == (1, 0)
 
 
 def test_the_stall_witness_sees_a_process_that_is_not_allowed_to_run():

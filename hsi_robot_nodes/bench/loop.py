@@ -256,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
     figures = loop_figures(answers)
     per_gap = missed_per_gap(np.array([(a, s * 1e-9) for a, s in answers]))
     missed_in_stalls, missed_other = (
-        explained_missed_cycles([a for a, _ in answers], per_gap, machine_stalls, PERIOD_S)
+        explained_missed_cycles(
+            [a for a, _ in answers], per_gap, machine_stalls, PERIOD_S, [s * 1e-9 for _, s in answers]
+        )
         if witness
         else (None, None)
     )

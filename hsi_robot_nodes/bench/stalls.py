@@ -180,22 +180,33 @@ class StallWitness:
 
 
 def explained_missed_cycles(
-    answer_times: list[float], missed_per_gap, stalls: list[Stall], period_s: float
+    answer_times: list[float],
+    missed_per_gap,
+    stalls: list[Stall],
+    period_s: float,
+    lowstate_times: list[float] | None = None,
 ) -> tuple[int, int]:
     """Split the missed cycles of an answer log into (during machine stalls, not).
 
-    ``missed_per_gap[i]``: cycles missed between answers i and i + 1 (from ``loop.missed_per_gap``).
-    They are put on the machine when witnessed stalls cover at least half of the gap's excess over one period
-    inside the gap (the union over cores, so a stall of the whole machine seen on both counts once): they
-    then account for the lateness, not merely coincide with it.
+    ``missed_per_gap[i]``: cycles missed between answers i and i + 1 (from ``loop.missed_per_gap``);
+    ``lowstate_times[i]``: receive time of the LowState answer i answers (when given).
+    A miss is a lateness: the window that was late is from answer i (or from the LowState answer i + 1
+    answers, if that came earlier: an answer more than a period after its LowState is a miss too) to answer
+    i + 1, and its excess is that window's length over one period. The misses are put on the machine only
+    when witnessed stalls overlap the window and cover at least half of that excess (the union over cores,
+    so a stall of the whole machine seen on both counts once): they then account for the lateness, not
+    merely coincide with it. Without a witnessed stall nothing is ever put on the machine.
     """
     t = np.asarray(answer_times, dtype=float)
+    ls = t if lowstate_times is None else np.asarray(lowstate_times, dtype=float)
     during = other = 0
-    for a, b, missed in zip(t[:-1], t[1:], missed_per_gap):
+    for i, missed in enumerate(missed_per_gap):
         missed = int(missed)
         if not missed:
             continue
-        if _covered(stalls, a, b) >= 0.5 * ((b - a) - period_s):
+        lo, hi = min(t[i], ls[i + 1]), t[i + 1]
+        covered = _covered(stalls, lo, hi)
+        if covered > 0.0 and covered >= 0.5 * ((hi - lo) - period_s):
             during += missed
         else:
             other += missed
