@@ -67,6 +67,10 @@ class VirtualRemote:
             return remote_codec.encode(self._state)
 
 
+RT_MIN_SLEEP_S = 0.0002
+"""The real-time physics thread sleeps at least this long every cycle (see raise_physics_priority)."""
+RT_GIVE_UP_CYCLES = 250
+"""Cycles in a row behind schedule (0.5 s) after which the physics thread drops real-time priority."""
 PUBLISH_GAP_LOG_S = 0.008  # 4 LowState periods, as the bridge's arrival-gap log
 
 
@@ -81,6 +85,7 @@ class SimStats:
     lowcmd_bad_crc: int = 0
     lowcmd_rejected: int = 0
     overruns: int = 0
+    realtime_dropped: bool = False  # the physics thread could not keep pace at real-time priority
     steps: int = 0
     wall_s: float = 0.0
 
@@ -101,6 +106,7 @@ class DdsSimulator:
         self._driven_mode = np.zeros(wire.NUM_MOTOR_SLOTS, np.uint8)
         self._driven_mode[self.robot.contract.motor_slots] = 1
         self.physics_tid: int | None = None  # the physics thread's kernel id, once it runs
+        self._realtime = False  # the physics thread runs at real-time priority (raise_physics_priority)
         self.on_lowcmd_hook = None  # optional callable(monotonic_time) for latency measurement
         self.on_lowstate_hook = None
         self.qpos_out = None  # optional SharedQpos: the pose after every step, for sensor processes
@@ -133,24 +139,38 @@ class DdsSimulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def raise_physics_priority(self) -> str:
-        """Put the physics thread one real-time level above this process's other threads (call after
-        ``paths.realtime_priority``); returns what was done, for the start-up line.
+    def raise_physics_priority(self, prio: int) -> str:
+        """Run the physics thread at real-time ``SCHED_FIFO`` ``prio`` and this process's other threads at
+        ``SCHED_RR`` ``prio - 1`` (``prio`` < 2: leave them); returns what was done, for the start-up line.
 
-        Why: the simulated robot's process also runs the simulated LiDAR's casting and publishing thread, the
-        DDS receive threads and the operator/trace loop. At one shared ``SCHED_RR`` level a woken physics
-        thread waits behind whichever of them holds its core, for the rest of that thread's burst (the robot's
-        LowState publish gaps of 8-40 ms seen by ``hsi-robot bench loop``). One level up it preempts them at
-        once, and waits at most one interpreter switch interval (0.5 ms) for the lock they may hold.
+        Why: the physics thread is the robot's motor controller and state publisher, which on the robot is
+        firmware that no onboard process can delay. Here it shares the machine with the controller under
+        test, the simulated LiDAR, the DDS threads and whatever else runs; at their priority a woken physics
+        thread waits behind them, and its LowState gaps (30-100 ms under load, or for a whole 100 ms
+        round-robin slice under the controller's own ``HSI_RT_PRIORITY``) trip the bridge for a fault the
+        real robot would not have. Above every controller thread it preempts them at once and waits at most
+        one interpreter switch interval (0.5 ms) for its own process's lock: the other threads of this
+        process (the LowCmd reader, the operator and trace loops) run just below it, also above the
+        controller, because a thread of normal priority that holds the interpreter lock while the machine is
+        busy would hold the physics thread back with it (measured: 90-110 ms LowState gaps with the physics
+        thread alone real-time). Only when paced (``speed`` > 0), and it sleeps at least ``RT_MIN_SLEEP_S``
+        a cycle, so a machine too slow to keep pace still runs everything else.
         """
-        if self.physics_tid is None or os.sched_getscheduler(0) not in (os.SCHED_RR, os.SCHED_FIFO):
+        if prio < 2:
             return "physics thread at the process's priority"
-        prio = os.sched_getparam(0).sched_priority + 1
+        if self.cfg.speed <= 0:
+            return "physics thread at the process's priority (not real-time when unpaced)"
+        if self.physics_tid is None:
+            return "physics thread at the process's priority (not running)"
+        prio = min(prio, 49)
         try:
-            os.sched_setscheduler(self.physics_tid, os.SCHED_RR, os.sched_param(prio))
+            for tid in os.listdir("/proc/self/task"):
+                os.sched_setscheduler(int(tid), os.SCHED_RR, os.sched_param(prio - 1))
+            os.sched_setscheduler(self.physics_tid, os.SCHED_FIFO, os.sched_param(prio))
         except OSError as e:
-            return f"physics thread at the process's priority ({e.strerror})"
-        return f"physics thread SCHED_RR {prio}"
+            return f"physics thread at the process's priority (SCHED_FIFO {prio}: {e.strerror})"
+        self._realtime = True
+        return f"physics thread SCHED_FIFO {prio}, the simulator's other threads SCHED_RR {prio - 1}"
 
     def release_band(self) -> None:
         self.robot.band.enabled = False
@@ -213,6 +233,7 @@ class DdsSimulator:
         period = dt * substeps / self.cfg.speed if self.cfg.speed > 0 else 0.0
         t0 = time.monotonic()
         next_t = t0
+        behind = 0  # consecutive cycles that started late
         while not self._stop.is_set():
             with self._lock:
                 if self._pending is not None:
@@ -238,9 +259,15 @@ class DdsSimulator:
             if period:
                 next_t += period
                 delay = next_t - time.monotonic()
+                behind = 0 if delay > 0 else behind + 1
                 if delay > 0:
-                    time.sleep(delay)
-                elif delay < -0.05:  # fell far behind (machine busy): resynchronise instead of bursting
+                    time.sleep(max(delay, RT_MIN_SLEEP_S) if self._realtime else delay)
+                elif self._realtime:
+                    time.sleep(RT_MIN_SLEEP_S)
+                    if behind >= RT_GIVE_UP_CYCLES:  # cannot keep pace: never hog the machine at real time
+                        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                        self._realtime, self.stats.realtime_dropped = False, True
+                if delay < -0.05:  # fell far behind (machine busy): resynchronise instead of bursting
                     self.stats.overruns += 1
                     next_t = time.monotonic()
         self.stats.wall_s = time.monotonic() - t0

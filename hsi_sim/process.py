@@ -63,6 +63,9 @@ class SimProcess:
             "--speed",
             str(speed),
             "--stdin-control",
+            # the robot's firmware: above every thread of the controller under test (dds_sim says why)
+            "--physics-priority",
+            str(rt_priority() + 2),
         ]
         if band:
             self.cmd.append("--band")

@@ -79,6 +79,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run (0 = until Ctrl-C)")
     p.add_argument("--band", action="store_true", help="hold the robot on an elastic band (gantry)")
     p.add_argument(
+        "--physics-priority",
+        type=int,
+        default=None,
+        help="SCHED_FIFO priority of the physics thread, the robot's firmware; the simulator's other threads "
+        "run one below (default: two above $HSI_RT_PRIORITY; 0 = normal scheduling; needs root or "
+        "CAP_SYS_NICE, else it runs normally)",
+    )
+    p.add_argument(
         "--remote-script",
         default="",
         help="scripted operator, e.g. '1:start,3.5:release,4:A,6:sticks=0/0.5/0/0,14:select'",
@@ -259,7 +267,7 @@ def start_lidar_process(sim, args: argparse.Namespace, timeout_s: float = 60.0) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_kernel.realtime import realtime_interpreter, realtime_priority
+    from hsi_kernel.realtime import realtime_interpreter, realtime_priority, rt_priority
     from hsi_sim.dds_sim import DdsSimulator, SimConfig
 
     # the 500 Hz physics thread must not wait 5 ms behind the LiDAR or the DDS reader; real-time priority
@@ -290,8 +298,8 @@ def run(args: argparse.Namespace) -> int:
 
     freeze_heap()  # no full garbage collection pauses the 500 Hz physics later
     scheduling = realtime_priority()
-    if scheduling.startswith("real-time"):
-        scheduling += "; " + sim.raise_physics_priority()
+    physics = rt_priority() + 2 if args.physics_priority is None else args.physics_priority
+    scheduling += "; " + sim.raise_physics_priority(physics)
     t0 = time.monotonic()
     print(
         f"{READY}: G1 {args.dof}-DoF on '{sim.robot.scene.name}', DDS domain {args.domain} on "
@@ -340,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
         "lowcmd_bad_crc": s.lowcmd_bad_crc,
         "lowcmd_rejected": s.lowcmd_rejected,
         "overruns": s.overruns,
+        "realtime_dropped": s.realtime_dropped,
         "base_height_m": round(sim.robot.base_height(), 4),
     }
     print(json.dumps(summary), flush=True)
