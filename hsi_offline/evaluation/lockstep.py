@@ -34,10 +34,10 @@ import numpy as np
 from hsi_kernel.contract import TORSO_LINK
 from hsi_kernel.heightmap.sampler import HeightmapSpec, sample_heightmap, terrain_height_fn
 from hsi_kernel.policy_file import load_metadata
-from hsi_offline.evaluation.deploy import PathAnchor
 from hsi_offline.evaluation.rollout import Rollout, rollout_from_rows
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, LowStateView, SafetyMachine, State
+from hsi_robot_nodes.goal_operator import PathAnchor
 from hsi_robot_nodes.joystick.root_command import RootCommand
 from hsi_robot_nodes.policy.runner import PolicyRunner
 from hsi_sim.robot_sim import SimRobot, quat_to_rpy
@@ -79,7 +79,19 @@ def run_lockstep(
         t = tick * dt
         s = robot.state()
         q, dq = c.slots_to_joints(s.q), c.slots_to_joints(s.dq)
-        safety.on_lowstate(LowStateView(q, dq, s.quat_wxyz, s.gyro, np.zeros(c.dof), robot.mode_machine, t))
+        view = LowStateView(
+            q,
+            dq,
+            s.quat_wxyz,
+            s.gyro,
+            np.zeros(c.dof),
+            robot.mode_machine,
+            t,
+            tick=s.tick,
+            tau_est=c.slots_to_joints(s.tau_est),
+            acc=s.acc,
+        )
+        safety.on_lowstate(view)
         if tick == round(t_start / dt):
             safety.on_event("start", t)
         if tick == round(t_release / dt):
