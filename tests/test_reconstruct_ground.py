@@ -36,7 +36,7 @@ def test_one_footprint_does_not_make_a_level() -> None:
     assert np.allclose(prior.heights, 0.0)
     assert [lv.status for lv in prior.levels] == ["ground"]
     assert (
-        len(prior.warnings) == 1 and "frame 30" in prior.warnings[0] and "not confirmed" in prior.warnings[0]
+        len(prior.warnings) == 1 and "frames 30-42" in prior.warnings[0] and "not confirmed" in prior.warnings[0]
     )
 
 

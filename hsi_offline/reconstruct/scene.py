@@ -201,6 +201,8 @@ MIN_STEP = 0.10
 # The step plus the next footprint's step must still rise (or drop) this much: the second footprint's
 # confirmation. A footprint measured too high once gives +e then -e, which sum to ~0.
 CONFIRM_STEP = 0.06
+# Camera world: the body-frame steps chained from the ground must explain a footprint's height this well (m).
+STEP_AGREEMENT = 0.05
 # Shorter contact runs (frames) are too brief to measure a step on; they take their neighbours' level.
 MIN_FOOTPRINT_FRAMES = 5
 
@@ -262,16 +264,21 @@ def flat_ground_prior(
 ) -> GroundPrior:
     """Ground stays flat unless planted feet show a new level: the rule of the reconstruction.
 
-    Footprints in time order are cut into stretches at confirmed steps; each stretch is one flat level.
-    A step at footprint k is confirmed when its body-frame height difference (`body_frame_steps`) is at
-    least `MIN_STEP` and the next footprint keeps it: the two body-frame steps together still rise (or
-    drop) by `CONFIRM_STEP` in the same direction - the other foot arrives on the new level or climbs on. A
-    single footprint measured too high gives +e then -e, which cancel, so it stays ground: a level needs 2
-    footprints. With a drift-free (camera) world the world heights must also move the same way, and each
-    stretch's height is `ground_level` of its footprints (the lowest height 2 of them agree on). In a world
-    from body odometry, whose height drifts, only the first stretch is placed that way; each later one is
-    the previous plus its body-frame step. Each refused step is a warning. Footprints mostly in
-    untracked frames (`valid` False: the fit interpolated them) are no evidence for a step.
+    Steps are measured in the body frame (`body_frame_steps`: landing foot above the other foot, same
+    frames), so they do not depend on where the world frame drifted. A single footprint measured too high
+    gives +e then -e, which cancel: a level needs 2 footprints.
+
+    - Camera world (`drift_free`, no drift): a footprint off the ground keeps its world height only when
+      the body-frame steps chained from the last ground footprint explain it within `STEP_AGREEMENT` and
+      at least 2 footprints in a row are so explained; other off-ground footprints become ground.
+    - Body-odometry world (height drifts): flat stretches cut at confirmed steps only. A step is a body-frame
+      difference of at least `MIN_STEP` that the next footprint keeps (the two steps together still rise or
+      drop `CONFIRM_STEP` the same way: the other foot arrives on the new level or climbs on). The first
+      stretch sits at the lowest height 2 of its footprints agree on, each later one at the previous plus
+      its step.
+
+    Each refusal is a warning; footprints mostly in untracked frames (`valid` False: the fit interpolated
+    them) are no evidence for a step; the levels list their footprints, frames and body-frame steps.
     """
     F = len(fps_)
     h = np.array([f.height for f in fps_], dtype=float)
@@ -280,14 +287,90 @@ def flat_ground_prior(
     order = sorted(range(F), key=lambda i: fps_[i].start)
     steps = body_frame_steps(fps_, X, sk)
     ds = steps[order]
-    hs = h[order]
     warnings: list[str] = []
-    cuts = [0]
     measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
     if valid is not None:
         seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
         measurable = [a and b for a, b in zip(measurable, seen)]
     ds = np.where(measurable, ds, np.nan)
+    if drift_free:
+        new = _camera_world_heights(fps_, order, h, ds, warnings)
+    else:
+        new = _odometry_world_heights(fps_, order, h, ds, warnings)
+    levels: list[SupportLevel] = []
+    for i in order:
+        lvl = float(new[i])
+        for lv in levels:
+            if abs(lv.height - lvl) < LEVEL_TOLERANCE:
+                break
+        else:
+            lv = SupportLevel(lvl, [], [], [], "confirmed")
+            levels.append(lv)
+        lv.footprints.append(i)
+        lv.frames.append((fps_[i].start, fps_[i].stop))
+        if np.isfinite(steps[i]):
+            lv.body_frame_steps.append(float(steps[i]))
+    ground = ground_level([Footprint(f.side, f.start, f.stop, f.xy, float(v)) for f, v in zip(fps_, new)])
+    for lv in levels:
+        if abs(lv.height - ground) < LEVEL_TOLERANCE:
+            lv.status = "ground"
+    return GroundPrior(new, levels, warnings)
+
+
+def _camera_world_heights(
+    fps_: list[Footprint], order: list[int], h: np.ndarray, ds: np.ndarray, warnings: list[str]
+) -> np.ndarray:
+    """Camera world (no drift): a footprint off the ground keeps its world height only when the body-frame
+    steps chained from the last ground footprint explain it (within `STEP_AGREEMENT`; after a footprint whose
+    step could not be measured the chain restarts from its world height) and at least 2 footprints in a
+    row are so explained; any other off-ground footprint becomes ground, with a warning."""
+    g = ground_level(fps_)
+    F = len(order)
+    hs = h[order]
+    off = np.abs(hs - g) >= LEVEL_TOLERANCE
+    chain = np.zeros(F)
+    explained = np.zeros(F, bool)
+    for k in range(F):
+        if k == 0 or not off[k]:
+            chain[k] = hs[k] - g  # the first footprint and ground footprints anchor the chain on the world
+        elif not np.isfinite(ds[k]):  # no step measured here: no evidence either way, the world carries on
+            chain[k] = hs[k] - g
+        else:
+            base = hs[k - 1] - g if not np.isfinite(ds[k - 1]) else chain[k - 1]
+            chain[k] = base + ds[k]
+        explained[k] = off[k] and abs((hs[k] - g) - chain[k]) < STEP_AGREEMENT
+    new = h.copy()
+    k = 0
+    while k < F:
+        if not off[k]:
+            k += 1
+            continue
+        run = []
+        while k < F and off[k]:
+            run.append(k)
+            k += 1
+        ok = [m for m in run if explained[m]]
+        bad = [m for m in run if not explained[m] and np.isfinite(ds[m])] if len(ok) >= 2 else run
+        for m in bad:
+            new[order[m]] = g
+        if bad:
+            frames = ", ".join(f"{fps_[order[m]].start}-{fps_[order[m]].stop - 1}" for m in bad)
+            warnings.append(
+                f"support {np.median(hs[bad]) - g:+.2f} m off the ground under {len(bad)} footprint(s) "
+                f"(frames {frames}) is not confirmed by 2 footprints whose body-frame steps explain it: "
+                "treated as ground"
+            )
+    return new
+
+
+def _odometry_world_heights(
+    fps_: list[Footprint], order: list[int], h: np.ndarray, ds: np.ndarray, warnings: list[str]
+) -> np.ndarray:
+    """Body-odometry world (height drifts): flat stretches between confirmed steps; the first stretch at the
+    lowest height 2 of its footprints agree on, each later one the previous plus its body-frame step."""
+    F = len(order)
+    ds = ds.copy()
+    cuts = [0]
     for k in range(1, F):
         if not abs(ds[k]) >= MIN_STEP:
             continue
@@ -296,10 +379,6 @@ def flat_ground_prior(
         nxt = next((m for m in range(k + 1, F) if np.isfinite(ds[m])), None)
         pair = ds[k] + (ds[nxt] if nxt is not None else np.nan)
         ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= CONFIRM_STEP)
-        if ok and drift_free:
-            before = np.median(hs[max(cuts[-1], k - 2) : k])
-            after = np.median(hs[k : k + 2])
-            ok = np.sign(after - before) == sign and abs(after - before) >= 0.5 * MIN_STEP
         if ok:
             cuts.append(k)
         else:
@@ -307,32 +386,17 @@ def flat_ground_prior(
                 ds[nxt] += ds[k]
             warnings.append(
                 f"a {ds[k]:+.2f} m step at frame {fps_[i].start} is not confirmed by a second footprint "
-                f"(or by the camera's heights): treated as the same level"
+                "treated as the same level"
             )
     cuts.append(F)
     new = h.copy()
-    levels: list[SupportLevel] = []
+    new = h.copy()
     lvl = 0.0
     for s0, s1 in zip(cuts[:-1], cuts[1:]):
         idx = [order[k] for k in range(s0, s1)]
-        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 or drift_free else lvl + float(ds[s0])
+        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 else lvl + float(ds[s0])
         new[idx] = lvl
-        for lv in levels:
-            if abs(lv.height - lvl) < LEVEL_TOLERANCE:
-                break
-        else:
-            lv = SupportLevel(float(lvl), [], [], [], "confirmed")
-            levels.append(lv)
-        for i in idx:
-            lv.footprints.append(i)
-            lv.frames.append((fps_[i].start, fps_[i].stop))
-            if np.isfinite(steps[i]):
-                lv.body_frame_steps.append(float(steps[i]))
-    ground = ground_level([Footprint(f.side, f.start, f.stop, f.xy, float(v)) for f, v in zip(fps_, new)])
-    for lv in levels:
-        if abs(lv.height - ground) < LEVEL_TOLERANCE:
-            lv.status = "ground"
-    return GroundPrior(new, levels, warnings)
+    return new
 
 
 def height_corrections(fps_: list[Footprint], old: np.ndarray, new: np.ndarray, T: int) -> np.ndarray:

@@ -112,7 +112,11 @@ def reconstruct(
     if not fps_:
         ground_level(fps_)  # raises the one-line "no foot contacts" error
     prior = flat_ground_prior(fps_, Xg, sk, drift_free=not np.any(choice.offsets), valid=obs.valid)
-    dz = height_corrections(fps_, np.array([f.height for f in fps_]), prior.heights, T)
+    # In an odometry world the body's height drifts with the odometry: it follows its footprints' levels.
+    # A camera world measured the body; only the terrain under refused footprints is flattened.
+    dz = np.zeros(T)
+    if np.any(choice.offsets):
+        dz = height_corrections(fps_, np.array([f.height for f in fps_]), prior.heights, T)
     Xg[..., 2] += dz[:, None]
     for f, h in zip(fps_, prior.heights):
         f.height = float(h)

@@ -22,7 +22,7 @@ from hsi_offline.reconstruct.scene import detect_contacts
 
 # A planted foot slipping faster than this (median over contact frames, m/s) in the camera-derived world
 # means the camera path is not metric: the body odometry is used instead.
-MAX_CAMERA_SLIP = 0.12
+MAX_CAMERA_SLIP = 0.2
 
 
 @dataclass
