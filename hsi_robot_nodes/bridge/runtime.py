@@ -123,6 +123,8 @@ class UnitreeBridge:
             self._sub.close()
         if self._watch is not None:
             self._watch.close()
+        if hasattr(self, "_pub"):  # a stopped bridge is no writer: others on the domain must not see one
+            self._pub.close()
 
     # ---- inputs ---------------------------------------------------------------------------------------
     def _on_lowstate(self, data: bytes) -> None:
@@ -217,6 +219,8 @@ class UnitreeBridge:
     # ---- output ---------------------------------------------------------------------------------------
     def _write_locked(self, t: float) -> None:
         """The only place a LowCmd is written."""
+        if self._stop.is_set():  # stopped: its writer is closed, and nothing may drive the motors from here
+            return
         before = self.safety.state
         if self._watch is not None:
             self.safety.other_writers = self._watch.count()

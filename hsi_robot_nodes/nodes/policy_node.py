@@ -122,6 +122,15 @@ class PolicyNode(Node):
         self._interval_ns = float(self._period_ns)  # running estimate of the joint-state interval
         self._pairs = 0
         self._lock = threading.Lock()  # one callback at a time: the runner is not thread-safe
+        # every attribute a callback reads exists before the first subscription: a bridge in the same process
+        # already publishes, and local_bus calls a subscription from its thread as soon as it is made
+        self._bridge_state = ""
+        self.resets = 0
+        self._index: np.ndarray | None = None
+        self._last_tick = 0
+        self.cycles = self.published = 0
+        self.last_reason = ""
+        self.dropped_root_targets = 0
         self.pub_targets = local_bus.publisher(self, Float64MultiArray, g("pd_targets_topic"), 10)
         self.pub_timing = self.create_publisher(Float64MultiArray, g("timing_topic"), 10)
         local_bus.subscription(self, JointState, g("joint_states_topic"), self._locked(self._on_joint_state))
@@ -129,17 +138,10 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, g("root_target_topic"), self._locked(self._on_root_target), 10)
         self.create_subscription(String, g("policy_select_topic"), self._locked(self._on_select), 10)
         self.create_subscription(String, g("bridge_state_topic"), self._locked(self._on_bridge_state), 10)
-        self._bridge_state = ""
-        self.resets = 0
         terrain = self.runner.policies.get("terrain")
         if terrain is not None:  # only a heightmap policy listens to the map
             self._hm_spec = HeightmapSpec.from_dict(terrain.meta.heightmap_spec)
             self.create_subscription(PointCloud2, g("heightmap_topic"), self._on_heightmap, 10)
-        self._index: np.ndarray | None = None
-        self._last_tick = 0
-        self.cycles = self.published = 0
-        self.last_reason = ""
-        self.dropped_root_targets = 0
         if self.trigger == "timer":
             self.create_timer(1.0 / rate, self._locked_timer(self._tick))
         else:  # watchdog: says why nothing is published when no state arrives at all
