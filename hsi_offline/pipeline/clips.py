@@ -117,7 +117,7 @@ def plot_paths(files: list[Path], path: Path) -> Path:
 
     from hsi_kernel.contract import FOOT_LINKS
 
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(10, 6))
     for f in files:
         clip = load(f, validate=False)
         root = np.asarray(clip.root_pos)
@@ -127,9 +127,9 @@ def plot_paths(files: list[Path], path: Path) -> Path:
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
-    ax.set_title(f"{len(files)} clips: root path (line), left foot (dots)")
-    if len(files) <= 20:
-        ax.legend(fontsize=6, loc="best")
+    ax.set_title(f"{len(files)} clips: root path (line), left foot (dots); speed variants share their path")
+    if len(files) <= 24:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -313,9 +313,8 @@ class Pipeline:
 
     def _export(self, upstream: str) -> dict:
         src = self.run_file.export["from"]
-        # the chosen stage's checkpoint, but keyed on the last training stage too: a finetune run that
-        # changed nothing in the distilled student still leaves the export's inputs as they were
-        upstream = upstream + self.done[src]["output"]
+        # keyed on the exported stage's checkpoint: exporting distill is not redone when only finetune changed
+        upstream = self.done[src]["output"]
 
         def body(folder: Path, resume: bool) -> dict:
             onnx = folder / "policy.onnx"
