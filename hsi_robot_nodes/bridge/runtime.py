@@ -100,6 +100,9 @@ class UnitreeBridge:
                 f"within {self.cfg.wait_lowstate_s:.0f} s: is the robot/simulator up and the "
                 "interface right?"
             )
+        deadline = time.monotonic() + 0.2  # one wrong sample first is not yet a wrong robot
+        while self._mode_machine is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         if self._mode_machine is None:
             self._sub.close()
             seen = self._seen_mode_machine
