@@ -107,17 +107,18 @@ def _landmark_box(uv: np.ndarray, vis: np.ndarray) -> np.ndarray:
     return np.r_[pts.min(0), pts.max(0)]
 
 
-def find_people(video: str, max_side: int = 480) -> tuple[list, float, np.ndarray]:
+def find_people(video: str, max_side: int = 480) -> tuple[list, float, np.ndarray, list[np.ndarray]]:
     """Pass 1 over the video: the selfie segmenter's person blobs per frame, linked into tracks.
 
-    Returns the tracks (boxes in full-resolution pixels), full-resolution pixels per analysed pixel, and
-    the first analysed frame (for the preview picture)."""
+    Returns the tracks (boxes in full-resolution pixels), full-resolution pixels per analysed pixel, the
+    first analysed frame (for the preview picture) and every frame's all-people mask (analysed pixels;
+    the camera-motion estimate must not take another walker for background)."""
     import mediapipe as mp
 
     from hsi_offline.reconstruct.people import boxes_from_mask, track_people
 
     info = probe(video)
-    dets, first, scale = [], None, 1.0
+    dets, first, scale, people_masks = [], None, 1.0, []
     seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
     try:
         for _, img in iter_frames(video, max_side):
@@ -126,11 +127,12 @@ def find_people(video: str, max_side: int = 480) -> tuple[list, float, np.ndarra
                 scale = info.width / img.shape[1]
             m = seg.process(img).segmentation_mask > 0.5
             dets.append(boxes_from_mask(m) * scale)
+            people_masks.append(m)
     finally:
         seg.close()
     if first is None:
         raise ValueError(f"cannot read video '{video}': no decodable frame")
-    return track_people(dets), scale, first
+    return track_people(dets), scale, first, people_masks
 
 
 CROP_SIDE = 384  # pixels: the kept person's square crop is resized to this before BlazePose
@@ -258,7 +260,7 @@ def run_mediapipe(video: str, cfg: PerceptionConfig | None = None) -> tuple[Obse
 def _write_preview(video: str, cfg: PerceptionConfig) -> None:
     from hsi_offline.reconstruct.people import first_frame_people, preview_picture
 
-    tracks, scale, first = find_people(video)
+    tracks, scale, first, people_masks = find_people(video)
     preview_picture(first, first_frame_people(tracks), 1.0 / scale, cfg.preview_path)
     log.info("people in the first frame numbered in %s", cfg.preview_path)
 
@@ -286,7 +288,7 @@ def _run_kept_person(video: str, cfg: PerceptionConfig) -> tuple[Observations, d
     W, H = info.width, info.height
     rule = parse_person_rule(str(cfg.person)) if cfg.person is not None else "largest"
     t0 = time.perf_counter()
-    tracks, scale, first = find_people(video)
+    tracks, scale, first, people_masks = find_people(video)
     people0 = first_frame_people(tracks)
     if cfg.preview_path:
         preview_picture(first, people0, 1.0 / scale, cfg.preview_path)
@@ -346,6 +348,9 @@ def _run_kept_person(video: str, cfg: PerceptionConfig) -> tuple[Observations, d
             world.append(w3)
             valid.append(ok)
             pose_boxes.append(_landmark_box(u, v) if ok else np.full(4, np.nan))
+            if i < len(people_masks):  # everyone, not only the kept person, is masked out of the background
+                allm = people_masks[i].astype(np.uint8)
+                pm |= cv2.resize(allm, (pm.shape[1], pm.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
             masks.append(pm[::8, ::8].copy())
             if i % 30 == 0:
                 el = time.perf_counter() - t0
