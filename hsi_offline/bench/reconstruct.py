@@ -39,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenes", default=",".join(SCENES), help="comma-separated terrains")
     p.add_argument(
+        "--write-clips",
+        default=None,
+        help="casual suite: also write each case's clip folder (report, top-down with camera path) here",
+    )
+    p.add_argument(
         "--suite",
         choices=SUITES,
         default="all",
@@ -120,8 +125,10 @@ def ground_spread(rec: object) -> float:
     return 100 * float(np.percentile(z, 95) - np.percentile(z, 5))
 
 
-def run_casual_case(joints: np.ndarray, fps: float, scene: str, camera: str, seed: int) -> dict:
-    """One person, one terrain, one phone camera, BlazePose-like errors."""
+def run_casual_case(
+    joints: np.ndarray, fps: float, scene: str, camera: str, seed: int, clip_dir: str | None = None
+) -> dict:
+    """One person, one terrain, one phone camera, BlazePose-like errors (clip folder written to clip_dir)."""
     from hsi_kernel.terrain import make_scene_terrain
     from hsi_offline.reconstruct.body_skeleton import SMPL
     from hsi_offline.reconstruct.solve import reconstruct
@@ -135,6 +142,12 @@ def run_casual_case(joints: np.ndarray, fps: float, scene: str, camera: str, see
         noise.sfm_pair_scale = 0.7
     clip = make_clip(gt, fps, ter, contacts, camera, noise=noise, seed=seed)
     rec = reconstruct(clip.obs, clip.cams)
+    if clip_dir:
+        from pathlib import Path
+
+        from hsi_offline.reconstruct.clip_folder import write_clip
+
+        write_clip(rec, Path(clip_dir) / f"{scene}_{camera}", {"source": "bench reconstruct --suite casual"})
     L_true = path_length(0.5 * (gt[:, SMPL.left_hip] + gt[:, SMPL.right_hip]), fps)
     L_est = float(rec.stats["path_length_m"])
     return {
@@ -259,11 +272,13 @@ def run_crossing_case(fps: float, T: int, seed: int, rule: str = "largest") -> d
     }
 
 
-def run_casual(J: np.ndarray, fps: float, seed: int, scenes: list[str]) -> list[dict]:
+def run_casual(
+    J: np.ndarray, fps: float, seed: int, scenes: list[str], clip_dir: str | None = None
+) -> list[dict]:
     rows = []
     for scene in [s for s in scenes if s in CASUAL_SCENES]:
         for cam in CASUAL_CAMERAS:
-            rows.append(run_casual_case(J, fps, scene, cam, seed))
+            rows.append(run_casual_case(J, fps, scene, cam, seed, clip_dir))
             _print_casual(rows[-1])
     rows.append(run_crossing_case(fps, len(J), seed))
     _print_casual(rows[-1])
@@ -292,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
     from hsi_offline.reconstruct.synthetic_scenes import resample
 
     logging.basicConfig(level=logging.WARNING)
+    if args.write_clips:
+        from hsi_offline.outputs import check_output_dir
+
+        check_output_dir(args.write_clips)
     if args.frames < 100:
         raise ValueError("--frames must be at least 100 (the metrics use 100-frame segments)")
     if args.mocap:
@@ -308,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
     scenes = [s for s in args.scenes.split(",") if s]
     casual = []
     if args.suite in ("casual", "all"):
-        casual = run_casual(J, fps, args.seed, scenes)
+        casual = run_casual(J, fps, args.seed, scenes, args.write_clips)
     for scene in scenes if args.suite in ("synthetic", "all") else []:
         for moving in (False, True):
             r = run_case(J, fps, scene, moving, args.seed)

@@ -122,7 +122,7 @@ def write_clip(
         rec.terrain,
         rec.motion,
         out / "terrain_topdown.png",
-        title=f"terrain, hip path and camera path (trajectory: {src})" if src else "",
+        title=f"terrain, hip and camera paths\ntrajectory: {src}" if src else "",
         camera_xy=None if rec.camera.static else rec.camera.t_wc[:, :2],
     )
     report = {"schema": REPORT_SCHEMA, **scene_figures(rec), **(extra_report or {})}
