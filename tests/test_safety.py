@@ -233,3 +233,68 @@ def test_a_non_finite_command_is_never_returned():
     assert (
         sm.state == State.DAMPING and sm.reason == "non-finite motor command" and sm.nonfinite_commands == 1
     )
+
+
+def _holding_machine():
+    sm, t = _running_machine()
+    sm.on_event("damp", t)
+    sm.on_event("reset", t)
+    sm.on_event("start", t)
+    while sm.state != State.HOLD:
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    return sm, t
+
+
+def _swaying(t):
+    low = _low(t)
+    low.gyro = np.array([0.0, 0.08, 0.0])  # the pelvis still pitches, as after the gantry's release
+    return low
+
+
+def test_the_hand_over_waits_until_the_robot_is_at_rest():
+    sm, t = _holding_machine()
+    for _ in range(10):
+        t += 0.002
+        sm.on_lowstate(_swaying(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    sm.on_event("run", t)
+    assert sm.state == State.HOLD and sm.reason == "run waits for the robot to come to rest"
+    t_still = t + 0.3
+    while t < t_still:  # sways 0.3 s more, then rests
+        t += 0.002
+        sm.on_lowstate(_swaying(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    assert sm.state == State.HOLD
+    while sm.state == State.HOLD:
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    assert sm.state == State.RUN and sm.reason == "run (robot at rest)"
+    assert t - t_still == pytest.approx(0.2, abs=0.005)  # after still_window_s at rest
+
+
+def test_an_armed_hand_over_gives_up_when_the_robot_never_rests():
+    sm, t = _holding_machine()
+    sm.on_lowstate(_swaying(t))
+    sm.on_event("run", t)
+    t_end = t + 3.1
+    while t < t_end:
+        t += 0.002
+        sm.on_lowstate(_swaying(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    assert sm.state == State.HOLD and sm.reason == "run refused: the robot did not come to rest within 3 s"
+    for _ in range(200):  # resting now changes nothing: the operator presses A again
+        t += 0.002
+        sm.on_lowstate(_low(t))
+        sm.on_targets(_targets(C.default_q), t)
+        sm.tick(t)
+    assert sm.state == State.HOLD
+    sm.on_event("run", t)
+    assert sm.state == State.RUN

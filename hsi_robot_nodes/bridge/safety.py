@@ -1,7 +1,8 @@
 """The bridge's safety state machine: the only thing between a policy and the motors. ROS- and DDS-free.
 
 States: WAIT_STATE -> ZERO_TORQUE -(start)-> STAND_UP (2 s interpolation to the default pose, stiff gains)
--> HOLD -(run)-> RUN (policy PD targets) -(damp / estop / any fault)-> DAMPING -(reset)-> ZERO_TORQUE.
+-> HOLD -(run, once the robot is at rest)-> RUN (policy PD targets) -(damp / estop / any fault)-> DAMPING
+-(reset)-> ZERO_TORQUE.
 Every 2 ms ``tick`` returns the motor command to write. Faults that trip DAMPING (from STAND_UP, HOLD or RUN),
 each with its own reason: LowState stale, its ``tick`` frozen while samples keep coming, a ``mode_machine``
 that does not match the configured DoF, another writer on ``rt/lowcmd``, policy targets stale for more than
@@ -42,7 +43,8 @@ HANDOVER_SETTLE_S = 1.0
 """Operator procedure: seconds between letting go of the gantry and pressing A (HOLD -> RUN). On the stand
 gains the freed robot sways 3-4 deg forward for about 0.7 s; the CPU-trained students fell when handed over
 0.5-0.7 s after the release and stood at 0.1-0.3 s and 1-2 s (lock-step sweep, docs/training.md). The demo,
-the loop benchmark and evaluation all wait this long."""
+the loop benchmark and evaluation all wait this long; the bridge itself also hands over only at rest
+(``SafetyConfig.still_gyro``)."""
 
 
 @dataclass
@@ -65,6 +67,15 @@ class SafetyConfig:
     # LowState / targets" may only mean its readers have not run yet. Staleness is then judged on the next,
     # punctual tick (counted in ``self_stalls``), never on the first tick after the stall.
     self_stall_s: float = 0.01
+    # The hand-over (HOLD -> RUN) happens only with the robot at rest: no pelvis rotation above still_gyro
+    # and no joint faster than still_dq for still_window_s. An A pressed while it still moves arms the
+    # hand-over for up to run_wait_s. Why: freed from the gantry on the stand gains the robot sways for about
+    # a second (pelvis rate up to 0.09 rad/s in the simulator); the CPU-trained students fell when handed
+    # over 0.5-0.7 s after the release (rate 0.055-0.085) and stood from 1 s on (below 0.05).
+    still_gyro: float = 0.05  # rad/s
+    still_dq: float = 0.1  # rad/s
+    still_window_s: float = 0.2
+    run_wait_s: float = 3.0
 
 
 @dataclass
@@ -114,6 +125,8 @@ class SafetyMachine:
         self._finite_q = np.clip(c.default_q, self._lo, self._hi)
         self._tick_t = -np.inf  # receive time of the last LowState whose tick advanced
         self.other_writers = 0  # other DataWriters matched on rt/lowcmd (the bridge's runtime sets it)
+        self._moving_t = -np.inf  # receive time of the last LowState in which the robot moved
+        self._run_armed_until: float | None = None  # A pressed while the robot moved: hand over when still
         self.nonfinite_commands = 0  # commands found non-finite after building (answered with damping)
 
     # ---- inputs ------------------------------------------------------------------------------------
@@ -121,12 +134,22 @@ class SafetyMachine:
         if state != self.state:
             self.transitions.append((t, self.state.value, state.value))
             self.state, self.reason = state, reason
+            self._run_armed_until = None
+
+    def still(self, t: float) -> bool:
+        """The robot has been at rest for ``still_window_s`` (see ``SafetyConfig.still_gyro``)."""
+        return t - self._moving_t >= self.cfg.still_window_s
 
     def on_lowstate(self, low: LowStateView) -> None:
         if self.low is not None and low.t - self.low.t > self.cfg.policy_period_s:
             self._inputs_resumed_t = low.t
         if self.low is None or low.tick != self.low.tick:
             self._tick_t = low.t
+        moving = not (
+            np.linalg.norm(low.gyro) <= self.cfg.still_gyro and np.all(np.abs(low.dq) <= self.cfg.still_dq)
+        )  # a non-finite value counts as moving
+        if moving:
+            self._moving_t = low.t
         finite = np.isfinite(low.q)
         measured = np.clip(np.where(finite, low.q, 0.0), self._lo, self._hi)
         self._finite_q = np.where(finite, measured, self._finite_q)
@@ -176,8 +199,11 @@ class SafetyMachine:
         elif event == "run" and self.state == State.HOLD:
             if self.targets is None or t - self.targets_t > self._policy_timeout:
                 self.reason = "run refused: no fresh policy targets"
-            else:
+            elif self.still(t):
                 self._go(State.RUN, t, "run")
+            else:
+                self._run_armed_until = t + self.cfg.run_wait_s
+                self.reason = "run waits for the robot to come to rest"
         elif event == "reset" and self.state == State.DAMPING:
             self._go(State.ZERO_TORQUE, t, "reset")
         elif event not in EVENTS:
@@ -242,6 +268,16 @@ class SafetyMachine:
         cmd.kd[s] = np.clip(kd, 0.0, self.cfg.max_kd)
         return cmd
 
+    def _armed_run(self, t: float) -> None:
+        """HOLD with A pressed while the robot moved: hand over once it is still, or give up after
+        ``run_wait_s`` (the operator presses A again)."""
+        fresh = self.targets is not None and t - self.targets_t <= self._policy_timeout
+        if t > self._run_armed_until:
+            self._run_armed_until = None
+            self.reason = f"run refused: the robot did not come to rest within {self.cfg.run_wait_s:g} s"
+        elif fresh and self.still(t):
+            self._go(State.RUN, t, "run (robot at rest)")
+
     def _damping(self) -> MotorCommand:
         """kp 0, kd > 0, q = the last finite position: finite by construction, whatever the inputs were."""
         c = self.contract
@@ -283,6 +319,8 @@ class SafetyMachine:
             if a >= 1.0:
                 self._go(State.HOLD, t, "stand-up complete")
         elif self.state == State.HOLD:
+            if self._run_armed_until is not None:
+                self._armed_run(t)
             q = self._rate_limited(c.default_q, t)
             cmd = self._command(q, self._stand_kp, self._stand_kd)
             self._last_q_cmd = q
