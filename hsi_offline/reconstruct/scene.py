@@ -338,7 +338,8 @@ def _camera_world_heights(
         else:
             base = hs[k - 1] - g if not np.isfinite(ds[k - 1]) else chain[k - 1]
             chain[k] = base + ds[k]
-        explained[k] = off[k] and abs((hs[k] - g) - chain[k]) < STEP_AGREEMENT
+        measured = k > 0 and np.isfinite(ds[k])  # the anchor and unmeasured footprints are no evidence
+        explained[k] = off[k] and measured and abs((hs[k] - g) - chain[k]) < STEP_AGREEMENT
     new = h.copy()
     k = 0
     while k < F:
@@ -350,7 +351,7 @@ def _camera_world_heights(
             run.append(k)
             k += 1
         ok = [m for m in run if explained[m]]
-        bad = [m for m in run if not explained[m] and np.isfinite(ds[m])] if len(ok) >= 2 else run
+        bad = [m for m in run if not explained[m] and m > 0 and np.isfinite(ds[m])] if len(ok) >= 2 else run
         for m in bad:
             new[order[m]] = g
         if bad:
