@@ -29,9 +29,13 @@ from typing import Any
 import yaml
 
 from hsi_kernel.atomic import write_bytes_atomic
-from hsi_offline.cli import UserError
 
 from .runfile import PROFILES, STAGES, TRAIN_STAGES, RunFile
+
+
+class StageError(ValueError):
+    """A stage's command failed: one line with its last output line and its log file."""
+
 
 STAMP = "stage.json"
 STARTED = "stage.started.json"
@@ -89,8 +93,11 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
 class Pipeline:
     """One run of a run file into a run folder."""
 
-    def __init__(self, run: RunFile, out: Path, until: str | None = None, log: Callable[[str], None] = print):
-        self.run_file, self.out, self.log = run, out, log
+    def __init__(
+        self, run: RunFile, out: Path, until: str | None = None, log: Callable[[str], None] | None = None
+    ):
+        self.run_file, self.out = run, out
+        self.log = log or say
         self.until = until or STAGES[-1]
         self.python = sys.executable
         self.done: dict[str, dict] = {}  # stage -> its stamp
@@ -143,7 +150,8 @@ class Pipeline:
     def command(self, args: list[str], log_file: Path, progress: dict | None = None) -> None:
         """Run ``hsi-offline ARGS`` in a child process, its output to ``log_file`` and, for training, one
         progress line per iteration with steps/s and the time left. A failure is one line naming the log."""
-        cmd = [self.python, "-m", "hsi_offline.cli", *args]
+        # the entry point's main(), as `hsi-offline` calls it (one-line errors, exit 2), from this interpreter
+        cmd = [self.python, "-c", "import sys; from hsi_offline.cli import main; sys.exit(main())", *args]
         with open(log_file, "a") as logf:
             logf.write("$ " + " ".join(cmd) + "\n")
             logf.flush()
@@ -176,7 +184,8 @@ class Pipeline:
                 raise
         if rc != 0:
             tail = [ln.strip() for ln in log_file.read_text().splitlines() if ln.strip()][-1:]
-            raise UserError(f"`hsi-offline {args[0]}` failed (exit {rc}): {' '.join(tail)} (log: {log_file})")
+            what = f"`hsi-offline {args[0]}` failed (exit {rc})"
+            raise StageError(f"{what}: {' '.join(tail)} (log: {log_file})")
 
     # --- the stages ----------------------------------------------------------------------------------
     def execute(self) -> dict[str, dict]:
@@ -355,6 +364,11 @@ class Pipeline:
             }
 
         return self.stage("evaluate", [], upstream, body)
+
+
+def say(line: str) -> None:
+    """Print a progress line now: the pipeline's output usually goes to a log file someone is tailing."""
+    print(line, flush=True)
 
 
 def _flags(options: dict[str, Any]) -> list[str]:
