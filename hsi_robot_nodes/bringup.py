@@ -48,6 +48,13 @@ def load_node_list(path: Path | None = None) -> list[dict]:
 
 def add_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--sim", action="store_true", default=demo, help="also start the simulated G1")
+    if demo:
+        p.add_argument(
+            "--walk",
+            action="store_true",
+            help="send the demo's goal path (2 m forward, turn around) even when the policy's metadata lists "
+            "no 'walk' skill",
+        )
     p.add_argument("--scene", default="flat")
     p.add_argument("--dof", type=int, default=defaults.DOF, choices=(23, 29))
     p.add_argument("--domain", type=int, default=defaults.DOMAIN)

@@ -36,6 +36,10 @@ forward at 0.4 m/s, turn 180 deg on the spot in 3.5 s, stand."""
 
 def run_demo(args: argparse.Namespace) -> int:
     """bringup --sim + :data:`DEMO_SCRIPT`; prints the transitions and the standing height while running."""
+    from hsi_kernel.policy_file import load_metadata
+
+    skills = list(load_metadata(args.policy).provenance.get("skills") or [])
+    walk = args.walk or "walk" in skills
     b = Bringup(args).start()
     bridge = b.node("unitree_bridge").bridge
     op = PathOperator(b.context, DEMO_PATH, args.dof)
@@ -47,6 +51,12 @@ def run_demo(args: argparse.Namespace) -> int:
         f"simulator in its own process; {b.scheduling}",
         flush=True,
     )
+    if not walk:
+        print(
+            f"demo: {Path(args.policy).name} has no walking skill (skills: "
+            f"{', '.join(skills) or 'none listed'}): it stands, no goal path sent (--walk sends it anyway)",
+            flush=True,
+        )
     script, t0 = list(DEMO_SCRIPT), time.monotonic()
     trace = None
     try:
@@ -56,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 _, what = script.pop(0)
                 b.sim.send(what)
                 print(f"  t={el:5.1f}s  operator: {what:7s}  bridge: {bridge.state.value}", flush=True)
-                if what == "A" and op.odometry_fresh():
+                if what == "A" and walk and op.odometry_fresh():
                     op.begin(time.monotonic())
                     print("           operator: goal poses along the demo path", flush=True)
             time.sleep(0.05)

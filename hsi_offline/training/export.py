@@ -35,6 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tol", type=float, default=1e-4, help="max abs torch/onnxruntime difference allowed")
     p.add_argument("--show", type=Path, default=None, help="print the metadata of an exported ONNX policy")
+    p.add_argument(
+        "--skills",
+        nargs="*",
+        default=[],
+        help="skills the policy has shown in evaluation (stand, walk, turn, kerb, sit), recorded in its "
+        "metadata; `hsi-robot demo` walks its goal path only with a policy that has 'walk'",
+    )
 
 
 def last_checkpoint(run_dir: Path) -> Path:
@@ -123,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             check_output_file(args.checkpoint.with_suffix(".onnx"), "ONNX file")
         ck = load_checkpoint_policy(args.checkpoint)
+        ck.metadata.provenance["skills"] = list(args.skills)
         obs = ck.recorded_obs
         if args.golden_obs is not None:
             if not args.golden_obs.is_file():
