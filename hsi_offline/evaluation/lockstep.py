@@ -100,14 +100,16 @@ def run_lockstep(
             if safety.state != State.HOLD:
                 ended = f"error: the robot did not hold its stance off the gantry ({safety.reason})"
                 break
-            safety.on_event("run", t)
-            if safety.state != State.RUN:
+            safety.on_event("run", t)  # the bridge hands over at once, or once the robot is at rest
+        if t_run is None and tick >= round(t_a / dt):
+            if safety.state == State.RUN:
+                t_run, t_end = t, t + scenario.duration_s
+                runner.reset()  # what the policy node does when the bridge reports RUN
+                pos = robot.data.xpos[torso]
+                anchor = PathAnchor(float(pos[0]), float(pos[1]), _yaw(robot.data.xquat[torso]))
+            elif safety.state != State.HOLD or t > t_a + safety.cfg.run_wait_s + 0.1:
                 ended = f"error: the bridge did not enter RUN ({safety.reason})"
                 break
-            t_run = t
-            runner.reset()  # what the policy node does when the bridge reports RUN
-            pos = robot.data.xpos[torso]
-            anchor = PathAnchor(float(pos[0]), float(pos[1]), _yaw(robot.data.xquat[torso]))
         if tick % POLICY_EVERY == 0:
             now = int(round(t * 1e9))
             runner.update_joint_state(q, dq, now, now)
