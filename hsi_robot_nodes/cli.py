@@ -15,6 +15,7 @@ BENCHES = {
     "loop": "hsi_robot_nodes.bench.loop",
     "heightmap": "hsi_robot_nodes.bench.heightmap",
     "machine": "hsi_robot_nodes.bench.stalls",
+    "demo": "hsi_robot_nodes.bench.demo",
 }
 
 

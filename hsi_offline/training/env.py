@@ -44,6 +44,7 @@ from . import randomisation as rnd
 from . import terminations
 from .backends import make_backend
 from .backends.model_index import add_contact_sensors
+from .backends.state import EnvState
 from .config import EnvConfig
 from .motion_lib import MotionLibrary
 from .rewards import compute_rewards
@@ -205,7 +206,7 @@ class TrackingEnv(VecEnv):
             dv = rnd.push_velocity(r, len(ids), self.gen, self.device)
             self.backend.add_root_velocity(ids.cpu().numpy(), dv.cpu().numpy())
 
-    def _state(self, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def _state(self, ids: torch.Tensor | None = None) -> EnvState:
         """Every world's state, or only worlds ``ids``' (rows in the order of ``ids``)."""
         s = self.backend.read(self.device, None if ids is None else ids.cpu().numpy())
         s["link_pos"] = s["body_pos"][:, :-1]

@@ -31,6 +31,7 @@ from mujoco import batch as mjbatch
 from hsi_kernel.motor import MotorCommand, pd_torque
 
 from .model_index import model_index
+from .state import PhysicsState
 
 BLOCK_PER_THREAD = 16
 """Worlds per thread stepped through all their physics steps before the next block: 16 per-environment
@@ -184,7 +185,7 @@ class CpuBackend:
         found = self._bsensor[:, self.ix.sensor_adr] > 0
         self.contact_flags[:] = np.bitwise_or.reduce(np.where(found, self.ix.sensor_flag, 0), axis=1)
 
-    def read(self, device: str = "cpu", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    def read(self, device: str = "cpu", ids: np.ndarray | None = None) -> PhysicsState:
         """State of every world, or of worlds ``ids`` only (rows in that order), as float32 tensors (bodies:
         tracked links then torso)."""
 
@@ -195,19 +196,19 @@ class CpuBackend:
         qpos, qvel = t(self.qpos[rows]), t(self.qvel[rows])  # one conversion each; the fields are views
         flags = torch.as_tensor(self.contact_flags[rows], device=device)
         bodies = self.ix.bodies
-        return {
-            "root_pos": qpos[:, 0:3],
-            "root_quat": qpos[:, 3:7],
-            "root_lin_vel_w": qvel[:, 0:3],
-            "root_ang_vel_b": qvel[:, 3:6],
-            "joint_pos": qpos[:, self._q],
-            "joint_vel": qvel[:, self._v],
-            "body_pos": t(self.xpos[rows][:, bodies]),
-            "body_quat": t(self.xquat[rows][:, bodies]),
-            "foot_contact": torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
-            "forbidden_contact": (flags & 4) > 0,
-            "torque": t(self.last_torque[rows]),
-        }
+        return PhysicsState(
+            root_pos=qpos[:, 0:3],
+            root_quat=qpos[:, 3:7],
+            root_lin_vel_w=qvel[:, 0:3],
+            root_ang_vel_b=qvel[:, 3:6],
+            joint_pos=qpos[:, self._q],
+            joint_vel=qvel[:, self._v],
+            body_pos=t(self.xpos[rows][:, bodies]),
+            body_quat=t(self.xquat[rows][:, bodies]),
+            foot_contact=torch.stack([(flags & 1) > 0, (flags & 2) > 0], dim=-1),
+            forbidden_contact=(flags & 4) > 0,
+            torque=t(self.last_torque[rows]),
+        )
 
     def close(self) -> None:
         """Nothing to release: the batch's threads end with it."""

@@ -25,6 +25,7 @@ import torch
 
 from ..pd import pd_torque_torch
 from .model_index import model_index
+from .state import PhysicsState
 
 
 class BackendUnavailableError(ValueError):
@@ -153,14 +154,14 @@ class WarpBackend:
         with self._scope():  # body poses of the state just reached, not the step's start
             self.mjw.kinematics(self.m, self.d)
 
-    def read(self, device: str = "cuda:0", ids: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    def read(self, device: str = "cuda:0", ids: np.ndarray | None = None) -> PhysicsState:
         """State of every world, or of worlds ``ids`` only (rows in that order)."""
         contact_flags = self._contact_flags()
         f = torch.float32
         rows = None if ids is None else torch.as_tensor(np.asarray(ids), device=self.qpos.device)
 
-        def out(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: (v if rows is None else v[rows]).to(device) for k, v in d.items()}
+        def out(d: dict[str, torch.Tensor]) -> PhysicsState:
+            return PhysicsState(**{k: (v if rows is None else v[rows]).to(device) for k, v in d.items()})
 
         o = self.origins
         return out(
