@@ -35,9 +35,8 @@ def test_one_footprint_does_not_make_a_level() -> None:
     prior = flat_ground_prior(fps_, X, SMPL)
     assert np.allclose(prior.heights, 0.0)
     assert [lv.status for lv in prior.levels] == ["ground"]
-    assert (
-        len(prior.warnings) == 1 and "frames 30-42" in prior.warnings[0] and "not confirmed" in prior.warnings[0]
-    )
+    (warning,) = prior.warnings
+    assert "frames 30-42" in warning and "not confirmed" in warning
 
 
 def test_a_kerb_two_footprints_keep_is_a_level() -> None:
