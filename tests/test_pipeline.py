@@ -168,7 +168,7 @@ def test_a_changed_input_reruns_the_stages_that_depend_on_it(first_run):
 
 def test_an_interrupted_training_stage_continues_from_its_checkpoint(tmp_path):
     source = _sway_csv(tmp_path / "sway.csv", 0.3)
-    slow = {"iterations": 20, "overrides": {**TINY, "save_interval": 1}}
+    slow = {"iterations": 60, "overrides": {**TINY, "save_interval": 1}}
     run_file = _run_file(tmp_path, source, mpt=slow)
     out = tmp_path / "run"
     cmd = [
@@ -185,24 +185,24 @@ def test_an_interrupted_training_stage_continues_from_its_checkpoint(tmp_path):
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "[pipeline] mpt it 3/20" in line:
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
-            break
-    lines += proc.stdout.readlines()
+    # Ctrl-C once stage 1 has written its third checkpoint (not on a progress line: those come in batches, and
+    # on a fast machine the whole stage can be over before one is read)
+    deadline = time.monotonic() + 120
+    while not (out / "mpt" / "model_3.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+    lines = proc.stdout.readlines()
     assert proc.wait(timeout=120) == 130, "".join(lines)
     assert (out / "clips" / "stage.json").is_file() and not (out / "mpt" / "stage.json").exists()
     done = sorted(int(p.stem.split("_")[1]) for p in (out / "mpt").glob("model_*.pt"))
-    assert done and done[-1] < 19
+    assert done and done[-1] < 59
     clips_finished = _stamp(out, "clips")["finished"]
     ran, skipped, stdout = _pipeline(run_file, out, "--until", "mpt")
     assert skipped == ["reconstruct", "retarget", "clips"] and ran == ["mpt"]
     assert f"continuing from model_{done[-1]}.pt" in stdout
     assert _stamp(out, "clips")["finished"] == clips_finished
     history = json.loads((out / "mpt" / "history.json").read_text())
-    assert [h["iteration"] for h in history] == list(range(20))  # the curves cover both parts, once each
+    assert [h["iteration"] for h in history] == list(range(60))  # the curves cover both parts, once each
 
 
 @pytest.mark.parametrize("name", ["smoke", "walk_cpu", "gpu_check"])
@@ -210,7 +210,9 @@ def test_shipped_run_files_are_valid(name, monkeypatch):
     from hsi_offline.pipeline.runfile import load_run_file
 
     monkeypatch.chdir(REPO)
-    run = load_run_file(REPO / "config" / "pipelines" / f"{name}.yaml")
+    # the file itself, not whether this machine holds its data (the walk's BVH is development data, kept out
+    # of the tests)
+    run = load_run_file(REPO / "config" / "pipelines" / f"{name}.yaml", check_sources=False)
     assert run.name == name and set(run.train) == {"mpt", "track", "distill", "finetune"}
     assert run.profile == ("gpu" if name == "gpu_check" else "cpu")
 

@@ -127,9 +127,9 @@ def test_bad_core_sets_are_refused_in_one_line():
 
 def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(monkeypatch, dds_domain):
     """At one shared SCHED_RR level the simulator's LiDAR, DDS and trace threads delayed its 500 Hz physics
-    by whole CPU bursts; the physics thread is one level up, every other thread stays at the process's, and
-    the simulated LiDAR is a child process at normal scheduling (it cannot hold the physics' interpreter
-    lock)."""
+    by whole CPU bursts; the physics thread (the robot's firmware) runs SCHED_FIFO above every other thread,
+    the simulator's other threads SCHED_RR just below it, and the simulated LiDAR is a child process at
+    normal scheduling (it cannot hold the physics' interpreter lock)."""
     from hsi_sim.process import SimProcess
     from hsi_sim.runner import READY
 
@@ -138,11 +138,14 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
         ready = next(ln for ln in sim.lines if ln.startswith(READY))
         if "not permitted" in ready:  # no CAP_SYS_NICE: it says so and runs at normal priority
             return
-        assert "real-time scheduling SCHED_RR 5" in ready and "physics thread SCHED_RR 6" in ready, ready
-        prios = sorted(
-            os.sched_getparam(int(tid)).sched_priority for tid in os.listdir(f"/proc/{sim.proc.pid}/task")
+        assert "physics thread SCHED_FIFO 8" in ready and "other threads SCHED_RR 7" in ready, ready
+        tids = os.listdir(f"/proc/{sim.proc.pid}/task")
+        sched = sorted(
+            (os.sched_getscheduler(int(t)), os.sched_getparam(int(t)).sched_priority) for t in tids
         )
-        assert prios.count(6) == 1 and set(prios) == {5, 6} and len(prios) > 3, prios  # physics, the rest
+        fifo = [p for policy, p in sched if policy == os.SCHED_FIFO]
+        others = [p for policy, p in sched if policy != os.SCHED_FIFO]
+        assert fifo == [8] and others and max(others) < 8 and len(sched) > 3, sched  # physics above the rest
         children = Path(f"/proc/{sim.proc.pid}/task/{sim.proc.pid}/children").read_text().split()
         cmdlines = {int(c): Path(f"/proc/{c}/cmdline").read_bytes() for c in children}
         lidar = [c for c, cmd in cmdlines.items() if b"hsi_sim.lidar_process" in cmd]

@@ -112,10 +112,14 @@ def _unknown(d: dict, allowed: set[str], where: str) -> None:
 
 
 def load_run_file(
-    path: str | Path, extra_sources: list[str] | None = None, profile: str | None = None
+    path: str | Path,
+    extra_sources: list[str] | None = None,
+    profile: str | None = None,
+    check_sources: bool = True,
 ) -> RunFile:
     """Read and check a run file; ``extra_sources`` (from the command line) are added as mocap sources
-    (folders holding clips as clip sources); ``profile`` overrides the file's machine profile."""
+    (folders holding clips as clip sources); ``profile`` overrides the file's machine profile;
+    ``check_sources=False`` checks the file without requiring its source files on this machine."""
     path = Path(path)
     if not path.is_file():
         raise RunFileError(f"run file '{path}' does not exist")
@@ -154,7 +158,7 @@ def load_run_file(
         raise RunFileError(
             f"{where}: no sources (give sources:, clips.procedural:, or a source on the command line)"
         )
-    for s in sources:
+    for s in sources if check_sources else ():
         if not s.path.exists():
             raise RunFileError(f"{where}: source '{s.path}' does not exist")
     stages = _mapping(data.get("stages"), f"{where}: stages")
