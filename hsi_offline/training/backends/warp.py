@@ -151,8 +151,8 @@ class WarpBackend:
             with self._scope():
                 self.mjw.step(self.m, self.d)
         self.last_torque = tau
-        with self._scope():  # body poses of the state just reached, not the step's start
-            self.mjw.kinematics(self.m, self.d)
+        with self._scope():  # body poses and contacts of the state just reached (as the CPU backend's)
+            self.mjw.fwd_position(self.m, self.d)
 
     def read(self, device: str = "cuda:0", ids: np.ndarray | None = None) -> PhysicsState:
         """State of every world, or of worlds ``ids`` only (rows in that order)."""
