@@ -218,7 +218,7 @@ def load_checkpoint_policy(path: str | Path) -> CheckpointPolicy:
     if not isinstance(ckpt, dict) or "hsi_meta" not in ckpt:
         raise ValueError(
             f"checkpoint {path} has no 'hsi_meta' dict: save it with the training CLI "
-            "(see docs/policy.md for the format)"
+            "(see docs/export.md for the format)"
         )
     meta = ckpt["hsi_meta"]
     sd = ckpt.get("actor_state_dict") or ckpt.get("model_state_dict")

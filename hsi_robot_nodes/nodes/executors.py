@@ -11,7 +11,7 @@ EXECUTORS = ("events", "single", "multi")
 def make_executor(kind: str, context):
     """The executor the in-process nodes share. 'events' (default) is rclpy's C++ EventsExecutor: it
     dispatches each ready entity from C++ instead of rebuilding a wait set in Python every spin, which is
-    most of the cost of a hop between two nodes here (see docs/policy.md for the measured A/B)."""
+    most of the cost of a hop between two nodes here (see docs/onboard.md for the measured A/B)."""
     if kind == "events":
         from rclpy.experimental import EventsExecutor
 

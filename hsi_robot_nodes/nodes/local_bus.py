@@ -4,7 +4,7 @@ does, which rclpy lacks.
 Why: in `hsi-robot bringup` the bridge, policy and joystick nodes share one process. Over DDS every hop of the
 control path (joint state + IMU -> policy -> PD targets -> bridge) is a DDS write, a wake-up of the executor
 thread and a hand-over of the interpreter lock: about 1.3 ms of the 50 Hz cycle's latency from LowState to
-LowCmd. Calling the subscriber directly halves that (docs/policy.md gives the measured figures).
+LowCmd. Calling the subscriber directly halves that (docs/onboard.md gives the measured figures).
 
 Contract:
 - :func:`publisher` returns a publisher whose ``publish(msg)`` first calls every local subscription of the
