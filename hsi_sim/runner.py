@@ -127,7 +127,7 @@ TRACE_COLUMNS = (
     "qlim_margin",
     "qlim_joint",
 )
-"""Ground-truth trace columns: the pelvis first (as before), then what evaluation needs: heading, the largest
+"""Ground-truth trace columns: the pelvis first, then what evaluation needs: heading, the largest
 |tau| / effort limit over the joints and which joint (contract index), the smallest distance to a joint limit
 (rad, negative beyond it) and which joint."""
 
