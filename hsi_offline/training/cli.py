@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         # the curves continue where the checkpoint's run left off (history.json and the plot cover both parts)
         runner.history[:] = list(((ckpt.get("infos") or {}).get("hsi_robot") or {}).get("history") or [])
         runner.current_learning_iteration += 1  # rsl-rl stores the last finished iteration
+        earned = ((ckpt.get("infos") or {}).get("hsi_robot") or {}).get("termination_distance_now")
+        if earned is not None:
+            print(f"termination distance continues at {env.termination.restore(earned):.2f} m")
     elif cfg.init_from:
         init_weights(runner, cfg.stage, cfg.init_from)
         if cfg.stage == "finetune":

@@ -482,6 +482,7 @@ class TrackingEnv(VecEnv):
             "policy_dt": self.dt,
             "sim_dt": self.cfg.sim_dt,
             "decimation": self.cfg.decimation,
+            "termination_distance_now": self.termination.value,  # the curriculum's state, for --resume
         }
 
     def close(self) -> None:

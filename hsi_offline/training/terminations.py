@@ -73,6 +73,12 @@ class TerminationCurriculum:
         self.window, self.up, self.down, self.step = window, up, down, step
         self._outcomes: list[float] = []
 
+    def restore(self, value: float) -> float:
+        """Continue from a checkpoint's distance (clamped to this run's range): a resumed run must not
+        loosen again what the policy had already earned."""
+        self.value = min(self.start, max(self.end, float(value)))
+        return self.value
+
     def record(self, successes: list[float]) -> float:
         """Add finished episodes' outcomes (1 success, 0 terminated); returns the distance now in force."""
         self._outcomes.extend(successes)
