@@ -143,6 +143,8 @@ class AlgorithmConfig:
     max_grad_norm: float = 1.0
     schedule: str = "adaptive"
     desired_kl: float = 0.02
+    # PPO stages: append the left-right mirror of every sample to each mini-batch (training/symmetry.py)
+    symmetry: bool = False
     gradient_length: int = 24  # distillation only
     loss_type: str = "mse"  # distillation only
 

@@ -18,11 +18,13 @@ from typing import Any
 
 import torch
 from rsl_rl.runners import DistillationRunner, OnPolicyRunner
+from tensordict import TensorDict
 
 from hsi_kernel.atomic import atomic_path, write_bytes_atomic
 
 from .config import TrainConfig
 from .env import TrackingEnv
+from .symmetry import symmetry_cfg
 
 ACTOR = "hsi_offline.training.networks:TrackingActor"
 
@@ -84,7 +86,8 @@ def runner_config(cfg: TrainConfig, env: TrackingEnv) -> dict[str, Any]:
             "obs_normalization": p.obs_normalization,
         },
         "algorithm": {
-            "class_name": "PPO",
+            "class_name": "hsi_offline.training.symmetry:MirrorPPO" if a.symmetry else "PPO",
+            **({"symmetry_cfg": symmetry_cfg()} if a.symmetry else {}),
             "learning_rate": a.learning_rate,
             "num_learning_epochs": a.num_learning_epochs,
             "num_mini_batches": a.num_mini_batches,
@@ -98,6 +101,31 @@ def runner_config(cfg: TrainConfig, env: TrackingEnv) -> dict[str, Any]:
             "desired_kl": a.desired_kl,
         },
     }
+
+
+class ObservationGroups:
+    """The environment as a runner sees it: only the observation groups the stage's networks read.
+
+    Why: rsl-rl's rollout storage copies every group it is handed at every step and gathers every group for
+    every PPO mini-batch; the tracking environment builds four (policy, teacher, student, critic) and a stage
+    reads two. Everything but the observations is the environment's own (attributes read and written)."""
+
+    def __init__(self, env: TrackingEnv, groups: list[str]):
+        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "groups", groups)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.env, name, value)
+
+    def get_observations(self) -> TensorDict:
+        return self.env.get_observations().select(*self.groups)
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        obs, rewards, dones, extras = self.env.step(actions)
+        return obs.select(*self.groups), rewards, dones, extras
 
 
 class _RunMixin:
@@ -162,15 +190,22 @@ class _RunMixin:
         return plot_curves(self.history, self.run_dir / "learning_curves.png", self.run_cfg.stage)
 
 
+def _stage_env(env: TrackingEnv, train_cfg: dict[str, Any]) -> ObservationGroups:
+    groups = sorted({g for sets in train_cfg["obs_groups"].values() for g in sets})
+    return ObservationGroups(env, groups)
+
+
 class TrackingRunner(_RunMixin, OnPolicyRunner):
     def __init__(self, env: TrackingEnv, cfg: TrainConfig, log_dir: str | None = None, device: str = "cpu"):
-        super().__init__(env, runner_config(cfg, env), log_dir, device)
+        train_cfg = runner_config(cfg, env)
+        super().__init__(_stage_env(env, train_cfg), train_cfg, log_dir, device)  # type: ignore[arg-type]
         self._setup_run(cfg, env, log_dir)
 
 
 class TrackingDistillationRunner(_RunMixin, DistillationRunner):
     def __init__(self, env: TrackingEnv, cfg: TrainConfig, log_dir: str | None = None, device: str = "cpu"):
-        super().__init__(env, runner_config(cfg, env), log_dir, device)
+        train_cfg = runner_config(cfg, env)
+        super().__init__(_stage_env(env, train_cfg), train_cfg, log_dir, device)  # type: ignore[arg-type]
         self._setup_run(cfg, env, log_dir)
 
 
