@@ -1,4 +1,4 @@
-"""``hsi-offline bench train [--iterations N] [--config YAML] [--json PATH]``: training against bare physics.
+"""``hsi-offline bench train [--iterations N] [--config YAML] [--set K=V] [--json F]``: training vs physics.
 
 Runs the CPU training config (default ``config/training/cpu/walk_mpt.yaml``: what the walking skill trains
 with) for N PPO iterations on a procedural clip (no data needed) and reports, from the same process:
@@ -30,6 +30,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import torch
+import yaml
 
 from hsi_kernel.atomic import write_json_atomic
 
@@ -42,7 +43,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=int, default=None, help="override the config's env.num_envs")
     p.add_argument("--threads", type=int, default=0, help="physics worker threads (0 = all cores)")
     p.add_argument("--bare-steps", type=int, default=40, help="env-steps of the bare-physics rollout")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, dotted, YAML value (algorithm.symmetry=true); repeatable",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["algorithm.num_learning_epochs=3"]`` -> ``{"algorithm": {"num_learning_epochs": 3}}`` (values as
+    YAML reads them; the config loader then checks keys and types)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set needs KEY=VALUE, got '{item}'")
+        *parents, leaf = key.split(".")
+        node = out
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
 
 
 class _Timer:
@@ -110,7 +134,7 @@ def bare_rate(dof: int, sim_dt: float, decimation: int, worlds: int, steps: int,
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_offline.training.config import load_config
+    from hsi_offline.training.config import load_config, merge_settings
     from hsi_offline.training.env import TrackingEnv
     from hsi_offline.training.motion_lib import MotionLibrary
     from hsi_offline.training.procedural_clips import sway_clip
@@ -122,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     over: dict = {"env": {"threads": threads, "backend": "cpu", "device": "cpu"}, "save_interval": 10**6}
     if args.num_envs:
         over["env"]["num_envs"] = args.num_envs
-    cfg = load_config(args.config, over)
+    cfg = load_config(args.config, merge_settings(parse_overrides(args.set), over))
     torch.set_num_threads(1)  # as `hsi-offline train` on the CPU
     clip = sway_clip(dof=cfg.env.dof, seconds=30.0)
     lib = MotionLibrary([clip], 1.0 / cfg.env.policy_dt, "cpu")
@@ -156,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     bare = bare_rate(cfg.env.dof, cfg.env.sim_dt, cfg.env.decimation, n, args.bare_steps, threads, clip)
     result = {
         "config": args.config,
+        "overrides": args.set,
         "num_envs": n,
         "num_steps_per_env": steps,
         "iterations": args.iterations,

@@ -259,14 +259,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
             raise ValueError(
                 f"training config '{path}' is for stage '{written}', but stage '{asked}' was asked for"
             )
-        data = _merge(data, overrides)
+        data = merge_settings(data, overrides)
     return config_from_dict(data, where)
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_settings(base: dict, over: dict) -> dict:
+    """``over`` laid onto ``base``, nested mappings merged key by key (neither input is changed)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = merge_settings(out[k], v) if nested else v
     return out
 
 
