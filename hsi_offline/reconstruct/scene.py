@@ -28,13 +28,35 @@ def rotation_to_z(up: np.ndarray) -> np.ndarray:
     return np.eye(3) + vx + vx @ vx / (1.0 + c)
 
 
-def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
-    """Gravity 'up' in the fit's world frame from horizontal and vertical cues of the body.
+# Gravity from the body: how far (rad) the body cues alone are trusted. Under BlazePose-like errors (depth
+# errors of a few cm, a drifting body size) the trunk and pelvis cues were off by 4-5 degrees (benchmark,
+# static and panning cameras).
+BODY_UP_SIGMA = np.deg2rad(5.0)
+# Height noise (m) of one footprint in a camera world: the depth error along the keypoint rays.
+FOOTPRINT_SIGMA = 0.05
 
-    Minimises sum w_i (u . h_i)^2 + w_b |u - u_trunk|^2 over unit u: the h_i should be horizontal (pelvis
-    left-right vectors of upright frames, heel->toe vectors of flat planted feet, the lateral offsets between
-    left and right planted feet); the trunk prior u_trunk is the median hip->shoulder direction. The solution
-    is the smallest eigenvector of a 3x3 matrix.
+
+def estimate_up(
+    X: np.ndarray,
+    sk: Skeleton,
+    contacts: np.ndarray | None,
+    valid: np.ndarray,
+    level_groups: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """Gravity 'up' in the fit's world frame from horizontal and vertical cues of the body and, given
+    `level_groups`, from the planted feet.
+
+    Body: minimises sum w_i (u . h_i)^2 + w_b |u - u_trunk|^2 over unit u: the h_i should be horizontal
+    (pelvis left-right vectors of upright frames, heel->toe vectors of flat planted feet); the trunk prior
+    u_trunk is the median hip->shoulder direction. The solution is the smallest eigenvector of a 3x3 matrix.
+
+    Planted feet (`level_groups`: footprint points, one (n, 3) array per support level, see
+    `footprint_levels`): footprints of one level lie in one horizontal plane metres long, whose normal is far
+    better determined along the path than any body cue (a 5 degree error tilts a 7 m walk's ground by
+    0.6 m). Each level's centred scatter / `FOOTPRINT_SIGMA`^2 is added to the body estimate's
+    (I - u u^T) / `BODY_UP_SIGMA`^2: along the path the footprints decide, across it (a left and a right
+    foot 0.16 m apart) the body still does. Levels are separate planes of one normal, so stairs and kerbs
+    do not tilt it. Only for a world the camera measured: in an odometry world footprints carry its drift.
     """
     Xv = X[valid] if valid.any() else X
     hip = 0.5 * (Xv[:, sk.left_hip] + Xv[:, sk.right_hip])
@@ -58,7 +80,23 @@ def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid:
         M += H.T @ H / len(H) * 2.0
     w, V = np.linalg.eigh(M)
     u = V[:, 0]
-    return u if u @ u_b > 0 else -u
+    u = u if u @ u_b > 0 else -u
+    groups = [g for g in (level_groups or []) if len(g) >= 2]
+    if not groups:
+        return u
+    M2 = (np.eye(3) - np.outer(u, u)) / BODY_UP_SIGMA**2
+    for g in groups:
+        Q = g - g.mean(axis=0)
+        M2 += Q.T @ Q / FOOTPRINT_SIGMA**2
+    w, V = np.linalg.eigh(M2)
+    u2 = V[:, 0]
+    return u2 if u2 @ u > 0 else -u2
+
+
+def footprint_point(X: np.ndarray, sk: Skeleton, f: Footprint) -> np.ndarray:
+    """(3,) where a footprint stood, in the frame of `X`: median over its run of the foot joints' mean."""
+    feet = list((sk.left_foot, sk.right_foot)[f.side])
+    return np.median(X[f.start : f.stop][:, feet].mean(axis=1), axis=0)
 
 
 def detect_contacts(
@@ -201,8 +239,6 @@ MIN_STEP = 0.10
 # The step plus the next footprint's step must still rise (or drop) this much: the second footprint's
 # confirmation. A footprint measured too high once gives +e then -e, which sum to ~0.
 CONFIRM_STEP = 0.06
-# Camera world: the body-frame steps chained from the ground must explain a footprint's height this well (m).
-STEP_AGREEMENT = 0.05
 # Shorter contact runs (frames) are too brief to measure a step on; they take their neighbours' level.
 MIN_FOOTPRINT_FRAMES = 5
 
@@ -230,19 +266,24 @@ def _sole_heights(X: np.ndarray, feet: tuple[int, ...], sole: np.ndarray) -> np.
     return (X[:, f, 2] - sole[f]).min(axis=1)
 
 
-def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5) -> np.ndarray:
+def body_frame_steps(
+    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5, min_frames: int = 1
+) -> np.ndarray:
     """(F,) height of each footprint above the other foot's footprint it stepped from, both feet measured in
     the same frames.
 
     The median over the first `window` frames of the later footprint while the other foot is still down
     (double support): a difference inside one frame does not depend on where the world frame drifted.
     Without overlap, the other foot's last planted frame against this foot's first. NaN for a footprint
-    with no earlier footprint of the other foot."""
+    with no earlier footprint of the other foot. Only footprints of at least `min_frames` frames are
+    stepped from: a 3-frame "contact" (a left/right swap of the keypoints, a foot slowing in mid-swing) is
+    no support, and a step measured from it made a false level of the next real footprint (benchmark,
+    panning camera: -0.12 m on flat ground)."""
     sole = sk.sole_offsets()
     soles = [_sole_heights(X, feet, sole) for feet in (sk.left_foot, sk.right_foot)]
     out = np.full(len(fps_), np.nan)
     for i, b in enumerate(fps_):
-        prev = [a for a in fps_ if a.side != b.side and a.start <= b.start]
+        prev = [a for a in fps_ if a.side != b.side and a.start <= b.start and a.stop - a.start >= min_frames]
         if not prev:
             continue
         a = max(prev, key=lambda f: (f.start, f.stop))
@@ -255,6 +296,82 @@ def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window:
     return out
 
 
+def _measured_steps(
+    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Footprint indices in time order, their body-frame steps in that order (NaN where a footprint is too
+    short or mostly untracked to measure one) and the raw steps in input order."""
+    order = sorted(range(len(fps_)), key=lambda i: fps_[i].start)
+    steps = body_frame_steps(fps_, X, sk, min_frames=MIN_FOOTPRINT_FRAMES)
+    measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
+    if valid is not None:
+        seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
+        measurable = [a and b for a, b in zip(measurable, seen)]
+    return order, np.where(measurable, steps[order], np.nan), steps
+
+
+def _step_cuts(
+    fps_: list[Footprint],
+    order: list[int],
+    ds: np.ndarray,
+    warnings: list[str],
+    world: np.ndarray | None = None,
+) -> tuple[list[int], np.ndarray]:
+    """Positions (in time order) where a new level starts, and the steps with refused ones carried on.
+
+    A step is a body-frame difference of at least `MIN_STEP` that the next measured footprint keeps (the
+    two steps together still rise or drop `CONFIRM_STEP` the same way: the other foot arrives on the new
+    level or climbs on). With `world` (footprint heights in time order, a camera world without drift) the
+    world must rise or drop too: the median of the 2 footprints from the step on against the 2 before it,
+    by `CONFIRM_STEP` the same way. That catches a step measured from a bad footprint (a left/right swap
+    of the keypoints): the step and its successor then both look right in the body frame, but the world
+    stays level. A refused step is a warning. Refused by its successor, the footprint was measured off its
+    level: it stays on the level and the next step is counted from the level. Refused by the world alone,
+    the footprint stepped from was the bad one, and the next step is its own."""
+    F = len(order)
+    ds = ds.copy()
+    cuts = [0]
+    for k in range(1, F):
+        if not abs(ds[k]) >= MIN_STEP:
+            continue
+        i = order[k]
+        sign = np.sign(ds[k])
+        nxt = next((m for m in range(k + 1, F) if np.isfinite(ds[m])), None)
+        pair = ds[k] + (ds[nxt] if nxt is not None else np.nan)
+        seen = True
+        if world is not None:
+            dw = float(np.median(world[k : k + 2]) - np.median(world[max(0, k - 2) : k]))
+            seen = np.sign(dw) == sign and abs(dw) >= CONFIRM_STEP
+        kept = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= CONFIRM_STEP)
+        if seen and kept:
+            cuts.append(k)
+            continue
+        if nxt is not None and not kept:
+            ds[nxt] += ds[k]
+        warnings.append(
+            f"a {ds[k]:+.2f} m step onto the footprint of frames {fps_[i].start}-{fps_[i].stop - 1} is not "
+            "confirmed by a second footprint: treated as the same level"
+        )
+    return cuts + [F], ds
+
+
+def footprint_levels(
+    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """(F,) level number of each footprint (input order): footprints between confirmed body-frame steps
+    (`_step_cuts`) share one; numbered in time order. The world heights do not check the steps here: this
+    grouping is what gravity is estimated from, and a world tilted by a wrong gravity would refuse true
+    steps."""
+    labels = np.zeros(len(fps_), dtype=int)
+    if not fps_:
+        return labels
+    order, ds, _ = _measured_steps(fps_, X, sk, valid)
+    cuts, _ = _step_cuts(fps_, order, ds, [])
+    for n, (s0, s1) in enumerate(zip(cuts[:-1], cuts[1:])):
+        labels[[order[k] for k in range(s0, s1)]] = n
+    return labels
+
+
 def flat_ground_prior(
     fps_: list[Footprint],
     X: np.ndarray,
@@ -265,17 +382,18 @@ def flat_ground_prior(
     """Ground stays flat unless planted feet show a new level: the rule of the reconstruction.
 
     Steps are measured in the body frame (`body_frame_steps`: landing foot above the other foot, same
-    frames), so they do not depend on where the world frame drifted. A single footprint measured too high
-    gives +e then -e, which cancel: a level needs 2 footprints.
+    frames), so they do not depend on where the world frame drifted. A level starts only at a step of at
+    least `MIN_STEP` that the next footprint keeps (`_step_cuts`): a single footprint measured too high gives
+    +e then -e, which cancel, so a level needs 2 footprints. Between such steps the footprints are one flat
+    level.
 
-    - Camera world (`drift_free`, no drift): a footprint off the ground keeps its world height only when
-      the body-frame steps chained from the last ground footprint explain it within `STEP_AGREEMENT` and
-      at least 2 footprints in a row are so explained; other off-ground footprints become ground.
-    - Body-odometry world (height drifts): flat stretches cut at confirmed steps only. A step is a body-frame
-      difference of at least `MIN_STEP` that the next footprint keeps (the two steps together still rise or
-      drop `CONFIRM_STEP` the same way: the other foot arrives on the new level or climbs on). The first
-      stretch sits at the lowest height 2 of its footprints agree on, each later one at the previous plus
-      its step.
+    - Camera world (`drift_free`: static camera, pan, metric SfM): the level heights are the least-squares
+      fit of the footprints' world heights (`FOOTPRINT_SIGMA` each) and the body-frame steps between
+      consecutive levels (`STEP_SIGMA` each): the world anchors every level (no drift accumulates along a
+      staircase), the body-frame steps keep the rises right where the world's depth error differs between
+      two levels.
+    - Body-odometry world (height drifts): the world heights carry the drift, so only the first level takes
+      them (the lowest height 2 of its footprints agree on); each later level is the previous plus its step.
 
     Each refusal is a warning; footprints mostly in untracked frames (`valid` False: the fit interpolated
     them) are no evidence for a step; the levels list their footprints, frames and body-frame steps.
@@ -284,19 +402,29 @@ def flat_ground_prior(
     h = np.array([f.height for f in fps_], dtype=float)
     if F == 0:
         return GroundPrior(h, [], [])
-    order = sorted(range(F), key=lambda i: fps_[i].start)
-    steps = body_frame_steps(fps_, X, sk)
-    ds = steps[order]
+    order, ds, steps = _measured_steps(fps_, X, sk, valid)
     warnings: list[str] = []
-    measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
-    if valid is not None:
-        seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
-        measurable = [a and b for a, b in zip(measurable, seen)]
-    ds = np.where(measurable, ds, np.nan)
+    # A camera world names the footprints flattened to their level (below); an odometry world the steps.
+    cuts, ds = _step_cuts(fps_, order, ds, [] if drift_free else warnings, h[order] if drift_free else None)
+    stretches = [[order[k] for k in range(s0, s1)] for s0, s1 in zip(cuts[:-1], cuts[1:])]
+    step_in = [float(ds[s0]) for s0 in cuts[1:-1]]
     if drift_free:
-        new = _camera_world_heights(fps_, order, h, ds, warnings)
+        lv_h = _camera_world_levels(fps_, stretches, step_in, h)
     else:
-        new = _odometry_world_heights(fps_, order, h, ds, warnings)
+        lv_h = [ground_level([fps_[i] for i in stretches[0]])]
+        for d in step_in:
+            lv_h.append(lv_h[-1] + d)
+    new = h.copy()
+    for idx, v in zip(stretches, lv_h):
+        new[idx] = v
+    off = [i for i in order if abs(h[i] - new[i]) >= LEVEL_TOLERANCE and drift_free]
+    if off:
+        frames = ", ".join(f"{fps_[i].start}-{fps_[i].stop - 1}" for i in off)
+        warnings.append(
+            f"{len(off)} footprint(s) (frames {frames}) {np.median(h[off] - new[off]):+.2f} m off their "
+            "level in the camera world, not confirmed by 2 footprints whose body-frame steps explain it: "
+            "flattened to the level"
+        )
     levels: list[SupportLevel] = []
     for i in order:
         lvl = float(new[i])
@@ -317,87 +445,33 @@ def flat_ground_prior(
     return GroundPrior(new, levels, warnings)
 
 
-def _camera_world_heights(
-    fps_: list[Footprint], order: list[int], h: np.ndarray, ds: np.ndarray, warnings: list[str]
-) -> np.ndarray:
-    """Camera world (no drift): a footprint off the ground keeps its world height only when the body-frame
-    steps chained from the last ground footprint explain it (within `STEP_AGREEMENT`; after a footprint whose
-    step could not be measured the chain restarts from its world height) and at least 2 footprints in a
-    row are so explained; any other off-ground footprint becomes ground, with a warning."""
-    g = ground_level(fps_)
-    F = len(order)
-    hs = h[order]
-    off = np.abs(hs - g) >= LEVEL_TOLERANCE
-    chain = np.zeros(F)
-    explained = np.zeros(F, bool)
-    for k in range(F):
-        if k == 0 or not off[k]:
-            chain[k] = hs[k] - g  # the first footprint and ground footprints anchor the chain on the world
-        elif not np.isfinite(ds[k]):  # no step measured here: no evidence either way, the world carries on
-            chain[k] = hs[k] - g
-        else:
-            base = hs[k - 1] - g if not np.isfinite(ds[k - 1]) else chain[k - 1]
-            chain[k] = base + ds[k]
-        measured = k > 0 and np.isfinite(ds[k])  # the anchor and unmeasured footprints are no evidence
-        explained[k] = off[k] and measured and abs((hs[k] - g) - chain[k]) < STEP_AGREEMENT
-    new = h.copy()
-    k = 0
-    while k < F:
-        if not off[k]:
-            k += 1
-            continue
-        run = []
-        while k < F and off[k]:
-            run.append(k)
-            k += 1
-        ok = [m for m in run if explained[m]]
-        bad = [m for m in run if not explained[m] and m > 0 and np.isfinite(ds[m])] if len(ok) >= 2 else run
-        for m in bad:
-            new[order[m]] = g
-        if bad:
-            frames = ", ".join(f"{fps_[order[m]].start}-{fps_[order[m]].stop - 1}" for m in bad)
-            warnings.append(
-                f"support {np.median(hs[bad]) - g:+.2f} m off the ground under {len(bad)} footprint(s) "
-                f"(frames {frames}) is not confirmed by 2 footprints whose body-frame steps explain it: "
-                "treated as ground"
-            )
-    return new
+# Camera world: noise (m) of one body-frame step between two levels (two feet in the same few frames).
+STEP_SIGMA = 0.04
 
 
-def _odometry_world_heights(
-    fps_: list[Footprint], order: list[int], h: np.ndarray, ds: np.ndarray, warnings: list[str]
-) -> np.ndarray:
-    """Body-odometry world (height drifts): flat stretches between confirmed steps; the first stretch at the
-    lowest height 2 of its footprints agree on, each later one the previous plus its body-frame step."""
-    F = len(order)
-    ds = ds.copy()
-    cuts = [0]
-    for k in range(1, F):
-        if not abs(ds[k]) >= MIN_STEP:
-            continue
-        i = order[k]
-        sign = np.sign(ds[k])
-        nxt = next((m for m in range(k + 1, F) if np.isfinite(ds[m])), None)
-        pair = ds[k] + (ds[nxt] if nxt is not None else np.nan)
-        ok = bool(np.isfinite(pair) and np.sign(pair) == sign and abs(pair) >= CONFIRM_STEP)
-        if ok:
-            cuts.append(k)
-        else:
-            if nxt is not None:  # the refused footprint stays on the level: the next step is from the level
-                ds[nxt] += ds[k]
-            warnings.append(
-                f"a {ds[k]:+.2f} m step at frame {fps_[i].start} is not confirmed by a second footprint "
-                "treated as the same level"
-            )
-    cuts.append(F)
-    new = h.copy()
-    new = h.copy()
-    lvl = 0.0
-    for s0, s1 in zip(cuts[:-1], cuts[1:]):
-        idx = [order[k] for k in range(s0, s1)]
-        lvl = ground_level([fps_[i] for i in idx]) if s0 == 0 else lvl + float(ds[s0])
-        new[idx] = lvl
-    return new
+def _camera_world_levels(
+    fps_: list[Footprint], stretches: list[list[int]], step_in: list[float], h: np.ndarray
+) -> list[float]:
+    """Heights of the levels (one per stretch) from the footprints' world heights and the body-frame steps:
+    linear least squares, each level's median world height (one bad footprint does not move a level,
+    weight sqrt(footprints)) against the level, each step against the difference of its two levels."""
+    n = len(stretches)
+    rows, rhs, w = [], [], []
+    for k, idx in enumerate(stretches):
+        r = np.zeros(n)
+        r[k] = 1.0
+        rows.append(r)
+        rhs.append(float(np.median(h[idx])))
+        w.append(np.sqrt(len(idx)) / FOOTPRINT_SIGMA)
+    for k, d in enumerate(step_in):
+        r = np.zeros(n)
+        r[k + 1], r[k] = 1.0, -1.0
+        rows.append(r)
+        rhs.append(d)
+        w.append(1.0 / STEP_SIGMA)
+    A = np.array(rows) * np.array(w)[:, None]
+    sol, *_ = np.linalg.lstsq(A, np.array(rhs) * np.array(w), rcond=None)
+    return [float(v) for v in sol]
 
 
 def height_corrections(fps_: list[Footprint], old: np.ndarray, new: np.ndarray, T: int) -> np.ndarray:
