@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     human = resample_human(data, args.fps) if abs(data.fps - args.fps) > 1e-6 else data
     t0 = time.perf_counter()
     clip, result, report = retarget_clip(human, args.dof, weights_for(args.preset), args.iterations)
-    path = write_clip_folder(out, clip, human, report, picture=not args.no_picture)
+    path = write_clip_folder(out, clip, result.human or human, report, picture=not args.no_picture)
     print(
         f"retargeted {clip.num_frames} frames at {clip.fps:g} fps in {time.perf_counter() - t0:.1f} s "
         f"(warm start {result.init_seconds:.1f} s, solve {result.solve_seconds:.1f} s, "

@@ -11,7 +11,7 @@ folder, with an optional ``terrain.npz`` beside it, readable by ``Terrain.load``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +113,22 @@ def to_keypoints(
             "or hsi keypoint names expected)"
         )
     return kp, conf
+
+
+def robot_sized(motion: HumanKeypointMotion, factor: float) -> HumanKeypointMotion:
+    """The same motion scaled uniformly by ``factor`` about the ground point under the first frame's pelvis
+    (flat ground only): a person of the robot's size, with a stride and a path to match.
+
+    Why: the solve sizes the body (pelvis-to-foot offsets scaled to the robot's legs) and pins each stance
+    foot, so a person's full-size path asks a shorter-legged robot to cover a human's stride with a robot's
+    step. The pinned feet hold the pelvis back through each stance and the whole body snaps forward when
+    the pin releases (0.1-0.15 m in one frame, twice a step, on a 1.7 m/s walk): a reference no robot can
+    follow. Scaling the whole person keeps every stance foot still and every proportion."""
+    pelvis = motion.keypoints[0, KEYPOINTS.index("pelvis")]
+    ground = motion.terrain.height_at(pelvis[None, :2])[0] if motion.terrain is not None else 0.0
+    origin = np.array([pelvis[0], pelvis[1], ground])
+    kp = origin + factor * (motion.keypoints - origin)
+    return replace(motion, keypoints=kp)
 
 
 def estimate_contacts(

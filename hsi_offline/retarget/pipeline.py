@@ -56,7 +56,7 @@ def retarget_clip(
             "scales": np.round(result.scales, 4).tolist(),
         },
     )
-    return clip, result, evaluate(clip, human, result.nominal_scales)
+    return clip, result, evaluate(clip, result.human or human, result.nominal_scales)
 
 
 def write_clip_folder(

@@ -21,7 +21,7 @@ import numpy as np
 from hsi_kernel.contract import get_contract
 
 from .banded import make_solver, solver_settings
-from .human import HumanKeypointMotion
+from .human import HumanKeypointMotion, robot_sized
 from .problem import (
     WindowProblem,
     nominal_scales,
@@ -67,6 +67,8 @@ class SolverConfig:
     # jaxls_cg only. Inexact Newton: jaxls' default CG floor (1e-7) spends thousands of CG steps per LM step.
     cg_tolerance_min: float = 1e-3
     cg_tolerance_max: float = 1e-2
+    # on flat ground, solve for the person scaled to the robot's leg length (human.robot_sized)
+    robot_sized: bool = True
 
 
 @dataclass
@@ -81,6 +83,7 @@ class RetargetResult:
     iterations: int
     raw_limit_violation: float  # rad, largest limit excess before the final clip
     windows: list = field(default_factory=list)  # per window: it, solves (linear solves), cost0, cost
+    human: HumanKeypointMotion | None = None  # the motion the solve tracked (robot-sized on flat ground)
 
 
 def _solve_banded(wp: WindowProblem, cfg: SolverConfig) -> tuple[jax.Array, jax.Array, jax.Array, dict]:
@@ -214,6 +217,10 @@ def retarget(
     contract = get_contract(cfg.dof)
     T = human.num_frames
     nominal = nominal_scales(human, cfg.dof)
+    if cfg.robot_sized and (human.terrain is None or human.terrain.is_flat):
+        human = robot_sized(human, float(np.median(nominal[[1, 2, 5, 6]])))
+        nominal = nominal_scales(human, cfg.dof)
+    leg_scale = float(np.median(nominal[[1, 2, 5, 6]]))
     t_init = time.perf_counter()
     if cfg.warm_start == "ik":
         init_root, init_quat, init_q, _ = ik_warm_start(human, cfg.dof, cfg.ik_iterations, cfg.ik_stride)
@@ -222,7 +229,7 @@ def retarget(
     else:
         raise ValueError(f"unknown warm start '{cfg.warm_start}': use 'ik' or 'pose'")
     init_seconds = time.perf_counter() - t_init
-    clearance = swing_clearance(human, human.terrain, float(np.median(nominal[[1, 2, 5, 6]])))
+    clearance = swing_clearance(human, human.terrain, leg_scale)
     out_root, out_quat, out_q = init_root.copy(), init_quat.copy(), init_q.copy()
     scales = nominal.copy()
     start, iters, windows = 0, 0, []
@@ -269,4 +276,5 @@ def retarget(
         iters,
         float(max(over, 0.0)),
         windows,
+        human,
     )
