@@ -126,6 +126,7 @@ def demo_summary(bridge, trace: dict | None) -> dict:
         "lowcmd_written": bridge.lowcmd_written,
         "bridge_bad_lowstate_crc": bridge.bad_lowstate_crc,
         "bridge_self_stalls_over_10ms": bridge.safety.self_stalls,
+        "bridge_self_stalls_at_monotonic_s_ms": bridge.safety.self_stall_log[-50:],
         "simulator": _without_gap_times((trace or {}).get("summary")),
     }
 

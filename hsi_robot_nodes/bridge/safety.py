@@ -119,6 +119,9 @@ class SafetyMachine:
         self._last_q_cmd: np.ndarray | None = None
         self._last_tick_t: float | None = None
         self.self_stalls = 0  # ticks that came > self_stall_s late (see SafetyConfig.self_stall_s)
+        # (monotonic s, ms since the previous tick) of the first self-stalls: lined up with the simulator's
+        # LowState gaps and a scheduler trace, they tell whose CPU time the control process waited for
+        self.self_stall_log: list[tuple[float, float]] = []
         c = self.contract
         self._lo, self._hi = c.target_bounds(self.cfg.joint_limit_margin)
         # per joint, the last finite measured position: what damping and zero-torque commands carry as q
@@ -300,6 +303,8 @@ class SafetyMachine:
         stalled = self._last_tick_t is not None and t - self._last_tick_t > self.cfg.self_stall_s
         if stalled:
             self.self_stalls += 1
+            if len(self.self_stall_log) < 1000:
+                self.self_stall_log.append((round(t, 4), round(1e3 * (t - self._last_tick_t), 1)))
         reason = self.fault(t)
         if reason:
             self.trip(t, reason)
