@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shutil
 import signal
 import subprocess
@@ -153,7 +154,7 @@ class Bringup:
         if a.sim:
             from hsi_sim.process import SimProcess
 
-            self.trace_path = Path(tempfile.mkdtemp(prefix="hsi_sim_")) / "trace.json"  # removed in stop()
+            self.trace_path = sim_trace_dir() / "trace.json"  # removed in stop()
             try:
                 self.sim = SimProcess(
                     a.scene,
@@ -249,6 +250,41 @@ class Bringup:
             shutil.rmtree(self.trace_path.parent, ignore_errors=True)
             self.trace_path = None
         return trace
+
+
+SIM_TMP_PREFIX = "hsi_sim_"
+"""Temp folders for the simulator's trace: ``hsi_sim_<pid of the bringup>_<random>``."""
+
+
+def sim_trace_dir() -> Path:
+    """A fresh temp folder for the simulator's trace, named after this process, after removing the folders
+    of bringups that no longer run.
+
+    Why: ``Bringup.stop`` removes the folder, but a process killed outright (SIGKILL: an evaluation child
+    stopped at its time limit, the OOM killer) runs no clean-up, and its folder would stay for good. Only
+    this user's folders are touched, and only those whose process is gone (a live one, or a reused pid,
+    keeps its folder until a later bringup finds it gone).
+    """
+    tmp = Path(tempfile.gettempdir())
+    for d in tmp.glob(f"{SIM_TMP_PREFIX}*_*"):
+        pid = d.name[len(SIM_TMP_PREFIX) :].split("_", 1)[0]
+        try:
+            mine = d.is_dir() and d.stat().st_uid == os.getuid()
+        except OSError:  # removed meanwhile by another bringup
+            continue
+        if mine and pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SIM_TMP_PREFIX}{os.getpid()}_"))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None)
 
 
+def _count_worst(d: dict | None) -> str:
+    return "?" if not d else f"{d['count']} (worst {d['worst_ms']:.0f} ms)"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.busy_cores < 0:
         raise ValueError("--runs must be >= 1 and --busy-cores >= 0")
@@ -71,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 t0 = time.monotonic()
                 r = subprocess.run(cmd, capture_output=True, text=True)
                 summary = json.loads(out.read_text()) if out.is_file() else {}
+                stalls = summary.get("bridge_self_stalls_at_monotonic_s_ms") or []
                 row = {
                     "run": i,
                     "passed": r.returncode == 0,
@@ -81,17 +86,30 @@ def run(args: argparse.Namespace) -> int:
                     "run_seconds": summary.get("run_seconds"),
                     "transitions": summary.get("transitions"),
                     "bridge_self_stalls_over_10ms": summary.get("bridge_self_stalls_over_10ms"),
+                    "worst_self_stall_ms": max((ms for _, ms in stalls), default=None),
+                    # the machine's run queue over the last minute: a shared machine's other jobs show here
+                    "load_average_1min": os.getloadavg()[0],
                     "worst_lowstate_gap_ms": (
                         (summary.get("simulator") or {}).get("lowstate_publish_gaps_over_8ms") or {}
                     ).get("worst_ms"),
+                    # from the stand-up on: what the control loop lived through (demo.since_stand_up)
+                    "from_stand_up": {
+                        "lowstate_gaps_over_8ms": summary.get("lowstate_publish_gaps_over_8ms_from_stand_up"),
+                        "bridge_self_stalls_over_10ms": summary.get("bridge_self_stalls_from_stand_up"),
+                    },
                 }
                 if not summary:
                     row["stderr_tail"] = (r.stderr.strip().splitlines() or [""])[-1]
                 rows.append(row)
+                late = row["from_stand_up"]
                 print(
                     f"demo {i + 1}/{args.runs}: {'pass' if row['passed'] else 'FAIL'}  "
                     f"{row['final_state']} ({row['final_reason']}), ran {row['run_seconds']} s, "
-                    f"worst LowState gap {row['worst_lowstate_gap_ms']} ms",
+                    f"worst LowState gap {row['worst_lowstate_gap_ms']} ms, bridge self-stalls "
+                    f"{row['bridge_self_stalls_over_10ms']} (worst {row['worst_self_stall_ms']} ms); "
+                    f"from the stand-up on: LowState gaps {_count_worst(late['lowstate_gaps_over_8ms'])}, "
+                    f"self-stalls {_count_worst(late['bridge_self_stalls_over_10ms'])}; "
+                    f"load {row['load_average_1min']:.1f}",
                     flush=True,
                 )
     finally:

@@ -15,10 +15,8 @@ plus up to one 20 ms timer period.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -299,10 +297,7 @@ def run(args: argparse.Namespace) -> int:
         if pinned:
             os.sched_setaffinity(0, pinned)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(out, f, indent=2)
-        os.replace(tmp, path)
+        from hsi_kernel.atomic import write_json_atomic
+
+        write_json_atomic(args.json, out, indent=2)  # whole or not at all, readable by others (0644)
     return 0
