@@ -126,6 +126,16 @@ def demo_summary(bridge, trace: dict | None) -> dict:
         "transitions": [new for _, _, new in tr],
         "final_state": bridge.state.value,
         "final_reason": bridge.safety.reason,
+        # monotonic s of a trip to damping for a fault (not the operator's select): lined up with a stall
+        # witness, it tells a machine stall from one of the stack's
+        "trip_at_monotonic_s": next(
+            (
+                round(t, 4)
+                for t, _, new in tr
+                if new == "damping" and bridge.safety.reason != "damp requested"
+            ),
+            None,
+        ),
         "run_seconds": round(run_s, 2),
         "pelvis_height_during_run_m": {
             "min": round(float(h.min()), 3),

@@ -47,7 +47,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--busy-cores", type=int, default=0, help="processes spinning at normal priority")
     p.add_argument("--domain", type=int, default=defaults.DOMAIN)
     p.add_argument("--interface", default=defaults.INTERFACE)
+    p.add_argument(
+        "--witness",
+        action="store_true",
+        help="run the stall witness (bench machine) beside it: for a trip, the machine's stalls just before",
+    )
     p.add_argument("--json", type=Path, default=None)
+
+
+TRIP_LOOKBACK_S = 0.2
+"""A trip judges the last 50-60 ms; witnessed stalls that began this long before it are listed with it."""
+
+
+def _stalls_before(witness, trip_t: float) -> list[tuple[int, float, float]]:
+    """(core, ms before the trip the stall began, ms long) of the stalls the witness logged so far that
+    overlap the ``TRIP_LOOKBACK_S`` before ``trip_t``. The witness reports only when stopped, so it is
+    restarted here (a gap of a few ms in its watch, between runs)."""
+    witness.stop()
+    out = [
+        (s.cpu, round(1e3 * (trip_t - s.t), 1), round(1e3 * s.late_s, 1))
+        for s in witness.stalls
+        if s.t < trip_t and s.t + s.late_s > trip_t - TRIP_LOOKBACK_S
+    ]
+    witness.start()
+    return out
 
 
 def _count_worst(d: dict | None) -> str:
@@ -65,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         code = BYSTANDER.format(domain=args.domain, interface=args.interface)
         bystander = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         company.append(bystander)
+    witness = None
+    if args.witness:
+        from hsi_robot_nodes.bench.stalls import StallWitness
+
+        witness = StallWitness().start()
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="hsi_bench_demo_") as tmp:
@@ -100,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
                 }
                 if not summary:
                     row["stderr_tail"] = (r.stderr.strip().splitlines() or [""])[-1]
+                trip = summary.get("trip_at_monotonic_s")
+                if witness is not None and trip is not None:
+                    row["witnessed_stalls_before_trip_ms"] = _stalls_before(witness, trip)
                 rows.append(row)
                 late = row["from_stand_up"]
                 print(
@@ -109,10 +140,18 @@ def run(args: argparse.Namespace) -> int:
                     f"{row['bridge_self_stalls_over_10ms']} (worst {row['worst_self_stall_ms']} ms); "
                     f"from the stand-up on: LowState gaps {_count_worst(late['lowstate_gaps_over_8ms'])}, "
                     f"self-stalls {_count_worst(late['bridge_self_stalls_over_10ms'])}; "
-                    f"load {row['load_average_1min']:.1f}",
+                    f"load {row['load_average_1min']:.1f}"
+                    + (
+                        f"; witnessed stalls (core, ms before the trip, ms): "
+                        f"{row['witnessed_stalls_before_trip_ms']}"
+                        if "witnessed_stalls_before_trip_ms" in row
+                        else ""
+                    ),
                     flush=True,
                 )
     finally:
+        if witness is not None:
+            witness.stop()
         for p in company:
             p.send_signal(signal.SIGTERM)
         seen = ""
@@ -132,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         "bystander": args.bystander,
         "bystander_samples_seen": seen,
         "busy_cores": args.busy_cores,
+        "witness": witness.scheduling if witness is not None else None,
         "cores": os.cpu_count(),
         "rows": rows,
     }
