@@ -62,6 +62,51 @@ def test_stairs_each_tread_one_footprint_are_found() -> None:
     assert np.allclose(prior.heights, rise, atol=1e-6) and not prior.warnings
 
 
+def test_step_from_a_bad_footprint_is_refused_where_the_world_stays_level() -> None:
+    """Footprint 2 is measured 12 cm high only at its end (a left/right keypoint swap): the step onto
+    footprint 3 reads -0.12 m and footprint 4 keeps it, so the body frame alone confirms a level. The camera
+    world stays level under footprints 3-6, which refuses it; an odometry world (no world check) would
+    not (control)."""
+    fps_, X = _walk_on([0.0] * 7)
+    sole = SMPL.sole_offsets()
+    feet = list(SMPL.left_foot)  # footprint 2 is a left foot (frames 20-32)
+    X[30:33, feet, 2] = sole[feet] + 0.12
+    prior = flat_ground_prior(fps_, X, SMPL)
+    assert np.allclose(prior.heights, 0.0) and [lv.status for lv in prior.levels] == ["ground"]
+    odometry = flat_ground_prior(fps_, X, SMPL, drift_free=False)
+    assert np.allclose(odometry.heights, [0, 0, 0, -0.12, -0.12, -0.12, -0.12], atol=1e-6)
+
+
+def test_step_measured_in_a_long_untracked_stretch_is_no_evidence() -> None:
+    """Footprint 3 lands while the person is untracked for 16 frames (> 0.5 s at 30 fps: merged with a second
+    person) and the fit's interpolation puts it 10 cm low there. The footprint is mostly tracked, but its
+    step, measured in those frames, is no evidence: the ground stays one level. The control, every frame
+    taken as tracked, makes the false -0.10 m level (crossing benchmark, before)."""
+    fps_, X = _walk_on([0.0] * 6)
+    sole = SMPL.sole_offsets()
+    feet = list(SMPL.right_foot)  # footprint 3 is a right foot (frames 30-42)
+    X[28:35, feet, 2] = sole[feet] - 0.10
+    valid = np.ones(X.shape[0], bool)
+    valid[19:35] = False  # footprint 3: its first 5 frames untracked, 8 of 13 tracked
+    prior = flat_ground_prior(fps_, X, SMPL, drift_free=False, valid=valid, fps=30.0)
+    assert np.ptp(prior.heights) == 0.0 and len(prior.levels) == 1
+    control = flat_ground_prior(fps_, X, SMPL, drift_free=False)
+    assert np.allclose(control.heights, [0, 0, 0, -0.1, -0.1, -0.1], atol=1e-6)
+
+
+def test_stairs_back_to_the_start_level_are_that_level() -> None:
+    """Up two treads and down again with the camera world drifting 1 cm per footprint: the chained
+    body-frame steps return to the start height, so the last stretch is the first stretch's level."""
+    rise = [0.0, 0.0, 0.3, 0.6, 0.6, 0.3, 0.0, 0.0]
+    fps_, X = _walk_on(rise)
+    for k, f in enumerate(fps_):
+        f.height += 0.01 * k
+    prior = flat_ground_prior(fps_, X, SMPL)
+    h = prior.heights
+    assert h[0] == h[1] == h[6] == h[7] and [lv.status for lv in prior.levels].count("ground") == 1
+    assert np.allclose(h[[2, 3, 4, 5]] - h[0], [0.3, 0.6, 0.6, 0.3], atol=0.05)
+
+
 def test_slow_drift_is_not_a_step() -> None:
     """Heights creeping up 3 cm per footprint (a drifting world, no step): one flat level."""
     fps_, X = _walk_on([0.03 * k for k in range(8)])

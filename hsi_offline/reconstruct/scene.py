@@ -28,35 +28,13 @@ def rotation_to_z(up: np.ndarray) -> np.ndarray:
     return np.eye(3) + vx + vx @ vx / (1.0 + c)
 
 
-# Gravity from the body: how far (rad) the body cues alone are trusted. Under BlazePose-like errors (depth
-# errors of a few cm, a drifting body size) the trunk and pelvis cues were off by 4-5 degrees (benchmark,
-# static and panning cameras).
-BODY_UP_SIGMA = np.deg2rad(5.0)
-# Height noise (m) of one footprint in a camera world: the depth error along the keypoint rays.
-FOOTPRINT_SIGMA = 0.05
+def estimate_up(X: np.ndarray, sk: Skeleton, contacts: np.ndarray | None, valid: np.ndarray) -> np.ndarray:
+    """Gravity 'up' in the fit's world frame from horizontal and vertical cues of the body.
 
-
-def estimate_up(
-    X: np.ndarray,
-    sk: Skeleton,
-    contacts: np.ndarray | None,
-    valid: np.ndarray,
-    level_groups: list[np.ndarray] | None = None,
-) -> np.ndarray:
-    """Gravity 'up' in the fit's world frame from horizontal and vertical cues of the body and, given
-    `level_groups`, from the planted feet.
-
-    Body: minimises sum w_i (u . h_i)^2 + w_b |u - u_trunk|^2 over unit u: the h_i should be horizontal
-    (pelvis left-right vectors of upright frames, heel->toe vectors of flat planted feet); the trunk prior
-    u_trunk is the median hip->shoulder direction. The solution is the smallest eigenvector of a 3x3 matrix.
-
-    Planted feet (`level_groups`: footprint points, one (n, 3) array per support level, see
-    `footprint_levels`): footprints of one level lie in one horizontal plane metres long, whose normal is far
-    better determined along the path than any body cue (a 5 degree error tilts a 7 m walk's ground by
-    0.6 m). Each level's centred scatter / `FOOTPRINT_SIGMA`^2 is added to the body estimate's
-    (I - u u^T) / `BODY_UP_SIGMA`^2: along the path the footprints decide, across it (a left and a right
-    foot 0.16 m apart) the body still does. Levels are separate planes of one normal, so stairs and kerbs
-    do not tilt it. Only for a world the camera measured: in an odometry world footprints carry its drift.
+    Minimises sum w_i (u . h_i)^2 + w_b |u - u_trunk|^2 over unit u: the h_i should be horizontal (pelvis
+    left-right vectors of upright frames, heel->toe vectors of flat planted feet, the lateral offsets between
+    left and right planted feet); the trunk prior u_trunk is the median hip->shoulder direction. The solution
+    is the smallest eigenvector of a 3x3 matrix.
     """
     Xv = X[valid] if valid.any() else X
     hip = 0.5 * (Xv[:, sk.left_hip] + Xv[:, sk.right_hip])
@@ -80,23 +58,7 @@ def estimate_up(
         M += H.T @ H / len(H) * 2.0
     w, V = np.linalg.eigh(M)
     u = V[:, 0]
-    u = u if u @ u_b > 0 else -u
-    groups = [g for g in (level_groups or []) if len(g) >= 2]
-    if not groups:
-        return u
-    M2 = (np.eye(3) - np.outer(u, u)) / BODY_UP_SIGMA**2
-    for g in groups:
-        Q = g - g.mean(axis=0)
-        M2 += Q.T @ Q / FOOTPRINT_SIGMA**2
-    w, V = np.linalg.eigh(M2)
-    u2 = V[:, 0]
-    return u2 if u2 @ u > 0 else -u2
-
-
-def footprint_point(X: np.ndarray, sk: Skeleton, f: Footprint) -> np.ndarray:
-    """(3,) where a footprint stood, in the frame of `X`: median over its run of the foot joints' mean."""
-    feet = list((sk.left_foot, sk.right_foot)[f.side])
-    return np.median(X[f.start : f.stop][:, feet].mean(axis=1), axis=0)
+    return u if u @ u_b > 0 else -u
 
 
 def detect_contacts(
@@ -241,6 +203,10 @@ MIN_STEP = 0.10
 CONFIRM_STEP = 0.06
 # Shorter contact runs (frames) are too brief to measure a step on; they take their neighbours' level.
 MIN_FOOTPRINT_FRAMES = 5
+# Frames at the start of a footprint (double support) in which its body-frame step is measured.
+STEP_WINDOW = 5
+# Untracked stretches longer than this (s: about one step) give no body-frame step (`_measured_steps`).
+MAX_BRIDGED_S = 0.5
 
 
 @dataclass
@@ -266,24 +232,19 @@ def _sole_heights(X: np.ndarray, feet: tuple[int, ...], sole: np.ndarray) -> np.
     return (X[:, f, 2] - sole[f]).min(axis=1)
 
 
-def body_frame_steps(
-    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5, min_frames: int = 1
-) -> np.ndarray:
+def body_frame_steps(fps_: list[Footprint], X: np.ndarray, sk: Skeleton, window: int = 5) -> np.ndarray:
     """(F,) height of each footprint above the other foot's footprint it stepped from, both feet measured in
     the same frames.
 
     The median over the first `window` frames of the later footprint while the other foot is still down
     (double support): a difference inside one frame does not depend on where the world frame drifted.
     Without overlap, the other foot's last planted frame against this foot's first. NaN for a footprint
-    with no earlier footprint of the other foot. Only footprints of at least `min_frames` frames are
-    stepped from: a 3-frame "contact" (a left/right swap of the keypoints, a foot slowing in mid-swing) is
-    no support, and a step measured from it made a false level of the next real footprint (benchmark,
-    panning camera: -0.12 m on flat ground)."""
+    with no earlier footprint of the other foot."""
     sole = sk.sole_offsets()
     soles = [_sole_heights(X, feet, sole) for feet in (sk.left_foot, sk.right_foot)]
     out = np.full(len(fps_), np.nan)
     for i, b in enumerate(fps_):
-        prev = [a for a in fps_ if a.side != b.side and a.start <= b.start and a.stop - a.start >= min_frames]
+        prev = [a for a in fps_ if a.side != b.side and a.start <= b.start]
         if not prev:
             continue
         a = max(prev, key=lambda f: (f.start, f.stop))
@@ -296,16 +257,36 @@ def body_frame_steps(
     return out
 
 
+def _untracked_run_length(valid: np.ndarray) -> np.ndarray:
+    """(T,) length in frames of the untracked run each frame is in (0 for tracked frames)."""
+    out = np.zeros(len(valid), dtype=int)
+    for s, t in true_runs(~np.asarray(valid, bool)):
+        out[s:t] = t - s
+    return out
+
+
 def _measured_steps(
-    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None
+    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None, fps: float
 ) -> tuple[list[int], np.ndarray, np.ndarray]:
     """Footprint indices in time order, their body-frame steps in that order (NaN where a footprint is too
-    short or mostly untracked to measure one) and the raw steps in input order."""
+    short or mostly untracked to measure one) and the raw steps in input order.
+
+    A step is also unmeasured when the frames it is measured in (the first `STEP_WINDOW` of the footprint)
+    are mostly inside an untracked stretch longer than `MAX_BRIDGED_S`: the fit bridges such a stretch
+    smoothly, and a foot that landed in it lands where the interpolation puts it. Two people crossing leave
+    the kept one untracked for 0.7 s while their blobs are merged; a step read there made a false -0.10 m
+    level on flat ground (benchmark). Shorter stretches (a few lost frames) still measure."""
     order = sorted(range(len(fps_)), key=lambda i: fps_[i].start)
-    steps = body_frame_steps(fps_, X, sk, min_frames=MIN_FOOTPRINT_FRAMES)
+    steps = body_frame_steps(fps_, X, sk, window=STEP_WINDOW)
     measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
     if valid is not None:
-        seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
+        gap = _untracked_run_length(valid)
+        long_gap = gap > MAX_BRIDGED_S * fps
+        seen = [
+            float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5
+            and float(np.mean(long_gap[fps_[i].start : fps_[i].start + STEP_WINDOW])) < 0.5
+            for i in order
+        ]
         measurable = [a and b for a, b in zip(measurable, seen)]
     return order, np.where(measurable, steps[order], np.nan), steps
 
@@ -355,29 +336,13 @@ def _step_cuts(
     return cuts + [F], ds
 
 
-def footprint_levels(
-    fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None = None
-) -> np.ndarray:
-    """(F,) level number of each footprint (input order): footprints between confirmed body-frame steps
-    (`_step_cuts`) share one; numbered in time order. The world heights do not check the steps here: this
-    grouping is what gravity is estimated from, and a world tilted by a wrong gravity would refuse true
-    steps."""
-    labels = np.zeros(len(fps_), dtype=int)
-    if not fps_:
-        return labels
-    order, ds, _ = _measured_steps(fps_, X, sk, valid)
-    cuts, _ = _step_cuts(fps_, order, ds, [])
-    for n, (s0, s1) in enumerate(zip(cuts[:-1], cuts[1:])):
-        labels[[order[k] for k in range(s0, s1)]] = n
-    return labels
-
-
 def flat_ground_prior(
     fps_: list[Footprint],
     X: np.ndarray,
     sk: Skeleton,
     drift_free: bool = True,
     valid: np.ndarray | None = None,
+    fps: float = 30.0,
 ) -> GroundPrior:
     """Ground stays flat unless planted feet show a new level: the rule of the reconstruction.
 
@@ -387,11 +352,13 @@ def flat_ground_prior(
     +e then -e, which cancel, so a level needs 2 footprints. Between such steps the footprints are one flat
     level.
 
-    - Camera world (`drift_free`: static camera, pan, metric SfM): the level heights are the least-squares
-      fit of the footprints' world heights (`FOOTPRINT_SIGMA` each) and the body-frame steps between
-      consecutive levels (`STEP_SIGMA` each): the world anchors every level (no drift accumulates along a
+    - Camera world (`drift_free`: static camera, pan, metric SfM): a step must also show in the world (the
+      footprints after it rise or drop against those before it). The level heights are the least-squares
+      fit of the levels' world heights (`FOOTPRINT_SIGMA` each) and the body-frame steps between
+      consecutive levels (`STEP_SIGMA` each), a level the steps bring back to an earlier height being that
+      level (`_camera_world_levels`): the world anchors every level (no drift accumulates along a
       staircase), the body-frame steps keep the rises right where the world's depth error differs between
-      two levels.
+      two levels. Footprints flattened by more than `LEVEL_TOLERANCE` onto their level are one warning.
     - Body-odometry world (height drifts): the world heights carry the drift, so only the first level takes
       them (the lowest height 2 of its footprints agree on); each later level is the previous plus its step.
 
@@ -402,7 +369,7 @@ def flat_ground_prior(
     h = np.array([f.height for f in fps_], dtype=float)
     if F == 0:
         return GroundPrior(h, [], [])
-    order, ds, steps = _measured_steps(fps_, X, sk, valid)
+    order, ds, steps = _measured_steps(fps_, X, sk, valid, fps)
     warnings: list[str] = []
     # A camera world names the footprints flattened to their level (below); an odometry world the steps.
     cuts, ds = _step_cuts(fps_, order, ds, [] if drift_free else warnings, h[order] if drift_free else None)
@@ -445,33 +412,52 @@ def flat_ground_prior(
     return GroundPrior(new, levels, warnings)
 
 
-# Camera world: noise (m) of one body-frame step between two levels (two feet in the same few frames).
+# Camera world: noise (m) of one body-frame step between two levels (two feet in the same few frames), and
+# of one level's world height (the depth error along the keypoint rays, which changes over seconds).
 STEP_SIGMA = 0.04
+FOOTPRINT_SIGMA = 0.05
+
+
+def _same_levels(step_in: list[float]) -> list[int]:
+    """Per stretch, the first stretch the chained body-frame steps put within `LEVEL_TOLERANCE` of it (itself
+    if none): down a staircase to the ground the walk started on is back on that ground."""
+    chain = np.concatenate([[0.0], np.cumsum(step_in)])
+    near = np.abs(chain[:, None] - chain[None, :]) < LEVEL_TOLERANCE  # (n, m): stretch n near stretch m
+    return [int(np.flatnonzero(near[n, : n + 1])[0]) for n in range(len(chain))]
 
 
 def _camera_world_levels(
     fps_: list[Footprint], stretches: list[list[int]], step_in: list[float], h: np.ndarray
 ) -> list[float]:
     """Heights of the levels (one per stretch) from the footprints' world heights and the body-frame steps:
-    linear least squares, each level's median world height (one bad footprint does not move a level,
-    weight sqrt(footprints)) against the level, each step against the difference of its two levels."""
-    n = len(stretches)
+    linear least squares, each stretch's world height (`ground_level` of its footprints: the lowest height
+    2 of them agree on, as the ground always was) against its level, each step against the difference of
+    its two levels. A stretch's world height is one measurement (`FOOTPRINT_SIGMA`), however many
+    footprints it has: the depth error that moves it changes over seconds, not from footprint to footprint.
+    Stretches the steps bring back to an earlier height (`_same_levels`) are that level."""
+    same = _same_levels(step_in)
+    var = sorted(set(same))
+    col = {v: k for k, v in enumerate(var)}
+    n = len(var)
     rows, rhs, w = [], [], []
     for k, idx in enumerate(stretches):
         r = np.zeros(n)
-        r[k] = 1.0
+        r[col[same[k]]] = 1.0
         rows.append(r)
-        rhs.append(float(np.median(h[idx])))
-        w.append(np.sqrt(len(idx)) / FOOTPRINT_SIGMA)
+        rhs.append(ground_level([fps_[i] for i in idx]))
+        w.append(1.0 / FOOTPRINT_SIGMA)
     for k, d in enumerate(step_in):
+        if same[k + 1] == same[k]:
+            continue
         r = np.zeros(n)
-        r[k + 1], r[k] = 1.0, -1.0
+        r[col[same[k + 1]]] += 1.0
+        r[col[same[k]]] -= 1.0
         rows.append(r)
         rhs.append(d)
         w.append(1.0 / STEP_SIGMA)
     A = np.array(rows) * np.array(w)[:, None]
     sol, *_ = np.linalg.lstsq(A, np.array(rhs) * np.array(w), rcond=None)
-    return [float(v) for v in sol]
+    return [float(sol[col[same[k]]]) for k in range(len(stretches))]
 
 
 def height_corrections(fps_: list[Footprint], old: np.ndarray, new: np.ndarray, T: int) -> np.ndarray:

@@ -14,19 +14,15 @@ import numpy as np
 
 from hsi_kernel.terrain import Terrain
 from hsi_offline.reconstruct.artifacts import CameraTrack, HumanMotion
-from hsi_offline.reconstruct.body_size import constant_body_size
 from hsi_offline.reconstruct.body_skeleton import hip_joints_from_blazepose
 from hsi_offline.reconstruct.fit import CameraPoses, FitConfig, fit_motion, refine_alpha
 from hsi_offline.reconstruct.observations import Observations
 from hsi_offline.reconstruct.scene import (
-    MIN_FOOTPRINT_FRAMES,
     Supports,
     detect_contacts,
     detect_seats,
     estimate_up,
     flat_ground_prior,
-    footprint_levels,
-    footprint_point,
     footprints,
     ground_level,
     height_corrections,
@@ -64,21 +60,6 @@ class Reconstruction:
     stats: dict = field(default_factory=dict)
 
 
-def level_groups(X: np.ndarray, Xg: np.ndarray, contacts: np.ndarray, obs: Observations) -> list[np.ndarray]:
-    """Footprint points of `X` (the fit's frame), one (n, 3) array per support level; levels are found in
-    `Xg` (the same joints, gravity-aligned by the current estimate) by `footprint_levels`. Footprints too
-    short or mostly untracked are left out."""
-    sk = obs.skeleton
-    fl = [
-        f
-        for f in footprints(Xg, contacts, sk)
-        if f.stop - f.start >= MIN_FOOTPRINT_FRAMES and np.mean(obs.valid[f.start : f.stop]) >= 0.5
-    ]
-    labels = footprint_levels(fl, Xg, sk, obs.valid)
-    pts = np.array([footprint_point(X, sk, f) for f in fl]).reshape(-1, 3)
-    return [pts[labels == n] for n in np.unique(labels)]
-
-
 def reconstruct(
     obs: Observations,
     cams: CameraPoses | None = None,
@@ -95,7 +76,6 @@ def reconstruct(
     T = obs.num_frames
     cams = cams or CameraPoses.identity(T)
     t0 = time.perf_counter()
-    obs = constant_body_size(obs)
     f1 = fit_motion(obs, cams, None, cfg.fit)
     up = estimate_up(f1.joints, sk, None, obs.valid)
     Rg = rotation_to_z(up)
@@ -114,12 +94,6 @@ def reconstruct(
     Rg = rotation_to_z(up)
     Xg = f2.joints @ Rg.T
     contacts = detect_contacts(Xg, sk, obs.fps, cfg.contact_speed)
-    if not cams.translates:  # the camera's own world: each level's footprints lie in one horizontal plane
-        for _ in range(2):
-            up = estimate_up(f2.joints, sk, contacts, obs.valid, level_groups(f2.joints, Xg, contacts, obs))
-            Rg = rotation_to_z(up)
-            Xg = f2.joints @ Rg.T
-            contacts = detect_contacts(Xg, sk, obs.fps, cfg.contact_speed)
     hip_uv = 0.5 * (obs.uv[:, sk.left_hip] + obs.uv[:, sk.right_hip])
     choice = choose_trajectory(
         Xg,
@@ -137,7 +111,9 @@ def reconstruct(
     fps_ = footprints(Xg, contacts, sk)
     if not fps_:
         ground_level(fps_)  # raises the one-line "no foot contacts" error
-    prior = flat_ground_prior(fps_, Xg, sk, drift_free=not np.any(choice.offsets), valid=obs.valid)
+    prior = flat_ground_prior(
+        fps_, Xg, sk, drift_free=not np.any(choice.offsets), valid=obs.valid, fps=obs.fps
+    )
     # In an odometry world the body's height drifts with the odometry: it follows its footprints' levels.
     # A camera world measured the body; only the terrain under refused footprints is flattened.
     dz = np.zeros(T)
