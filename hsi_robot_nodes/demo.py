@@ -42,6 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     walk = args.walk or "walk" in skills
     b = Bringup(args).start()
     bridge = b.node("unitree_bridge").bridge
+    policy = b.node("policy_node")  # its counters outlive the node (read after b.stop())
     op = PathOperator(b.context, DEMO_PATH, args.dof)
     b.executor.add_node(op.node)
     b.nodes.append(op.node)  # destroyed with the others
@@ -74,6 +75,11 @@ def run_demo(args: argparse.Namespace) -> int:
         op.end()
         trace = b.stop()
     summary = demo_summary(bridge, trace)
+    t_run = (run_interval(bridge.safety.transitions) or (0.0, 0.0))[0]
+    summary["policy_fallbacks_in_run"] = {
+        "cycles": policy.fallback_cycles_in_run,
+        "began_s_after_run": [round(t - t_run, 2) for t in policy.fallback_starts_in_run],
+    }
     summary["path"] = path_summary(trace, bridge.safety.transitions, op.goals_sent)
     print(json.dumps(summary, indent=2))
     if args.json:

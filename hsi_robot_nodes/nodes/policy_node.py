@@ -129,6 +129,9 @@ class PolicyNode(Node):
         self._index: np.ndarray | None = None
         self._last_tick = 0
         self.cycles = self.published = 0
+        self.fallback_cycles_in_run = 0  # see _tick
+        self.fallback_starts_in_run: list[float] = []  # monotonic s
+        self._on_fallback = False
         self.last_reason = ""
         self.dropped_root_targets = 0
         self.pub_targets = local_bus.publisher(self, Float64MultiArray, g("pd_targets_topic"), 10)
@@ -267,6 +270,14 @@ class PolicyNode(Node):
         self._last_tick = now
         self.cycles += 1
         res = self.runner.step(now)
+        # the robot runs on a fallback (a heightmap policy whose map is not fresh): counted, with when each
+        # began, because a fallback and the switch back are where a standing student may lose balance
+        fallback = bool(res.reason) and res.targets is not None
+        if fallback and self._bridge_state == RUN_STATE:
+            self.fallback_cycles_in_run += 1
+            if not self._on_fallback and len(self.fallback_starts_in_run) < 1000:
+                self.fallback_starts_in_run.append(now * 1e-9)
+        self._on_fallback = fallback
         if res.reason != self.last_reason:
             if res.reason:
                 self.get_logger().warning(res.reason)
