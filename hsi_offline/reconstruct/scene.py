@@ -267,9 +267,10 @@ def _untracked_run_length(valid: np.ndarray) -> np.ndarray:
 
 def _measured_steps(
     fps_: list[Footprint], X: np.ndarray, sk: Skeleton, valid: np.ndarray | None, fps: float
-) -> tuple[list[int], np.ndarray, np.ndarray]:
+) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
     """Footprint indices in time order, their body-frame steps in that order (NaN where a footprint is too
-    short or mostly untracked to measure one) and the raw steps in input order.
+    short or mostly untracked to measure one), the raw steps in input order, and which footprints (time
+    order) start in a long untracked stretch.
 
     A step is also unmeasured when the frames it is measured in (the first `STEP_WINDOW` of the footprint)
     are mostly inside an untracked stretch longer than `MAX_BRIDGED_S`: the fit bridges such a stretch
@@ -279,16 +280,15 @@ def _measured_steps(
     order = sorted(range(len(fps_)), key=lambda i: fps_[i].start)
     steps = body_frame_steps(fps_, X, sk, window=STEP_WINDOW)
     measurable = [fps_[i].stop - fps_[i].start >= MIN_FOOTPRINT_FRAMES for i in order]
+    bridged = np.zeros(len(order), bool)
     if valid is not None:
-        gap = _untracked_run_length(valid)
-        long_gap = gap > MAX_BRIDGED_S * fps
-        seen = [
-            float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5
-            and float(np.mean(long_gap[fps_[i].start : fps_[i].start + STEP_WINDOW])) < 0.5
-            for i in order
-        ]
-        measurable = [a and b for a, b in zip(measurable, seen)]
-    return order, np.where(measurable, steps[order], np.nan), steps
+        long_gap = _untracked_run_length(valid) > MAX_BRIDGED_S * fps
+        bridged = np.array(
+            [float(np.mean(long_gap[fps_[i].start : fps_[i].start + STEP_WINDOW])) >= 0.5 for i in order]
+        )
+        seen = [float(np.mean(valid[fps_[i].start : fps_[i].stop])) >= 0.5 for i in order]
+        measurable = [a and b and not c for a, b, c in zip(measurable, seen, bridged)]
+    return order, np.where(measurable, steps[order], np.nan), steps, bridged
 
 
 def _step_cuts(
@@ -353,7 +353,10 @@ def flat_ground_prior(
     level.
 
     - Camera world (`drift_free`: static camera, pan, metric SfM): a step must also show in the world (the
-      footprints after it rise or drop against those before it). The level heights are the least-squares
+      footprints after it rise or drop against those before it); a footprint whose step the body could not
+      measure (mostly untracked: a few lost frames) takes the world's height difference to the footprint
+      before as its step, unless it starts in an untracked stretch longer than `MAX_BRIDGED_S` (then the
+      world height there is the fit's interpolation too). The level heights are the least-squares
       fit of the levels' world heights (`FOOTPRINT_SIGMA` each) and the body-frame steps between
       consecutive levels (`STEP_SIGMA` each), a level the steps bring back to an earlier height being that
       level (`_camera_world_levels`): the world anchors every level (no drift accumulates along a
@@ -369,7 +372,11 @@ def flat_ground_prior(
     h = np.array([f.height for f in fps_], dtype=float)
     if F == 0:
         return GroundPrior(h, [], [])
-    order, ds, steps = _measured_steps(fps_, X, sk, valid, fps)
+    order, ds, steps, bridged = _measured_steps(fps_, X, sk, valid, fps)
+    if drift_free:  # the camera measured what the body could not (a few lost frames): its height difference
+        for k in range(1, F):
+            if not np.isfinite(ds[k]) and not bridged[k]:
+                ds[k] = h[order[k]] - h[order[k - 1]]
     warnings: list[str] = []
     # A camera world names the footprints flattened to their level (below); an odometry world the steps.
     cuts, ds = _step_cuts(fps_, order, ds, [] if drift_free else warnings, h[order] if drift_free else None)
