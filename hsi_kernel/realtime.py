@@ -21,9 +21,11 @@ def realtime_interpreter(priority: bool = True) -> str:
     1. Hand the interpreter lock between threads every 0.5 ms instead of Python's default 5 ms: the onboard
        processes run a DDS reader (500 Hz LowState), a 2 ms LowCmd writer and the rclpy executor as threads of
        one interpreter, and with the default a thread woken by a LowState can wait 5 ms for the lock.
-    2. With ``priority``: :func:`realtime_priority` (off unless ``$HSI_RT_PRIORITY`` > 0). Without: only drop
-       real-time scheduling inherited from a parent (a process that should not have it, e.g. a node started
-       by a real-time bringup), so that it can be raised later, after start-up (``Bringup.start``).
+    2. With ``priority``: :func:`realtime_priority` (the real-time option when ``$HSI_RT_PRIORITY`` > 0, else
+       the control weight: an onboard node in a process of its own, the heightmap node, feeds the policy and
+       takes the control loop's weight). Without: only drop real-time scheduling inherited from a parent (a
+       process that should not have it, e.g. a node started by a real-time bringup), so that it can be
+       raised later, after start-up (``Bringup.start``).
     """
     import os
 
@@ -35,6 +37,8 @@ def realtime_interpreter(priority: bool = True) -> str:
             _set_all_threads(os.SCHED_OTHER, 0)
         except OSError as e:
             return f"inherited real-time scheduling kept ({e.strerror})"
+    if priority:
+        return realtime_priority()  # the real-time option is off: the control weight
     return "normal scheduling (HSI_RT_PRIORITY=0)"
 
 

@@ -28,9 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 
-    from hsi_kernel.realtime import realtime_interpreter
+    from hsi_kernel.realtime import control_weight, realtime_interpreter
 
     realtime_interpreter(priority=False)  # drop real-time scheduling inherited from the simulator
+    # the robot's own sensor: not held up by onboard load any more than the controller is (control_weight
+    # says why; at nice 0 beside a busy core its scans came so late that the heightmap policy ran on its
+    # 'hold' fallback for seconds of a demo)
+    control_weight()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
