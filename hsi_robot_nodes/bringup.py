@@ -107,7 +107,7 @@ class NodeProcess:
         # a busy thread keeps a core for whole 100 ms round-robin slices, which delayed the simulator's and
         # the bridge's threads by 100 ms (LowState stale trips at stand-up); at normal priority the kernel
         # preempts it within a millisecond for them. It takes the control loop's weight (nice -10,
-        # realtime.control_weight): it feeds the policy, and behind best-effort load its map went stale.
+        # realtime.control_weight): its map feeds the policy.
         self.proc = subprocess.Popen(
             self.cmd, preexec_fn=die_with_parent, env=dict(os.environ, HSI_RT_PRIORITY="0")
         )

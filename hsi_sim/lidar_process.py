@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from hsi_kernel.realtime import control_weight, realtime_interpreter
 
     realtime_interpreter(priority=False)  # drop real-time scheduling inherited from the simulator
-    # the robot's own sensor: not held up by onboard load any more than the controller is (control_weight
-    # says why; at nice 0 beside a busy core its scans came so late that the heightmap policy ran on its
-    # 'hold' fallback for seconds of a demo)
+    # the robot's own sensor: held up by onboard load no more than the controller is (control_weight)
     control_weight()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

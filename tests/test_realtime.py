@@ -144,11 +144,12 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
     """At one shared SCHED_RR level the simulator's LiDAR, DDS and trace threads delayed its 500 Hz physics
     by whole CPU bursts; the physics thread (the robot's firmware) runs SCHED_FIFO above every other thread,
     the simulator's other threads SCHED_RR just below it, and the simulated LiDAR is a child process at
-    normal scheduling (it cannot hold the physics' interpreter lock)."""
+    normal scheduling (it cannot hold the physics' interpreter lock), at the control loop's weight."""
     from hsi_sim.process import SimProcess
     from hsi_sim.runner import READY
 
     monkeypatch.setenv("HSI_RT_PRIORITY", "6")  # the simulator child runs one level below: 5
+    monkeypatch.delenv("HSI_CONTROL_NICE", raising=False)
     with SimProcess("flat", 23, dds_domain, "lo", band=True, lidar=True) as sim:
         ready = next(ln for ln in sim.lines if ln.startswith(READY))
         if "not permitted" in ready:  # no CAP_SYS_NICE: it says so and runs at normal priority
@@ -167,3 +168,5 @@ def test_simulated_robot_physics_thread_runs_one_level_above_its_other_threads(m
         assert len(lidar) == 1, cmdlines
         policies = {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{lidar[0]}/task")}
         assert policies == {os.SCHED_OTHER}
+        nices = {os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir(f"/proc/{lidar[0]}/task")}
+        assert nices == {-10}, "the robot's sensor at the control loop's weight (realtime.control_weight)"
