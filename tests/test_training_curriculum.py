@@ -58,3 +58,18 @@ def test_resume_continues_the_earned_termination_distance(tmp_path, capsys):
     assert "termination distance continues at 0.46 m" in capsys.readouterr().out
     resumed = load_checkpoint(out / "model_1.pt")
     assert abs(resumed["infos"]["hsi_robot"]["termination_distance_now"] - 0.46) <= 0.02 + 1e-9
+
+
+def test_resume_takes_a_fixed_learning_rate_from_the_config(tmp_path):
+    """rsl-rl restores the optimiser's rate from the checkpoint: without the config's, a resumed run would
+    silently keep the old rate (the walking run's lower rate would never take effect)."""
+    clip = standing_clip(seconds=1.0).save(tmp_path / "clips" / "stand.npz")
+    cfg = tmp_path / "mpt.yaml"
+    cfg.write_text(YAML.format(clip=clip) + "  learning_rate: 1.0e-3\n  schedule: fixed\n")
+    out = tmp_path / "run"
+    assert main(["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out)]) == 0
+    assert load_checkpoint(out / "model_0.pt")["optimizer_state_dict"]["param_groups"][0]["lr"] == 1.0e-3
+    cfg.write_text(YAML.format(clip=clip) + "  learning_rate: 2.0e-4\n  schedule: fixed\n")
+    args = ["train", "--stage", "mpt", "--config", str(cfg), "--out", str(out), "--iterations", "1"]
+    assert main([*args, "--resume", str(out / "model_0.pt")]) == 0
+    assert load_checkpoint(out / "model_1.pt")["optimizer_state_dict"]["param_groups"][0]["lr"] == 2.0e-4

@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         # the curves continue where the checkpoint's run left off (history.json and the plot cover both parts)
         runner.history[:] = list(((ckpt.get("infos") or {}).get("hsi_robot") or {}).get("history") or [])
         runner.current_learning_iteration += 1  # rsl-rl stores the last finished iteration
+        if cfg.algorithm.schedule == "fixed" and cfg.stage != "distill":
+            # rsl-rl restores the checkpoint's optimiser rate; a fixed rate is the config's to set on resume
+            runner.alg.learning_rate = cfg.algorithm.learning_rate
+            for group in runner.alg.optimizer.param_groups:
+                group["lr"] = cfg.algorithm.learning_rate
         earned = ((ckpt.get("infos") or {}).get("hsi_robot") or {}).get("termination_distance_now")
         if earned is not None:
             print(f"termination distance continues at {env.termination.restore(earned):.2f} m")
