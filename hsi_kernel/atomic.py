@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +21,12 @@ def atomic_path(path: str | Path, suffix: str = "", mode: int = 0o644) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix or path.suffix)
-    os.close(fd)
+    # the name is chosen before the file exists, so a Ctrl-C that lands between creating it and entering the
+    # try (which mkstemp's Python-level return leaves room for) cannot leave it behind
+    tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{suffix or path.suffix}"
     try:
-        yield Path(tmp)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        yield tmp
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
