@@ -1,4 +1,4 @@
-"""Clip variants: mirrored, looped, faster/slower and turned copies of a motion clip.
+"""Clip variants: mirrored, looped, faster/slower, turned, cut and straightened copies of a motion clip.
 
 Why: one captured walk is a few seconds of one person's gait, turning one way. Its mirror image, other speeds
 and headings and a longer looped version are motions the robot can equally make, and they multiply the data a
@@ -129,6 +129,103 @@ def turn(clip: MotionClip, yaw: float) -> MotionClip:
     )
 
 
+def cut(clip: MotionClip, start_s: float, stop_s: float) -> MotionClip:
+    """Frames from ``start_s`` to ``stop_s`` (seconds into the clip), e.g. a clip's straight stretch apart
+    from its turn."""
+    n = len(clip.root_pos)
+    a, b = int(round(start_s * clip.fps)), min(n, int(round(stop_s * clip.fps)) + 1)
+    if not (0 <= a and b - a >= 2):
+        raise MotionClipError(
+            f"motion clip: cut {start_s:g}-{stop_s:g} s is not inside the clip's {(n - 1) / clip.fps:.2f} s"
+        )
+    sl = slice(a, b)
+    return _rebuild(
+        clip,
+        np.asarray(clip.root_pos)[sl],
+        np.asarray(clip.root_quat)[sl],
+        np.asarray(clip.joint_pos)[sl],
+        np.asarray(clip.contacts)[sl],
+        clip.fps,
+        {"kind": "cut", "start_s": float(start_s), "stop_s": float(stop_s)},
+    )
+
+
+def _smooth(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over ``n`` frames, the ends padded with their own values."""
+    if n <= 1 or len(x) < 2:
+        return x.copy()
+    pad = n // 2
+    xp = np.concatenate([np.full(pad, x[0]), x, np.full(n - 1 - pad, x[-1])])
+    return np.convolve(xp, np.ones(n) / n, mode="valid")
+
+
+def straighten(clip: MotionClip, window_s: float = 1.0, turn_rate: float = 0.0) -> MotionClip:
+    """The clip walked along a straight line (``turn_rate`` 0) or a circle (``turn_rate`` rad/s, + left).
+
+    Why: a captured walk weaves and turns as its person did, and a policy that has not learnt to walk yet
+    loses a path that turns continuously (the real walk turns at up to 2.5 rad/s). The walk's slow heading
+    (its yaw averaged over ``window_s``, longer than a stride) is taken out and replaced by ``turn_rate``;
+    what happens within a stride (the pelvis's yaw swing, each step's sideways sway) is kept.
+
+    The heading is changed frame by frame by turning the whole body about the foot it stands on (the pelvis
+    when neither foot is down), as a person turns on the ball of the stance foot: the stance foot stays
+    where it is, so the correction adds no foot skating (``provenance`` records the stance feet's slide, the
+    95th percentile of their speed, which stays the clip's own)."""
+    _flat_only(clip, "straightening")
+    if not (np.isfinite(window_s) and window_s > 0 and np.isfinite(turn_rate)):
+        raise MotionClipError(
+            f"motion clip: straighten needs a positive window and a finite turn rate, got {window_s}, "
+            f"{turn_rate}"
+        )
+    from hsi_kernel.contract import FOOT_LINKS
+
+    pos = np.asarray(clip.root_pos, dtype=np.float64)
+    quat = np.asarray(clip.root_quat, dtype=np.float64)
+    names = list(clip.link_names)
+    feet = np.asarray(clip.link_pos, dtype=np.float64)[:, [names.index(f) for f in FOOT_LINKS], :2]
+    contacts = np.asarray(clip.contacts, dtype=bool)
+    yaw = np.unwrap([_yaw_of(q) for q in quat])
+    slow = _smooth(yaw, max(1, int(round(window_s * clip.fps))))
+    dyaw = slow[0] + turn_rate * np.arange(len(pos)) / clip.fps - slow  # the heading change per frame
+    out = pos.copy()
+    angle, shift = 0.0, np.zeros(2)  # the frame's planar rigid motion: x -> R(angle) x + shift
+    for t in range(len(pos)):
+        down = contacts[t]
+        pivot = feet[t][down].mean(axis=0) if down.any() else pos[t, :2]
+        c, s = np.cos(angle), np.sin(angle)
+        rot = np.array([[c, -s], [s, c]])
+        moved = rot @ pivot + shift  # where the pivot is under the previous frame's motion
+        angle = dyaw[t]
+        c, s = np.cos(angle), np.sin(angle)
+        rot = np.array([[c, -s], [s, c]])
+        shift = moved - rot @ pivot if t else pos[0, :2] - rot @ pos[0, :2]
+        out[t, :2] = rot @ pos[t, :2] + shift
+    yaw_q = np.stack([np.cos(dyaw / 2), 0 * dyaw, 0 * dyaw, np.sin(dyaw / 2)], axis=-1)
+    result = _rebuild(
+        clip,
+        out,
+        _quat_mul(yaw_q, quat),
+        clip.joint_pos,
+        clip.contacts,
+        clip.fps,
+        {"kind": "straighten", "window_s": float(window_s), "turn_rate": float(turn_rate)},
+    )
+    result.provenance["variants"][-1]["stance_foot_slide_m_per_s"] = stance_slide(result)
+    return result
+
+
+def stance_slide(clip: MotionClip) -> float:
+    """The 95th percentile horizontal speed (m/s) of a foot the clip marks in contact: how much the clip's
+    feet skate."""
+    from hsi_kernel.contract import FOOT_LINKS
+
+    names = list(clip.link_names)
+    feet = np.asarray(clip.link_pos)[:, [names.index(f) for f in FOOT_LINKS]]
+    v = np.linalg.norm(np.diff(feet[..., :2], axis=0), axis=-1) * clip.fps
+    stance = np.asarray(clip.contacts)[1:] & np.asarray(clip.contacts)[:-1]
+    return float(np.percentile(v[stance], 95)) if stance.any() else 0.0
+
+
 def loop(clip: MotionClip, repeats: int) -> MotionClip:
     """The clip played ``repeats`` times in a row, each repeat starting where (and heading where) the one
     before ended, so a walk goes on instead of jumping back. The first frame of every later repeat is dropped
@@ -167,13 +264,22 @@ def variants(
     speeds: tuple[float, ...] = (),
     headings: tuple[float, ...] = (),
     repeats: int = 1,
+    turn_rates: tuple[float, ...] = (),
+    original: bool = True,
+    window_s: float = 1.0,
 ) -> dict[str, MotionClip]:
-    """Named variants of ``clip``: itself and (if asked) its mirror image, each at every speed factor and
-    heading (rad), each looped ``repeats`` times. Clips on a terrain get the speed variants only."""
+    """Named variants of ``clip``: itself (unless ``original`` is false) and, for each of ``turn_rates``
+    (rad/s), its straightened walk along a line (0) or a circle; each of those and (if asked) its mirror
+    image, at every speed factor and heading (rad), looped ``repeats`` times. Clips on a terrain get the
+    speed variants only."""
     flat = not clip.terrain
-    bases = {"": clip}
+    paths = {"": clip} if original or not flat else {}
+    for rate in turn_rates if flat else ():
+        name = "_straight" if rate == 0 else f"_curve{rate:+g}"
+        paths[name] = straighten(clip, window_s, rate)
+    bases = dict(paths)
     if mirrored and flat:
-        bases["_mirror"] = mirror(clip)
+        bases.update({f"{k}_mirror": mirror(v) for k, v in paths.items()})
     out: dict[str, MotionClip] = {}
     for bname, base in bases.items():
         for speed in (1.0, *speeds):

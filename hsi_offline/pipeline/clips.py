@@ -91,6 +91,8 @@ def write_clip_set(
             tuple(settings.get("speeds", [])),
             headings,
             int(settings.get("loop", 1)),
+            tuple(settings.get("straighten", [])),
+            bool(settings.get("original", True)),
         )
         for vname, v in vs.items():
             places = ["flat"] if v.terrain else terrains  # a clip with its own terrain stays on it

@@ -93,7 +93,7 @@ _TOP = {
     "evaluate",
     "checkpoint_minutes",
 }
-_CLIPS = {"mirror", "speeds", "headings_deg", "loop", "procedural"}
+_CLIPS = {"mirror", "speeds", "headings_deg", "loop", "procedural", "straighten", "original"}
 _EVAL = {"sides", "scenarios", "duration_scale", "seed", "randomise"}
 
 
@@ -152,6 +152,8 @@ def load_run_file(
         "speeds": [float(v) for v in clips.get("speeds", [])],
         "headings_deg": [float(v) for v in clips.get("headings_deg", [])],
         "loop": int(clips.get("loop", 1)),
+        "straighten": [float(v) for v in clips.get("straighten", [])],
+        "original": bool(clips.get("original", True)),
         "procedural": [str(v) for v in clips.get("procedural", [])],
     }
     if not sources and not clips["procedural"]:
