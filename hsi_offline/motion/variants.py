@@ -134,7 +134,7 @@ def cut(clip: MotionClip, start_s: float, stop_s: float) -> MotionClip:
     from its turn."""
     n = len(clip.root_pos)
     a, b = int(round(start_s * clip.fps)), min(n, int(round(stop_s * clip.fps)) + 1)
-    if not (0 <= a and b - a >= 2):
+    if not (a >= 0 and b - a >= 2):
         raise MotionClipError(
             f"motion clip: cut {start_s:g}-{stop_s:g} s is not inside the clip's {(n - 1) / clip.fps:.2f} s"
         )
