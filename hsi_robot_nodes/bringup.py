@@ -20,13 +20,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import yaml
 
+from hsi_kernel.child_process import die_with_parent, owned_temp_dir
 from hsi_kernel.paths import config_dir, models_dir
 from hsi_kernel.realtime import (
     control_cpus,
@@ -98,10 +98,6 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> NodeProcess:
-        import os
-
-        from hsi_kernel.child_process import die_with_parent
-
         # HSI_RT_PRIORITY=0: the node's realtime_interpreter() drops the real-time scheduling it inherits.
         # These nodes have a process of their own because they are CPU-heavy (scan integration); at SCHED_RR
         # a busy thread keeps a core for whole 100 ms round-robin slices, which delayed the simulator's and
@@ -254,38 +250,18 @@ class Bringup:
 
 
 SIM_TMP_PREFIX = "hsi_sim_"
-"""Temp folders for the simulator's trace: ``hsi_sim_<pid of the bringup>_<random>``."""
+"""Temp folders for the simulator's trace: ``hsi_sim_<pid>-<start time of the bringup>_<random>``."""
 
 
 def sim_trace_dir() -> Path:
     """A fresh temp folder for the simulator's trace, named after this process, after removing the folders
-    of bringups that no longer run.
+    of bringups that no longer run (``child_process.owned_temp_dir``).
 
     Why: ``Bringup.stop`` removes the folder, but a process killed outright (SIGKILL: an evaluation child
     stopped at its time limit, the OOM killer) runs no clean-up, and its folder would stay for good. Only
-    this user's folders are touched, and only those whose process is gone (a live one, or a reused pid,
-    keeps its folder until a later bringup finds it gone).
+    this user's folders are touched, and only those whose process is gone.
     """
-    tmp = Path(tempfile.gettempdir())
-    for d in tmp.glob(f"{SIM_TMP_PREFIX}*_*"):
-        pid = d.name[len(SIM_TMP_PREFIX) :].split("_", 1)[0]
-        try:
-            mine = d.is_dir() and d.stat().st_uid == os.getuid()
-        except OSError:  # removed meanwhile by another bringup
-            continue
-        if mine and pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(d, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{SIM_TMP_PREFIX}{os.getpid()}_"))
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    return owned_temp_dir(SIM_TMP_PREFIX)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ def test_folders_of_killed_bringups_are_removed_and_live_ones_kept(tmp_path, mon
     )
     assert child.stdout is not None
     killed = Path(child.stdout.readline().strip())
-    assert killed.is_dir() and killed.name.startswith(f"hsi_sim_{child.pid}_")
+    assert killed.is_dir() and killed.name.startswith(f"hsi_sim_{child.pid}-")
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert killed.is_dir(), "SIGKILL runs no clean-up: the folder is still there"
@@ -39,6 +39,6 @@ def test_folders_of_killed_bringups_are_removed_and_live_ones_kept(tmp_path, mon
     other.mkdir()
 
     fresh = bringup.sim_trace_dir()
-    assert fresh.parent == tmp_path and fresh.name.startswith(f"hsi_sim_{os.getpid()}_")
+    assert fresh.parent == tmp_path and fresh.name.startswith(f"hsi_sim_{os.getpid()}-")
     assert not killed.exists()
     assert live.is_dir() and other.is_dir()

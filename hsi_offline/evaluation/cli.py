@@ -79,11 +79,13 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi_offline.evaluation.deploy import run_deploy_isolated
+    from hsi_kernel.child_process import sweep_temp_dirs
+    from hsi_offline.evaluation.deploy import EVAL_TMP_PREFIX, run_deploy_isolated
     from hsi_offline.evaluation.report import ScenarioResult, write_report
     from hsi_offline.evaluation.scenario_metrics import score
     from hsi_offline.evaluation.training_env import load_policy
 
+    sweep_temp_dirs(EVAL_TMP_PREFIX)  # folders of evaluations killed outright (SIGKILL runs no clean-up)
     policy_path = Path(args.policy)
     if policy_path.is_dir():
         raise ValueError(f"policy file {policy_path} is a folder, not an ONNX file")

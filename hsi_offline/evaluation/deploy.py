@@ -25,14 +25,13 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from hsi_kernel.child_process import die_with_parent
+from hsi_kernel.child_process import die_with_parent, owned_temp_dir
 from hsi_offline.evaluation.rollout import Rollout, load_rollout, rollout_from_rows, save_rollout
 from hsi_offline.evaluation.scenarios import Scenario
 from hsi_robot_nodes.bridge.safety import HANDOVER_SETTLE_S, State
@@ -41,6 +40,12 @@ from hsi_sim.process import SimProcess, SimProcessError
 
 STANDUP_TIMEOUT_S = 10.0
 WARMUP_S = 3.0  # on its own feet, held by the bridge's stand gains, before the policy takes over
+EVAL_TMP_PREFIX = "hsi_eval_"
+"""Temp folders of the deploy side (the child's rollout and log, the simulator's trace):
+``hsi_eval_<pid>-<start time>_<random>``, named after the process that made it. Each is removed by its
+process's ``finally``; one whose process was killed outright (SIGKILL of ``hsi-offline evaluate``; its
+deploy child then gets SIGTERM from ``die_with_parent`` and ends at once, as Python does on SIGTERM) is
+removed by the next evaluation or deploy run (``child_process.owned_temp_dir``)."""
 
 
 def _wait(pred: Callable[[], bool], timeout_s: float, dt: float = 0.02) -> bool:
@@ -68,7 +73,7 @@ def run_deploy(
     """Run one scenario through the onboard nodes against the simulated robot; ground truth from its trace."""
     from hsi_robot_nodes.bringup import Bringup  # rclpy: only in the process that runs the stack
 
-    tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_"))
+    tmp = owned_temp_dir(EVAL_TMP_PREFIX)
     sim = SimProcess(
         scenario.scene,
         dof,
@@ -199,7 +204,7 @@ def run_deploy_isolated(
     bringup on the robot, and a native crash in the middleware (an abort in a DDS listener thread at
     teardown) costs one attempt instead of the whole evaluation.
     """
-    tmp = Path(tempfile.mkdtemp(prefix="hsi_eval_run_"))
+    tmp = owned_temp_dir(EVAL_TMP_PREFIX)
     out, log = tmp / "rollout.npz", tmp / "log.txt"
     cmd = [
         sys.executable,
