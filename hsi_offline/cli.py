@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hsi_offline.training.cli", "train a policy stage: mpt | track | distill | finetune"),
     "export": ("hsi_offline.training.export", "export a checkpoint to ONNX with metadata"),
     "evaluate": ("hsi_offline.evaluation.cli", "sim2sim evaluation of an exported policy"),
+    "tracking": ("hsi_offline.evaluation.tracking", "how well a training checkpoint tracks each clip"),
     "pipeline": ("hsi_offline.pipeline.cli", "run file -> every stage to an evaluated policy (resumable)"),
 }
 BENCHES: dict[str, str] = {

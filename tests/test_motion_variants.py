@@ -132,3 +132,43 @@ def test_a_stage_output_folder_yields_its_clips_only(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no motion clips"):
         find_clips([str(tmp_path / "empty")])
+
+
+def test_straighten_bends_and_unbends_a_walk_without_skating():
+    """A retargeted walk bent onto a circle at 0.5 rad/s and straightened back: the heading follows the turn
+    rate, the path keeps its length, the stance feet skate no more than in the walk itself, and the joints
+    are untouched."""
+    from hsi_offline.motion.variants import cut, stance_slide, straighten
+    from hsi_offline.retarget.pipeline import retarget_clip
+    from hsi_offline.retarget.synthetic_human import flat_walk
+
+    walk, _, _ = retarget_clip(flat_walk(n_steps=6))
+
+    def heading(c):
+        q = np.asarray(c.root_quat)
+        return np.unwrap(
+            np.arctan2(2 * (q[:, 0] * q[:, 3] + q[:, 1] * q[:, 2]), 1 - 2 * (q[:, 2] ** 2 + q[:, 3] ** 2))
+        )
+
+    def length(c):
+        return float(np.linalg.norm(np.diff(np.asarray(c.root_pos)[:, :2], axis=0), axis=1).sum())
+
+    seconds = (walk.num_frames - 1) / walk.fps
+    bent = straighten(walk, window_s=1.0, turn_rate=0.5)
+    turned = heading(bent)[-5:].mean() - heading(bent)[:5].mean()
+    assert abs(turned - 0.5 * seconds) < 0.25 * 0.5 * seconds
+    assert abs(length(bent) - length(walk)) < 0.1 * length(walk)
+    assert stance_slide(bent) < stance_slide(walk) + 0.02
+    assert bent.provenance["variants"][-1]["stance_foot_slide_m_per_s"] == stance_slide(bent)
+    np.testing.assert_array_equal(bent.joint_pos, walk.joint_pos)
+    back = straighten(bent, window_s=1.0, turn_rate=0.0)
+    p = np.asarray(back.root_pos)[:, :2]
+    assert np.linalg.norm(p[-1] - p[0]) > 0.95 * length(back)  # a straight line again
+    assert stance_slide(back) < stance_slide(walk) + 0.02
+    part = cut(walk, 0.5, 1.5)
+    assert part.num_frames == int(round(1.0 * walk.fps)) + 1
+    np.testing.assert_allclose(part.root_pos[0], walk.root_pos[int(round(0.5 * walk.fps))])
+    with pytest.raises(MotionClipError, match="not inside"):
+        cut(walk, 0.5, 0.5)
+    with pytest.raises(MotionClipError, match="positive window"):
+        straighten(walk, window_s=0.0)

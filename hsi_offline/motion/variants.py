@@ -159,6 +159,11 @@ def _smooth(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(xp, np.ones(n) / n, mode="valid")
 
 
+def _rot2(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
 def straighten(clip: MotionClip, window_s: float = 1.0, turn_rate: float = 0.0) -> MotionClip:
     """The clip walked along a straight line (``turn_rate`` 0) or a circle (``turn_rate`` rad/s, + left).
 
@@ -168,8 +173,9 @@ def straighten(clip: MotionClip, window_s: float = 1.0, turn_rate: float = 0.0) 
     what happens within a stride (the pelvis's yaw swing, each step's sideways sway) is kept.
 
     The heading is changed frame by frame by turning the whole body about the foot it stands on (the pelvis
-    when neither foot is down), as a person turns on the ball of the stance foot: the stance foot stays
-    where it is, so the correction adds no foot skating (``provenance`` records the stance feet's slide, the
+    when neither foot is down), as a person turns on the ball of the stance foot, and not while both feet
+    are down (the change waits for the next single support): the feet on the ground stay where they are, so
+    the correction adds no foot skating (``provenance`` records the stance feet's slide, the
     95th percentile of their speed, which stays the clip's own)."""
     _flat_only(clip, "straightening")
     if not (np.isfinite(window_s) and window_s > 0 and np.isfinite(turn_rate)):
@@ -188,18 +194,20 @@ def straighten(clip: MotionClip, window_s: float = 1.0, turn_rate: float = 0.0) 
     slow = _smooth(yaw, max(1, int(round(window_s * clip.fps))))
     dyaw = slow[0] + turn_rate * np.arange(len(pos)) / clip.fps - slow  # the heading change per frame
     out = pos.copy()
-    angle, shift = 0.0, np.zeros(2)  # the frame's planar rigid motion: x -> R(angle) x + shift
+    applied = np.empty_like(dyaw)
+    angle = dyaw[0]
+    shift = pos[0, :2] - _rot2(angle) @ pos[0, :2]  # the frame's planar rigid motion: x -> R(angle) x + shift
     for t in range(len(pos)):
         down = contacts[t]
-        pivot = feet[t][down].mean(axis=0) if down.any() else pos[t, :2]
-        c, s = np.cos(angle), np.sin(angle)
-        rot = np.array([[c, -s], [s, c]])
-        moved = rot @ pivot + shift  # where the pivot is under the previous frame's motion
-        angle = dyaw[t]
-        c, s = np.cos(angle), np.sin(angle)
-        rot = np.array([[c, -s], [s, c]])
-        shift = moved - rot @ pivot if t else pos[0, :2] - rot @ pos[0, :2]
-        out[t, :2] = rot @ pos[t, :2] + shift
+        if t and not down.all():  # with both feet down any turn slides one: it waits for single support
+            pivot = feet[t][down][0] if down.any() else pos[t, :2]
+            moved = _rot2(angle) @ pivot + shift  # where the pivot is under the previous frame's motion
+            # catch up with the heading wanted, half of what is owed per frame (what double support deferred)
+            angle += (dyaw[t] - angle) * (0.5 if abs(dyaw[t] - angle) > abs(dyaw[t] - dyaw[t - 1]) else 1.0)
+            shift = moved - _rot2(angle) @ pivot
+        applied[t] = angle
+        out[t, :2] = _rot2(angle) @ pos[t, :2] + shift
+    dyaw = applied
     yaw_q = np.stack([np.cos(dyaw / 2), 0 * dyaw, 0 * dyaw, np.sin(dyaw / 2)], axis=-1)
     result = _rebuild(
         clip,

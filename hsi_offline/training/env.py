@@ -237,6 +237,15 @@ class TrackingEnv(VecEnv):
         tout = (
             terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame, last) & ~term
         )
+        self.last_link_error = link_err
+        self.end_cause = terminations.end_cause(
+            term,
+            tout,
+            link_err > self.termination.value,
+            s["forbidden_contact"] if self.cfg.forbidden_contacts else torch.zeros_like(term),
+            finite,
+            self.frame >= last,
+        )
         reward, terms = compute_rewards(
             self.cfg.rewards,
             self.dt,
@@ -297,9 +306,18 @@ class TrackingEnv(VecEnv):
         self.frame[ids] = frames
         return ref
 
-    def _reset_idx(self, ids: torch.Tensor) -> None:
+    def start_at(self, clip_ids: torch.Tensor, frames: torch.Tensor) -> TensorDict:
+        """Restart every environment on the given clips at the given frames (clip-local numbers), instead
+        of at random ones: what a per-clip tracking check needs. Returns the new observations."""
+        ids = torch.arange(self.num_envs, device=self.device)
+        starts = self.motion.clip_start[clip_ids.to(self.device)] + frames.to(self.device)
+        self._reset_idx(ids, (clip_ids.to(self.device), starts))
+        self.obs = self._observations(ids)
+        return self.obs
+
+    def _reset_idx(self, ids: torch.Tensor, starts: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         n = len(ids)
-        clip_ids, frames = self._sample_starts(ids)
+        clip_ids, frames = starts if starts is not None else self._sample_starts(ids)
         r = self.cfg.randomization
         if r.enabled:
             for i in ids.tolist():

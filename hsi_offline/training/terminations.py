@@ -45,6 +45,26 @@ def timed_out(
     return (episode_length >= max_length) | (frame >= clip_last_frame)
 
 
+END_CAUSES = ("running", "distance", "contact", "non_finite", "clip_end", "episode_limit")
+"""Why an episode ended, as ``end_cause`` numbers it (index into this tuple)."""
+
+
+def end_cause(
+    terminated: torch.Tensor,
+    timed_out: torch.Tensor,
+    too_far: torch.Tensor,
+    contact: torch.Tensor,
+    finite: torch.Tensor,
+    clip_end: torch.Tensor,
+) -> torch.Tensor:
+    """(N,) index into ``END_CAUSES``: 0 while running; a blown-up simulation before a forbidden contact
+    before the tracking distance (the first is what made the others); the clip's end before the episode
+    limit."""
+    cause = torch.zeros_like(terminated, dtype=torch.long)
+    cause = torch.where(timed_out, torch.where(clip_end, 4, 5), cause)
+    return torch.where(terminated, torch.where(~finite, 3, torch.where(contact, 2, 1)), cause)
+
+
 CURRICULUM_SURVIVE_S = 2.0
 """An episode that lasted this long counts as a success for the termination curriculum (a whole clip is
 too high a bar while the distance is still loose)."""
