@@ -230,3 +230,40 @@ def test_run_file_errors_are_one_line(tmp_path):
     bad.write_text("sources: [{mocap: /nonexistent.bvh}]\n")
     with pytest.raises(RunFileError, match="nonexistent.bvh"):
         load_run_file(bad)
+
+
+def test_a_flat_run_can_leave_out_track_and_finetune(tmp_path):
+    """Distill starts from stage 1 when the run file skips stage 2; the export comes from distill."""
+    source = _sway_csv(tmp_path / "sway.csv", 0.3)
+    run_file = _run_file(
+        tmp_path,
+        source,
+        track={"skip": True},
+        finetune={"skip": True},
+        export={"from": "distill"},
+        clips={"mirror": False, "straighten": [0.0]},
+    )
+    out = tmp_path / "run"
+    ran, _, stdout = _pipeline(run_file, out, "--until", "export")
+    assert ran == ["reconstruct", "retarget", "clips", "mpt", "distill", "export"]
+    assert "[pipeline] track: skipped (the run file's stages.track.skip)" in stdout
+    assert not (out / "track").exists() and not (out / "finetune").exists()
+    distill_cfg = yaml.safe_load((out / "distill" / "stage_config.yaml").read_text())
+    assert Path(distill_cfg["init_from"]) == out / "mpt"
+    assert (out / "export" / "policy.onnx").is_file()
+    # the sway is not a walk: straightening it keeps it where it is, and the original is kept beside it
+    assert sorted(p.stem for p in (out / "clips").glob("*.npz")) == ["sway_original", "sway_straight"]
+    report = (out / "report.md").read_text()
+    assert "| track | left out by the run file |" in report
+
+
+def test_skipping_a_stage_the_run_needs_is_refused(tmp_path):
+    from hsi_offline.pipeline.runfile import RunFileError, load_run_file
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clips: {procedural: [standing]}\nstages: {mpt: {skip: true}}\n")
+    with pytest.raises(RunFileError, match="only track and finetune may be skipped"):
+        load_run_file(bad)
+    bad.write_text("clips: {procedural: [standing]}\nstages: {finetune: {skip: true}}\n")
+    with pytest.raises(RunFileError, match="export.from is finetune, which the run file skips"):
+        load_run_file(bad)

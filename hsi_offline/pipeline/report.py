@@ -56,6 +56,9 @@ def write_report(
         if st is None:
             lines.append(f"| {s} | not reached | - | - |")
             continue
+        if st.get("skipped"):
+            lines.append(f"| {s} | left out by the run file | - | - |")
+            continue
         what = "ran" if s in ran else "skipped (up to date)"
         lines.append(f"| {s} | {what} | {st.get('seconds', '-')} | `{st['key'][:12]}` |")
     pictures = sorted((out / "retarget").glob("*/*.png")) if (out / "retarget").is_dir() else []
@@ -67,7 +70,7 @@ def write_report(
         lines += ["", "## Clips", "", f"{n} clips (sources x variants x terrains) in `clips/`."]
         if (out / "clips" / "clips.png").is_file():
             lines += ["", "![clips](clips/clips.png)"]
-    trained = [s for s in TRAIN_STAGES if s in stamps]
+    trained = [s for s in TRAIN_STAGES if s in stamps and not stamps[s].get("skipped")]
     if trained:
         lines += ["", "## Training", ""]
         for s in trained:

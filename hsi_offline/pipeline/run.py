@@ -264,7 +264,13 @@ class Pipeline:
         rf = self.run_file
         t = rf.train[stage]
         clips_dir = self.folder("clips")
-        previous = {"track": "mpt", "distill": "track", "finetune": "distill"}.get(stage)
+        earlier = [s for s in TRAIN_STAGES[: TRAIN_STAGES.index(stage)] if not rf.train[s].skip]
+        previous = earlier[-1] if earlier else None  # the stage this one starts from
+        if t.skip:
+            self.log(f"[pipeline] {stage}: skipped (the run file's stages.{stage}.skip)")
+            self.skipped.append(stage)
+            self.done[stage] = {"stage": stage, "skipped": True, "output": upstream}
+            return self.done[stage]
 
         def body(folder: Path, resume: bool) -> dict:
             base = yaml.safe_load(t.config.read_text()) or {}

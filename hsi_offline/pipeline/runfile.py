@@ -21,6 +21,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {"env": {"backend": "cpu", "device": "cpu"}},
     "gpu": {"env": {"backend": "warp", "device": "cuda:0", "num_envs": 4096}},
 }
+SKIPPABLE = ("track", "finetune")
+"""Stages a run file may leave out: heightmap tracking adds nothing when every clip is on flat ground (the
+teacher's heightmap input stays gated off), and fine-tuning nothing when the student is exported from
+distill."""
 DEFAULT_STAGE_CONFIGS = {s: f"config/training/cpu/{s}.yaml" for s in TRAIN_STAGES}
 
 
@@ -39,6 +43,7 @@ class TrainStage:
     config: Path
     iterations: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    skip: bool = False  # track on flat ground only, finetune when the export is from distill
 
 
 @dataclass
@@ -168,7 +173,13 @@ def load_run_file(
     train = {}
     for st in TRAIN_STAGES:
         s = _mapping(stages.get(st), f"{where}: stages.{st}")
-        _unknown(s, {"config", "iterations", "overrides"}, f"{where}: stages.{st}")
+        _unknown(s, {"config", "iterations", "overrides", "skip"}, f"{where}: stages.{st}")
+        skip = s.get("skip", False)
+        if not isinstance(skip, bool) or (skip and st not in SKIPPABLE):
+            raise RunFileError(
+                f"{where}: stages.{st}.skip must be true or false, and only {' and '.join(SKIPPABLE)} may be "
+                "skipped"
+            )
         cfg = Path(str(s.get("config", DEFAULT_STAGE_CONFIGS[st])))
         if not cfg.is_file():
             raise RunFileError(f"{where}: stages.{st}.config '{cfg}' does not exist")
@@ -176,7 +187,7 @@ def load_run_file(
         if it is not None and (int(it) != it or it < 1):
             raise RunFileError(f"{where}: stages.{st}.iterations must be a positive integer, got {it}")
         train[st] = TrainStage(
-            cfg, None if it is None else int(it), _mapping(s.get("overrides"), f"stages.{st}")
+            cfg, None if it is None else int(it), _mapping(s.get("overrides"), f"stages.{st}"), skip
         )
     evaluate = _mapping(data.get("evaluate"), f"{where}: evaluate")
     _unknown(evaluate, _EVAL, f"{where}: evaluate")
@@ -184,6 +195,10 @@ def load_run_file(
     _unknown(export, {"from"}, f"{where}: export")
     if export.get("from", "finetune") not in TRAIN_STAGES:
         raise RunFileError(f"{where}: export.from must be one of {list(TRAIN_STAGES)}")
+    if train[export.get("from", "finetune")].skip:
+        raise RunFileError(
+            f"{where}: export.from is {export.get('from', 'finetune')}, which the run file skips"
+        )
     minutes = float(data.get("checkpoint_minutes", 5.0))
     if not minutes > 0:
         raise RunFileError(f"{where}: checkpoint_minutes must be positive, got {minutes}")
