@@ -18,6 +18,7 @@ GOAL_POSE = "/goal_pose"  # geometry_msgs/PoseStamped in the odometry frame (opt
 JOY = "/joy"  # sensor_msgs/Joy from a standard gamepad
 HEIGHTMAP = "/heightmap/policy"  # the policy heightmap (see heightmap/ message helpers)
 HEIGHTMAP_VIZ = "/heightmap/grid"  # sensor_msgs/PointCloud2 for operators
+HEIGHTMAP_STATUS = "/heightmap/status"  # std_msgs/String: 'ok' or the input that went stale and why (latched)
 POINTS = "/cloud_registered_body"  # sensor_msgs/PointCloud2 from the LiDAR/odometry
 ODOMETRY = "/Odometry"  # nav_msgs/Odometry (FAST-LIO2 conventions)
 DIAGNOSTICS = "/diagnostics"

@@ -76,10 +76,7 @@ def run_demo(args: argparse.Namespace) -> int:
         trace = b.stop()
     summary = demo_summary(bridge, trace)
     t_run = (run_interval(bridge.safety.transitions) or (0.0, 0.0))[0]
-    summary["policy_fallbacks_in_run"] = {
-        "cycles": policy.fallback_cycles_in_run,
-        "began_s_after_run": [round(t - t_run, 2) for t in policy.fallback_starts_in_run],
-    }
+    summary["policy_fallbacks_in_run"] = fallback_summary(policy, t_run)
     summary["path"] = path_summary(trace, bridge.safety.transitions, op.goals_sent)
     print(json.dumps(summary, indent=2))
     if args.json:
@@ -87,6 +84,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
         write_json_atomic(args.json, summary)
     return 0 if summary["final_state"] == "damping" and summary["run_seconds"] >= 9.0 else 1
+
+
+def fallback_summary(policy, t_run: float) -> dict:
+    """The policy node's fallbacks while the bridge ran it (a heightmap policy whose map was not fresh): how
+    many cycles, per input that went stale (the LiDAR cloud, odometry, the heightmap node itself, or
+    ``resuming``: fresh again, not yet for long enough), when each began and why."""
+    return {
+        "cycles": policy.fallback_cycles_in_run,
+        "cycles_by_stale_input": dict(sorted(policy.fallback_cycles_by_input.items())),
+        "began_s_after_run": [round(t - t_run, 2) for t in policy.fallback_starts_in_run],
+        "why_each_began": list(policy.fallback_reasons_in_run),
+    }
 
 
 def run_interval(transitions: list[tuple[float, str, str]]) -> tuple[float, float] | None:

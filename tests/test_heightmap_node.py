@@ -12,6 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import String
 
 from hsi_kernel.heightmap.message import decode_heightmap_msg, stamp_to_sec
 from hsi_kernel.heightmap.pointcloud import encode_xyz
@@ -20,6 +21,7 @@ from hsi_robot_nodes import defaults
 from hsi_robot_nodes.bench.heightmap_walk import ScriptedRobot
 from hsi_robot_nodes.heightmap.tf_dds import DdsTransformStamped, TfReader, TfTransform, TfWriter, dds_topic
 from hsi_robot_nodes.nodes.heightmap_node import build_node
+from hsi_robot_nodes.nodes.policy_node import STATUS_QOS as POLICY_STATUS_QOS
 from hsi_sim.lidar import LidarConfig, SimLidar, SimLidarPublisher, SimOdometry
 
 
@@ -324,6 +326,13 @@ def test_node_with_tf_in_the_wrong_parent_frame_stays_stale(ctx, recording, ros_
         assert node.core.counts["unknown_frame"] >= 3 and node.core.counts["scans"] == 0
         _, valid, _, stale = decode_heightmap_msg(sensors.maps[-1], HeightmapSpec())
         assert stale and not valid.any() and node.core.stale_reason(node._now()) == "no odometry"
+        # the latched status names the input: a reader that joins now (the policy node's QoS) still gets it
+        got: list[str] = []
+        sensors.node.create_subscription(
+            String, defaults.HEIGHTMAP_STATUS, lambda m: got.append(m.data), POLICY_STATUS_QOS
+        )
+        _spin(ex, 0.5)
+        assert got == ["odometry: no odometry"]
     finally:
         ex.shutdown()
         node.destroy_node()

@@ -18,7 +18,7 @@ from hsi_kernel.msgs import pd_targets
 from hsi_kernel.observation import make_layout
 from hsi_kernel.paths import models_dir
 from hsi_robot_nodes import defaults
-from hsi_robot_nodes.nodes.policy_node import build_node
+from hsi_robot_nodes.nodes.policy_node import STATUS_QOS, build_node
 
 C = get_contract(23)
 HOLD = str(models_dir() / "hold_default_23dof.onnx")
@@ -150,6 +150,7 @@ def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
     robot = Robot(ctx)
     pub_hm = robot.node.create_publisher(PointCloud2, defaults.HEIGHTMAP, 10)
     pub_sel = robot.node.create_publisher(String, defaults.POLICY_SELECT, 10)
+    pub_status = robot.node.create_publisher(String, defaults.HEIGHTMAP_STATUS, STATUS_QOS)
     hm = {"stale": False, "on": True}
 
     def send_map():
@@ -170,8 +171,14 @@ def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
     try:
         assert active_after(1.0) == "terrain"
         np.testing.assert_allclose(robot.targets[-1][1].kp, C.kp * 1.2)
-        hm["stale"] = True  # the heightmap node says its map cannot be trusted: blind policy
+        # the heightmap node says its map cannot be trusted, and why (its latched status): blind policy, and
+        # the fallback's reason names the input that went stale
+        pub_status.publish(String(data="LiDAR cloud: last scan is 0.40 s old"))
+        hm["stale"] = True
         assert active_after(0.5) == "blind"
+        assert node.last_reason == (
+            "'terrain' waits for a fresh heightmap; stale: LiDAR cloud (last scan is 0.40 s old)"
+        )
         hm["stale"] = False
         assert active_after(0.5) == "terrain"
         pub_sel.publish(String(data="blind"))  # the operator's B button
@@ -180,6 +187,7 @@ def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
         assert active_after(0.5) == "terrain"
         hm["on"] = False  # heightmap node gone: after max_heightmap_age_s (0.5 s) the blind policy runs
         assert active_after(1.0) == "blind"
+        assert "stale: heightmap node (its last map is older than 500 ms" in node.last_reason
     finally:
         ex.shutdown()
         node.destroy_node()

@@ -77,6 +77,14 @@ def _count_worst(d: dict | None) -> str:
     return "?" if not d else f"{d['count']} (worst {d['worst_ms']:.0f} ms)"
 
 
+def _fallbacks(d: dict | None) -> str:
+    """``123 cycles (LiDAR cloud 100, resuming 23)``: the policy's fallback cycles in RUN by stale input."""
+    if not d:
+        return "?"
+    by = ", ".join(f"{k} {v}" for k, v in (d.get("cycles_by_stale_input") or {}).items())
+    return f"{d['cycles']} cycles" + (f" ({by})" if by else "")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.busy_cores < 0:
         raise ValueError("--runs must be >= 1 and --busy-cores >= 0")
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{row['bridge_self_stalls_over_10ms']} (worst {row['worst_self_stall_ms']} ms); "
                     f"from the stand-up on: LowState gaps {_count_worst(late['lowstate_gaps_over_8ms'])}, "
                     f"self-stalls {_count_worst(late['bridge_self_stalls_over_10ms'])}; "
-                    f"policy fallbacks in RUN {row['policy_fallbacks_in_run']}; "
+                    f"policy fallbacks in RUN {_fallbacks(row['policy_fallbacks_in_run'])}; "
                     f"load {row['load_average_1min']:.1f}"
                     + (
                         f"; witnessed stalls (core, ms before the trip, ms): "

@@ -10,7 +10,9 @@ policy runs); roll/pitch then come from odometry. The torso pose used for the he
 Clouds are accepted in the body frame (``/cloud_registered_body``, registered with the odometry of the same
 stamp) or in ``camera_init`` (``/cloud_registered``); any other frame is rejected. Bad input never raises
 out of ``on_*``: each returns ``None`` when the data was used or a one-line reason why not, counts it, and
-the heightmap is flagged ``stale`` whenever it cannot be trusted (see ``HeightmapCore.stale_reason``).
+the heightmap is flagged ``stale`` whenever it cannot be trusted (see ``HeightmapCore.stale_state``), and
+the output names which input went stale (``ODOMETRY`` or ``LIDAR``) and why, for the operator and the policy
+node's fallback (the node publishes it on ``/heightmap/status``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,17 @@ class HeightmapNodeConfig:
             raise ValueError("heightmap node odom_frame and body_frame must differ")
 
 
+ODOMETRY = "odometry"
+LIDAR = "LiDAR cloud"
+"""The inputs whose staleness makes the map stale: ``HeightmapOutput.source`` / ``stale_state``."""
+
+
+def status_text(source: str, reason: str) -> str:
+    """The node's status (``/heightmap/status``): ``ok``, or ``<input>: <why>`` (``LiDAR cloud: last scan
+    is 0.42 s old``); the policy runner splits it back (``PolicyRunner.update_heightmap``)."""
+    return f"{source}: {reason}" if reason else "ok"
+
+
 @dataclass
 class HeightmapOutput:
     values: np.ndarray  # (size*size,) policy values, fill where unknown
@@ -70,6 +83,11 @@ class HeightmapOutput:
     stale: bool
     reason: str  # why stale ('' when fresh)
     inferred: np.ndarray  # (size*size,) bool: valid by the occlusion fill (ElevationMap.lookup), not seen
+    source: str = ""  # the input that went stale (ODOMETRY or LIDAR; '' when fresh)
+
+    @property
+    def status(self) -> str:
+        return status_text(self.source, self.reason)
 
 
 @dataclass
@@ -103,6 +121,7 @@ class HeightmapCore:
         self._joint_t = -math.inf
         self.counts: Counter[str] = Counter()
         self.last_error = ""
+        self.last_cloud_rejection = ""  # why the last cloud was not fused ('' once one is)
         self.last_inferred_cells = 0  # policy cells valid by the occlusion fill in the last heightmap
 
     # ---- helpers --------------------------------------------------------------------------------
@@ -173,6 +192,12 @@ class HeightmapCore:
 
     def on_cloud(self, t: float, frame_id: str, xyz: np.ndarray, received: float | None = None) -> str | None:
         """A scan (N, 3) in ``body_frame`` or ``odom_frame`` with stamp ``t`` (received at ``received``)."""
+        why = self._on_cloud(t, frame_id, xyz, received)
+        if why is not None:
+            self.last_cloud_rejection = why
+        return why
+
+    def _on_cloud(self, t: float, frame_id: str, xyz: np.ndarray, received: float | None) -> str | None:
         c = self.config
         if frame_id not in (c.body_frame, c.odom_frame):
             return self.reject(
@@ -225,30 +250,44 @@ class HeightmapCore:
         self.map.integrate(body, t_mb, t, R_mb, t_mb, keep)
         self._last_cloud_t = t
         self._cloud_rx = t if received is None else received
+        self.last_cloud_rejection = ""
         self.counts["scans"] += 1
         return None
 
     # ---- output ---------------------------------------------------------------------------------
     def stale_reason(self, now: float) -> str:
+        """Why the map cannot be trusted now ('' when it can); ``stale_state`` also names the input."""
+        return self.stale_state(now)[1]
+
+    def stale_state(self, now: float) -> tuple[str, str]:
+        """(the input that went stale: ``ODOMETRY`` or ``LIDAR``, why) or ``("", "")`` when the map is fresh.
+
+        Odometry is judged first: without it no scan can be registered, so a scan that is late because its
+        odometry is missing is the odometry's fault. A late scan names the last cloud's rejection, if any
+        (clouds that arrive but are not fused, e.g. no odometry at their stamp, against none arriving).
+        """
         c = self.config
         if not self._odom:
-            return "no odometry"
+            return ODOMETRY, "no odometry"
         if now - self._odom_rx > c.odom_timeout_s:
-            return f"odometry is {now - self._odom_rx:.2f} s old"
+            return ODOMETRY, f"odometry is {now - self._odom_rx:.2f} s old"
         if self._last_cloud_t < self._jump_t:
-            return "odometry jumped; waiting for a new scan"
+            return ODOMETRY, "odometry jumped; waiting for a new scan"
         if now - self._cloud_rx > c.cloud_timeout_s:
-            return (
+            why = (
                 "no scan yet"
                 if self._cloud_rx == -math.inf
                 else f"last scan is {now - self._cloud_rx:.2f} s old"
             )
-        return ""
+            if self.last_cloud_rejection:
+                why += f"; last cloud rejected: {self.last_cloud_rejection}"
+            return LIDAR, why
+        return "", ""
 
     def heightmap(self, now: float) -> HeightmapOutput:
         """The policy grid at the latest odometry pose; all-fill and stale before any odometry."""
         spec = self.config.spec
-        reason = self.stale_reason(now)
+        source, reason = self.stale_state(now)
         if not self._odom:
             return HeightmapOutput(
                 np.full(spec.num_cells, spec.fill),
@@ -257,6 +296,7 @@ class HeightmapCore:
                 True,
                 reason,
                 np.zeros(spec.num_cells, bool),
+                source,
             )
         pose = self._odom[-1]
         torso, yaw = self.torso_pose(pose)
@@ -270,7 +310,7 @@ class HeightmapCore:
         values, valid = sample_heightmap(height_fn, torso, np.array(yaw), spec)
         inferred = looked[0].reshape(-1)
         self.last_inferred_cells = int(inferred.sum())
-        return HeightmapOutput(values, valid, pose.t, bool(reason), reason, inferred)
+        return HeightmapOutput(values, valid, pose.t, bool(reason), reason, inferred, source)
 
     @property
     def last_cloud_stamp(self) -> float:

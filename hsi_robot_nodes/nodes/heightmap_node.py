@@ -6,12 +6,16 @@ body; or, with ``odom_source: tf``, the ``odom_frame -> body_frame`` transform o
 ``heightmap/tf_dds.py``) and the joint states (for the self filter). Publishes at ``rate_hz`` (50) the
 policy heightmap (PointCloud2, layout in ``heightmap/message.py``; decode with ``decode_heightmap_msg``),
 at ``viz_rate_hz`` the whole elevation map for operators (PointCloud2 x, y, z, variance in ``map_frame``) and
-at 1 Hz diagnostics (diagnostic_msgs/DiagnosticArray: rejected inputs by kind, stale reason).
+at 1 Hz diagnostics (diagnostic_msgs/DiagnosticArray: rejected inputs by kind, stale reason), and on
+``status_topic`` (std_msgs/String, reliable and latched) ``ok`` or which input went stale and why
+(``core.status_text``), each time that changes and before the first map it concerns: the policy node names
+it when it falls back, and the node logs it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 
@@ -19,8 +23,9 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import String
 
 from hsi_kernel.contract import get_contract
 from hsi_kernel.heightmap.message import encode_heightmap_msg, encode_map_msg, stamp_to_sec
@@ -61,8 +66,20 @@ DEFAULTS = {
     "joint_states_topic": defaults.JOINT_STATES,
     "heightmap_topic": defaults.HEIGHTMAP,
     "viz_topic": defaults.HEIGHTMAP_VIZ,
+    "status_topic": defaults.HEIGHTMAP_STATUS,
     "diagnostics_topic": defaults.DIAGNOSTICS,
 }
+
+
+STATUS_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+"""``/heightmap/status``: a subscriber that joins late still gets the current status."""
+
+
+def _status_kind(text: str) -> str:
+    """The status without its numbers: a new status is published when this changes, not every tick."""
+    return re.sub(r"[-+]?\d+(\.\d+)?", "#", text)
 
 
 class HeightmapNode(Node):
@@ -115,6 +132,8 @@ class HeightmapNode(Node):
         self.pub_map = self.create_publisher(PointCloud2, g("heightmap_topic"), 10)
         self.pub_viz = self.create_publisher(PointCloud2, g("viz_topic"), 1)
         self.pub_diag = self.create_publisher(DiagnosticArray, g("diagnostics_topic"), 10)
+        self.pub_status = self.create_publisher(String, g("status_topic"), STATUS_QOS)
+        self.status = ""  # the last status published (status_text)
         self.create_subscription(PointCloud2, g("cloud_topic"), self._on_cloud, qos_profile_sensor_data)
         if self.tf is None:
             self.create_subscription(Odometry, g("odom_topic"), self._on_odom, qos_profile_sensor_data)
@@ -203,6 +222,14 @@ class HeightmapNode(Node):
         now = self._now()
         self.core.use_default_pose_if_old(now)
         out = self.core.heightmap(now)
+        status = out.status
+        if _status_kind(status) != _status_kind(self.status):  # before the map: a reader has the why first
+            self.pub_status.publish(String(data=status))
+            if out.reason:
+                self.get_logger().warning(f"heightmap stale: {status}")
+            elif self.status:
+                self.get_logger().info("heightmap fresh again")
+            self.status = status
         stamp = out.stamp if math.isfinite(out.stamp) else now
         msg = encode_heightmap_msg(
             out.values,

@@ -1,11 +1,12 @@
 """rclpy shell around the policy runner: parameters, topics and the 50 Hz timer only (logic in policy/runner).
 
 Subscribes joint states (contract order, header stamp = receive time of the LowState), the pelvis IMU, the
-policy heightmap, the root target (PoseStamped: x, y, yaw) and the policy selection (String); publishes PD
-targets (msgs/pd_targets, stamp = the answered joint state's stamp) and its cycle timing
-[period_ms, compute_ms, obs_ms, infer_ms]. It refuses to start (one line, exit code 2 from ``main``) on a
-missing/corrupt policy, metadata that disagrees with the robot contract, or observation terms it cannot
-supply; then nothing is ever published.
+policy heightmap and the heightmap node's status (which input went stale and why: named in the fallback's
+log line and counted per input, ``fallback_cycles_by_input``), the root target (PoseStamped: x, y, yaw) and
+the policy selection (String); publishes PD targets (msgs/pd_targets, stamp = the answered joint state's
+stamp) and its cycle timing [period_ms, compute_ms, obs_ms, infer_ms]. It refuses to start (one line, exit
+code 2 from ``main``) on a missing/corrupt policy, metadata that disagrees with the robot contract, or
+observation terms it cannot supply; then nothing is ever published.
 
 Joint states, IMU and PD targets go over ``local_bus``: with the bridge in the same process, its joint state
 and IMU arrive as direct calls on the bridge's ``bridge-out`` thread and the answer goes straight back to it.
@@ -18,10 +19,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Imu, JointState, PointCloud2
 from std_msgs.msg import Float64MultiArray, String
 
@@ -49,6 +52,7 @@ DEFAULTS = {
     "joint_states_topic": defaults.JOINT_STATES,
     "imu_topic": defaults.IMU,
     "heightmap_topic": defaults.HEIGHTMAP,
+    "heightmap_status_topic": defaults.HEIGHTMAP_STATUS,
     "root_target_topic": defaults.ROOT_TARGET,
     "policy_select_topic": defaults.POLICY_SELECT,
     "pd_targets_topic": defaults.PD_TARGETS,
@@ -57,6 +61,11 @@ DEFAULTS = {
 }
 RUN_STATE = "run"
 """The bridge state in which it applies the policy's targets (``bridge.safety.State.RUN``)."""
+STATUS_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+"""The heightmap node's status publisher's QoS (``heightmap_node.STATUS_QOS``: latched, so joining late
+still gets it)."""
 
 
 def assign_slots(policy: str, blind_policy: str, dof: int) -> dict[str, str]:
@@ -131,6 +140,9 @@ class PolicyNode(Node):
         self.cycles = self.published = 0
         self.fallback_cycles_in_run = 0  # see _tick
         self.fallback_starts_in_run: list[float] = []  # monotonic s
+        self.fallback_reasons_in_run: list[str] = []  # why each of those began (the runner's reason)
+        self.fallback_cycles_by_input: Counter[str] = Counter()  # in RUN, by the input that went stale
+        self.heightmap_status = ""  # the heightmap node's last status ('ok' or '<input>: <why>')
         self._on_fallback = False
         self.last_reason = ""
         self.dropped_root_targets = 0
@@ -145,6 +157,9 @@ class PolicyNode(Node):
         if terrain is not None:  # only a heightmap policy listens to the map
             self._hm_spec = HeightmapSpec.from_dict(terrain.meta.heightmap_spec)
             self.create_subscription(PointCloud2, g("heightmap_topic"), self._on_heightmap, 10)
+            self.create_subscription(
+                String, g("heightmap_status_topic"), self._locked(self._on_heightmap_status), STATUS_QOS
+            )
         if self.trigger == "timer":
             self.create_timer(1.0 / rate, self._locked_timer(self._tick))
         else:  # watchdog: says why nothing is published when no state arrives at all
@@ -239,7 +254,10 @@ class PolicyNode(Node):
             self.get_logger().error(f"heightmap ignored: {e}", throttle_duration_sec=1.0)
             return
         with self._lock:
-            self.runner.update_heightmap(values, time.monotonic_ns(), stale)
+            self.runner.update_heightmap(values, time.monotonic_ns(), stale, self.heightmap_status)
+
+    def _on_heightmap_status(self, msg: String) -> None:
+        self.heightmap_status = msg.data
 
     def _on_root_target(self, msg: PoseStamped) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -275,12 +293,16 @@ class PolicyNode(Node):
         fallback = bool(res.reason) and res.targets is not None
         if fallback and self._bridge_state == RUN_STATE:
             self.fallback_cycles_in_run += 1
+            self.fallback_cycles_by_input[res.stale_input or "other"] += 1
             if not self._on_fallback and len(self.fallback_starts_in_run) < 1000:
                 self.fallback_starts_in_run.append(now * 1e-9)
-        self._on_fallback = fallback
+                self.fallback_reasons_in_run.append(res.reason)
+        was_fallback, self._on_fallback = self._on_fallback, fallback
         if res.reason != self.last_reason:
             if res.reason:
                 self.get_logger().warning(res.reason)
+            elif res.targets is not None and was_fallback:
+                self.get_logger().info(f"'{res.active}' runs again")
             self.last_reason = res.reason
         if res.targets is None:
             return

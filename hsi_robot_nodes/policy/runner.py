@@ -19,7 +19,9 @@ Safety rules (all in one place, all tested):
   ``max_heightmap_age_s``); otherwise the runner falls back to a policy that does not need it (the blind one),
   or to ``hold`` (the default pose with the first policy's gains) if there is none. Returning to the
   heightmap policy needs ``resume_cycles`` consecutive fresh heightmaps, so a flickering map cannot make the
-  policies chatter.
+  policies chatter. The fallback's reason names the input that went stale (``StepResult.stale_input``): the
+  heightmap node itself (no map yet, or its last map too old), or the input the node flagged (odometry or
+  the LiDAR cloud, with the node's own why), or ``resuming`` during the hysteresis.
 - ``reset()`` (the policy node calls it when the bridge enters ``run``) restarts every policy from the next
   frame with a zero last action: the robot was held by the bridge until then, not by the policy's actions.
 - Switches (operator selection or fallback) happen only at the start of a cycle, never inside one.
@@ -60,6 +62,10 @@ def quiet_onnxruntime() -> None:
 
 SLOTS = ("blind", "terrain")
 HOLD = "hold"
+HEIGHTMAP_NODE = "heightmap node"
+RESUMING = "resuming"
+"""``StepResult.stale_input`` besides the heightmap node's own inputs (``heightmap.core.ODOMETRY``/``LIDAR``):
+the map itself is missing or too old, or it is fresh again but not yet for ``resume_cycles``."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class StepResult:
     reason: str = ""  # why nothing was produced / why a fallback is active
     timing: CycleTiming = field(default_factory=CycleTiming)
     obs: np.ndarray | None = None  # the observation the policy saw (for logging and parity checks)
+    stale_input: str = ""  # on a heightmap fallback: the input that went stale (HEIGHTMAP_NODE, LIDAR, ...)
 
 
 class LoadedPolicy:
@@ -233,6 +240,7 @@ class PolicyRunner:
         self.joint_stamp_ns = self.joint_rx_ns = self.imu_rx_ns = 0
         self.hm_values: np.ndarray | None = None
         self.hm_rx_ns, self.hm_stale = 0, True
+        self.hm_stale_why = ""  # the heightmap node's status ('<input>: <why>') for a map it flagged stale
         self.root_target = np.zeros(3)
 
     # ---- inputs -------------------------------------------------------------------------------------------
@@ -254,14 +262,16 @@ class PolicyRunner:
         self.gyro = np.asarray(gyro, dtype=np.float64).reshape(3)
         self.imu_rx_ns = int(received_ns)
 
-    def update_heightmap(self, values, received_ns: int, stale: bool = False) -> None:
-        """Policy heightmap in the sampler's order; ``stale`` is the producer's own verdict."""
+    def update_heightmap(self, values, received_ns: int, stale: bool = False, why: str = "") -> None:
+        """Policy heightmap in the sampler's order; ``stale`` is the producer's own verdict and ``why`` its
+        reason as the heightmap node states it (``<input>: <why>``, ``/heightmap/status``)."""
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         cells = {p.layout.heightmap_size for p in self.policies.values() if p.needs_heightmap}
         if cells and values.size not in cells:
             raise ValueError(f"heightmap has {values.size} cells but the policy expects {sorted(cells)}")
         self.hm_values = values
         self.hm_rx_ns, self.hm_stale = int(received_ns), bool(stale)
+        self.hm_stale_why = str(why) if stale else ""
 
     def update_root_target(self, x: float, y: float, yaw: float) -> None:
         """Root target offset in the robot's heading frame (metres, metres, rad)."""
@@ -283,15 +293,31 @@ class PolicyRunner:
         self.last_q_target = self.hold_q.copy()
 
     # ---- the cycle ----------------------------------------------------------------------------------------
-    def _heightmap_fresh(self, now_ns: int) -> bool:
-        return (
-            self.hm_values is not None
-            and not self.hm_stale
-            and (now_ns - self.hm_rx_ns) * 1e-9 <= self.config.max_heightmap_age_s
-        )
+    def heightmap_staleness(self, now_ns: int) -> tuple[str, str]:
+        """(the input that went stale, why) or ``("", "")`` while the heightmap is fresh.
 
-    def _choose(self, hm_fresh: bool) -> tuple[str, str]:
-        """(slot to run, reason for a fallback)."""
+        The input is the heightmap node itself when no map came yet or the last one is older than
+        ``max_heightmap_age_s`` (the node stalled or stopped, or its maps are held up on the way), else the
+        one the node names for a map it flagged stale (odometry or the LiDAR cloud).
+        """
+        if self.hm_values is None:
+            return HEIGHTMAP_NODE, "no map received yet"
+        limit = self.config.max_heightmap_age_s
+        if (now_ns - self.hm_rx_ns) * 1e-9 > limit:
+            return (
+                HEIGHTMAP_NODE,
+                f"its last map is older than {limit * 1e3:.0f} ms: stalled, stopped or delayed",
+            )
+        if self.hm_stale:
+            source, sep, why = self.hm_stale_why.partition(": ")
+            if sep and source:
+                return source, why
+            return HEIGHTMAP_NODE, "flagged its map stale (its status with the reason has not arrived)"
+        return "", ""
+
+    def _choose(self, stale: tuple[str, str]) -> tuple[str, str, str]:
+        """(slot to run, reason for a fallback, the input that went stale)."""
+        hm_fresh = not stale[0]
 
         def usable(name: str) -> bool:
             p = self.policies[name]
@@ -302,12 +328,17 @@ class PolicyRunner:
             return self._hm_fresh_cycles >= self.config.resume_cycles
 
         if usable(self.selected):
-            return self.selected, ""
-        why = f"'{self.selected}' waits for a fresh heightmap"
+            return self.selected, "", ""
+        if hm_fresh:  # fresh again, not yet for long enough
+            source = RESUMING
+            why = f"'{self.selected}' resumes after {self.config.resume_cycles} consecutive fresh heightmaps"
+        else:
+            source = stale[0]
+            why = f"'{self.selected}' waits for a fresh heightmap; stale: {stale[0]} ({stale[1]})"
         for name in SLOTS:
             if name in self.policies and name != self.selected and usable(name):
-                return name, why
-        return HOLD, why
+                return name, why, source
+        return HOLD, why, source
 
     def _switch(self, name: str) -> None:
         if name != HOLD:
@@ -320,14 +351,14 @@ class PolicyRunner:
         """One control cycle: maybe switch, build the observation, infer, return PD targets (or why not)."""
         t0 = time.perf_counter()
         now_ns = time.monotonic_ns() if now_ns is None else int(now_ns)
-        hm_fresh = self._heightmap_fresh(now_ns)
-        self._hm_fresh_cycles = self._hm_fresh_cycles + 1 if hm_fresh else 0
+        stale = self.heightmap_staleness(now_ns)
+        self._hm_fresh_cycles = 0 if stale[0] else self._hm_fresh_cycles + 1
         if self.q is None or self.quat is None:
             return StepResult(None, "", "waiting for joint states and IMU")
         max_age = self.config.max_state_age_s
         if (now_ns - self.joint_rx_ns) * 1e-9 > max_age or (now_ns - self.imu_rx_ns) * 1e-9 > max_age:
             return StepResult(None, "", f"joint state or IMU older than {max_age * 1e3:.0f} ms")
-        name, reason = self._choose(hm_fresh)
+        name, reason, stale_input = self._choose(stale)
         if name != self.active:
             self._switch(name)
         timing = CycleTiming()
@@ -373,4 +404,4 @@ class PolicyRunner:
             name,
         )
         timing.compute_ms = (time.perf_counter() - t0) * 1e3
-        return StepResult(targets, name, reason, timing, obs)
+        return StepResult(targets, name, reason, timing, obs, stale_input)
