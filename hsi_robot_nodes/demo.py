@@ -163,6 +163,14 @@ def demo_summary(bridge, trace: dict | None) -> dict:
         "bridge_self_stalls_over_10ms": bridge.safety.self_stalls,
         "bridge_self_stalls_at_monotonic_s_ms": bridge.safety.self_stall_log[-50:],
         "bridge_self_stalls_from_stand_up": since_stand_up(tr, bridge.safety.self_stall_log),
+        # LowStates handed to the bridge more than 8 ms apart (its handler's clock) and the samples its writer
+        # had to take itself: the 2 ms writer polls the DDS reader once the state is 6 ms old, so a gap with
+        # no self-stall around it is a sample that was not yet in the reader (held below Python, in DDS's
+        # receive path of this process), not a late reader thread
+        "bridge_lowstate_arrival_gaps_over_8ms_from_stand_up": since_stand_up(
+            tr, [(t, round(1e3 * gap, 1)) for t, gap in bridge.lowstate_gaps]
+        ),
+        "bridge_lowstate_polled": bridge.lowstate_polled,
         "simulator": _without_gap_times((trace or {}).get("summary")),
         # of the last 200 gaps the simulator lists
         "lowstate_publish_gaps_over_8ms_from_stand_up": since_stand_up(

@@ -188,6 +188,14 @@ def test_policy_node_heightmap_fallback_and_select(ctx, terrain_policy):
         hm["on"] = False  # heightmap node gone: after max_heightmap_age_s (0.5 s) the blind policy runs
         assert active_after(1.0) == "blind"
         assert "stale: heightmap node (its last map is older than 500 ms" in node.last_reason
+        # the bridge enters RUN while the fallback is on: counted from RUN's first cycle, with why
+        assert node.fallback_starts_in_run == []
+        pub_state = robot.node.create_publisher(String, defaults.BRIDGE_STATE, 10)
+        pub_state.publish(String(data="run"))
+        _spin(ex, 0.5)
+        assert len(node.fallback_starts_in_run) == 1 and node.fallback_cycles_in_run > 5
+        assert "stale: heightmap node" in node.fallback_reasons_in_run[0]
+        assert set(node.fallback_cycles_by_input) == {"heightmap node"}
     finally:
         ex.shutdown()
         node.destroy_node()

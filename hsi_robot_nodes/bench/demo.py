@@ -132,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
                     "from_stand_up": {
                         "lowstate_gaps_over_8ms": summary.get("lowstate_publish_gaps_over_8ms_from_stand_up"),
                         "bridge_self_stalls_over_10ms": summary.get("bridge_self_stalls_from_stand_up"),
+                        "bridge_lowstate_arrival_gaps_over_8ms": summary.get(
+                            "bridge_lowstate_arrival_gaps_over_8ms_from_stand_up"
+                        ),
                     },
                     # policy cycles on a fallback while the bridge ran it (a heightmap that was not fresh)
                     "policy_fallbacks_in_run": summary.get("policy_fallbacks_in_run"),
@@ -149,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                     f"worst LowState gap {row['worst_lowstate_gap_ms']} ms, bridge self-stalls "
                     f"{row['bridge_self_stalls_over_10ms']} (worst {row['worst_self_stall_ms']} ms); "
                     f"from the stand-up on: LowState gaps {_count_worst(late['lowstate_gaps_over_8ms'])}, "
-                    f"self-stalls {_count_worst(late['bridge_self_stalls_over_10ms'])}; "
+                    f"self-stalls {_count_worst(late['bridge_self_stalls_over_10ms'])}, bridge LowState "
+                    f"arrival gaps {_count_worst(late['bridge_lowstate_arrival_gaps_over_8ms'])}; "
                     f"policy fallbacks in RUN {_fallbacks(row['policy_fallbacks_in_run'])}; "
                     f"load {row['load_average_1min']:.1f}"
                     + (

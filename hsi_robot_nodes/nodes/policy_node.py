@@ -144,6 +144,7 @@ class PolicyNode(Node):
         self.fallback_cycles_by_input: Counter[str] = Counter()  # in RUN, by the input that went stale
         self.heightmap_status = ""  # the heightmap node's last status ('ok' or '<input>: <why>')
         self._on_fallback = False
+        self._fallback_in_run = False  # the last cycle was a fallback while the bridge ran the policy
         self.last_reason = ""
         self.dropped_root_targets = 0
         self.pub_targets = local_bus.publisher(self, Float64MultiArray, g("pd_targets_topic"), 10)
@@ -291,12 +292,15 @@ class PolicyNode(Node):
         # the robot runs on a fallback (a heightmap policy whose map is not fresh): counted, with when each
         # began, because a fallback and the switch back are where a standing student may lose balance
         fallback = bool(res.reason) and res.targets is not None
-        if fallback and self._bridge_state == RUN_STATE:
+        in_run = fallback and self._bridge_state == RUN_STATE
+        if in_run:
             self.fallback_cycles_in_run += 1
             self.fallback_cycles_by_input[res.stale_input or "other"] += 1
-            if not self._on_fallback and len(self.fallback_starts_in_run) < 1000:
+            # a fallback that was already on when RUN began starts at RUN's first cycle
+            if not self._fallback_in_run and len(self.fallback_starts_in_run) < 1000:
                 self.fallback_starts_in_run.append(now * 1e-9)
                 self.fallback_reasons_in_run.append(res.reason)
+        self._fallback_in_run = in_run
         was_fallback, self._on_fallback = self._on_fallback, fallback
         if res.reason != self.last_reason:
             if res.reason:
