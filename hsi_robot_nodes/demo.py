@@ -27,6 +27,9 @@ DEMO_SCRIPT = (
 ``HANDOVER_SETTLE_S`` on the bridge's stand gains (the robot still settles from the release before that),
 run 10 s, damp."""
 
+READY_WAIT_S = 10.0
+"""How long the operator waits for the heightmap node's 'ok' before pressing A anyway."""
+
 DEMO_PATH = KeyframePath(
     ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (5.5, 2.0, 0.0, 0.0), (9.0, 2.0, 0.0, math.pi))
 )
@@ -60,10 +63,24 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     script, t0 = list(DEMO_SCRIPT), time.monotonic()
     trace = None
+    held = 0.0  # seconds the operator waited for the heightmap before A; the later steps move with it
+    waiting = False
     try:
-        while time.monotonic() - t0 < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0) and not b.failure:
-            el = time.monotonic() - t0
+        while time.monotonic() - t0 - held < max(args.duration, DEMO_SCRIPT[-1][0] + 1.0) and not b.failure:
+            el = time.monotonic() - t0 - held
             while script and script[0][0] <= el:
+                if script[0][1] == "A" and op.heightmap_status != "ok" and held < READY_WAIT_S:
+                    # an operator presses A once the stack is ready: with a stale heightmap the policy node
+                    # would only hold the pose (its fallback) until the map comes
+                    if not waiting:
+                        print(
+                            "           operator: waiting for the heightmap before A "
+                            f"(status: {op.heightmap_status or 'none yet'})",
+                            flush=True,
+                        )
+                        waiting = True
+                    held += 0.05
+                    break
                 _, what = script.pop(0)
                 b.sim.send(what)
                 print(f"  t={el:5.1f}s  operator: {what:7s}  bridge: {bridge.state.value}", flush=True)
@@ -78,6 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
     t_run = (run_interval(bridge.safety.transitions) or (0.0, 0.0))[0]
     summary["policy_fallbacks_in_run"] = fallback_summary(policy, t_run)
     summary["path"] = path_summary(trace, bridge.safety.transitions, op.goals_sent)
+    summary["operator_waited_for_heightmap_s"] = round(held, 2)
     print(json.dumps(summary, indent=2))
     if args.json:
         from hsi_kernel.atomic import write_json_atomic

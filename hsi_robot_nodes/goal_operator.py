@@ -96,6 +96,14 @@ class PathOperator:
         self.node.create_subscription(Odometry, defaults.ODOMETRY, self._on_odom, 10)
         self.node.create_subscription(PoseStamped, defaults.ROOT_TARGET, self._on_target, 10)
         self.node.create_subscription(Float64MultiArray, defaults.POLICY_TIMING, self._on_timing, 50)
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import String
+
+        latched = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
+        self.node.create_subscription(String, defaults.HEIGHTMAP_STATUS, self._on_status, latched)
+        self.heightmap_status = ""  # the heightmap node's latest status: 'ok' or which input is stale
         self.node.create_timer(1.0 / rate_hz, self._tick)
         self._extrinsic = lidar_extrinsic_from_model(dof)  # LiDAR mount in the torso frame
         self._lock = threading.Lock()
@@ -114,6 +122,9 @@ class PathOperator:
         with self._lock:
             self.odom = (now, np.array([p.x, p.y, p.z]), quat_xyzw_to_matrix((o.x, o.y, o.z, o.w)))
         self.odom_times.append(now)
+
+    def _on_status(self, msg) -> None:
+        self.heightmap_status = str(msg.data)
 
     def _on_target(self, msg) -> None:
         p, o = msg.pose.position, msg.pose.orientation

@@ -164,3 +164,23 @@ def test_the_copies_of_a_burst_are_dropped_even_when_the_executor_lags_behind(sp
         pub.publish(m)
     time.sleep(1.0)
     assert got == list(range(200))
+
+
+def test_a_node_released_while_a_delivery_runs_is_not_an_error(spun):
+    """Shutdown: the publisher's thread had taken the subscription list when the subscriber's node was
+    released and destroyed; the callback then fails on the destroyed node, which is not a fault to log."""
+    a, b = _node(spun, "a"), _node(spun, "b")
+    calls: list[int] = []
+
+    def released_midway(m):
+        calls.append(m.data)
+        local_bus.release(b)  # what destroy_node does, while this delivery is under way
+        raise RuntimeError("cannot use Destroyable because destruction was requested")
+
+    local_bus.subscription(b, Int32, "/bus/d", released_midway, key=DATA)
+    pub = local_bus.publisher(a, Int32, "/bus/d")
+    sub = local_bus._bus(b).subs["/bus/d"][0]
+    pub.deliver(Int32(data=1))
+    assert calls == [1] and sub.errors == 0 and not sub.active
+    pub.deliver(Int32(data=2))
+    assert calls == [1]

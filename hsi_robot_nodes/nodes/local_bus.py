@@ -49,6 +49,7 @@ class _LocalSub:
     msg_type: type
     callback: Callable[[Any], None]
     errors: int = 0
+    active: bool = True  # false once its node released it: a delivery already under way skips it
 
 
 RECENT = 256
@@ -79,6 +80,10 @@ class _Bus:
 
     def remove_node(self, node: Node) -> None:
         with self.lock:
+            for subs in self.subs.values():
+                for s in subs:
+                    if s.node is node:
+                        s.active = False
             self.subs = {t: tuple(s for s in subs if s.node is not node) for t, subs in self.subs.items()}
 
 
@@ -111,12 +116,14 @@ class LocalPublisher:
     def deliver(self, msg: Any) -> None:
         """Only the direct calls of the local subscriptions (``publish`` = ``deliver`` + DDS write)."""
         for sub in self._bus.subs.get(self.topic, ()):
-            if sub.msg_type is not self.msg_type:
+            if sub.msg_type is not self.msg_type or not sub.active:
                 continue
             try:
                 sub.callback(msg)
                 self.delivered += 1
             except Exception as e:  # one faulty subscriber must not stop the publisher or the others
+                if not sub.active:  # its node was destroyed while this delivery ran: shutdown, not a fault
+                    continue
                 sub.errors += 1
                 sub.node.get_logger().error(
                     f"local callback on {self.topic} raised: {e!r}", throttle_duration_sec=1.0
