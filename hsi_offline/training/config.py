@@ -98,6 +98,11 @@ class EnvConfig:
     # curriculum on that distance: start here (0 = no curriculum) and move toward termination_distance while
     # the recent episodes mostly succeed, back out while they mostly fail (see TerminationCurriculum)
     termination_start: float = 0.0
+    # where the link distance is measured: "world" (VideoMimic: the links' world positions, so drifting off
+    # the clip's path ends the episode like a wrong pose) or "root" (each link relative to its own root, in
+    # the root's heading frame: the pose alone; drift is then limited separately by root_drift_distance)
+    termination_frame: str = "world"
+    root_drift_distance: float = 1.0  # m, root xy from the reference's (termination_frame "root" only)
     forbidden_contacts: bool = True
     heightmap: bool = True
     fail_weight_range: tuple[float, float] = (1.0 / 3.0, 3.0)
@@ -287,6 +292,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("env.num_envs and env.decimation must be >= 1 and env.sim_dt > 0")
     if cfg.iterations < 0 or cfg.num_steps_per_env < 1 or cfg.save_interval < 1:
         raise ValueError("iterations must be >= 0, num_steps_per_env and save_interval >= 1")
+    if e.termination_frame not in ("world", "root"):
+        raise ValueError(f"env.termination_frame must be 'world' or 'root', got '{e.termination_frame}'")
+    if e.root_drift_distance <= 0:
+        raise ValueError("env.root_drift_distance must be positive (metres)")
     if e.termination_distance <= 0:
         raise ValueError("env.termination_distance must be positive (metres)")
     if e.termination_start and e.termination_start < e.termination_distance:

@@ -225,6 +225,19 @@ class TrackingEnv(VecEnv):
         ref = self.motion.get(self.frame)
         finite = torch.isfinite(s["root_pos"]).all(-1) & torch.isfinite(s["joint_vel"]).all(-1)
         link_err = terminations.link_error(s["link_pos"], ref["link_pos"])
+        err = link_err
+        drifted = torch.zeros_like(finite)
+        if self.cfg.termination_frame == "root":
+            err = terminations.relative_link_error(
+                s["link_pos"],
+                s["root_pos"],
+                yaw_of(s["root_quat"]),
+                ref["link_pos"],
+                ref["root_pos"],
+                yaw_of(ref["root_quat"]),
+            )
+            drift = torch.linalg.norm(s["root_pos"][:, :2] - ref["root_pos"][:, :2], dim=-1)
+            drifted = drift > self.cfg.root_drift_distance
         term = terminations.terminated(
             s["link_pos"],
             ref["link_pos"],
@@ -232,8 +245,9 @@ class TrackingEnv(VecEnv):
             s["forbidden_contact"],
             self.cfg.forbidden_contacts,
             finite,
-            link_err,
+            err,
         )
+        term = term | drifted
         tout = (
             terminations.timed_out(self.episode_length_buf, self.max_episode_length, self.frame, last) & ~term
         )
@@ -241,7 +255,7 @@ class TrackingEnv(VecEnv):
         self.end_cause = terminations.end_cause(
             term,
             tout,
-            link_err > self.termination.value,
+            (err > self.termination.value) | drifted,
             s["forbidden_contact"] if self.cfg.forbidden_contacts else torch.zeros_like(term),
             finite,
             self.frame >= last,

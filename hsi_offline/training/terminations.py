@@ -15,6 +15,27 @@ def link_error(link_pos: torch.Tensor, link_pos_ref: torch.Tensor) -> torch.Tens
     return torch.linalg.norm(link_pos - link_pos_ref, dim=-1).amax(-1)
 
 
+def relative_link_error(
+    link_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    yaw: torch.Tensor,
+    link_pos_ref: torch.Tensor,
+    root_pos_ref: torch.Tensor,
+    yaw_ref: torch.Tensor,
+) -> torch.Tensor:
+    """(N,) largest tracked-link distance from the reference with each side's links taken relative to its
+    own root, in its own heading frame: the pose error without the drift along or off the path."""
+    from .torch_math import rotate_yaw_inverse
+
+    def local(links: torch.Tensor, root: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
+        rel = links - root[:, None]
+        h = heading[:, None].expand(rel.shape[:2])
+        return torch.cat([rotate_yaw_inverse(h, rel[..., :2]), rel[..., 2:]], dim=-1)
+
+    diff = local(link_pos, root_pos, yaw) - local(link_pos_ref, root_pos_ref, yaw_ref)
+    return torch.linalg.norm(diff, dim=-1).amax(-1)
+
+
 def link_too_far(link_pos: torch.Tensor, link_pos_ref: torch.Tensor, distance: float) -> torch.Tensor:
     return link_error(link_pos, link_pos_ref) > distance
 
