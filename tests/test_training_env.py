@@ -173,6 +173,28 @@ def test_terminations_fire_on_tracking_loss_and_forbidden_contact(lib):
     env.close()
 
 
+def test_root_frame_terminations_tell_pose_error_from_drift(lib):
+    """termination_frame root: a robot moved 0.5 m and turned 1 rad off its reference in one piece keeps its
+    episode (its pose is right); past root_drift_distance it ends; a wrong pose ends it at the distance."""
+    from hsi_offline.training.terminations import END_CAUSES
+
+    env = _env(lib, n=3, termination_distance=0.3, termination_frame="root", root_drift_distance=0.8)
+    qpos, qvel, _ = env._reference_qpos(env.frame)
+    half = np.array([np.cos(0.5), 0.0, 0.0, np.sin(0.5)])  # 1 rad of yaw
+    w, x, y, z = qpos[0, 3:7]
+    hw, _, _, hz = half
+    qpos[0, 3:7] = [hw * w - hz * z, hw * x - hz * y, hw * y + hz * x, hw * z + hz * w]
+    qpos[0, 0] += 0.5  # moved and turned as a whole: world link error > 0.3 m, pose error 0
+    qpos[1, 0] += 1.0  # drifted past 0.8 m
+    qpos[2, 2] -= 0.5  # sunk: pose error (links relative to the root still fine) but forbidden contacts
+    env.backend.set_state(np.arange(3), qpos, qvel)
+    env.frame -= 1
+    _, _, done, _ = env._post_step(torch.zeros(3, 23))
+    assert done.tolist() == [False, True, True]
+    assert [END_CAUSES[int(c)] for c in env.end_cause] == ["running", "distance", "contact"]
+    env.close()
+
+
 def test_clip_end_is_a_time_out():
     lib = MotionLibrary([standing_clip(seconds=0.1)])  # 6 frames
     env = _env(lib, n=1)
