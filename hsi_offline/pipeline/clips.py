@@ -70,6 +70,7 @@ def write_clip_set(
                 shutil.copyfile(src_terrain, folder / name)
                 clip.terrain = name
             clips.append((_source_name(f), clip))
+    motion = len(clips)  # the clips before this index are motion; the procedural ones follow
     if procedural is not None:
         clips += [(f.stem, load(f)) for f in find_clips([str(procedural)])]
     if not clips:
@@ -84,16 +85,19 @@ def write_clip_set(
             terrain_heights[t] = (f"terrain_{t}.npz", terrain)
     written: list[Path] = []
     headings = tuple(np.radians(settings.get("headings_deg", [])))
-    for name, clip in clips:
-        vs = variants(
-            clip,
-            bool(settings.get("mirror", True)),
-            tuple(settings.get("speeds", [])),
-            headings,
-            int(settings.get("loop", 1)),
-            tuple(settings.get("straighten", [])),
-            bool(settings.get("original", True)),
-        )
+    for k, (name, clip) in enumerate(clips):
+        if k >= motion:  # standing and swaying in place: another speed, heading or path is the same clip
+            vs = variants(clip, bool(settings.get("mirror", True)))
+        else:
+            vs = variants(
+                clip,
+                bool(settings.get("mirror", True)),
+                tuple(settings.get("speeds", [])),
+                headings,
+                int(settings.get("loop", 1)),
+                tuple(settings.get("straighten", [])),
+                bool(settings.get("original", True)),
+            )
         for vname, v in vs.items():
             places = ["flat"] if v.terrain else terrains  # a clip with its own terrain stays on it
             for t in places:
