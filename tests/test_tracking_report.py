@@ -75,6 +75,13 @@ def test_a_tight_distance_ends_every_run_at_once(trained):
         assert r["tracked_share"] < 0.1  # one step of the 10-49 left to go
 
 
+def test_the_runs_own_clips_by_default(trained, capsys):
+    tmp, _ = trained
+    assert main(["tracking", str(tmp / "run"), "--starts", "1", "--distance", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "stand_long" in out and "stand_short" in out and "1 start(s) per clip" in out
+
+
 def test_bad_input_is_one_line(trained, capsys):
     tmp, clips = trained
     assert main(["tracking", str(tmp / "nope.pt"), "--clips", str(clips)]) == 2

@@ -22,7 +22,9 @@ import numpy as np
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="training checkpoint (model_<it>.pt) or run folder")
-    p.add_argument("--clips", nargs="+", required=True, help="motion clip files or folders")
+    p.add_argument(
+        "--clips", nargs="+", default=None, help="motion clip files or folders (default: the run's own)"
+    )
     p.add_argument("--starts", type=int, default=4, help="start frames per clip, evenly spaced (default 4)")
     p.add_argument(
         "--distance",
@@ -35,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def track_clips(
-    checkpoint: Path, clips: list[str], starts: int = 4, distance: float | None = None
+    checkpoint: Path, clips: list[str] | None = None, starts: int = 4, distance: float | None = None
 ) -> dict[str, Any]:
     """Per-clip tracking figures of ``checkpoint``'s actor (stages mpt, track and finetune: the policy
     that reads the reference) on ``clips``."""
@@ -56,6 +58,8 @@ def track_clips(
         )
     data = dict(meta["config"])
     env_cfg = dict(data["env"])
+    if clips is not None:  # the run's clip_weights belong to the run's clip list
+        env_cfg["clip_weights"] = []
     d = float(
         distance
         if distance is not None
@@ -63,7 +67,12 @@ def track_clips(
     )
     if not (np.isfinite(d) and d > 0):
         raise ValueError(f"--distance must be a positive number of metres, got {d}")
-    env_cfg.update(clips=list(clips), termination_distance=d, termination_start=d, threads=1)
+    env_cfg.update(
+        clips=list(clips or env_cfg.get("clips") or []),
+        termination_distance=d,
+        termination_start=d,
+        threads=1,
+    )
     env_cfg["randomization"] = {**env_cfg.get("randomization", {}), "enabled": False}
     probe = config_from_dict({**data, "env": {**env_cfg, "num_envs": 1}}, f"checkpoint '{checkpoint}'")
     from hsi_offline.training.motion_lib import MotionLibrary
