@@ -35,7 +35,7 @@ def scene_figures(rec: Reconstruction) -> dict:
     feet = list(sk.left_foot) + list(sk.right_foot)
     head_top = X[:, top, 2].max(1) + (0.10 if "nose" in names else 0.08)  # crown above nose/ear/head joint
     stand = np.percentile(head_top - (X[:, feet, 2] - sk.sole_offsets()[feet]).min(1), 90)
-    levels = sorted({round(f.height, 2) for f in rec.supports.footprints})
+    levels = sorted({round(f.height, 2) + 0.0 for f in rec.supports.footprints})  # + 0.0: no "-0.0"
     under = _ground_under_feet(rec, sk)
     hip = m.extras.get("hip_centre", 0.5 * (m.joints[:, sk.left_hip] + m.joints[:, sk.right_hip]))
     span = np.flatnonzero(m.valid)
