@@ -144,3 +144,29 @@ def test_a_folder_is_owned_by_its_process_not_by_its_pid(tmp_path, monkeypatch):
         zombie.wait()
     assert sorted(removed) == sorted([reused, of_zombie])
     assert mine.is_dir() and not reused.exists() and not of_zombie.exists()
+
+
+def test_exit_with_parent_ends_a_child_whose_handler_ignores_sigterm(tmp_path):
+    """A child that ignores SIGTERM (as a library's clean-stop handler may) still ends once its parent is
+    killed outright."""
+    pid_file = tmp_path / "child.pid"
+    child = (
+        "import os, signal, time; from hsi_kernel.child_process import exit_with_parent; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); exit_with_parent(0.05); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    parent = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        assert _wait(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 30.0)
+        pid = int(pid_file.read_text())
+        assert _running(pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert _wait(lambda: not _running(pid), 5.0), "the child outlived its parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -254,6 +254,9 @@ def run_deploy_isolated(
 
 def main(argv: list[str] | None = None) -> int:
     """Child-process entry of ``run_deploy_isolated``: one scenario, the rollout written to ``--out``."""
+    from hsi_kernel.child_process import exit_with_parent
+
+    exit_with_parent()  # a killed evaluation must not leave this run (and its simulator) going
     from hsi_offline.evaluation.scenarios import get_scenarios
 
     p = argparse.ArgumentParser(prog="python -m hsi_offline.evaluation.deploy")
