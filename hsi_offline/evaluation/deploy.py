@@ -44,8 +44,9 @@ EVAL_TMP_PREFIX = "hsi_eval_"
 """Temp folders of the deploy side (the child's rollout and log, the simulator's trace):
 ``hsi_eval_<pid>-<start time>_<random>``, named after the process that made it. Each is removed by its
 process's ``finally``; one whose process was killed outright (SIGKILL of ``hsi-offline evaluate``; its
-deploy child then gets SIGTERM from ``die_with_parent`` and ends at once, as Python does on SIGTERM) is
-removed by the next evaluation or deploy run (``child_process.owned_temp_dir``)."""
+deploy child then gets SIGTERM from ``die_with_parent`` and, should a handler only ask for a clean stop,
+ends itself within 0.2 s by ``exit_with_parent``) is removed by the next evaluation or deploy run
+(``child_process.owned_temp_dir``)."""
 
 
 def _wait(pred: Callable[[], bool], timeout_s: float, dt: float = 0.02) -> bool:
