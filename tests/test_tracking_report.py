@@ -6,26 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_training_cli import YAML  # the tiny stage-1 run (2 environments, 2 iterations)
 
 from hsi_offline.cli import main
 from hsi_offline.training.procedural_clips import standing_clip
-
-YAML = """stage: mpt
-iterations: 1
-num_steps_per_env: 4
-save_interval: 1
-env:
-  num_envs: 2
-  threads: 1
-  episode_length_s: 1.0
-  clips: [{clip}]
-policy:
-  actor_hidden: [16]
-  critic_hidden: [16]
-algorithm:
-  num_mini_batches: 1
-  num_learning_epochs: 1
-"""
 
 
 @pytest.fixture(scope="module")
